@@ -1,0 +1,3 @@
+from dnncli.cli import main
+
+main()

@@ -1,0 +1,330 @@
+"""The YAML config: schema (pydantic), loading, command-line overrides, readable errors.
+
+A config names the network, the data and the training settings::
+
+    name: cat_deep
+    model: {layers: [12288, 20, 7, 5, 1], activations: [relu, relu, relu, sigmoid],
+            init: xavier, seed: 1}
+    data: {train: datasets/train_catvnoncat.h5, test: datasets/test_catvnoncat.h5}
+    training: {learning_rate: 0.0075, iterations: 2500}
+
+Sizes and activations that depend on the data (the input size, the number of classes) may be left
+out; :mod:`dnncli.runs` fills them in once the data is loaded.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dnncli.errors import ConfigError
+
+Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear", "softmax"]
+HiddenActivation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
+OutputActivation = Literal["sigmoid", "softmax", "linear"]
+Init = Literal["zeros", "random", "xavier", "he"]
+
+
+class _Section(BaseModel):
+    # strict: a string is never silently read as a number, nor a float as an integer
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ModelConfig(_Section):
+    layers: list[int] | None = Field(
+        default=None, description="All sizes [n0, n1, ..., nL]; n0 and nL may come from the data."
+    )
+    hidden: list[int] | None = Field(
+        default=None, description="Hidden sizes only; input and output sizes come from the data."
+    )
+    activations: list[Activation] | None = Field(
+        default=None, description="One activation per layer (L of them)."
+    )
+    hidden_activation: HiddenActivation = "relu"
+    output_activation: OutputActivation | None = Field(
+        default=None, description="Default: sigmoid for 2 classes, softmax for more."
+    )
+    init: Init = "xavier"
+    init_scale: float = Field(default=0.01, gt=0, description="Scale of the 'random' init.")
+    seed: int | None = Field(default=1, ge=0)
+    leaky_relu_slope: float = Field(default=0.01, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _check_architecture(self) -> "ModelConfig":
+        if self.layers is not None and self.hidden is not None:
+            raise ValueError("give either 'layers' (all sizes) or 'hidden' (hidden sizes), not both")
+        sizes = self.layers if self.layers is not None else self.hidden
+        if sizes is not None:
+            key = "layers" if self.layers is not None else "hidden"
+            for i, n in enumerate(sizes):
+                if n < 1:
+                    raise ValueError(f"{key}[{i}] = {n}: every layer size must be at least 1")
+        if self.layers is not None and len(self.layers) < 2:
+            raise ValueError(
+                f"layers = {self.layers}: need at least an input and an output size, e.g. [12288, 1]"
+            )
+        n_layers = (
+            len(self.layers) - 1
+            if self.layers is not None
+            else (len(self.hidden) + 1 if self.hidden is not None else None)
+        )
+        if self.activations is not None:
+            if n_layers is not None and len(self.activations) != n_layers:
+                raise ValueError(
+                    f"activations has {len(self.activations)} entries but the network has "
+                    f"{n_layers} layers: give one activation per layer"
+                )
+            for l, name in enumerate(self.activations[:-1], start=1):
+                if name == "softmax":
+                    raise ValueError(
+                        f"activations[{l - 1}] = softmax: softmax is only allowed on the output layer"
+                    )
+            if self.activations[-1] not in ("sigmoid", "softmax", "linear"):
+                raise ValueError(
+                    f"output activation {self.activations[-1]!r} has no loss; use sigmoid "
+                    "(binary), softmax (multi-class) or linear (regression)"
+                )
+        output = self.activations[-1] if self.activations else self.output_activation
+        if self.layers is not None and output == "sigmoid" and self.layers[-1] != 1:
+            raise ValueError(
+                f"a sigmoid output has 1 unit (binary classification), not {self.layers[-1]}; "
+                f"use softmax for {self.layers[-1]} classes"
+            )
+        if self.layers is not None and output == "softmax" and self.layers[-1] < 2:
+            raise ValueError("a softmax output needs at least 2 units (one per class)")
+        return self
+
+
+class DataConfig(_Section):
+    train: str = Field(description="HDF5 file with the training set.")
+    test: str | None = Field(default=None, description="HDF5 file with the test set.")
+    x_key: str = "train_set_x"
+    y_key: str = "train_set_y"
+    test_x_key: str = "test_set_x"
+    test_y_key: str = "test_set_y"
+    classes_key: str = "list_classes"
+    scale: Literal["auto", "none"] | float = Field(
+        default="auto",
+        description="Divide inputs by this; auto: integer pixels by their maximum (255 for "
+        "uint8), floats unchanged.",
+    )
+
+    @model_validator(mode="after")
+    def _check_scale(self) -> "DataConfig":
+        if isinstance(self.scale, float) and not self.scale > 0:
+            raise ValueError(f"scale = {self.scale}: must be a positive divisor, 'auto' or 'none'")
+        return self
+
+
+class TrainingConfig(_Section):
+    optimizer: Literal["gd"] = Field(default="gd", description="gd: full-batch gradient descent.")
+    learning_rate: float = Field(default=0.0075, gt=0)
+    iterations: int = Field(default=2500, ge=1)
+    record_every: int = Field(default=100, ge=1, description="Record the cost every N iterations.")
+    print_every: int | None = Field(
+        default=None, ge=1, description="With --verbose, print the cost every N (default record_every)."
+    )
+
+
+class OutputConfig(_Section):
+    dir: str = Field(default="runs", description="Where run directories go: <dir>/<name>/.")
+
+
+class Config(_Section):
+    name: str = Field(default="run", min_length=1)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _check_name(self) -> "Config":
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
+            raise ValueError(
+                f"name = {self.name!r}: use letters, digits, '.', '_' or '-' (it names a directory)"
+            )
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+
+# ---- YAML ------------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that also reads ``1e-3`` as a number (YAML 1.1 wants ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}:{where}: not valid YAML: {problem}") from None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a YAML config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file, expected a YAML config") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    raw = parse_yaml(text, str(path))
+    if raw is None:
+        raise ConfigError(f"{path}: the config is empty; expected keys such as model, data, training")
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of keys (name, model, data, training), "
+            f"got a {type(raw).__name__}"
+        )
+    return raw
+
+
+# ---- overrides -------------------------------------------------------------------------------
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str = "--set") -> None:
+    """Apply ``section.key=value`` overrides in place; values are read as YAML (``0.01``, ``[4, 1]``)."""
+    for item in overrides:
+        key, sep, value_text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{source} {item!r}: expected KEY=VALUE, e.g. training.learning_rate=0.01")
+        parts = key.split(".")
+        node = raw
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(f"{source} {item!r}: {where} is a value, not a section")
+            node = child
+        node[parts[-1]] = parse_yaml(value_text, f"{source} {key}")
+
+
+# ---- validation with readable messages -------------------------------------------------------
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "": Config,
+    "model": ModelConfig,
+    "data": DataConfig,
+    "training": TrainingConfig,
+    "output": OutputConfig,
+}
+
+
+def _loc_text(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    section = ".".join(str(p) for p in loc[:-1] if not isinstance(p, int))
+    model = _SECTIONS.get(section)
+    return list(model.model_fields) if model else []
+
+
+def _describe(error: dict[str, Any]) -> str:
+    # pydantic adds the branch tried (e.g. 'float', 'literal[...]') to the location of union errors
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "int", "str"))))
+    where = _loc_text(loc)
+    kind = error["type"]
+    got = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        known = _known_keys(loc)
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})"
+        return f"unknown key '{where}'{hint}"
+    if kind == "missing":
+        return f"missing required key '{where}'"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"{where}: expected an integer, got {got!r}"
+    if kind in ("float_type", "float_parsing"):
+        return f"{where}: expected a number, got {got!r}"
+    if kind in ("string_type",):
+        return f"{where}: expected a string, got {got!r}"
+    if kind in ("list_type",):
+        return f"{where}: expected a list, got {got!r}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{where}: expected a section of keys, got {got!r}"
+    if kind == "literal_error":
+        return f"{where}: expected {ctx.get('expected')}, got {got!r}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {"greater_than": "> ", "greater_than_equal": ">= ", "less_than": "< ", "less_than_equal": "<= "}[kind]
+        limit = next(iter(ctx.values()), "")
+        return f"{where}: must be {bound}{limit}, got {got!r}"
+    if kind == "string_too_short":
+        return f"{where}: must not be empty"
+    if kind == "value_error":
+        message = str(ctx.get("error", error["msg"]))
+        return f"{where}: {message}" if where else message
+    return f"{where}: {error['msg']}" if where else error["msg"]
+
+
+def _dedupe_union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # a union (e.g. scale: 'auto' | 'none' | float) reports one error per branch; keep one per key
+    seen: set[str] = set()
+    kept = []
+    for error in errors:
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+        key = _loc_text(loc)
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(error)
+    return kept
+
+
+def validate_config(raw: dict[str, Any], source: str) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        messages = [_describe(e) for e in _dedupe_union_errors(exc.errors())]
+        raise ConfigError(f"{source}: " + "; ".join(messages)) from None
+
+
+def load_config(
+    path: str | Path, overrides: list[str] | None = None, name: str | None = None
+) -> Config:
+    """Read, override and validate a YAML config; the run name defaults to the file's stem."""
+    raw = read_config_file(path)
+    raw.setdefault("name", name or Path(path).stem)
+    apply_overrides(raw, overrides or [])
+    return validate_config(raw, str(path))

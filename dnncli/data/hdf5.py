@@ -1,0 +1,150 @@
+"""HDF5 data sets into columns: X of shape (n_x, m), labels y of shape (m,).
+
+Files hold examples along their first axis, as the course files do (``train_set_x`` of shape
+``(209, 64, 64, 3)``); each example is flattened into one column, in the same order as the
+course's ``x.reshape(m, -1).T``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dnncli.errors import DataError
+
+
+@dataclass
+class Dataset:
+    """Examples as stored (``X_raw`` of shape ``(m, ...)``), labels, and class names."""
+
+    X_raw: np.ndarray
+    y: np.ndarray | None
+    classes: list[str] | None
+    source: str
+
+    @property
+    def m(self) -> int:
+        return int(self.X_raw.shape[0])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.X_raw.shape[1:])
+
+    @property
+    def n_x(self) -> int:
+        return int(np.prod(self.input_shape, dtype=np.int64))
+
+    def columns(self, divisor: float, dtype: np.dtype | type = np.float64) -> np.ndarray:
+        """X of shape ``(n_x, m)``, divided by ``divisor``, C-contiguous, in ``dtype``."""
+        X = self.X_raw.reshape(self.m, -1).T.astype(dtype)
+        if divisor != 1:
+            X /= divisor
+        return np.ascontiguousarray(X)
+
+
+def auto_divisor(dtype: np.dtype) -> float:
+    """What ``scale: auto`` divides by: an integer type's maximum (255 for uint8), else 1."""
+    if np.issubdtype(dtype, np.unsignedinteger):
+        return float(np.iinfo(dtype).max)
+    return 1.0
+
+
+def resolve_divisor(scale: str | float, dtype: np.dtype) -> float:
+    if scale == "auto":
+        return auto_divisor(dtype)
+    if scale == "none":
+        return 1.0
+    return float(scale)
+
+
+def _decode(names: np.ndarray) -> list[str]:
+    return [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names.tolist()]
+
+
+def load_dataset(
+    path: str | Path,
+    x_key: str = "train_set_x",
+    y_key: str | None = "train_set_y",
+    classes_key: str | None = "list_classes",
+) -> Dataset:
+    """Read examples, labels and class names from an HDF5 file, with one-line errors."""
+    import h5py  # imported here: h5py is slow to import and most commands never need it
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such data file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected an HDF5 file")
+    try:
+        is_hdf5 = h5py.is_hdf5(str(path))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc}") from None
+    if not is_hdf5:
+        raise DataError(f"{path}: not an HDF5 file")
+    try:
+        with h5py.File(path, "r") as f:
+            keys = sorted(f.keys())
+
+            def read(key: str) -> np.ndarray:
+                if key not in f:
+                    raise DataError(
+                        f"{path}: no dataset '{key}' (keys there: {', '.join(keys) or 'none'})"
+                    )
+                node = f[key]
+                if not isinstance(node, h5py.Dataset):
+                    raise DataError(f"{path}: '{key}' is a group, expected an array")
+                return node[()]
+
+            X = read(x_key)
+            y = read(y_key) if y_key else None
+            classes = _decode(np.asarray(f[classes_key][()]).reshape(-1)) if (
+                classes_key and classes_key in f and isinstance(f[classes_key], h5py.Dataset)
+            ) else None
+    except DataError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise DataError(f"{path}: cannot read HDF5 data: {str(exc).splitlines()[0]}") from None
+
+    X = np.asarray(X)
+    if X.dtype.kind not in "uifb" or X.ndim < 1:
+        raise DataError(f"{path}: '{x_key}' holds {X.dtype} data, expected numbers")
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.shape[0] == 0:
+        raise DataError(f"{path}: '{x_key}' has no examples")
+    if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
+        raise DataError(f"{path}: '{x_key}' contains NaN or infinite values")
+    if y is not None:
+        y = np.asarray(y)
+        if y.dtype.kind not in "uifb":
+            raise DataError(f"{path}: '{y_key}' holds {y.dtype} data, expected numeric labels")
+        if y.ndim == 2 and 1 in y.shape and y.size == X.shape[0]:
+            y = y.reshape(-1)  # (1, m) or (m, 1) as some files store them
+        if y.ndim == 0 or y.shape[0] != X.shape[0]:
+            raise DataError(
+                f"{path}: '{x_key}' has {X.shape[0]} examples but '{y_key}' has "
+                f"{y.shape[0] if y.ndim else 'a single value'}; they must match"
+            )
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            raise DataError(f"{path}: '{y_key}' contains NaN or infinite values")
+    return Dataset(X_raw=X, y=y, classes=classes, source=str(path))
+
+
+def class_labels(dataset: Dataset, n_classes: int, key: str) -> np.ndarray:
+    """The labels as integers in ``0..n_classes-1``, or a one-line error naming the bad value."""
+    y = dataset.y
+    assert y is not None
+    if y.ndim != 1:
+        raise DataError(f"{dataset.source}: '{key}' has shape {y.shape}, expected one label per example")
+    as_int = y.astype(np.int64)
+    if y.dtype.kind == "f" and not np.array_equal(as_int, y):
+        bad = y[as_int != y][0]
+        raise DataError(f"{dataset.source}: '{key}' holds {bad!r}, expected integer class labels")
+    bad_mask = (as_int < 0) | (as_int >= n_classes)
+    if bad_mask.any():
+        bad = as_int[bad_mask][0]
+        expected = "0 or 1 for a binary model" if n_classes == 2 else f"0..{n_classes - 1}"
+        raise DataError(f"{dataset.source}: '{key}' holds the label {bad}, expected {expected}")
+    return as_int

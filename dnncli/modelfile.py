@@ -1,0 +1,129 @@
+"""Model files (HDF5): parameters, architecture, input handling, classes, config, version.
+
+Layout::
+
+    /W1, /b1, ..., /WL, /bL        float arrays
+    attrs: format = "dnn-model", format_version, tool_version, layer_sizes, activations,
+           leaky_relu_slope, input_shape, input_dtype, input_divisor, classes (JSON),
+           config (the resolved YAML), metrics (JSON)
+
+Written atomically; read with h5py arrays only (no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dnncli import __version__
+from dnncli.atomic import write_with
+from dnncli.errors import ModelFileError
+from dnncli.network.model import Network
+
+FORMAT = "dnn-model"
+FORMAT_VERSION = 1
+MODEL_FILENAME = "model.h5"
+
+
+@dataclass
+class ModelBundle:
+    """A network plus what it takes to feed it new data and to describe it."""
+
+    network: Network
+    input_shape: tuple[int, ...]
+    input_dtype: str = "uint8"
+    input_divisor: float = 255.0
+    classes: list[str] | None = None
+    config: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    tool_version: str = __version__
+    path: Path | None = None
+
+
+def save_model(bundle: ModelBundle, path: str | Path) -> Path:
+    import h5py
+
+    path = Path(path)
+    net = bundle.network
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as f:
+            for name, value in net.params.items():
+                f.create_dataset(name, data=value)
+            f.attrs["format"] = FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["tool_version"] = bundle.tool_version
+            f.attrs["layer_sizes"] = np.asarray(net.layer_sizes, dtype=np.int64)
+            f.attrs["activations"] = json.dumps(net.activations)
+            f.attrs["leaky_relu_slope"] = float(net.leaky_slope)
+            f.attrs["input_shape"] = np.asarray(bundle.input_shape, dtype=np.int64)
+            f.attrs["input_dtype"] = bundle.input_dtype
+            f.attrs["input_divisor"] = float(bundle.input_divisor)
+            f.attrs["classes"] = json.dumps(bundle.classes)
+            f.attrs["config"] = bundle.config
+            f.attrs["metrics"] = json.dumps(bundle.metrics)
+
+    write_with(path, write, suffix=".h5")
+    return path
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """A model file, or a run directory holding one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILENAME
+    return path
+
+
+def load_model(path: str | Path) -> ModelBundle:
+    import h5py
+
+    path = resolve_model_path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if not h5py.is_hdf5(str(path)):
+        raise ModelFileError(f"{path}: not a dnn model file (not HDF5)")
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = dict(f.attrs)
+            if attrs.get("format") != FORMAT:
+                raise ModelFileError(f"{path}: not a dnn model file (no 'format = {FORMAT}' attribute)")
+            version = int(attrs.get("format_version", 0))
+            if version > FORMAT_VERSION:
+                raise ModelFileError(
+                    f"{path}: written by dnn {attrs.get('tool_version', '?')} in model format "
+                    f"{version}; this dnn ({__version__}) reads format {FORMAT_VERSION}: upgrade dnn"
+                )
+            layer_sizes = [int(n) for n in attrs["layer_sizes"]]
+            activations = json.loads(attrs["activations"])
+            params = {}
+            for l in range(1, len(layer_sizes)):
+                for name, shape in ((f"W{l}", (layer_sizes[l], layer_sizes[l - 1])), (f"b{l}", (layer_sizes[l], 1))):
+                    if name not in f:
+                        raise ModelFileError(f"{path}: the array '{name}' is missing")
+                    value = np.asarray(f[name][()])
+                    if value.shape != shape or value.dtype.kind != "f":
+                        raise ModelFileError(
+                            f"{path}: '{name}' has shape {value.shape} ({value.dtype}), expected {shape} floats"
+                        )
+                    params[name] = value
+            network = Network(layer_sizes, activations, params, float(attrs.get("leaky_relu_slope", 0.01)))
+            return ModelBundle(
+                network=network,
+                input_shape=tuple(int(d) for d in attrs["input_shape"]),
+                input_dtype=str(attrs.get("input_dtype", "uint8")),
+                input_divisor=float(attrs.get("input_divisor", 1.0)),
+                classes=json.loads(attrs.get("classes", "null")),
+                config=str(attrs.get("config", "")),
+                metrics=json.loads(attrs.get("metrics", "{}")),
+                tool_version=str(attrs.get("tool_version", "?")),
+                path=path,
+            )
+    except ModelFileError:
+        raise
+    except (KeyError, ValueError, TypeError, OSError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: corrupt dnn model file ({str(exc).splitlines()[0]})") from None

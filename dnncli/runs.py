@@ -1,0 +1,259 @@
+"""A training run from a config: load the data, resolve the network, train, write the run directory.
+
+The run directory (``runs/<name>/`` by default) is built under a temporary name and renamed into
+place once complete, so an error or an interrupted run never leaves a half-written one. A
+``latest`` symlink beside it points at the newest run for the commands that follow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dnncli import __version__
+from dnncli.atomic import make_public
+from dnncli.config import Config
+from dnncli.data.hdf5 import Dataset, class_labels, load_dataset, resolve_divisor
+from dnncli.errors import ConfigError, DataError, RunDirError
+from dnncli.modelfile import MODEL_FILENAME, ModelBundle, save_model
+from dnncli.network.model import Network
+from dnncli.training.loop import ProgressCallback, TrainResult, train
+from dnncli.training.optimizers import make_optimizer
+
+LATEST = "latest"
+
+
+@dataclass
+class PreparedRun:
+    """Everything a run needs before its first iteration, with the config fully resolved."""
+
+    config: Config
+    network: Network
+    train_set: Dataset
+    test_set: Dataset | None
+    X: np.ndarray
+    Y: np.ndarray
+    X_test: np.ndarray | None
+    Y_test: np.ndarray | None
+    divisor: float
+    classes: list[str] | None
+
+
+def _n_classes(dataset: Dataset) -> int:
+    if dataset.classes:
+        return max(len(dataset.classes), 2)
+    y = dataset.y
+    assert y is not None
+    return max(int(np.max(y)) + 1, 2) if y.size else 2
+
+
+def resolve_architecture(config: Config, train_set: Dataset) -> tuple[list[int], list[str]]:
+    """Full layer sizes and activations from the config and the data; errors name the mismatch."""
+    model, source = config.model, train_set.source
+    y = train_set.y
+    assert y is not None
+    output = model.activations[-1] if model.activations else model.output_activation
+    if output is None:
+        output = "sigmoid" if _n_classes(train_set) == 2 else "softmax"
+    if output == "linear":
+        n_out = int(y.shape[1]) if y.ndim == 2 else 1
+    else:
+        n_classes = _n_classes(train_set)
+        if output == "sigmoid" and n_classes != 2:
+            raise ConfigError(
+                f"{source} has {n_classes} classes but the output activation is sigmoid (binary); "
+                f"use softmax with {n_classes} output units"
+            )
+        n_out = 1 if output == "sigmoid" else n_classes
+
+    if model.layers is not None:
+        layers = list(model.layers)
+        if layers[0] != train_set.n_x:
+            raise ConfigError(
+                f"model.layers[0] = {layers[0]} but {source} has n_x = {train_set.n_x} inputs per "
+                f"example (shape {train_set.input_shape})"
+            )
+        if layers[-1] != n_out:
+            raise ConfigError(
+                f"model.layers ends in {layers[-1]} output units but {source} needs {n_out} "
+                f"({output} output)"
+            )
+    else:
+        layers = [train_set.n_x, *(model.hidden or []), n_out]
+
+    if model.activations is not None:
+        activations = list(model.activations)
+    else:
+        activations = [model.hidden_activation] * (len(layers) - 2) + [output]
+    return layers, activations
+
+
+def _targets(network: Network, dataset: Dataset, y_key: str) -> np.ndarray:
+    if network.output_activation == "linear":
+        y = dataset.y.astype(network.dtype)
+        return network.encode_targets(y.T if y.ndim == 2 else y)
+    n_classes = 2 if network.output_activation == "sigmoid" else network.layer_sizes[-1]
+    return network.encode_targets(class_labels(dataset, n_classes, y_key))
+
+
+def prepare(config: Config) -> PreparedRun:
+    data = config.data
+    train_set = load_dataset(data.train, data.x_key, data.y_key, data.classes_key)
+    layers, activations = resolve_architecture(config, train_set)
+    test_set = None
+    if data.test:
+        test_set = load_dataset(data.test, data.test_x_key, data.test_y_key, data.classes_key)
+        if test_set.input_shape != train_set.input_shape:
+            raise DataError(
+                f"{test_set.source}: examples of shape {test_set.input_shape}, but the training "
+                f"set's are {train_set.input_shape}"
+            )
+
+    resolved_model = config.model.model_copy(
+        update={"layers": layers, "hidden": None, "activations": activations, "output_activation": activations[-1]}
+    )
+    resolved = config.model_copy(update={"model": resolved_model})
+
+    network = Network.create(
+        layers,
+        activations,
+        init=config.model.init,
+        seed=config.model.seed,
+        random_scale=config.model.init_scale,
+        leaky_slope=config.model.leaky_relu_slope,
+    )
+    divisor = resolve_divisor(data.scale, train_set.X_raw.dtype)
+    X = train_set.columns(divisor, network.dtype)
+    Y = _targets(network, train_set, data.y_key)
+    X_test = Y_test = None
+    if test_set is not None:
+        X_test = test_set.columns(divisor, network.dtype)
+        Y_test = _targets(network, test_set, data.test_y_key)
+    classes = train_set.classes
+    if network.output_activation == "linear":
+        classes = None
+    return PreparedRun(resolved, network, train_set, test_set, X, Y, X_test, Y_test, divisor, classes)
+
+
+# ---- run directories -------------------------------------------------------------------------
+
+
+def choose_run_dir(config: Config, run_dir: str | Path | None, force: bool) -> Path:
+    """The directory this run will be renamed into: never an existing one unless ``force``."""
+    if run_dir is not None:
+        target = Path(run_dir)
+        if target.exists() and not force:
+            raise RunDirError(f"{target}: already exists; choose another --run-dir or pass --force")
+        return target
+    base = Path(config.output.dir) / config.name
+    if force or not base.exists():
+        return base
+    n = 2
+    while (base.parent / f"{base.name}-{n}").exists():
+        n += 1
+    return base.parent / f"{base.name}-{n}"
+
+
+def _point_latest(run_dir: Path) -> None:
+    link = run_dir.parent / LATEST
+    tmp = run_dir.parent / f".{LATEST}.{os.getpid()}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(run_dir.name, tmp)
+    os.replace(tmp, link)
+
+
+def latest_run(runs_dir: str | Path = "runs") -> Path | None:
+    link = Path(runs_dir) / LATEST
+    return link.resolve() if link.exists() else None
+
+
+def metrics_of(result: TrainResult, config: Config, run_dir: Path) -> dict[str, Any]:
+    return {
+        "name": config.name,
+        "initial_cost": result.initial_cost,
+        "final_cost": result.final_cost,
+        "train_accuracy": result.train_accuracy,
+        "test_accuracy": result.test_accuracy,
+        "test_cost": result.test_cost,
+        "iterations": result.iterations,
+        "seconds": round(result.seconds, 6),
+        "run_dir": str(run_dir),
+        "dnn_version": __version__,
+    }
+
+
+def write_run(
+    prepared: PreparedRun, result: TrainResult, target: Path, force: bool = False
+) -> dict[str, Any]:
+    """Write the model, history, plot, metrics and config into ``target`` all at once."""
+    from dnncli import report
+
+    config = prepared.config
+    metrics = metrics_of(result, config, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    make_public(staging)
+    try:
+        bundle = ModelBundle(
+            network=result.network,
+            input_shape=prepared.train_set.input_shape,
+            input_dtype=str(prepared.train_set.X_raw.dtype),
+            input_divisor=prepared.divisor,
+            classes=prepared.classes,
+            config=config.to_yaml(),
+            metrics=metrics,
+        )
+        save_model(bundle, staging / MODEL_FILENAME)
+        report.write_history_csv(result.history, staging / "history.csv")
+        report.plot_learning_curve(result.history, staging / "loss.png", config, prepared.network.loss_name)
+        (staging / "metrics.json").write_text(report.to_json(metrics) + "\n")
+        (staging / "config.yaml").write_text(config.to_yaml())
+        old = None
+        if target.exists():
+            if not force:
+                raise RunDirError(f"{target}: appeared while training; the run is not written")
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
+            os.replace(target, old)
+        os.replace(staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        _point_latest(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return metrics
+
+
+def run_training(
+    config: Config,
+    *,
+    run_dir: str | Path | None = None,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+) -> tuple[dict[str, Any], TrainResult, PreparedRun]:
+    """Load, train and write a run; returns its metrics (as in ``metrics.json``)."""
+    prepared = prepare(config)
+    target = choose_run_dir(prepared.config, run_dir, force)
+    training = config.training
+    result = train(
+        prepared.network,
+        prepared.X,
+        prepared.Y,
+        learning_rate=training.learning_rate,
+        iterations=training.iterations,
+        record_every=training.record_every,
+        X_test=prepared.X_test,
+        Y_test=prepared.Y_test,
+        optimizer=make_optimizer(training.optimizer, training.learning_rate),
+        progress=progress,
+    )
+    metrics = write_run(prepared, result, target, force)
+    return metrics, result, prepared
