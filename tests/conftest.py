@@ -1,0 +1,119 @@
+"""Shared fixtures: the shared reference datasets (skipped when absent), small generated data,
+and running the installed ``dnn`` command end to end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+CONFIGS = ROOT / "configs"
+
+
+def shared_file(name: str) -> Path:
+    """A file of ../shared/datasets, or skip the test with the reason."""
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared reference datasets are not beside the project")
+    return path
+
+
+def dnn_executable() -> str:
+    candidate = Path(sys.executable).with_name("dnn")
+    found = str(candidate) if candidate.exists() else shutil.which("dnn")
+    if not found:
+        pytest.fail("the dnn command is not installed (run `make test`)")
+    return found
+
+
+def run_dnn(*args: str, cwd: Path | None = None, input: str | None = None, env: dict | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the installed ``dnn`` command as a user would, capturing stdout and stderr."""
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", **(env or {})}
+    return subprocess.run(
+        [dnn_executable(), *args], cwd=cwd, input=input, capture_output=True, text=True,
+        env=full_env, timeout=timeout,
+    )
+
+
+def write_h5(path: Path, **arrays: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        for key, value in arrays.items():
+            f.create_dataset(key, data=value)
+    return path
+
+
+def make_images(m: int, seed: int = 0, shape: tuple[int, ...] = (8, 8, 3)) -> tuple[np.ndarray, np.ndarray]:
+    """Tiny uint8 pictures whose label is 'brighter than average', learnable in a few iterations."""
+    rng = np.random.default_rng(seed)
+    y = (np.arange(m) % 2).astype(np.int64)
+    rng.shuffle(y)
+    X = rng.integers(0, 120, size=(m, *shape)) + 100 * y.reshape(-1, *([1] * len(shape)))
+    return X.astype(np.uint8), y
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> dict[str, Path]:
+    """Small binary image sets in the course's layout: train.h5 and test.h5 under tmp_path."""
+    X, y = make_images(40, seed=0)
+    Xt, yt = make_images(20, seed=1)
+    classes = np.array([b"dark", b"bright"])
+    train = write_h5(tmp_path / "data" / "train.h5", train_set_x=X, train_set_y=y, list_classes=classes)
+    test = write_h5(tmp_path / "data" / "test.h5", test_set_x=Xt, test_set_y=yt, list_classes=classes)
+    return {"train": train, "test": test}
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path, tiny_data: dict[str, Path]) -> Path:
+    """A config training a small network on ``tiny_data`` in a fraction of a second."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        f"""name: tiny
+model:
+  hidden: [5, 3]
+  init: he
+  seed: 1
+data:
+  train: {tiny_data['train']}
+  test: {tiny_data['test']}
+training:
+  learning_rate: 0.05
+  iterations: 60
+  record_every: 10
+output:
+  dir: {tmp_path / 'runs'}
+"""
+    )
+    return config
+
+
+@pytest.fixture(scope="session")
+def cat_files() -> dict[str, Path]:
+    return {"train": shared_file("train_catvnoncat.h5"), "test": shared_file("test_catvnoncat.h5")}
+
+
+@pytest.fixture(scope="session")
+def cat_deep_run(tmp_path_factory: pytest.TempPathFactory, cat_files: dict[str, Path]) -> dict:
+    """``dnn train configs/cat_deep.yaml`` on the course's files, once per test session (~20 s).
+
+    Returns ``{"run_dir": Path, "metrics": dict, "result": CompletedProcess}``.
+    """
+    import json
+
+    work = tmp_path_factory.mktemp("cat_deep")
+    result = run_dnn(
+        "train", str(CONFIGS / "cat_deep.yaml"),
+        "--set", f"data.train={cat_files['train']}", "--set", f"data.test={cat_files['test']}",
+        "--run-dir", str(work / "run"), "--json", "--quiet", cwd=work,
+    )
+    assert result.returncode == 0, result.stderr
+    return {"run_dir": work / "run", "metrics": json.loads(result.stdout), "result": result}
