@@ -86,7 +86,7 @@ data:
   train: {tiny_data['train']}
   test: {tiny_data['test']}
 training:
-  learning_rate: 0.05
+  learning_rate: 0.2
   iterations: 60
   record_every: 10
 output:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dnncli.errors import DataError
+from dnncli.resources import describe_bytes, fits_in_memory
 
 
 @dataclass
@@ -77,6 +78,8 @@ def load_dataset(
         raise DataError(f"{path}: no such data file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected an HDF5 file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: is empty (0 bytes), expected an HDF5 file")
     try:
         is_hdf5 = h5py.is_hdf5(str(path))
     except OSError as exc:
@@ -95,6 +98,14 @@ def load_dataset(
                 node = f[key]
                 if not isinstance(node, h5py.Dataset):
                     raise DataError(f"{path}: '{key}' is a group, expected an array")
+                # the declared shape is checked first: a few bytes of compressed (or never written)
+                # chunks can claim terabytes
+                n_bytes = int(np.prod(node.shape or (), dtype=object)) * node.dtype.itemsize
+                if not fits_in_memory(n_bytes):
+                    raise DataError(
+                        f"{path}: '{key}' has shape {node.shape} ({describe_bytes(n_bytes)} of "
+                        f"{node.dtype}), more than this machine's memory"
+                    )
                 return node[()]
 
             X = read(x_key)
@@ -108,12 +119,16 @@ def load_dataset(
         raise DataError(f"{path}: cannot read HDF5 data: {str(exc).splitlines()[0]}") from None
 
     X = np.asarray(X)
-    if X.dtype.kind not in "uifb" or X.ndim < 1:
+    if X.dtype.kind not in "uifb":
         raise DataError(f"{path}: '{x_key}' holds {X.dtype} data, expected numbers")
+    if X.ndim < 1:
+        raise DataError(f"{path}: '{x_key}' is a single number, expected an array of examples")
     if X.ndim == 1:
         X = X.reshape(-1, 1)
     if X.shape[0] == 0:
         raise DataError(f"{path}: '{x_key}' has no examples")
+    if X[0].size == 0:
+        raise DataError(f"{path}: '{x_key}' has shape {X.shape}: its examples hold no values")
     if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
         raise DataError(f"{path}: '{x_key}' contains NaN or infinite values")
     if y is not None:
@@ -140,11 +155,11 @@ def class_labels(dataset: Dataset, n_classes: int, key: str) -> np.ndarray:
         raise DataError(f"{dataset.source}: '{key}' has shape {y.shape}, expected one label per example")
     as_int = y.astype(np.int64)
     if y.dtype.kind == "f" and not np.array_equal(as_int, y):
-        bad = y[as_int != y][0]
+        bad = y[as_int != y][0].item()
         raise DataError(f"{dataset.source}: '{key}' holds {bad!r}, expected integer class labels")
     bad_mask = (as_int < 0) | (as_int >= n_classes)
     if bad_mask.any():
-        bad = as_int[bad_mask][0]
+        bad = as_int[bad_mask][0].item()
         expected = "0 or 1 for a binary model" if n_classes == 2 else f"0..{n_classes - 1}"
         raise DataError(f"{dataset.source}: '{key}' holds the label {bad}, expected {expected}")
     return as_int

@@ -43,6 +43,12 @@ class TrainResult:
     seconds: float
 
 
+def _parameters_finite(network: Network) -> bool:
+    return all(np.isfinite(p).all() for p in network.params.values())
+
+
+# overflow is detected in the loop (a non-finite cost or parameter), not reported as a warning
+@np.errstate(over="ignore", invalid="ignore")
 def train(
     network: Network,
     X: np.ndarray,
@@ -71,9 +77,9 @@ def train(
     for i in range(iterations):
         AL, caches = network.forward(X)
         cost = network.cost(AL, caches, Y)
-        if not math.isfinite(cost):
+        if not math.isfinite(cost) or (i % record_every == 0 and not _parameters_finite(network)):
             raise TrainingDiverged(
-                f"training diverged at iteration {i}: the cost is {cost} (last finite cost "
+                f"training diverged at iteration {i}: the cost or the parameters are not finite (last finite cost "
                 f"{last_good_cost:.6g}); try a lower learning rate than {learning_rate:g}"
             )
         last_good_cost = cost
@@ -97,9 +103,9 @@ def train(
 
     AL, caches = network.forward(X)
     final_cost = network.cost(AL, caches, Y)
-    if not math.isfinite(final_cost):
+    if not math.isfinite(final_cost) or not _parameters_finite(network):
         raise TrainingDiverged(
-            f"training diverged after the last iteration: the cost is {final_cost}; "
+            f"training diverged after the last iteration: the cost or the parameters are not finite; "
             f"try a lower learning rate than {learning_rate:g}"
         )
     train_accuracy = network.accuracy(AL, Y)

@@ -1,0 +1,75 @@
+"""The course's published results, reproduced from the shipped configs through the installed `dnn`.
+
+Each test skips with a reason where ../shared/datasets is absent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONFIGS, run_dnn, shared_file
+
+
+def train_config(tmp_path: Path, config: str, train: Path, test: Path | None = None, *extra: str) -> tuple[dict, list[dict]]:
+    args = ["train", str(CONFIGS / config), "--set", f"data.train={train}", "--run-dir", str(tmp_path / "run"),
+            "--json", "--quiet", *extra]
+    if test is not None:
+        args += ["--set", f"data.test={test}"]
+    result = run_dnn(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    history = list(csv.DictReader((tmp_path / "run" / "history.csv").open()))
+    return json.loads(result.stdout), history
+
+
+def cost_at(history: list[dict], iteration: int) -> float:
+    return next(float(row["cost"]) for row in history if int(row["iteration"]) == iteration)
+
+
+def test_cat_logistic_regression(tmp_path: Path, cat_files: dict[str, Path]) -> None:
+    metrics, history = train_config(tmp_path, "cat_logreg.yaml", cat_files["train"], cat_files["test"])
+    assert round(metrics["initial_cost"], 6) == 0.693147
+    assert round(cost_at(history, 100), 6) == 0.584508
+    assert round(cost_at(history, 1900), 6) == 0.140872
+    assert round(metrics["train_accuracy"], 4) == 0.9904
+    assert metrics["test_accuracy"] == 0.70
+
+
+def test_cat_two_layer(tmp_path: Path, cat_files: dict[str, Path]) -> None:
+    metrics, _ = train_config(tmp_path, "cat_2layer.yaml", cat_files["train"], cat_files["test"])
+    assert metrics["initial_cost"] == pytest.approx(0.693049735659989, abs=1e-9)
+    assert metrics["train_accuracy"] == 1.0
+    assert metrics["test_accuracy"] == 0.72
+
+
+def test_cat_deep(cat_deep_run: dict) -> None:
+    metrics = cat_deep_run["metrics"]
+    assert metrics["initial_cost"] == pytest.approx(0.771749, abs=1e-6)
+    assert round(metrics["train_accuracy"], 4) == 0.9856
+    assert metrics["test_accuracy"] == 0.80
+    assert metrics["iterations"] == 2500
+
+
+def test_planar_shallow_network(tmp_path: Path) -> None:
+    metrics, _ = train_config(tmp_path, "planar.yaml", shared_file("planar400.h5"))
+    assert round(metrics["initial_cost"], 6) == 0.693048
+    assert metrics["train_accuracy"] >= 0.90
+    assert metrics["test_accuracy"] is None
+
+
+def test_planar_logistic_regression_is_much_worse(tmp_path: Path) -> None:
+    metrics, _ = train_config(tmp_path, "planar.yaml", shared_file("planar400.h5"), None,
+                              "--set", "model.layers=[2, 1]", "--set", "model.activations=[sigmoid]",
+                              "--set", "training.iterations=2000")
+    assert metrics["train_accuracy"] < 0.55
+
+
+def test_football_without_regularization(tmp_path: Path) -> None:
+    football = shared_file("football2d.h5")
+    metrics, _ = train_config(tmp_path, "football.yaml", football, football)
+    assert metrics["initial_cost"] == pytest.approx(0.6557412523, abs=1e-10)
+    assert round(metrics["train_accuracy"], 3) == 0.948
+    assert round(metrics["test_accuracy"], 3) == 0.915
