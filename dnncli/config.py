@@ -29,10 +29,16 @@ HiddenActivation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
 OutputActivation = Literal["sigmoid", "softmax", "linear"]
 Init = Literal["zeros", "random", "xavier", "he"]
 
+# Bounds that turn absurd values into a clear refusal instead of a hang or a crash.
+MAX_ITERATIONS = 10**9
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_VALUES = 100_000  # after expanding anchors and aliases ("billion laughs")
+
 
 class _Section(BaseModel):
     # strict: a string is never silently read as a number, nor a float as an integer
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # allow_inf_nan=False: `.inf` or `.nan` is never a usable rate, scale or slope
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class ModelConfig(_Section):
@@ -51,7 +57,7 @@ class ModelConfig(_Section):
     )
     init: Init = "xavier"
     init_scale: float = Field(default=0.01, gt=0, description="Scale of the 'random' init.")
-    seed: int | None = Field(default=1, ge=0)
+    seed: int | None = Field(default=1, ge=0, le=2**32 - 1)
     leaky_relu_slope: float = Field(default=0.01, ge=0, lt=1)
 
     @model_validator(mode="after")
@@ -124,7 +130,7 @@ class DataConfig(_Section):
 class TrainingConfig(_Section):
     optimizer: Literal["gd"] = Field(default="gd", description="gd: full-batch gradient descent.")
     learning_rate: float = Field(default=0.0075, gt=0)
-    iterations: int = Field(default=2500, ge=1)
+    iterations: int = Field(default=2500, ge=1, le=MAX_ITERATIONS)
     record_every: int = Field(default=100, ge=1, description="Record the cost every N iterations.")
     print_every: int | None = Field(
         default=None, ge=1, description="With --verbose, print the cost every N (default record_every)."
@@ -136,7 +142,7 @@ class OutputConfig(_Section):
 
 
 class Config(_Section):
-    name: str = Field(default="run", min_length=1)
+    name: str = Field(default="run", min_length=1, max_length=100)
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig
     training: TrainingConfig = Field(default_factory=TrainingConfig)
@@ -178,20 +184,62 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], source: str) -> int:
+    """How many values ``node`` becomes once every alias is expanded (memoized: linear time)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise ConfigError(f"{source}: an alias refers to itself (a recursive structure); not a config")
+    open_nodes.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        children = []
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes, open_nodes, source)
+        if total > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"{source}: expands to more than {MAX_YAML_VALUES} values through anchors and "
+                "aliases; refused (no config needs that many)"
+            )
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
+
+
 def parse_yaml(text: str, source: str) -> Any:
+    """Safe YAML (no tags that build objects) with bounded size, nesting and alias expansion."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: {len(text)} characters is too large for a config (limit {MAX_CONFIG_BYTES})")
+    loader = _Loader(text)
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        # checked before constructing: the constructed objects share aliased lists, but anything
+        # walking them (validation, dumping) would walk every expanded copy
+        _expanded_size(node, {}, set(), source)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{source}:{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
+    finally:
+        loader.dispose()
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as f:
+            text = f.read(MAX_CONFIG_BYTES + 1)  # bounded: a config is never megabytes long
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except IsADirectoryError:
@@ -292,6 +340,10 @@ def _describe(error: dict[str, Any]) -> str:
         return f"{where}: must be {bound}{limit}, got {got!r}"
     if kind == "string_too_short":
         return f"{where}: must not be empty"
+    if kind == "string_too_long":
+        return f"{where}: at most {ctx.get('max_length')} characters, got {len(str(got))}"
+    if kind == "finite_number":
+        return f"{where}: expected a finite number, got {got!r}"
     if kind == "value_error":
         message = str(ctx.get("error", error["msg"]))
         return f"{where}: {message}" if where else message

@@ -79,6 +79,23 @@ def resolve_model_path(path: str | Path) -> Path:
     return path
 
 
+_REQUIRED_ATTRS = ("layer_sizes", "activations", "input_shape")
+
+
+def _check_consistent(
+    path: Path, layer_sizes: list[int], input_shape: tuple[int, ...], divisor: float, classes: object
+) -> None:
+    """Attributes that disagree with the arrays would give wrong predictions silently."""
+    if int(np.prod(input_shape, dtype=object)) != layer_sizes[0]:
+        raise ModelFileError(
+            f"{path}: input_shape {input_shape} does not hold the {layer_sizes[0]} inputs of layer 1"
+        )
+    if not (np.isfinite(divisor) and divisor > 0):
+        raise ModelFileError(f"{path}: input_divisor = {divisor}, expected a positive number")
+    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise ModelFileError(f"{path}: classes must be a list of names, got {classes!r}")
+
+
 def load_model(path: str | Path) -> ModelBundle:
     import h5py
 
@@ -98,26 +115,38 @@ def load_model(path: str | Path) -> ModelBundle:
                     f"{path}: written by dnn {attrs.get('tool_version', '?')} in model format "
                     f"{version}; this dnn ({__version__}) reads format {FORMAT_VERSION}: upgrade dnn"
                 )
+            missing = [key for key in _REQUIRED_ATTRS if key not in attrs]
+            if missing:
+                raise ModelFileError(f"{path}: the attribute '{missing[0]}' is missing")
             layer_sizes = [int(n) for n in attrs["layer_sizes"]]
+            if len(layer_sizes) < 2 or min(layer_sizes) < 1:
+                raise ModelFileError(f"{path}: layer_sizes = {layer_sizes} is not a network")
             activations = json.loads(attrs["activations"])
             params = {}
             for l in range(1, len(layer_sizes)):
                 for name, shape in ((f"W{l}", (layer_sizes[l], layer_sizes[l - 1])), (f"b{l}", (layer_sizes[l], 1))):
-                    if name not in f:
+                    if name not in f or not isinstance(f[name], h5py.Dataset):
                         raise ModelFileError(f"{path}: the array '{name}' is missing")
-                    value = np.asarray(f[name][()])
-                    if value.shape != shape or value.dtype.kind != "f":
+                    node = f[name]  # shape and type checked before reading: never trust a size
+                    if node.shape != shape or node.dtype.kind != "f":
                         raise ModelFileError(
-                            f"{path}: '{name}' has shape {value.shape} ({value.dtype}), expected {shape} floats"
+                            f"{path}: '{name}' has shape {node.shape} ({node.dtype}), expected {shape} floats"
                         )
+                    value = np.asarray(node[()])
+                    if not np.all(np.isfinite(value)):
+                        raise ModelFileError(f"{path}: '{name}' contains NaN or infinite values")
                     params[name] = value
             network = Network(layer_sizes, activations, params, float(attrs.get("leaky_relu_slope", 0.01)))
+            input_shape = tuple(int(d) for d in attrs["input_shape"])
+            input_divisor = float(attrs.get("input_divisor", 1.0))
+            classes = json.loads(attrs.get("classes", "null"))
+            _check_consistent(path, layer_sizes, input_shape, input_divisor, classes)
             return ModelBundle(
                 network=network,
-                input_shape=tuple(int(d) for d in attrs["input_shape"]),
+                input_shape=input_shape,
                 input_dtype=str(attrs.get("input_dtype", "uint8")),
-                input_divisor=float(attrs.get("input_divisor", 1.0)),
-                classes=json.loads(attrs.get("classes", "null")),
+                input_divisor=input_divisor,
+                classes=classes,
                 config=str(attrs.get("config", "")),
                 metrics=json.loads(attrs.get("metrics", "{}")),
                 tool_version=str(attrs.get("tool_version", "?")),

@@ -103,10 +103,27 @@ def _targets(network: Network, dataset: Dataset, y_key: str) -> np.ndarray:
     return network.encode_targets(class_labels(dataset, n_classes, y_key))
 
 
+def check_memory(config: Config, layers: list[int], train_set: Dataset) -> None:
+    """Refuse, before allocating, a network and data set that cannot fit in this machine's memory."""
+    from dnncli import resources
+
+    batch = getattr(config.training, "batch_size", None)
+    itemsize = 4 if getattr(config.training, "dtype", "float64") == "float32" else 8
+    needed = resources.training_bytes(layers, train_set.m, itemsize, batch)
+    if not resources.fits_in_memory(needed):
+        total = resources.physical_memory() or 0
+        raise ConfigError(
+            f"model.layers = {layers}: training needs at least {resources.describe_bytes(needed)} "
+            f"({resources.parameter_count(layers):,} parameters, {train_set.m} examples), more than "
+            f"this machine's {resources.describe_bytes(total)}; use smaller layers"
+        )
+
+
 def prepare(config: Config) -> PreparedRun:
     data = config.data
     train_set = load_dataset(data.train, data.x_key, data.y_key, data.classes_key)
     layers, activations = resolve_architecture(config, train_set)
+    check_memory(config, layers, train_set)
     test_set = None
     if data.test:
         test_set = load_dataset(data.test, data.test_x_key, data.test_y_key, data.classes_key)
