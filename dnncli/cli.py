@@ -6,7 +6,9 @@ Library modules are imported inside the commands so that ``dnn --help`` starts f
 
 from __future__ import annotations
 
+import enum
 import functools
+import json
 import os
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from dnncli import __version__
-from dnncli.errors import EXIT_RUNTIME, EXIT_SIGINT, DnnError
+from dnncli.errors import EXIT_BROKEN_PIPE, EXIT_RUNTIME, EXIT_SIGINT, DnnError
 
 app = typer.Typer(
     name="dnn",
@@ -61,6 +63,11 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             fail(exc.message, exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", EXIT_SIGINT)
+        except BrokenPipeError:
+            # The reader went away (`dnn predict ... | head`): stop quietly, as `cat` would.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(EXIT_BROKEN_PIPE)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except MemoryError:
@@ -208,6 +215,182 @@ def data_demo(
     files = make_demo(out, seed=seed, n_train=n_train, n_test=n_test, n_samples=samples)
     for path in (files.train, files.test, *files.samples):
         print(path)
+
+
+# ---- dnn predict, evaluate, gradcheck, info --------------------------------------------------
+
+ModelOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--model", "-m", envvar="DNN_MODEL", show_default=False,
+        help="Model file or run directory (default: $DNN_MODEL, else runs/latest).",
+    ),
+]
+
+
+class PredictFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _warn(message: str, quiet: bool) -> None:
+    if not quiet:
+        sys.stderr.write(f"warning: {message}\n")
+
+
+@app.command()
+@handle_errors
+def predict(
+    paths: Annotated[list[str], typer.Argument(help="Image files, directories, or - to read paths from stdin (one per line).", show_default=False)],
+    model: ModelOption = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Also predict the images of subdirectories.")] = False,
+    output_format: Annotated[PredictFormat, typer.Option("--format", "-f", help="table, or for pipelines json (one array), jsonl (one object a line) or csv.")] = PredictFormat.table,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: predict the positive class when its probability is above this.  [default: 0.5]", show_default=False)] = None,
+    max_pixels: Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels than this (decompression bombs).")] = 40_000_000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or warnings on stderr (unreadable files are still named).")] = False,
+) -> None:
+    """Predict the class of image files (PNG, JPEG, BMP, GIF, ... any size or mode).
+
+    [bold]Example:[/bold] find photos -name '*.jpg' | dnn predict - --format jsonl
+
+    Images are converted and resized to the model's input and scaled as its training data was.
+    An unreadable file is named on stderr, the others are still predicted, and the exit code is 2.
+    """
+    from dnncli import predict as predicting
+    from dnncli.errors import EXIT_BAD_INPUT, ConfigError
+    from dnncli.modelinfo import load_chosen_model
+
+    bundle = load_chosen_model(model)
+    if threshold is not None and not predicting.is_binary(bundle):
+        raise ConfigError("--threshold applies to binary (one sigmoid output) models only")
+    records = predicting.predict_files(
+        bundle, predicting.expand_paths(paths, recursive, sys.stdin), 0.5 if threshold is None else threshold,
+        max_pixels=max_pixels,
+    )
+    collected, failures, total = [], 0, 0
+    if output_format == PredictFormat.csv:
+        sys.stdout.write(",".join(predicting.csv_header(bundle)) + "\n")
+    for record in records:
+        total += 1
+        if isinstance(record, predicting.Failure):
+            failures += 1
+            sys.stderr.write(f"error: {record.message}\n")
+        elif output_format == PredictFormat.csv:
+            sys.stdout.write(predicting.csv_row(record))
+        elif output_format == PredictFormat.jsonl:
+            sys.stdout.write(predicting.jsonl_row(record))
+        else:
+            collected.append(record)
+    if output_format == PredictFormat.json:
+        sys.stdout.write(json.dumps([r.as_dict() for r in collected], indent=2) + "\n")
+    elif output_format == PredictFormat.table and collected:
+        stdout_console().print(predicting.table(collected))
+    if total == 0:
+        raise ConfigError("no image paths given (standard input was empty)")
+    if failures:
+        if total > 1 and not quiet:
+            sys.stderr.write(f"error: {failures} of {total} files could not be predicted\n")
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="HDF5 file with examples and labels.", show_default=False)],
+    model: ModelOption = None,
+    x_key: Annotated[Optional[str], typer.Option("--x-key", help="Key of the examples (default: the model's test or training key, else test_set_x or train_set_x).", show_default=False)] = None,
+    y_key: Annotated[Optional[str], typer.Option("--y-key", help="Key of the labels (default: the one paired with the examples' key).", show_default=False)] = None,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Binary models: decision threshold.")] = 0.5,
+    min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", min=0.0, max=1.0, help="Quality gate: exit 1 if the accuracy is lower.", show_default=False)] = None,
+    min_f1: Annotated[Optional[float], typer.Option("--min-f1", min=0.0, max=1.0, help="Quality gate: exit 1 if F1 (positive class, or macro) is lower.", show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings on stderr.")] = False,
+) -> None:
+    """Evaluate a model on a labelled HDF5 set: accuracy, precision, recall, F1, log loss, confusion matrix.
+
+    [bold]Example:[/bold] dnn evaluate datasets/test_catvnoncat.h5 --min-accuracy 0.75 --json
+    """
+    from dnncli import evaluation, report
+    from dnncli.modelinfo import load_chosen_model
+
+    bundle = load_chosen_model(model)
+    dataset, label_key = evaluation.load_labelled_set(bundle, data, x_key, y_key)
+    result = evaluation.evaluate(bundle, dataset, label_key, threshold)
+    for message in result.warnings:
+        _warn(message, quiet)
+    if json_output:
+        sys.stdout.write(report.to_json(result.as_dict()) + "\n")
+    else:
+        console = stdout_console()
+        for table in evaluation.tables(result):
+            console.print(table)
+    evaluation.check_gates(result, min_accuracy, min_f1)
+
+
+@app.command()
+@handle_errors
+def gradcheck(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config to check (default: the engine's own cases).", show_default=False)] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config key (repeatable).")] = None,
+    epsilon: Annotated[float, typer.Option(min=1e-12, help="Step of the two-sided finite differences.")] = 1e-7,
+    threshold: Annotated[float, typer.Option(min=1e-15, help="Largest relative difference that passes.")] = 1e-7,
+    examples: Annotated[int, typer.Option(min=1, help="With a config: how many of its training examples.")] = 5,
+    max_coordinates: Annotated[int, typer.Option("--max-coordinates", min=1, help="With a config: at most this many entries of each parameter array, sampled.")] = 200,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
+) -> None:
+    """Check backpropagation against finite differences, in float64; exit 1 on any failure.
+
+    [bold]Example:[/bold] dnn gradcheck && dnn gradcheck configs/cat_deep.yaml --examples 3
+
+    With no config: every hidden activation with every output and loss on small random networks.
+    With a config: its network as initialised for training, each layer's W and b.
+    """
+    from dnncli import checks, report
+    from dnncli.errors import CheckFailed
+    from dnncli.network.gradcheck import engine_cases
+
+    if config is None:
+        checked = checks.run_cases(engine_cases(), epsilon, threshold)
+    else:
+        from dnncli.config import load_config
+
+        case = checks.config_case(load_config(config, set_ or []), examples)
+        checked = checks.run_cases([case], epsilon, threshold, max_coordinates)
+    if json_output:
+        payload = {"epsilon": epsilon, "threshold": threshold, "passed": all(c.result.passed for c in checked),
+                   "cases": [c.as_dict() for c in checked]}
+        sys.stdout.write(report.to_json(payload) + "\n")
+    else:
+        stdout_console().print(checks.cases_table(checked) if config is None else checks.parameters_table(checked[0]))
+    message = checks.failure_message(checked, threshold)
+    if message:
+        raise CheckFailed(message)
+
+
+@app.command()
+@handle_errors
+def info(
+    model: Annotated[Optional[Path], typer.Argument(envvar="DNN_MODEL", help="Model file or run directory (default: $DNN_MODEL, else runs/latest).", show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the description as JSON on stdout.")] = False,
+) -> None:
+    """Describe a model: layers, parameter counts, input shape and scaling, classes, config, metrics.
+
+    [bold]Example:[/bold] dnn info runs/cat_deep --json | jq .metrics.test_accuracy
+    """
+    from dnncli import modelinfo, report
+
+    description = modelinfo.describe(modelinfo.load_chosen_model(model))
+    if json_output:
+        sys.stdout.write(report.to_json(description) + "\n")
+        return
+    console = stdout_console()
+    for table in modelinfo.tables(description):
+        console.print(table)
+    if description["config"]:
+        console.print("[bold]training config[/bold]")
+        console.print(description["config"].rstrip(), markup=False)
 
 
 def main() -> None:

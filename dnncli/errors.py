@@ -10,6 +10,7 @@ EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the program reading our stdout exited first
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 

@@ -8,6 +8,7 @@ layer it comes from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,15 @@ def relative_difference(g: np.ndarray, g_approx: np.ndarray) -> float:
     if denominator == 0:
         return 0.0
     return float(np.linalg.norm(g - g_approx) / denominator)
+
+
+@dataclass
+class PassOptions:
+    """Keyword arguments for ``Network.forward``, ``Network.cost`` and ``Network.backward``."""
+
+    forward: dict[str, Any] = field(default_factory=dict)
+    cost: dict[str, Any] = field(default_factory=dict)
+    backward: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -44,17 +54,25 @@ def gradient_check(
     threshold: float = DEFAULT_THRESHOLD,
     max_coordinates: int | None = None,
     seed: int = 0,
+    options: "PassOptions | None" = None,
 ) -> GradCheckResult:
     """Check ``network.backward`` on ``(X, Y)``; ``Y`` already encoded as ``(n[L], m)``.
 
     ``max_coordinates`` caps how many entries of each parameter array are perturbed (chosen at
-    random with ``seed``), so very wide inputs are checked in seconds.
+    random with ``seed``), so very wide inputs are checked in seconds. ``options`` carries extra
+    keyword arguments for the forward pass, the cost and the backward pass (regularization).
     """
+    options = options or PassOptions()
     net = network.astype(np.float64)
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
-    AL, caches = net.forward(X)
-    grads = net.backward(AL, Y, caches)
+
+    def cost_at_current_parameters() -> float:
+        AL, caches = net.forward(X, **options.forward)
+        return net.cost(AL, caches, Y, **options.cost)
+
+    AL, caches = net.forward(X, **options.forward)
+    grads = net.backward(AL, Y, caches, **options.backward)
     rng = np.random.default_rng(seed)
 
     all_g, all_approx, per_parameter = [], [], {}
@@ -69,9 +87,9 @@ def gradient_check(
         for k, i in enumerate(indices):
             original = flat[i]
             flat[i] = original + epsilon
-            cost_plus = net.compute_cost(X, Y)
+            cost_plus = cost_at_current_parameters()
             flat[i] = original - epsilon
-            cost_minus = net.compute_cost(X, Y)
+            cost_minus = cost_at_current_parameters()
             flat[i] = original
             approx[k] = (cost_plus - cost_minus) / (2 * epsilon)
         per_parameter[name] = relative_difference(g, approx)
@@ -85,3 +103,57 @@ def gradient_check(
         checked=int(g_all.size),
         threshold=threshold,
     )
+
+
+# ---- the engine's own cases ------------------------------------------------------------------
+
+
+@dataclass
+class GradCheckCase:
+    """A small network and data to check: ``Y`` is already encoded as ``(n[L], m)``."""
+
+    name: str
+    network: Network
+    X: np.ndarray
+    Y: np.ndarray
+    options: PassOptions = field(default_factory=PassOptions)
+
+
+# output activation -> (its loss, short name: binary / categorical cross-entropy, MSE; output units)
+_OUTPUTS = {"sigmoid": ("bce", 1), "softmax": ("cce", 3), "linear": ("mse", 2)}
+
+
+def _targets(output: str, n_out: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    if output == "sigmoid":
+        return (rng.random((n_out, m)) > 0.5).astype(np.float64)
+    if output == "softmax":
+        Y = np.zeros((n_out, m))
+        Y[rng.integers(0, n_out, size=m), np.arange(m)] = 1
+        return Y
+    return rng.standard_normal((n_out, m))
+
+
+def engine_cases(seed: int = 1, m: int = 7) -> list[GradCheckCase]:
+    """Every hidden activation with every output activation and its loss, on a network of two
+    hidden layers ``[4, 5, 3, n_out]`` and ``m`` random examples; plus L2 and dropout (with a
+    fixed mask) when the network has them. Small enough to check every coordinate."""
+    from dnncli.network.activations import HIDDEN_ACTIVATIONS
+
+    rng = np.random.default_rng(seed)
+    cases = []
+    for output, (loss, n_out) in _OUTPUTS.items():
+        for hidden in HIDDEN_ACTIVATIONS:
+            network = Network.create([4, 5, 3, n_out], [hidden, hidden, output], init="xavier", seed=seed)
+            # Biases away from zero, so that relu's kink is not where every unit sits at start.
+            for name, value in network.params.items():
+                if name.startswith("b"):
+                    value[...] = rng.standard_normal(value.shape) * 0.5
+            X = rng.standard_normal((4, m))
+            cases.append(GradCheckCase(f"{hidden} -> {output} ({loss})", network, X, _targets(output, n_out, m, rng)))
+    cases.extend(regularization_cases(seed, m))
+    return cases
+
+
+def regularization_cases(seed: int = 1, m: int = 7) -> list[GradCheckCase]:
+    """L2 and fixed-mask dropout cases, for the regularization the network supports."""
+    return []

@@ -1,0 +1,153 @@
+"""Image files into the model's input: any picture Pillow reads, as the HDF5 set stored its pixels.
+
+A model remembers the shape and dtype of its training examples (``(64, 64, 3)`` ``uint8`` for the
+cat files) and the number its pixels were divided by. An image file is read, its first frame
+taken (GIF, TIFF, ...), turned the right way up (EXIF orientation), converted to the model's mode
+(RGB, RGBA or grayscale), resized to the model's height and width, and stored in the model's dtype;
+from there it takes exactly the path an HDF5 example takes (:meth:`Dataset.columns`), so the same
+pixels give the same columns, bit for bit, and the same prediction.
+
+Value ranges: 8-bit images keep their values 0..255 for every dtype but ``uint16``, where they
+are scaled by 257 to 0..65535; 16-bit images are scaled down to 0..255 (rounded) unless the
+model's dtype is ``uint16``. Transparency is dropped (the colour values are kept as they are).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from dnncli.data.hdf5 import Dataset
+from dnncli.errors import DataError
+
+# A 40-megapixel photo is accepted; a "decompression bomb" (a small file that expands to
+# gigabytes of pixels) is refused before its pixels are decoded.
+DEFAULT_MAX_PIXELS = 40_000_000
+
+# Pillow modes whose values go beyond 8 bits
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+_MODE_FOR_CHANNELS = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def image_mode(input_shape: tuple[int, ...]) -> str:
+    """The Pillow mode a model's input shape stands for, or a DataError if it is not a picture."""
+    if len(input_shape) == 2:
+        return "L"
+    if len(input_shape) == 3 and input_shape[2] in _MODE_FOR_CHANNELS:
+        return _MODE_FOR_CHANNELS[input_shape[2]]
+    raise DataError(
+        f"the model takes examples of shape {tuple(input_shape)}, which are not images "
+        "(expected (height, width), (height, width, 1), (height, width, 3) or (height, width, 4))"
+    )
+
+
+def image_extensions() -> set[str]:
+    """File extensions Pillow can read (``.png``, ``.jpg``, ...), lower case."""
+    from PIL import Image
+
+    Image.init()
+    return {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
+def _open(path: Path, max_pixels: int):  # -> PIL.Image.Image, fully decoded
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected an image file (use -r to predict its images)")
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"{path}: empty file, expected an image")
+        with warnings.catch_warnings():
+            # Pillow only warns below twice its own limit; ours is an error at any size.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            width, height = image.size
+            if width * height > max_pixels:
+                image.close()
+                raise DataError(
+                    f"{path}: {width}x{height} = {width * height} pixels is more than the limit of "
+                    f"{max_pixels} (a decompression bomb?); raise it with --max-pixels if the image is genuine"
+                )
+            image.seek(0)  # the first frame of an animation
+            image.load()
+            return image
+    except DataError:
+        raise
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image file Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(f"{path}: refused as a possible decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: cannot decode the image: {detail}") from None
+
+
+def _to_array(image, mode: str, size: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    """Pixels of ``image`` as ``(height, width[, channels])`` in ``dtype``, resized to ``size``."""
+    from PIL import Image, ImageOps
+
+    image = ImageOps.exif_transpose(image)
+    wide = image.mode in _WIDE_MODES
+    if wide:
+        # 16-bit (or 32-bit) grayscale: keep every bit through the resize, reduce the range after.
+        work = image.convert("F") if image.mode != "F" else image
+        if work.size != size:
+            work = work.resize(size, Image.Resampling.BILINEAR)
+        values = np.asarray(work, dtype=np.float64)
+        if image.mode != "F" or values.max(initial=0) > 255:
+            values = values if dtype == np.uint16 else values / 257.0
+        values = np.clip(np.rint(values), 0, 65535 if dtype == np.uint16 else 255)
+        if mode != "L":
+            values = np.repeat(values[:, :, None], len(mode), axis=2)
+            if mode == "RGBA":
+                values[:, :, 3] = 65535 if dtype == np.uint16 else 255
+        return values.astype(dtype)
+
+    if image.mode != mode:
+        # Palette images with transparency go through RGBA, as Pillow asks.
+        if image.mode == "P" and "transparency" in image.info:
+            image = image.convert("RGBA")
+        image = image.convert(mode)
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    values = np.asarray(image)
+    if dtype == np.uint16:
+        return values.astype(np.uint16) * np.uint16(257)
+    return values.astype(dtype)
+
+
+def load_image(
+    path: str | Path,
+    input_shape: tuple[int, ...],
+    input_dtype: str | np.dtype = "uint8",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """One image file as an example of shape ``input_shape`` and dtype ``input_dtype``.
+
+    Raises a DataError naming the file for anything that is not a readable, complete image.
+    """
+    path = Path(path)
+    mode = image_mode(tuple(input_shape))
+    dtype = np.dtype(input_dtype)
+    image = _open(path, max_pixels)
+    try:
+        height, width = int(input_shape[0]), int(input_shape[1])
+        values = _to_array(image, mode, (width, height), dtype)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot convert the image: {str(exc).splitlines()[0]}") from None
+    finally:
+        image.close()
+    return values.reshape(input_shape)
+
+
+def images_to_columns(
+    examples: list[np.ndarray], divisor: float, dtype: np.dtype | type = np.float64
+) -> np.ndarray:
+    """Stacked examples as ``X`` of shape ``(n_x, m)``, scaled exactly as an HDF5 set is."""
+    raw = np.stack(examples)
+    return Dataset(X_raw=raw, y=None, classes=None, source="").columns(divisor, dtype)

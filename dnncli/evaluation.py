@@ -1,0 +1,273 @@
+"""Evaluating a model on a labelled HDF5 set: accuracy, precision, recall, F1, log loss and the
+confusion matrix (vectorized NumPy), and quality gates for CI.
+
+Conventions (scikit-learn's): the confusion matrix has true classes in rows and predicted
+classes in columns; a class never predicted has precision 0 and a class absent from the data has
+recall 0 (instead of a division by zero). For a binary model the headline precision, recall and
+F1 are those of the positive class (index 1); for more classes they are macro averages, the
+unweighted mean over classes. The log loss is the model's own cost (binary or categorical
+cross-entropy, from the logits), so it is finite even for a saturated output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from dnncli.data.hdf5 import Dataset, class_labels, load_dataset
+from dnncli.errors import CheckFailed, ConfigError, DataError
+from dnncli.modelfile import ModelBundle
+from dnncli.predict import class_names, is_binary
+
+# (x key, y key) pairs tried in order when none is given: the model's own, then the course's.
+_FALLBACK_KEYS = [("test_set_x", "test_set_y"), ("train_set_x", "train_set_y")]
+
+
+# ---- the metrics themselves ------------------------------------------------------------------
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """``C[i, j]`` = number of examples of true class i predicted as class j."""
+    flat = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    out = np.zeros(numerator.shape, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def per_class_scores(confusion: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support of every class, from the confusion matrix."""
+    true_positives = np.diag(confusion).astype(np.float64)
+    predicted = confusion.sum(axis=0)
+    actual = confusion.sum(axis=1)
+    precision = _ratio(true_positives, predicted)
+    recall = _ratio(true_positives, actual)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+
+
+def regression_scores(outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """MSE, RMSE, MAE and R^2 (averaged over outputs) for ``(n_out, m)`` arrays."""
+    error = outputs - targets
+    mse = float(np.mean(error * error))
+    total = np.sum((targets - targets.mean(axis=1, keepdims=True)) ** 2, axis=1)
+    residual = np.sum(error * error, axis=1)
+    r2 = float(np.mean(1 - _ratio(residual, total))) if np.all(total > 0) else None
+    return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(np.mean(np.abs(error))), "r2": r2}
+
+
+# ---- a model on a data set -------------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    """What ``dnn evaluate`` reports; ``as_dict`` is its ``--json``."""
+
+    model: str
+    data: str
+    examples: int
+    classes: list[str] | None = None
+    accuracy: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    log_loss: float | None = None
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+    confusion: list[list[int]] | None = None
+    regression: dict[str, float] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": self.model, "data": self.data, "examples": self.examples}
+        if self.regression is not None:
+            return {**out, **self.regression}
+        return {
+            **out,
+            "accuracy": self.accuracy,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "log_loss": self.log_loss,
+            "average": "binary (positive class)" if len(self.classes or []) == 2 else "macro",
+            "classes": self.classes,
+            "per_class": self.per_class,
+            "confusion_matrix": self.confusion,
+        }
+
+
+def _model_keys(bundle: ModelBundle) -> tuple[list[tuple[str, str]], str]:
+    """The (x, y) key pairs the model's training config used, and its classes key."""
+    try:
+        data = (yaml.safe_load(bundle.config) or {}).get("data", {}) if bundle.config else {}
+    except yaml.YAMLError:
+        data = {}
+    pairs = [
+        (data.get("test_x_key"), data.get("test_y_key")),
+        (data.get("x_key"), data.get("y_key")),
+        *_FALLBACK_KEYS,
+    ]
+    unique = list(dict.fromkeys((x, y) for x, y in pairs if x and y))
+    return unique, data.get("classes_key") or "list_classes"
+
+
+def _keys_of(path: Path) -> list[str] | None:
+    import h5py
+
+    try:
+        if not path.is_file() or not h5py.is_hdf5(str(path)):
+            return None
+        with h5py.File(path, "r") as f:
+            return list(f.keys())
+    except (OSError, RuntimeError):
+        return None
+
+
+def load_labelled_set(
+    bundle: ModelBundle, path: str | Path, x_key: str | None = None, y_key: str | None = None
+) -> tuple[Dataset, str]:
+    """The data set to evaluate on and its label key: the keys given, else the first pair of the
+    model's training config (test keys first) or the course's names that the file holds."""
+    path = Path(path)
+    candidates, classes_key = _model_keys(bundle)
+    if x_key is None:
+        keys = _keys_of(path)
+        present = [(x, y) for x, y in candidates if keys is not None and x in keys]
+        if keys is not None and not present:
+            tried = ", ".join(dict.fromkeys(x for x, _ in candidates))
+            raise DataError(
+                f"{path}: none of the arrays {tried} is there (keys there: {', '.join(sorted(keys)) or 'none'}); "
+                "pass --x-key and --y-key"
+            )
+        x_key, default_y = present[0] if present else candidates[0]
+        y_key = y_key or default_y
+    elif y_key is None:
+        if not x_key.endswith("_x"):
+            raise ConfigError(f"--x-key {x_key} given without --y-key: name the labels' array too")
+        y_key = x_key[:-2] + "_y"
+    return load_dataset(path, x_key, y_key, classes_key), y_key
+
+
+def _check_fits(bundle: ModelBundle, dataset: Dataset) -> list[str]:
+    model_name = bundle.path or "the model"
+    if dataset.input_shape != tuple(bundle.input_shape):
+        raise DataError(
+            f"{dataset.source}: examples of shape {dataset.input_shape}, but {model_name} was trained "
+            f"on examples of shape {tuple(bundle.input_shape)}"
+        )
+    warnings = []
+    if str(dataset.X_raw.dtype) != bundle.input_dtype:
+        warnings.append(
+            f"{dataset.source}: values are {dataset.X_raw.dtype} but the model was trained on "
+            f"{bundle.input_dtype}; they are divided by {bundle.input_divisor:g} all the same"
+        )
+    names = class_names(bundle)
+    if dataset.classes and bundle.classes and dataset.classes != names:
+        warnings.append(f"{dataset.source}: class names {dataset.classes} differ from the model's {names}")
+    return warnings
+
+
+def evaluate(
+    bundle: ModelBundle, dataset: Dataset, y_key: str, threshold: float = 0.5
+) -> Evaluation:
+    """Every metric of ``bundle``'s network on ``dataset``, scaled exactly as its training data."""
+    warnings = _check_fits(bundle, dataset)
+    net = bundle.network
+    X = dataset.columns(bundle.input_divisor, net.dtype)
+    AL, caches = net.forward(X)
+    result = Evaluation(model=str(bundle.path), data=dataset.source, examples=dataset.m, warnings=warnings)
+    if dataset.y is None:
+        raise DataError(f"{dataset.source}: no labels to evaluate against")
+
+    if net.output_activation == "linear":
+        y = dataset.y.astype(np.float64)
+        Y = y.T if y.ndim == 2 else y.reshape(1, -1)
+        if Y.shape[0] != net.layer_sizes[-1]:
+            raise DataError(
+                f"{dataset.source}: '{y_key}' has {Y.shape[0]} targets per example, the model predicts {net.layer_sizes[-1]}"
+            )
+        result.regression = regression_scores(AL.astype(np.float64), Y)
+        return result
+
+    names = class_names(bundle)
+    k = len(names)
+    y_true = class_labels(dataset, k, y_key)
+    if is_binary(bundle):
+        y_pred = (AL[0] > threshold).astype(np.int64)
+    else:
+        y_pred = np.argmax(AL, axis=0)
+    confusion = confusion_matrix(y_true, y_pred, k)
+    scores = per_class_scores(confusion)
+    headline = (lambda s: float(s[1])) if k == 2 else (lambda s: float(np.mean(s)))
+
+    result.classes = names
+    result.accuracy = float(np.mean(y_true == y_pred))
+    result.precision = headline(scores["precision"])
+    result.recall = headline(scores["recall"])
+    result.f1 = headline(scores["f1"])
+    result.log_loss = float(net.cost(AL, caches, net.encode_targets(y_true)))
+    result.per_class = [
+        {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(names, scores["precision"], scores["recall"], scores["f1"], scores["support"])
+    ]
+    result.confusion = confusion.tolist()
+    return result
+
+
+def check_gates(result: Evaluation, min_accuracy: float | None, min_f1: float | None) -> None:
+    """Raise CheckFailed (exit 1) with a one-line reason if a quality gate is not met."""
+    if result.regression is not None and (min_accuracy is not None or min_f1 is not None):
+        raise ConfigError("--min-accuracy and --min-f1 apply to classifiers; this model is a regression")
+    shortfalls = [
+        f"{name} {value:.4f} is below {option} {minimum:g}"
+        for name, value, option, minimum in (
+            ("accuracy", result.accuracy, "--min-accuracy", min_accuracy),
+            ("F1", result.f1, "--min-f1", min_f1),
+        )
+        if minimum is not None and value is not None and value < minimum
+    ]
+    if shortfalls:
+        raise CheckFailed(f"quality gate failed: {'; '.join(shortfalls)} ({result.data})")
+
+
+# ---- rendering -------------------------------------------------------------------------------
+
+
+def tables(result: Evaluation) -> list:  # -> list of rich tables
+    from rich.table import Table
+
+    from dnncli.report import fmt
+
+    summary = Table(title=f"{result.data}: {result.examples} examples", show_header=False, title_justify="left")
+    summary.add_column("metric", style="bold")
+    summary.add_column("value", justify="right")
+    if result.regression is not None:
+        for name, value in result.regression.items():
+            summary.add_row(name, fmt(value))
+        return [summary]
+    average = "class " + (result.classes or ["", "1"])[1] if len(result.classes or []) == 2 else "macro"
+    summary.add_row("accuracy", fmt(result.accuracy, 4))
+    summary.add_row(f"precision ({average})", fmt(result.precision, 4))
+    summary.add_row(f"recall ({average})", fmt(result.recall, 4))
+    summary.add_row(f"F1 ({average})", fmt(result.f1, 4))
+    summary.add_row("log loss", fmt(result.log_loss))
+
+    per_class = Table(title="per class", title_justify="left")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        per_class.add_column(column, justify="left" if column == "class" else "right")
+    for row in result.per_class:
+        per_class.add_row(row["class"], fmt(row["precision"], 4), fmt(row["recall"], 4), fmt(row["f1"], 4), str(row["support"]))
+
+    confusion = Table(title="confusion matrix (rows: true class, columns: predicted)", title_justify="left")
+    confusion.add_column("true \\ predicted")
+    for name in result.classes or []:
+        confusion.add_column(name, justify="right")
+    for name, row in zip(result.classes or [], result.confusion or []):
+        confusion.add_row(name, *map(str, row))
+    return [summary, per_class, confusion]

@@ -1,0 +1,101 @@
+"""What a model file holds, for ``dnn info``: layers, input handling, classes, config, metrics."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from dnncli.errors import ModelFileError
+from dnncli.modelfile import ModelBundle, load_model
+
+MODEL_ENV = "DNN_MODEL"
+
+
+def choose_model(model: str | Path | None = None, runs_dir: str | Path = "runs") -> Path:
+    """The model a command uses: the one given, else ``$DNN_MODEL``, else ``runs/latest``."""
+    from dnncli.runs import latest_run
+
+    if model is not None and str(model) != "":
+        return Path(model)
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV])
+    latest = latest_run(runs_dir)
+    if latest is None:
+        raise ModelFileError(
+            f"no model given and {Path(runs_dir) / 'latest'} does not exist: train one with "
+            f"`dnn train CONFIG`, or pass --model PATH (or set {MODEL_ENV})"
+        )
+    return latest
+
+
+def load_chosen_model(model: str | Path | None = None) -> ModelBundle:
+    return load_model(choose_model(model))
+
+
+def scaling_text(bundle: ModelBundle) -> str:
+    if bundle.input_divisor == 1:
+        return f"{bundle.input_dtype} values used as they are"
+    return f"{bundle.input_dtype} values divided by {bundle.input_divisor:g}"
+
+
+def describe(bundle: ModelBundle) -> dict[str, Any]:
+    """Everything ``dnn info --json`` prints, as plain JSON-ready values."""
+    net = bundle.network
+    layers = [
+        {
+            "layer": l,
+            "inputs": net.layer_sizes[l - 1],
+            "units": net.layer_sizes[l],
+            "activation": net.activations[l - 1],
+            "parameters": int(net.params[f"W{l}"].size + net.params[f"b{l}"].size),
+        }
+        for l in range(1, net.L + 1)
+    ]
+    return {
+        "path": str(bundle.path),
+        "tool_version": bundle.tool_version,
+        "layer_sizes": net.layer_sizes,
+        "layers": layers,
+        "parameters": net.n_params,
+        "dtype": str(net.dtype),
+        "loss": net.loss_name,
+        "input_shape": list(bundle.input_shape),
+        "input_dtype": bundle.input_dtype,
+        "input_divisor": bundle.input_divisor,
+        "scaling": scaling_text(bundle),
+        "classes": bundle.classes,
+        "metrics": bundle.metrics,
+        "config": bundle.config,
+    }
+
+
+def tables(info: dict[str, Any]) -> list:  # -> rich renderables
+    from rich.table import Table
+
+    from dnncli.report import fmt
+
+    layers = Table(title=f"{info['path']}", title_justify="left")
+    for column in ("layer", "shape of W", "activation", "parameters"):
+        layers.add_column(column, justify="left" if column in ("activation", "shape of W") else "right")
+    for row in info["layers"]:
+        layers.add_row(str(row["layer"]), f"{row['units']} x {row['inputs']}", row["activation"], f"{row['parameters']:,}")
+    layers.add_row("total", "", "", f"{info['parameters']:,}", style="bold")
+
+    about = Table(show_header=False, title="model", title_justify="left")
+    about.add_column("what", style="bold")
+    about.add_column("value")
+    about.add_row("layer sizes", str(info["layer_sizes"]))
+    about.add_row("input", f"shape {tuple(info['input_shape'])}, {info['scaling']}")
+    about.add_row("classes", ", ".join(info["classes"]) if info["classes"] else "-")
+    about.add_row("loss", info["loss"])
+    about.add_row("parameters dtype", info["dtype"])
+    about.add_row("written by", f"dnn {info['tool_version']}")
+
+    metrics = Table(show_header=False, title="final metrics", title_justify="left")
+    metrics.add_column("metric", style="bold")
+    metrics.add_column("value")
+    for name, value in info["metrics"].items():
+        if name not in ("run_dir", "dnn_version", "name"):
+            metrics.add_row(name, fmt(value))
+    return [layers, about, metrics]

@@ -1,0 +1,209 @@
+"""Predictions for image files: find the files, read them in batches, one record per file.
+
+Reading is per file (each is its own I/O); the network runs once per batch of files, over all
+of the batch's examples at once. A file that cannot be read becomes a :class:`Failure` in the
+stream and the others are still predicted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, TextIO
+
+import numpy as np
+
+from dnncli.data.images import DEFAULT_MAX_PIXELS, image_extensions, image_mode, images_to_columns, load_image
+from dnncli.errors import DataError, DnnError
+from dnncli.modelfile import ModelBundle
+
+DEFAULT_BATCH = 256
+
+
+@dataclass
+class Prediction:
+    path: str
+    class_name: str | None
+    class_index: int | None
+    probability: float | None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    outputs: list[float] | None = None  # regression models only
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.outputs is not None:
+            return {"path": self.path, "outputs": self.outputs}
+        return {
+            "path": self.path,
+            "class": self.class_name,
+            "index": self.class_index,
+            "probability": self.probability,
+            "probabilities": self.probabilities,
+        }
+
+
+@dataclass
+class Failure:
+    path: str
+    message: str
+
+
+# ---- which files -----------------------------------------------------------------------------
+
+
+def _images_in(directory: Path, recursive: bool) -> list[Path]:
+    extensions = image_extensions()
+    candidates = directory.rglob("*") if recursive else directory.iterdir()
+    found = [
+        p for p in candidates
+        if p.suffix.lower() in extensions
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+        and p.is_file()
+    ]
+    return sorted(found)
+
+
+def expand_paths(
+    arguments: Iterable[str], recursive: bool = False, stdin: TextIO | None = None
+) -> Iterator[str | Failure]:
+    """The image paths the arguments name: files as given, the images of directories (``-r``
+    to recurse), and for ``-`` one path per line of ``stdin``. A directory without images is a
+    Failure; a missing file is passed on and fails when read."""
+    for argument in arguments:
+        if argument == "-":
+            if stdin is None:
+                raise DataError("'-' given but there is no standard input to read paths from")
+            for line in stdin:
+                line = line.rstrip("\r\n")
+                if line.strip():
+                    yield from expand_paths([line], recursive, None)
+            continue
+        path = Path(argument)
+        if path.is_dir():
+            found = _images_in(path, recursive)
+            if not found:
+                hint = "" if recursive else " (use -r to look in its subdirectories)"
+                yield Failure(argument, f"{argument}: no image files in this directory{hint}")
+            for image_path in found:
+                yield str(image_path)
+        else:
+            yield argument
+
+
+# ---- predicting ------------------------------------------------------------------------------
+
+
+def class_names(bundle: ModelBundle) -> list[str]:
+    net = bundle.network
+    n_classes = 2 if (net.output_activation == "sigmoid" and net.layer_sizes[-1] == 1) else net.layer_sizes[-1]
+    if bundle.classes and len(bundle.classes) == n_classes:
+        return list(bundle.classes)
+    return [str(k) for k in range(n_classes)]
+
+
+def is_binary(bundle: ModelBundle) -> bool:
+    net = bundle.network
+    return net.output_activation == "sigmoid" and net.layer_sizes[-1] == 1
+
+
+def predictions_from_output(
+    bundle: ModelBundle, paths: list[str], AL: np.ndarray, threshold: float = 0.5
+) -> list[Prediction]:
+    """One Prediction per column of the output layer ``AL``."""
+    net = bundle.network
+    if net.output_activation == "linear":
+        return [Prediction(p, None, None, None, outputs=[float(v) for v in col]) for p, col in zip(paths, AL.T)]
+    names = class_names(bundle)
+    if is_binary(bundle):
+        p1 = AL[0].astype(np.float64)
+        proba = np.vstack([1 - p1, p1])
+        labels = (p1 > threshold).astype(np.int64)
+    else:
+        proba = AL.astype(np.float64)
+        labels = np.argmax(proba, axis=0)
+    chosen = proba[labels, np.arange(labels.size)]
+    return [
+        Prediction(path, names[k], int(k), float(p), dict(zip(names, map(float, column))))
+        for path, k, p, column in zip(paths, labels, chosen, proba.T)
+    ]
+
+
+def predict_files(
+    bundle: ModelBundle,
+    paths: Iterable[str | Failure],
+    threshold: float = 0.5,
+    batch_size: int = DEFAULT_BATCH,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Iterator[Prediction | Failure]:
+    """Predictions and failures, in the order of ``paths``, a batch of files at a time."""
+    image_mode(bundle.input_shape)  # refuse a model that does not take images before any file
+    net = bundle.network
+    batch: list[tuple[str, np.ndarray | Failure]] = []
+
+    def flush() -> Iterator[Prediction | Failure]:
+        good = [(p, x) for p, x in batch if not isinstance(x, Failure)]
+        results: Iterator[Prediction] = iter(())
+        if good:
+            X = images_to_columns([x for _, x in good], bundle.input_divisor, net.dtype)
+            AL = net.predict_proba(X)
+            results = iter(predictions_from_output(bundle, [p for p, _ in good], AL, threshold))
+        for _, x in batch:
+            yield x if isinstance(x, Failure) else next(results)
+        batch.clear()
+
+    for item in paths:
+        if isinstance(item, Failure):
+            batch.append((item.path, item))
+        else:
+            try:
+                batch.append((item, load_image(item, bundle.input_shape, bundle.input_dtype, max_pixels)))
+            except DnnError as exc:
+                batch.append((item, Failure(item, exc.message)))
+        if len(batch) >= batch_size:
+            yield from flush()
+    yield from flush()
+
+
+# ---- rendering -------------------------------------------------------------------------------
+
+
+def csv_header(bundle: ModelBundle) -> list[str]:
+    if bundle.network.output_activation == "linear":
+        return ["path", *(f"output{k}" for k in range(bundle.network.layer_sizes[-1]))]
+    return ["path", "class", "index", "probability", *(f"p_{name}" for name in class_names(bundle))]
+
+
+def csv_row(prediction: Prediction) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if prediction.outputs is not None:
+        writer.writerow([prediction.path, *map(repr, prediction.outputs)])
+    else:
+        writer.writerow([
+            prediction.path, prediction.class_name, prediction.class_index, repr(prediction.probability),
+            *map(repr, prediction.probabilities.values()),
+        ])
+    return buffer.getvalue()
+
+
+def jsonl_row(prediction: Prediction) -> str:
+    return json.dumps(prediction.as_dict()) + "\n"
+
+
+def table(predictions: list[Prediction]):  # -> rich.table.Table
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    table.add_column("path", overflow="fold")
+    if predictions and predictions[0].outputs is not None:
+        table.add_column("outputs", justify="right")
+        for p in predictions:
+            table.add_row(p.path, ", ".join(f"{v:.6g}" for v in p.outputs or []))
+        return table
+    table.add_column("class")
+    table.add_column("probability", justify="right")
+    for p in predictions:
+        table.add_row(p.path, p.class_name, f"{p.probability:.4f}")
+    return table
