@@ -3,12 +3,17 @@
 Notation follows the course: ``X`` is ``(n_x, m)``, ``W[l]`` is ``(n[l], n[l-1])``, ``b[l]`` is
 ``(n[l], 1)``, each layer's cache is ``(A_prev, W, b, Z)``, ``dZ[L] = A[L] - Y`` and
 ``dW[l] = dZ[l] A[l-1]^T / m``. Every operation is over all m examples at once.
+
+Regularization, used only while training: L2 adds ``lambda/(2m) * sum_l ||W[l]||^2`` to the cost
+and ``lambda/m * W[l]`` to ``dW[l]``; inverted dropout multiplies a hidden layer's ``A[l]`` by a
+0/1 mask ``D[l]`` and divides by ``keep_prob``, and the backward pass applies the same to ``dA[l]``.
+Prediction never drops anything.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -28,6 +33,9 @@ class Cache(NamedTuple):
     W: np.ndarray
     b: np.ndarray
     Z: np.ndarray
+    # inverted-dropout mask of this layer's output A[l], already divided by keep_prob (None: no dropout)
+    D: np.ndarray | None = None
+
 
 
 @dataclass
@@ -106,8 +114,21 @@ class Network:
 
     # ---- forward, cost, backward -----------------------------------------------------------
 
-    def forward(self, X: np.ndarray) -> tuple[np.ndarray, list[Cache]]:
-        """``A[L]`` and the caches ``(A_prev, W, b, Z)`` of layers 1..L."""
+    def forward(
+        self,
+        X: np.ndarray,
+        keep_probs: Sequence[float] | None = None,
+        rng: np.random.Generator | None = None,
+        masks: Sequence[np.ndarray | None] | None = None,
+    ) -> tuple[np.ndarray, list[Cache]]:
+        """``A[L]`` and the caches ``(A_prev, W, b, Z, D)`` of layers 1..L.
+
+        ``keep_probs`` (one per hidden layer, 1.0 for none) turns on inverted dropout while
+        training; each mask ``D[l]`` is drawn from ``rng``, or taken from ``masks`` (0/1 arrays of
+        the hidden layers' shapes) so that a gradient check sees the same network every time.
+        """
+        if keep_probs is not None and len(keep_probs) != self.L - 1:
+            raise ValueError(f"{self.L - 1} hidden layers need {self.L - 1} keep_probs, got {len(keep_probs)}")
         caches: list[Cache] = []
         A = X
         slope = self.leaky_slope
@@ -115,36 +136,83 @@ class Network:
             W, b = self.params[f"W{l}"], self.params[f"b{l}"]
             Z = W @ A
             Z += b
-            caches.append(Cache(A, W, b, Z))
+            A_prev = A
             A = ACTIVATIONS[self.activations[l - 1]](Z, slope=slope)
+            D = None
+            if keep_probs is not None and l < self.L and keep_probs[l - 1] < 1:
+                D = self._dropout_mask(l, A, keep_probs[l - 1], rng, masks)
+                A *= D
+            caches.append(Cache(A_prev, W, b, Z, D))
         return A, caches
 
-    def cost(self, AL: np.ndarray, caches: list[Cache], Y: np.ndarray) -> float:
-        """The loss of the output ``A[L]`` (computed from the logits ``Z[L]``) against ``Y``."""
-        return LOSSES[self.loss_name](caches[-1].Z, AL, Y)
+    @staticmethod
+    def _dropout_mask(
+        l: int,
+        A: np.ndarray,
+        keep_prob: float,
+        rng: np.random.Generator | None,
+        masks: Sequence[np.ndarray | None] | None,
+    ) -> np.ndarray:
+        """``D[l] / keep_prob``: a 0/1 mask (kept with probability ``keep_prob``), pre-divided."""
+        if masks is not None and masks[l - 1] is not None:
+            mask = np.asarray(masks[l - 1])
+            if mask.shape != A.shape:
+                raise ValueError(f"dropout mask {l} has shape {mask.shape}, expected {A.shape}")
+        elif rng is not None:
+            draw_dtype = A.dtype if A.dtype in (np.float32, np.float64) else np.float64
+            mask = rng.random(A.shape, dtype=draw_dtype) < keep_prob
+        else:
+            raise ValueError("dropout needs a random generator (rng) or fixed masks")
+        D = mask.astype(A.dtype)
+        D /= keep_prob
+        return D
+
+    def cost(
+        self, AL: np.ndarray, caches: list[Cache], Y: np.ndarray, l2_lambda: float = 0.0
+    ) -> float:
+        """The loss of ``A[L]`` (computed from the logits ``Z[L]``) against ``Y``, plus the L2 term."""
+        cost = LOSSES[self.loss_name](caches[-1].Z, AL, Y)
+        if l2_lambda:
+            m = Y.shape[1]
+            squares = sum(float(np.sum(np.square(cache.W))) for cache in caches)
+            cost += 1 / m * (l2_lambda / 2) * squares
+        return cost
 
     def backward(
-        self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache]
+        self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache], l2_lambda: float = 0.0
     ) -> dict[str, np.ndarray]:
         """Gradients ``dW[l]`` and ``db[l]`` for every layer (none for the input X)."""
         m = Y.shape[1]
         grads: dict[str, np.ndarray] = {}
         dZ = AL - Y
         for l in range(self.L, 0, -1):
-            A_prev, W, _, _ = caches[l - 1]
-            grads[f"dW{l}"] = (dZ @ A_prev.T) / m
+            A_prev, W = caches[l - 1].A_prev, caches[l - 1].W
+            dW = (dZ @ A_prev.T) / m
+            if l2_lambda:
+                dW += (l2_lambda / m) * W
+            grads[f"dW{l}"] = dW
             grads[f"db{l}"] = np.sum(dZ, axis=1, keepdims=True) / m
             if l > 1:
                 dA_prev = W.T @ dZ
-                Z_prev = caches[l - 2].Z
-                dZ = DERIVATIVES[self.activations[l - 2]](
-                    Z_prev, A_prev, dA_prev, slope=self.leaky_slope
-                )
+                previous = caches[l - 2]
+                name = self.activations[l - 2]
+                if previous.D is not None:
+                    dA_prev *= previous.D
+                    # the cached A[l-1] is the dropped-out one; g'(Z) wants g(Z) itself
+                    A_prev = ACTIVATIONS[name](previous.Z, slope=self.leaky_slope)
+                dZ = DERIVATIVES[name](previous.Z, A_prev, dA_prev, slope=self.leaky_slope)
         return grads
 
-    def compute_cost(self, X: np.ndarray, Y: np.ndarray) -> float:
-        AL, caches = self.forward(X)
-        return self.cost(AL, caches, Y)
+    def compute_cost(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        l2_lambda: float = 0.0,
+        keep_probs: Sequence[float] | None = None,
+        masks: Sequence[np.ndarray | None] | None = None,
+    ) -> float:
+        AL, caches = self.forward(X, keep_probs, masks=masks)
+        return self.cost(AL, caches, Y, l2_lambda)
 
     # ---- prediction ------------------------------------------------------------------------
 

@@ -1,25 +1,43 @@
-"""One readable training loop: forward, cost, backward, update; a history of costs."""
+"""One readable training loop: epochs of (mini-)batches, each step forward, cost, backward, update.
+
+Full-batch gradient descent (the default) is the course's loop: one step per epoch, the cost
+recorded at iteration ``i`` is that of the parameters after ``i`` updates, and a last row at
+``iterations`` holds the cost of the trained parameters.
+
+With mini-batches (``batch_size``) every epoch shuffles the examples with the run's generator and
+takes one step per batch. Row 0 holds the initial parameters; a row is then recorded after every
+``record_every`` epochs (and after the last): its cost is the mean of that epoch's mini-batch costs
+(as the course and scikit-learn report it), its accuracies those of the parameters at the epoch's end.
+
+Every random draw (shuffling, dropout masks) comes from one ``numpy.random.Generator``. The
+parameters, the optimizer's ``state_dict()``, the generator's ``bit_generator.state`` and the
+:class:`TrainState` are all it takes to resume a run at an epoch boundary with identical steps.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from dnncli.errors import TrainingDiverged
 from dnncli.network.model import Network
-from dnncli.training.optimizers import GradientDescent
+from dnncli.training.batches import mini_batches, n_batches
+from dnncli.training.early_stopping import EarlyStopping
+from dnncli.training.optimizers import GradientDescent, Optimizer
+from dnncli.training.schedules import Schedule
 
-# called as progress(iteration, cost) after each iteration's cost is known
+# called as progress(iteration, cost) after each update step
 ProgressCallback = Callable[[int, float], None]
 
 
 @dataclass
 class History:
-    """Rows of ``iteration, cost, train_accuracy, test_accuracy`` (accuracies may be None)."""
+    """Rows of ``iteration, cost, train_accuracy, test_accuracy`` and, where they apply, ``epoch``,
+    ``val_cost``, ``val_accuracy``, ``learning_rate`` (accuracies may be None)."""
 
     rows: list[dict[str, float | int | None]] = field(default_factory=list)
 
@@ -28,6 +46,20 @@ class History:
 
     def column(self, name: str) -> list[float | int | None]:
         return [row.get(name) for row in self.rows]
+
+
+@dataclass
+class TrainState:
+    """Where a run is: counters, history and the best-so-far tracker (what a checkpoint saves)."""
+
+    epoch: int = 0  # epochs completed
+    iteration: int = 0  # update steps completed
+    history: History = field(default_factory=History)
+    initial_cost: float = math.nan
+    last_good_cost: float = math.nan
+    tracker: EarlyStopping | None = None
+    stopped_early: bool = False
+    seconds: float = 0.0
 
 
 @dataclass
@@ -41,10 +73,146 @@ class TrainResult:
     test_cost: float | None
     iterations: int
     seconds: float
+    epochs: int = 0
+    val_cost: float | None = None
+    val_accuracy: float | None = None
+    best_epoch: int | None = None
+    restored_best: bool = False
+    stopped_early: bool = False
+    state: TrainState | None = None
 
 
 def _parameters_finite(network: Network) -> bool:
     return all(np.isfinite(p).all() for p in network.params.values())
+
+
+def _evaluate(network: Network, X: np.ndarray, Y: np.ndarray, l2_lambda: float = 0.0) -> tuple[float, float | None]:
+    """Cost and accuracy of the current parameters, without dropout."""
+    AL, caches = network.forward(X)
+    return network.cost(AL, caches, Y, l2_lambda), network.accuracy(AL, Y)
+
+
+def _diverged(where: str, last_good_cost: float, learning_rate: float) -> TrainingDiverged:
+    return TrainingDiverged(
+        f"training diverged {where}: the cost or the parameters are not finite (last finite cost "
+        f"{last_good_cost:.6g}); try a lower learning rate than {learning_rate:g}"
+    )
+
+
+@dataclass
+class _Run:
+    """The fixed inputs of one ``train`` call, so the epoch functions stay short."""
+
+    network: Network
+    X: np.ndarray
+    Y: np.ndarray
+    X_test: np.ndarray | None
+    Y_test: np.ndarray | None
+    X_val: np.ndarray | None
+    Y_val: np.ndarray | None
+    optimizer: Optimizer
+    schedule: Schedule
+    batch_size: int | None
+    shuffle: bool
+    l2_lambda: float
+    keep_probs: Sequence[float] | None
+    rng: np.random.Generator
+    record_every: int
+    total_steps: int
+    total_epochs: int
+    state: TrainState
+    progress: ProgressCallback | None
+
+    def record(self, cost: float, train_accuracy: float | None) -> bool:
+        """A history row for the current parameters; True if early stopping says stop."""
+        state, net = self.state, self.network
+        row: dict[str, float | int | None] = {"iteration": state.iteration}
+        if self.batch_size is not None:
+            row["epoch"] = state.epoch
+        row["cost"] = cost
+        row["train_accuracy"] = train_accuracy
+        row["test_accuracy"] = (
+            net.accuracy(net.predict_proba(self.X_test), self.Y_test) if self.X_test is not None else None
+        )
+        stop = False
+        if self.X_val is not None:
+            # the validation cost is the loss alone: the L2 term measures the weights, not the fit
+            val_cost, val_accuracy = _evaluate(net, self.X_val, self.Y_val)
+            row["val_cost"], row["val_accuracy"] = val_cost, val_accuracy
+            if state.tracker is not None:
+                stop = state.tracker.check(state.epoch, val_cost, net.params)
+        if self.schedule.name != "constant":
+            row["learning_rate"] = self.optimizer.learning_rate
+        state.history.record(**row)
+        return stop
+
+    def full_batch_epoch(self) -> None:
+        state, net = self.state, self.network
+        i = state.iteration
+        AL, caches = net.forward(self.X, self.keep_probs, self.rng)
+        cost = net.cost(AL, caches, self.Y, self.l2_lambda)
+        if not math.isfinite(cost) or (i % self.record_every == 0 and not _parameters_finite(net)):
+            raise _diverged(f"at iteration {i}", state.last_good_cost, self.optimizer.learning_rate)
+        state.last_good_cost = cost
+        if i == 0:
+            state.initial_cost = cost
+        if i % self.record_every == 0:
+            accuracy = net.accuracy(AL, self.Y) if self.keep_probs is None else _evaluate(net, self.X, self.Y)[1]
+            if self.record(cost, accuracy):
+                state.stopped_early = True
+                return
+        grads = net.backward(AL, self.Y, caches, self.l2_lambda)
+        del caches, AL  # free the activations before the update allocates
+        self.optimizer.update(net.params, grads)
+        state.iteration += 1
+        state.epoch += 1
+        if self.progress is not None:
+            self.progress(state.iteration, cost)
+
+    def mini_batch_epoch(self) -> None:
+        state, net = self.state, self.network
+        total_cost, seen = 0.0, 0
+        order = self.rng if self.shuffle else None
+        for X_batch, Y_batch in mini_batches(self.X, self.Y, self.batch_size, order):
+            AL, caches = net.forward(X_batch, self.keep_probs, self.rng)
+            cost = net.cost(AL, caches, Y_batch, self.l2_lambda)
+            if not math.isfinite(cost):
+                raise _diverged(
+                    f"at epoch {state.epoch}, iteration {state.iteration}",
+                    state.last_good_cost,
+                    self.optimizer.learning_rate,
+                )
+            state.last_good_cost = cost
+            total_cost += cost * Y_batch.shape[1]
+            seen += Y_batch.shape[1]
+            grads = net.backward(AL, Y_batch, caches, self.l2_lambda)
+            del caches, AL
+            self.optimizer.update(net.params, grads)
+            state.iteration += 1
+            if self.progress is not None:
+                self.progress(state.iteration, cost)
+            if state.iteration >= self.total_steps:
+                break
+        state.epoch += 1
+        finished = state.epoch >= self.total_epochs or state.iteration >= self.total_steps
+        if state.epoch % self.record_every == 0 or finished:
+            if not _parameters_finite(net):
+                raise _diverged(f"at epoch {state.epoch}", state.last_good_cost, self.optimizer.learning_rate)
+            _, accuracy = _evaluate(net, self.X, self.Y)
+            if self.record(total_cost / seen, accuracy):
+                state.stopped_early = True
+
+
+def _normalize_keep_probs(keep_probs: float | Sequence[float] | None, n_hidden: int) -> list[float] | None:
+    if keep_probs is None:
+        return None
+    probs = [float(keep_probs)] * n_hidden if isinstance(keep_probs, (int, float)) else [float(k) for k in keep_probs]
+    if len(probs) != n_hidden:
+        raise ValueError(f"{n_hidden} hidden layers need {n_hidden} keep probabilities, got {len(probs)}")
+    for k in probs:
+        if not 0 < k <= 1:
+            raise ValueError(f"a keep probability must be in (0, 1], got {k}")
+    return probs if any(k < 1 for k in probs) else None
 
 
 # overflow is detected in the loop (a non-finite cost or parameter), not reported as a warning
@@ -55,76 +223,135 @@ def train(
     Y: np.ndarray,
     *,
     learning_rate: float,
-    iterations: int,
+    iterations: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    shuffle: bool = True,
     record_every: int = 100,
     X_test: np.ndarray | None = None,
     Y_test: np.ndarray | None = None,
-    optimizer: GradientDescent | None = None,
+    X_val: np.ndarray | None = None,
+    Y_val: np.ndarray | None = None,
+    optimizer: Optimizer | None = None,
+    schedule: Schedule | None = None,
+    l2_lambda: float = 0.0,
+    keep_probs: float | Sequence[float] | None = None,
+    rng: np.random.Generator | None = None,
+    early_stopping: EarlyStopping | None = None,
+    keep_best: bool = False,
     progress: ProgressCallback | None = None,
+    state: TrainState | None = None,
+    on_epoch_end: Callable[[TrainState], None] | None = None,
 ) -> TrainResult:
-    """Full-batch training of ``network`` (changed in place) on ``X (n_x, m)``, ``Y (n[L], m)``.
+    """Train ``network`` (changed in place) on ``X (n_x, m)``, ``Y (n[L], m)``.
 
-    The cost recorded at iteration ``i`` is that of the parameters after ``i`` updates, as in the
-    course; a last row at ``iterations`` holds the cost of the trained parameters.
+    The budget is ``iterations`` (update steps) or ``epochs`` (passes over the data); with full
+    batches the two are the same. ``keep_probs`` (one per hidden layer, or one for all) turns on
+    inverted dropout; ``l2_lambda`` the L2 penalty. With a validation set, ``early_stopping``
+    stops once its validation cost stops improving, and it or ``keep_best`` leaves the network
+    with the parameters of the best validation cost. Pass a ``state`` (with the optimizer and
+    generator saved alongside it) to resume; ``on_epoch_end(state)`` runs after every epoch.
     """
-    optimizer = optimizer or GradientDescent(learning_rate)
-    history = History()
-    has_test = X_test is not None and Y_test is not None
-    initial_cost = math.nan
-    last_good_cost = math.nan
+    if (iterations is None) == (epochs is None):
+        raise ValueError("give the budget as iterations or as epochs (one of them)")
+    m = X.shape[1]
+    full_batch = batch_size is None or batch_size >= m
+    steps_per_epoch = 1 if full_batch else n_batches(m, batch_size)
+    total_steps = iterations if iterations is not None else epochs * steps_per_epoch
+    total_epochs = epochs if epochs is not None else math.ceil(iterations / steps_per_epoch)
+    has_val = X_val is not None and Y_val is not None
+    if (early_stopping is not None or keep_best) and not has_val:
+        raise ValueError("early stopping and keep_best need a validation set")
+
+    state = state or TrainState()
+    if state.tracker is None and (early_stopping is not None or keep_best):
+        state.tracker = early_stopping or EarlyStopping(patience=None)
+    run = _Run(
+        network=network,
+        X=X,
+        Y=Y,
+        X_test=X_test if Y_test is not None else None,
+        Y_test=Y_test,
+        X_val=X_val if has_val else None,
+        Y_val=Y_val,
+        optimizer=optimizer or GradientDescent(learning_rate),
+        schedule=schedule or Schedule("constant", learning_rate),
+        batch_size=None if full_batch else batch_size,
+        shuffle=shuffle,
+        l2_lambda=float(l2_lambda),
+        keep_probs=_normalize_keep_probs(keep_probs, network.L - 1),
+        rng=rng if rng is not None else np.random.default_rng(0),
+        record_every=record_every,
+        total_steps=total_steps,
+        total_epochs=total_epochs,
+        state=state,
+        progress=progress,
+    )
 
     start = time.perf_counter()
-    for i in range(iterations):
-        AL, caches = network.forward(X)
-        cost = network.cost(AL, caches, Y)
-        if not math.isfinite(cost) or (i % record_every == 0 and not _parameters_finite(network)):
-            raise TrainingDiverged(
-                f"training diverged at iteration {i}: the cost or the parameters are not finite (last finite cost "
-                f"{last_good_cost:.6g}); try a lower learning rate than {learning_rate:g}"
-            )
-        last_good_cost = cost
-        if i == 0:
-            initial_cost = cost
-        if i % record_every == 0:
-            history.record(
-                iteration=i,
-                cost=cost,
-                train_accuracy=network.accuracy(AL, Y),
-                test_accuracy=network.accuracy(network.predict_proba(X_test), Y_test)
-                if has_test
-                else None,
-            )
-        grads = network.backward(AL, Y, caches)
-        del caches, AL  # free the activations before the update allocates
-        optimizer.update(network.params, grads)
-        if progress is not None:
-            progress(i + 1, cost)
-    seconds = time.perf_counter() - start
+    if not full_batch and not state.history.rows:
+        state.initial_cost, accuracy = _evaluate(network, X, Y, run.l2_lambda)
+        state.last_good_cost = state.initial_cost
+        state.stopped_early = run.record(state.initial_cost, accuracy)
+    while state.epoch < total_epochs and state.iteration < total_steps and not state.stopped_early:
+        run.optimizer.learning_rate = run.schedule(state.epoch)
+        if full_batch:
+            run.full_batch_epoch()
+        else:
+            run.mini_batch_epoch()
+        if on_epoch_end is not None:
+            on_epoch_end(state)
+    state.seconds += time.perf_counter() - start
+    return _finish(run)
 
-    AL, caches = network.forward(X)
-    final_cost = network.cost(AL, caches, Y)
+
+def _finish(run: _Run) -> TrainResult:
+    """Restore the best parameters if asked, evaluate, add the final row of a full-batch run."""
+    state, network = run.state, run.network
+    tracker = state.tracker
+    restored = tracker is not None and tracker.restore(network.params)
+
+    AL, caches = network.forward(run.X)
+    final_cost = network.cost(AL, caches, run.Y, run.l2_lambda)
     if not math.isfinite(final_cost) or not _parameters_finite(network):
-        raise TrainingDiverged(
-            f"training diverged after the last iteration: the cost or the parameters are not finite; "
-            f"try a lower learning rate than {learning_rate:g}"
-        )
-    train_accuracy = network.accuracy(AL, Y)
+        raise _diverged("after the last iteration", state.last_good_cost, run.optimizer.learning_rate)
+    train_accuracy = network.accuracy(AL, run.Y)
+    del AL, caches
     test_accuracy = test_cost = None
-    if has_test:
-        AL_test, caches_test = network.forward(X_test)
-        test_accuracy = network.accuracy(AL_test, Y_test)
-        test_cost = network.cost(AL_test, caches_test, Y_test)
-    history.record(
-        iteration=iterations, cost=final_cost, train_accuracy=train_accuracy, test_accuracy=test_accuracy
-    )
+    if run.X_test is not None:
+        AL_test, caches_test = network.forward(run.X_test)
+        test_accuracy = network.accuracy(AL_test, run.Y_test)
+        test_cost = network.cost(AL_test, caches_test, run.Y_test)
+    val_cost = val_accuracy = None
+    if run.X_val is not None:
+        val_cost, val_accuracy = _evaluate(network, run.X_val, run.Y_val)
+    if run.batch_size is None and not restored and not state.stopped_early:
+        row: dict[str, float | int | None] = {
+            "iteration": state.iteration,
+            "cost": final_cost,
+            "train_accuracy": train_accuracy,
+            "test_accuracy": test_accuracy,
+        }
+        if run.X_val is not None:
+            row["val_cost"], row["val_accuracy"] = val_cost, val_accuracy
+        if run.schedule.name != "constant":
+            row["learning_rate"] = run.optimizer.learning_rate
+        state.history.record(**row)
     return TrainResult(
         network=network,
-        history=history,
-        initial_cost=initial_cost,
+        history=state.history,
+        initial_cost=state.initial_cost,
         final_cost=final_cost,
         train_accuracy=train_accuracy,
         test_accuracy=test_accuracy,
         test_cost=test_cost,
-        iterations=iterations,
-        seconds=seconds,
+        iterations=state.iteration,
+        seconds=state.seconds,
+        epochs=state.epoch,
+        val_cost=val_cost,
+        val_accuracy=val_accuracy,
+        best_epoch=tracker.best_epoch if tracker is not None else None,
+        restored_best=restored,
+        stopped_early=state.stopped_early,
+        state=state,
     )
