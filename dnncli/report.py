@@ -67,7 +67,7 @@ def plot_learning_curve(history: "History", path: Path, config: "Config", loss_n
         ax2.grid(True, alpha=0.3)
         ax2.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")  # explicit: the path may be an atomic temp name
     plt.close(fig)
 
 

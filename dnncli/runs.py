@@ -1,16 +1,15 @@
 """A training run from a config: load the data, resolve the network, train, write the run directory.
 
-The run directory (``runs/<name>/`` by default) is built under a temporary name and renamed into
-place once complete, so an error or an interrupted run never leaves a half-written one. A
-``latest`` symlink beside it points at the newest run for the commands that follow.
+The run directory (``runs/<name>/`` by default) is built as ``runs/<name>.partial/``, locked
+against a second run (see :mod:`dnncli.rundir`), and renamed into place once complete, so an error
+never leaves a half-written run. A ``latest`` symlink beside it points at the newest run for the
+commands that follow.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,14 @@ from typing import Any
 import numpy as np
 
 from dnncli import __version__
-from dnncli.atomic import make_public
+from dnncli import atomic
 from dnncli.config import Config
 from dnncli.data.hdf5 import Dataset, class_labels, load_dataset, resolve_divisor
 from dnncli.errors import ConfigError, DataError, RunDirError
 from dnncli.modelfile import MODEL_FILENAME, ModelBundle, save_model
 from dnncli.network.model import Network
-from dnncli.training.loop import ProgressCallback, TrainResult, train
+from dnncli.rundir import PartialRun, partial_path
+from dnncli.training.loop import History, ProgressCallback, TrainResult, train
 from dnncli.training.optimizers import make_optimizer
 
 LATEST = "latest"
@@ -170,12 +170,33 @@ def choose_run_dir(config: Config, run_dir: str | Path | None, force: bool) -> P
             raise RunDirError(f"{target}: already exists; choose another --run-dir or pass --force")
         return target
     base = Path(config.output.dir) / config.name
-    if force or not base.exists():
+    if force or not _name_taken(base):
         return base
     n = 2
-    while (base.parent / f"{base.name}-{n}").exists():
+    while _name_taken(base.parent / f"{base.name}-{n}"):
         n += 1
     return base.parent / f"{base.name}-{n}"
+
+
+def _name_taken(target: Path) -> bool:
+    # an unfinished run (running, interrupted or killed) keeps its name: it may be resumed
+    return target.exists() or target.is_symlink() or partial_path(target).exists()
+
+
+def open_run_dir(config: Config, run_dir: str | Path | None, force: bool) -> PartialRun:
+    """Choose the run's directory and create its locked ``.partial`` twin to train into.
+
+    With an explicit ``run_dir`` a directory in use is refused; with an automatic name a run
+    started at the same moment makes this one take the next free number instead.
+    """
+    for _ in range(100):
+        target = choose_run_dir(config, run_dir, force)
+        try:
+            return PartialRun.create(target, force)
+        except RunDirError:
+            if run_dir is not None or force or not _name_taken(target):
+                raise
+    raise RunDirError(f"{config.output.dir}: could not find a free run directory name for {config.name!r}")
 
 
 def _point_latest(run_dir: Path) -> None:
@@ -207,46 +228,53 @@ def metrics_of(result: TrainResult, config: Config, run_dir: Path) -> dict[str, 
     }
 
 
+def write_outputs(
+    prepared: PreparedRun, network: Network, history: History, metrics: dict[str, Any], directory: Path
+) -> None:
+    """The model, history, plot, metrics and config, each file written atomically."""
+    from dnncli import report
+
+    config = prepared.config
+    bundle = ModelBundle(
+        network=network,
+        input_shape=prepared.train_set.input_shape,
+        input_dtype=str(prepared.train_set.X_raw.dtype),
+        input_divisor=prepared.divisor,
+        classes=prepared.classes,
+        config=config.to_yaml(),
+        metrics=metrics,
+    )
+    save_model(bundle, directory / MODEL_FILENAME)
+    atomic.write_with(directory / "history.csv", lambda tmp: report.write_history_csv(history, tmp))
+    atomic.write_with(
+        directory / "loss.png",
+        lambda tmp: report.plot_learning_curve(history, tmp, config, prepared.network.loss_name),
+    )
+    atomic.write_text(directory / "metrics.json", report.to_json(metrics) + "\n")
+    atomic.write_text(directory / "config.yaml", config.to_yaml())
+
+
+def finish_run(
+    prepared: PreparedRun, result: TrainResult, partial: PartialRun, force: bool = False
+) -> dict[str, Any]:
+    """Write the complete run into its ``.partial`` directory, then rename it into place."""
+    metrics = metrics_of(result, prepared.config, partial.target)
+    write_outputs(prepared, result.network, result.history, metrics, partial.path)
+    target = partial.finish(force)
+    _point_latest(target)
+    return metrics
+
+
 def write_run(
     prepared: PreparedRun, result: TrainResult, target: Path, force: bool = False
 ) -> dict[str, Any]:
     """Write the model, history, plot, metrics and config into ``target`` all at once."""
-    from dnncli import report
-
-    config = prepared.config
-    metrics = metrics_of(result, config, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    make_public(staging)
+    partial = PartialRun.create(target, force)
     try:
-        bundle = ModelBundle(
-            network=result.network,
-            input_shape=prepared.train_set.input_shape,
-            input_dtype=str(prepared.train_set.X_raw.dtype),
-            input_divisor=prepared.divisor,
-            classes=prepared.classes,
-            config=config.to_yaml(),
-            metrics=metrics,
-        )
-        save_model(bundle, staging / MODEL_FILENAME)
-        report.write_history_csv(result.history, staging / "history.csv")
-        report.plot_learning_curve(result.history, staging / "loss.png", config, prepared.network.loss_name)
-        (staging / "metrics.json").write_text(report.to_json(metrics) + "\n")
-        (staging / "config.yaml").write_text(config.to_yaml())
-        old = None
-        if target.exists():
-            if not force:
-                raise RunDirError(f"{target}: appeared while training; the run is not written")
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, old)
-        os.replace(staging, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        _point_latest(target)
+        return finish_run(prepared, result, partial, force)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        partial.discard()
         raise
-    return metrics
 
 
 def run_training(
@@ -258,19 +286,29 @@ def run_training(
 ) -> tuple[dict[str, Any], TrainResult, PreparedRun]:
     """Load, train and write a run; returns its metrics (as in ``metrics.json``)."""
     prepared = prepare(config)
-    target = choose_run_dir(prepared.config, run_dir, force)
-    training = config.training
-    result = train(
-        prepared.network,
-        prepared.X,
-        prepared.Y,
-        learning_rate=training.learning_rate,
-        iterations=training.iterations,
-        record_every=training.record_every,
-        X_test=prepared.X_test,
-        Y_test=prepared.Y_test,
-        optimizer=make_optimizer(training.optimizer, training.learning_rate),
-        progress=progress,
-    )
-    metrics = write_run(prepared, result, target, force)
+    if run_dir is not None:
+        choose_run_dir(prepared.config, run_dir, force)  # refuse an existing run before training
+    partial = open_run_dir(prepared.config, run_dir, force)
+    try:
+        atomic.write_text(partial.path / "config.yaml", prepared.config.to_yaml())
+        training = config.training
+        result = train(
+            prepared.network,
+            prepared.X,
+            prepared.Y,
+            learning_rate=training.learning_rate,
+            iterations=training.iterations,
+            record_every=training.record_every,
+            X_test=prepared.X_test,
+            Y_test=prepared.Y_test,
+            optimizer=make_optimizer(training.optimizer, training.learning_rate),
+            progress=progress,
+        )
+        metrics = finish_run(prepared, result, partial, force)
+    except BaseException:
+        if partial.checkpoint.exists():
+            partial.release()  # resumable: keep it
+        else:
+            partial.discard()
+        raise
     return metrics, result, prepared

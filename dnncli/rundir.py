@@ -1,0 +1,193 @@
+"""Run directories while they are being written: the ``<name>.partial`` directory and its lock.
+
+A run of ``runs/<name>/`` lives in ``runs/<name>.partial/`` until it is complete:
+
+* it is created with ``mkdir`` (which fails if it exists) and locked with ``flock`` on
+  ``.partial/.lock`` (the lock file holds the owner's pid, for the message a second run prints);
+* training writes its checkpoints there (``checkpoint.h5``), each written atomically;
+* a finished run is renamed to ``runs/<name>/`` in one step; an interrupted or diverged run stays
+  ``.partial`` with its partial outputs, for ``dnn train --resume`` or for inspection;
+* the kernel releases an ``flock`` when its process dies, so a lock left by a killed run is never
+  mistaken for a live one (a stale lock file is simply re-locked).
+
+Two runs never write the same directory: the second refuses (or, when the name was chosen
+automatically, takes the next free name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dnncli.atomic import make_public
+from dnncli.errors import RunDirError
+
+PARTIAL_SUFFIX = ".partial"
+LOCK_NAME = ".lock"
+CHECKPOINT_NAME = "checkpoint.h5"
+
+
+def partial_path(target: Path) -> Path:
+    return target.parent / f"{target.name}{PARTIAL_SUFFIX}"
+
+
+def target_of(partial: Path) -> Path:
+    return partial.parent / partial.name[: -len(PARTIAL_SUFFIX)]
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<directory>/.lock``, held while a process writes the directory."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd, self.path = fd, path
+
+    @classmethod
+    def acquire(cls, directory: Path) -> "RunLock":
+        path = directory / LOCK_NAME
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunDirError(f"{directory}: cannot create its lock file: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunDirError(f"{directory}: cannot lock: {exc.strerror}") from None
+            raise RunDirError(
+                f"{directory}: in use by another dnn train{_owner(path)}; wait for it to finish "
+                "or choose another --run-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return cls(fd, path)
+
+    def release(self, remove: bool = False) -> None:
+        if self.fd < 0:
+            return
+        if remove:  # only once the directory can no longer be taken for an unfinished run
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        os.close(self.fd)
+        self.fd = -1
+
+
+def _owner(lock_file: Path) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(lock_file.read_text().strip())
+        return f" (pid {pid})"
+    return ""
+
+
+def is_locked(directory: Path) -> bool:
+    """Whether a live process holds ``directory``'s lock (a dead one's lock is released)."""
+    try:
+        lock = RunLock.acquire(directory)
+    except RunDirError:
+        return (directory / LOCK_NAME).exists()
+    lock.release()
+    return False
+
+
+@dataclass
+class PartialRun:
+    """``runs/<name>.partial/``: locked by this process, renamed to ``target`` when complete."""
+
+    path: Path
+    target: Path
+    lock: RunLock
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT_NAME
+
+    @classmethod
+    def create(cls, target: Path, force: bool = False) -> "PartialRun":
+        """Create and lock ``<target>.partial``; refuse if a live run holds it.
+
+        An unfinished run left by a dead process is kept (it can be resumed) unless ``force``.
+        """
+        path = partial_path(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"{target.parent}: cannot create the runs directory: {exc.strerror}") from None
+        for _ in range(3):
+            if path.exists() or path.is_symlink():
+                if not path.is_dir():
+                    raise RunDirError(f"{path}: exists and is not a directory")
+                lock = RunLock.acquire(path)  # refuses if a live run holds it
+                if not force:
+                    lock.release()
+                    raise RunDirError(
+                        f"{path}: holds an unfinished run; resume it with `dnn train --resume {path}` "
+                        "or pass --force to discard it"
+                    )
+                shutil.rmtree(path, ignore_errors=True)
+                lock.release()
+            # built and locked under a temporary name, then renamed: a visible .partial directory
+            # therefore always has a lock file, and two runs cannot both create it
+            try:
+                tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+            except OSError as exc:
+                raise RunDirError(f"{target.parent}: cannot write: {exc.strerror}") from None
+            make_public(tmp)
+            lock = RunLock.acquire(tmp)
+            try:
+                os.rename(tmp, path)  # fails if path exists (a non-empty directory)
+            except OSError:
+                lock.release()
+                shutil.rmtree(tmp, ignore_errors=True)
+                continue
+            lock.path = path / LOCK_NAME
+            return cls(path, target, lock)
+        raise RunDirError(f"{path}: in use by another dnn train; choose another --run-dir")
+
+    @classmethod
+    def reopen(cls, path: Path) -> "PartialRun":
+        """Lock an existing unfinished run to resume it."""
+        if not path.name.endswith(PARTIAL_SUFFIX):
+            candidate = partial_path(path)
+            if candidate.is_dir():
+                path = candidate
+            elif path.is_dir() and (path / "metrics.json").exists():
+                raise RunDirError(f"{path}: is a finished run; there is nothing to resume")
+            else:
+                raise RunDirError(f"{path}: no unfinished run here (expected a <name>{PARTIAL_SUFFIX} directory)")
+        if not path.is_dir():
+            raise RunDirError(f"{path}: no such run directory")
+        lock = RunLock.acquire(path)
+        return cls(path, target_of(path), lock)
+
+    def finish(self, force: bool = False) -> Path:
+        """Rename the complete run to its target; ``force`` replaces an existing one."""
+        (self.path / CHECKPOINT_NAME).unlink(missing_ok=True)
+        old = None
+        if self.target.exists():
+            if not force:
+                raise RunDirError(
+                    f"{self.target}: appeared while training; the run is kept in {self.path}"
+                )
+            old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
+            os.replace(self.target, old)
+        os.replace(self.path, self.target)
+        self.lock.path = self.target / LOCK_NAME
+        self.lock.release(remove=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.target
+
+    def discard(self) -> None:
+        """Remove an unfinished run that holds nothing worth keeping."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.lock.release()
+
+    def release(self) -> None:
+        """Keep the unfinished run on disk (resumable) and let others take it."""
+        self.lock.release()

@@ -1,0 +1,105 @@
+"""Two runs, one run directory: the second refuses (or takes the next free name), neither corrupts
+the other, and a lock left by a killed process is recognised as stale."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from dnncli.errors import RunDirError
+from dnncli.modelfile import load_model
+from dnncli.rundir import LOCK_NAME, PartialRun, is_locked, partial_path
+from tests.conftest import dnn_executable, run_dnn
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out waiting for the training subprocess")
+        time.sleep(0.02)
+
+
+def test_a_run_directory_in_use_is_refused(tmp_path: Path, tiny_config: Path) -> None:
+    target = tmp_path / "shared-run"
+    holder = PartialRun.create(target)  # another dnn train, as far as the command can tell
+    try:
+        result = run_dnn("train", str(tiny_config), "--run-dir", str(target), cwd=tmp_path)
+        assert result.returncode == 2
+        line = one_error_line(result)
+        assert "shared-run.partial" in line and "in use by another dnn train" in line
+        assert f"pid {os.getpid()}" in line
+        # --force does not steal a live run's directory either
+        result = run_dnn("train", str(tiny_config), "--run-dir", str(target), "--force", cwd=tmp_path)
+        assert result.returncode == 2 and "in use" in one_error_line(result)
+        assert holder.path.is_dir() and not target.exists()
+    finally:
+        holder.discard()
+
+
+def test_an_automatic_name_in_use_moves_to_the_next_number(tmp_path: Path, tiny_config: Path) -> None:
+    holder = PartialRun.create(tmp_path / "runs" / "tiny")
+    try:
+        result = run_dnn("train", str(tiny_config), "--json", "--quiet", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["run_dir"].endswith("tiny-2")
+        assert load_model(tmp_path / "runs" / "tiny-2").network.layer_sizes == [192, 5, 3, 1]
+        assert holder.path.is_dir() and sorted(p.name for p in holder.path.iterdir()) == [LOCK_NAME]
+    finally:
+        holder.discard()
+
+
+def test_two_real_runs_on_one_directory(tmp_path: Path, tiny_config: Path) -> None:
+    """A long run holds the directory; a second is refused; killing the first leaves a stale,
+    resumable directory that a third run neither takes silently nor trips over."""
+    target = tmp_path / "run"
+    first = subprocess.Popen(
+        [dnn_executable(), "train", str(tiny_config), "--run-dir", str(target), "--quiet",
+         "--set", "training.iterations=100000000"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: (partial_path(target) / LOCK_NAME).exists() or first.poll() is not None)
+        assert first.poll() is None, first.communicate()
+        second = run_dnn("train", str(tiny_config), "--run-dir", str(target), cwd=tmp_path)
+        assert second.returncode == 2
+        assert f"pid {first.pid}" in one_error_line(second)
+        assert first.poll() is None  # the first run is undisturbed
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.communicate()
+    partial = partial_path(target)
+    assert partial.is_dir() and not is_locked(partial)  # the kernel released the dead run's lock
+    third = run_dnn("train", str(tiny_config), "--run-dir", str(target), cwd=tmp_path)
+    assert third.returncode == 2 and "unfinished run" in one_error_line(third)
+    forced = run_dnn("train", str(tiny_config), "--run-dir", str(target), "--force", "--quiet", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert load_model(target).network.layer_sizes == [192, 5, 3, 1]
+    assert not partial.exists() and not (target / LOCK_NAME).exists()
+
+
+def test_the_lock_is_exclusive_and_released(tmp_path: Path) -> None:
+    first = PartialRun.create(tmp_path / "r")
+    with pytest.raises(RunDirError, match="in use by another dnn train"):
+        PartialRun.create(tmp_path / "r", force=True)
+    with pytest.raises(RunDirError, match="in use"):
+        PartialRun.reopen(first.path)
+    first.release()
+    assert not is_locked(first.path)
+    again = PartialRun.reopen(tmp_path / "r")  # the target's name finds its .partial twin
+    assert again.path == first.path
+    again.discard()
+    assert not first.path.exists()
