@@ -120,21 +120,115 @@ class DataConfig(_Section):
         "uint8), floats unchanged.",
     )
 
+    train_range: list[int] | None = Field(
+        default=None, description="[start, stop]: train on these examples of the file only."
+    )
+    test_range: list[int] | None = Field(
+        default=None,
+        description="[start, stop]: test on these examples; without data.test, of the training file.",
+    )
+    validation: str | None = Field(default=None, description="HDF5 file with a validation set.")
+    validation_x_key: str | None = Field(default=None, description="Default: x_key.")
+    validation_y_key: str | None = Field(default=None, description="Default: y_key.")
+    validation_fraction: float | None = Field(
+        default=None, gt=0, lt=1, description="Hold out this fraction of the training examples."
+    )
+
     @model_validator(mode="after")
     def _check_scale(self) -> "DataConfig":
         if isinstance(self.scale, float) and not self.scale > 0:
             raise ValueError(f"scale = {self.scale}: must be a positive divisor, 'auto' or 'none'")
         return self
 
+    @model_validator(mode="after")
+    def _check_ranges(self) -> "DataConfig":
+        for key in ("train_range", "test_range"):
+            value = getattr(self, key)
+            if value is not None and not (len(value) == 2 and 0 <= value[0] < value[1]):
+                raise ValueError(
+                    f"{key} = {value}: expected [start, stop] with 0 <= start < stop, e.g. [0, 8000]"
+                )
+        if self.validation is not None and self.validation_fraction is not None:
+            raise ValueError(
+                "give either 'validation' (a file) or 'validation_fraction' (held out), not both"
+            )
+        return self
+
+
+Optimizer = Literal["gd", "momentum", "rmsprop", "adam"]
+Schedule = Literal["constant", "exponential", "inverse_time", "step"]
+
 
 class TrainingConfig(_Section):
-    optimizer: Literal["gd"] = Field(default="gd", description="gd: full-batch gradient descent.")
+    optimizer: Optimizer = Field(default="gd", description="gd, momentum, rmsprop or adam.")
     learning_rate: float = Field(default=0.0075, gt=0)
-    iterations: int = Field(default=2500, ge=1, le=MAX_ITERATIONS)
-    record_every: int = Field(default=100, ge=1, description="Record the cost every N iterations.")
+    iterations: int | None = Field(default=2500, ge=1, le=MAX_ITERATIONS)
+    epochs: int | None = Field(
+        default=None, ge=1, le=MAX_ITERATIONS, description="Budget in passes over the data (instead of iterations)."
+    )
+    batch_size: int | None = Field(
+        default=None, ge=1, description="Examples per update step; null: the whole training set."
+    )
+    shuffle: bool = Field(default=True, description="Shuffle the examples every epoch (mini-batches).")
+    seed: int | None = Field(
+        default=None, ge=0, le=2**32 - 1,
+        description="Seed of shuffling, dropout and the validation split; default: model.seed.",
+    )
+    beta: float = Field(default=0.9, ge=0, lt=1, description="Momentum's averaging factor.")
+    beta1: float = Field(default=0.9, ge=0, lt=1, description="Adam's first-moment factor.")
+    beta2: float = Field(default=0.999, ge=0, lt=1, description="Adam's and RMSProp's second-moment factor.")
+    epsilon: float = Field(default=1e-8, gt=0, description="Adam's and RMSProp's denominator guard.")
+    schedule: Schedule = Field(default="constant", description="Learning-rate schedule over epochs.")
+    decay_rate: float | None = Field(default=None, gt=0, description="The schedule's rate.")
+    decay_steps: int = Field(default=1, ge=1, description="Epochs per unit of decay.")
+    l2_lambda: float = Field(default=0.0, ge=0, description="L2 penalty lambda (0: none).")
+    keep_prob: float | list[float] = Field(
+        default=1.0, description="Dropout keep probability of the hidden layers (one, or one per hidden layer)."
+    )
+    early_stopping: bool = Field(default=False, description="Stop when the validation cost stops improving.")
+    patience: int = Field(default=10, ge=1, description="Validation checks without improvement before stopping.")
+    min_delta: float = Field(default=0.0, ge=0, description="Smallest decrease of the validation cost that counts.")
+    keep_best: bool = Field(default=False, description="Keep the parameters of the best validation cost.")
+    dtype: Literal["float64", "float32"] = Field(default="float64", description="Floating-point type of training.")
+    record_every: int = Field(default=100, ge=1, description="Record the cost every N iterations (epochs with mini-batches).")
     print_every: int | None = Field(
         default=None, ge=1, description="With --verbose, print the cost every N (default record_every)."
     )
+
+    @model_validator(mode="after")
+    def _check_training(self) -> "TrainingConfig":
+        if self.epochs is not None:
+            if self.iterations is not None and "iterations" in self.model_fields_set:
+                raise ValueError(
+                    f"iterations = {self.iterations} and epochs = {self.epochs}: give one budget "
+                    "(set the other to null)"
+                )
+            self.iterations = None
+        elif self.iterations is None:
+            raise ValueError("no budget: set iterations or epochs")
+        probs = self.keep_prob if isinstance(self.keep_prob, list) else [self.keep_prob]
+        for k in probs:
+            if not 0 < k <= 1:
+                raise ValueError(f"keep_prob = {k}: a keep probability must be in (0, 1] (1: no dropout)")
+        if self.schedule == "constant":
+            if self.decay_rate is not None:
+                raise ValueError(
+                    f"decay_rate = {self.decay_rate} has no effect with schedule constant; "
+                    "choose schedule exponential, inverse_time or step"
+                )
+        elif self.decay_rate is None:
+            raise ValueError(f"schedule {self.schedule} needs a decay_rate")
+        elif self.schedule in ("exponential", "step") and self.decay_rate > 1:
+            raise ValueError(
+                f"decay_rate = {self.decay_rate}: schedule {self.schedule} multiplies the learning "
+                "rate by it, so it must be at most 1"
+            )
+        return self
+
+    @property
+    def dropout(self) -> bool:
+        probs = self.keep_prob if isinstance(self.keep_prob, list) else [self.keep_prob]
+        return any(k < 1 for k in probs)
 
 
 class OutputConfig(_Section):
@@ -154,6 +248,17 @@ class Config(_Section):
             raise ValueError(
                 f"name = {self.name!r}: use letters, digits, '.', '_' or '-' (it names a directory)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_validation(self) -> "Config":
+        has_validation = self.data.validation is not None or self.data.validation_fraction is not None
+        for key in ("early_stopping", "keep_best"):
+            if getattr(self.training, key) and not has_validation:
+                raise ValueError(
+                    f"training.{key} needs a validation set: set data.validation_fraction "
+                    "(e.g. 0.2) or data.validation (a file)"
+                )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -338,6 +443,8 @@ def _describe(error: dict[str, Any]) -> str:
         bound = {"greater_than": "> ", "greater_than_equal": ">= ", "less_than": "< ", "less_than_equal": "<= "}[kind]
         limit = next(iter(ctx.values()), "")
         return f"{where}: must be {bound}{limit}, got {got!r}"
+    if kind == "bool_type":
+        return f"{where}: expected true or false, got {got!r}"
     if kind == "string_too_short":
         return f"{where}: must not be empty"
     if kind == "string_too_long":
@@ -355,7 +462,9 @@ def _dedupe_union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     kept = []
     for error in errors:
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+        loc = tuple(
+            p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "int", "str")))
+        )
         key = _loc_text(loc)
         if key in seen:
             continue
