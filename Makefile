@@ -28,5 +28,18 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
+# The benchmark's own environment: the project plus its peers (torch, scikit-learn), never in
+# the runtime dependencies. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set on a machine, slow
+# NumPy's BLAS: they are unset for the benchmark only, and the table names the kernel that ran.
+BENCH_VENV ?= bench/.venv
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BENCH_VENV)/bin/python bench/run.py --out bench/results/latest.md
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,602 @@
+"""dnn against PyTorch (CPU) and scikit-learn's MLPClassifier, on the same work, in one invocation.
+
+    python bench/run.py                 # every case, one round; `make bench` sets up bench/.venv first
+    python bench/run.py --cases A,D     # some cases
+    python bench/run.py --out bench/results/latest.md
+
+Each measurement runs in its own child process (``--worker``), so that its peak resident memory
+(``ru_maxrss`` of that child, from ``os.wait4``) is its own; the peers take turns on the same data
+within one invocation. Times are of the training loop alone (data loading and imports excluded),
+except for case D, whose times are of whole processes. A peer that is not installed is reported as
+skipped, as is a dnn case whose feature is missing.
+
+Cases (issue 5):
+  A  the course's deep net on the cat set, [12288, 20, 7, 5, 1], xavier seed 1, full batch,
+     lr 0.0075, 2500 iterations, float64 and float32; every peer starts from dnn's initial params
+  B  MNIST-10k (first 8,000 train, last 2,000 test), [784, 128, 64, 10], Adam 1e-3, batches of
+     64, 20 epochs, float32
+  C  a synthetic uint8 HDF5 set of 64x64x3 images streamed in batches of 256: peak RSS of
+     `dnn train` at two sizes of the file
+  D  `dnn --help` start-up and `dnn predict` on one image, as whole processes
+
+The shared data sets are read from ../shared/datasets; where absent, random stand-ins of the
+same shapes are used (times stay meaningful, costs and accuracies do not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+
+CAT_LAYERS = [12288, 20, 7, 5, 1]
+CAT_ACTIVATIONS = ["relu", "relu", "relu", "sigmoid"]
+MNIST_LAYERS = [784, 128, 64, 10]
+MNIST_ACTIVATIONS = ["relu", "relu", "softmax"]
+
+
+# ---- data -------------------------------------------------------------------------------------
+
+
+def _write_h5(path: Path, **arrays: Any) -> Path:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        for key, value in arrays.items():
+            f.create_dataset(key, data=value)
+    return path
+
+
+def cat_files(work: Path) -> tuple[Path, Path, str]:
+    train, test = SHARED / "train_catvnoncat.h5", SHARED / "test_catvnoncat.h5"
+    if train.exists() and test.exists():
+        return train, test, "cat set"
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    classes = np.array([b"non-cat", b"cat"])
+    train = _write_h5(work / "cat_train.h5", train_set_x=rng.integers(0, 256, (209, 64, 64, 3), dtype=np.uint8),
+                      train_set_y=rng.integers(0, 2, 209), list_classes=classes)
+    test = _write_h5(work / "cat_test.h5", test_set_x=rng.integers(0, 256, (50, 64, 64, 3), dtype=np.uint8),
+                     test_set_y=rng.integers(0, 2, 50), list_classes=classes)
+    return train, test, "random stand-in of the cat set's shape"
+
+
+def mnist_files(work: Path) -> tuple[Path, Path, str]:
+    """The first 8,000 MNIST-10k digits to train and the last 2,000 to test, in the course layout."""
+    import h5py
+    import numpy as np
+
+    source = SHARED / "mnist10k.h5"
+    if source.exists():
+        with h5py.File(source, "r") as f:
+            images, labels = f["images"][()], f["labels"][()].astype(np.int64)
+        what = "MNIST-10k"
+    else:
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, (10000, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, 10000)
+        what = "random stand-in of MNIST-10k's shape"
+    classes = np.array([str(d).encode() for d in range(10)])
+    train = _write_h5(work / "mnist_train.h5", train_set_x=images[:8000], train_set_y=labels[:8000], list_classes=classes)
+    test = _write_h5(work / "mnist_test.h5", test_set_x=images[8000:], test_set_y=labels[8000:], list_classes=classes)
+    return train, test, what
+
+
+def synthetic_file(work: Path, m: int) -> Path:
+    """``m`` random 64x64x3 uint8 images, written in blocks so the writer itself stays small."""
+    import h5py
+    import numpy as np
+
+    path = work / f"synthetic_{m}.h5"
+    rng = np.random.default_rng(m)
+    with h5py.File(path, "w") as f:
+        x = f.create_dataset("train_set_x", shape=(m, 64, 64, 3), dtype=np.uint8, chunks=(64, 64, 64, 3))
+        for start in range(0, m, 1000):
+            stop = min(start + 1000, m)
+            x[start:stop] = rng.integers(0, 256, (stop - start, 64, 64, 3), dtype=np.uint8)
+        f.create_dataset("train_set_y", data=rng.integers(0, 2, m))
+        f.create_dataset("list_classes", data=np.array([b"no", b"yes"]))
+    return path
+
+
+def load_columns(path: Path, x_key: str, y_key: str, dtype: str) -> tuple[Any, Any]:
+    """X ``(n_x, m)`` scaled to [0, 1] and labels ``(m,)``, as dnn builds them."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "r") as f:
+        X_raw, y = f[x_key][()], f[y_key][()].astype(np.int64).reshape(-1)
+    X = X_raw.reshape(X_raw.shape[0], -1).T.astype(dtype)
+    X /= 255
+    return np.ascontiguousarray(X), y
+
+
+# ---- workers: one measurement each, in a child process, one JSON line on stdout ----------------
+
+
+def _dnn_config(name: str, out: Path, train: Path, test: Path | None, layers: list[int],
+                activations: list[str], training: dict[str, Any]) -> Path:
+    import yaml
+
+    config = {
+        "name": name,
+        "model": {"layers": layers, "activations": activations, "init": "xavier", "seed": 1},
+        "data": {"train": str(train), **({"test": str(test)} if test else {})},
+        "training": training,
+        "output": {"dir": str(out)},
+    }
+    path = out / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def worker_dnn(spec: dict[str, Any]) -> dict[str, Any]:
+    """The real product path: the config is loaded and run as `dnn train` runs it."""
+    from dnncli.config import load_config
+    from dnncli.errors import DnnError
+    from dnncli.runs import run_training
+
+    out = Path(spec["work"]) / f"runs_{spec['case']}_{spec['dtype']}"
+    out.mkdir(exist_ok=True)
+    layers, activations = spec["layers"], spec["activations"]
+    training = dict(spec["training"])
+    if spec["dtype"] != "float64":
+        training["dtype"] = spec["dtype"]
+    path = _dnn_config("bench", out, Path(spec["train"]), Path(spec["test"]), layers, activations, training)
+    try:
+        cfg = load_config(path)
+    except DnnError as exc:
+        return {"skipped": f"dnn cannot run this case yet: {exc.message}"}
+    metrics, _, _ = run_training(cfg, force=True)
+    run_dir = Path(metrics["run_dir"])
+    return {
+        "seconds": metrics["seconds"],
+        "cost": metrics["final_cost"],
+        "train_accuracy": metrics["train_accuracy"],
+        "test_accuracy": metrics["test_accuracy"],
+        "model": str(run_dir / "model.h5"),
+        "path": metrics.get("first_layer"),
+    }
+
+
+def _initial_params(layers: list[int], dtype: str) -> dict[str, Any]:
+    from dnncli.network.initializers import initialize_parameters
+
+    return initialize_parameters(layers, "xavier", 1, dtype=dtype)
+
+
+def worker_torch(spec: dict[str, Any]) -> dict[str, Any]:
+    try:
+        import torch
+    except ImportError:
+        return {"skipped": "PyTorch is not installed (make bench installs torch==2.13.0 into bench/.venv)"}
+    import numpy as np
+
+    torch.manual_seed(0)
+    dtype = {"float64": torch.float64, "float32": torch.float32}[spec["dtype"]]
+    X, y = load_columns(Path(spec["train"]), spec["x_key"], spec["y_key"], spec["dtype"])
+    X_test, y_test = load_columns(Path(spec["test"]), spec["test_x_key"], spec["test_y_key"], spec["dtype"])
+    layers, params = spec["layers"], _initial_params(spec["layers"], spec["dtype"])
+    modules: list[torch.nn.Module] = []
+    for l in range(1, len(layers)):
+        linear = torch.nn.Linear(layers[l - 1], layers[l], dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(params[f"W{l}"]))
+            linear.bias.copy_(torch.from_numpy(params[f"b{l}"].reshape(-1)))
+        modules.append(linear)
+        if l < len(layers) - 1:
+            modules.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*modules)
+    Xt, Xt_test = torch.from_numpy(np.ascontiguousarray(X.T)), torch.from_numpy(np.ascontiguousarray(X_test.T))
+    binary = layers[-1] == 1
+    if binary:
+        yt, yt_test = torch.from_numpy(y.reshape(-1, 1).astype(spec["dtype"])), torch.from_numpy(y_test.reshape(-1, 1).astype(spec["dtype"]))
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+    else:
+        yt, yt_test = torch.from_numpy(y), torch.from_numpy(y_test)
+        loss_fn = torch.nn.CrossEntropyLoss()
+    training = spec["training"]
+    lr = training["learning_rate"]
+    if training.get("optimizer", "gd") == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, eps=1e-8)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    m = Xt.shape[0]
+
+    def step(xb: Any, yb: Any) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+
+    start = time.perf_counter()
+    if "batch_size" in training:
+        generator = torch.Generator().manual_seed(0)
+        batch = training["batch_size"]
+        for _ in range(training["epochs"]):
+            order = torch.randperm(m, generator=generator)
+            for s in range(0, m, batch):
+                idx = order[s : s + batch]
+                step(Xt[idx], yt[idx])
+    else:
+        for _ in range(training["iterations"]):
+            step(Xt, yt)
+    seconds = time.perf_counter() - start
+
+    def accuracy(Z: Any, target: Any) -> float:
+        predicted = (Z > 0).long().reshape(-1) if binary else Z.argmax(dim=1)
+        return float((predicted == target.reshape(-1).long()).double().mean())
+
+    with torch.no_grad():
+        Z, Z_test = model(Xt), model(Xt_test)
+        return {
+            "seconds": seconds,
+            "cost": float(loss_fn(Z, yt)),
+            "train_accuracy": accuracy(Z, yt),
+            "test_accuracy": accuracy(Z_test, yt_test),
+            "threads": torch.get_num_threads(),
+        }
+
+
+def worker_sklearn(spec: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:
+        return {"skipped": "scikit-learn is not installed (make bench installs it into bench/.venv)"}
+    import warnings
+
+    import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_columns(Path(spec["train"]), spec["x_key"], spec["y_key"], spec["dtype"])
+    X_test, y_test = load_columns(Path(spec["test"]), spec["test_x_key"], spec["test_y_key"], spec["dtype"])
+    X, X_test = np.ascontiguousarray(X.T), np.ascontiguousarray(X_test.T)
+    layers, training = spec["layers"], spec["training"]
+    mini = "batch_size" in training
+    adam = training.get("optimizer", "gd") == "adam"
+    model = MLPClassifier(
+        hidden_layer_sizes=tuple(layers[1:-1]),
+        activation="relu",
+        solver="adam" if adam else "sgd",
+        alpha=0.0,  # no L2: the same work as the others
+        batch_size=training["batch_size"] if mini else X.shape[0],
+        learning_rate_init=training["learning_rate"],
+        momentum=0.0,
+        nesterovs_momentum=False,
+        shuffle=mini,
+        max_iter=1,
+        tol=0.0,
+        n_iter_no_change=10**9,
+        random_state=0,
+        warm_start=True,
+    )
+    # one throw-away step creates the attributes; then every peer's starting point is dnn's
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X[:2 * layers[-1] + 2], y[:2 * layers[-1] + 2] if layers[-1] > 1 else y[:4])
+        params = _initial_params(layers, spec["dtype"])
+        model.coefs_ = [np.ascontiguousarray(params[f"W{l}"].T) for l in range(1, len(layers))]
+        model.intercepts_ = [params[f"b{l}"].reshape(-1).copy() for l in range(1, len(layers))]
+        if hasattr(model, "_optimizer"):
+            del model._optimizer
+        model.max_iter = training["epochs"] if mini else training["iterations"]
+        model.n_iter_ = 0
+        model.t_ = 0
+        start = time.perf_counter()
+        model.fit(X, y)
+        seconds = time.perf_counter() - start
+    from sklearn.metrics import log_loss
+
+    proba = model.predict_proba(X)
+    return {
+        "seconds": seconds,
+        "cost": float(log_loss(y, proba, labels=model.classes_)),
+        "train_accuracy": float(model.score(X, y)),
+        "test_accuracy": float(model.score(X_test, y_test)),
+        "dtype_used": str(model.coefs_[0].dtype),
+    }
+
+
+WORKERS = {"dnn": worker_dnn, "torch": worker_torch, "sklearn": worker_sklearn}
+
+
+def run_process(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run a whole process: wall time, exit code, peak RSS (MB), stdout, stderr."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    stdout_chunks, stderr_chunks = [], []
+    # read both pipes to the end, then reap with wait4 to get this child's own rusage
+    import selectors
+
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ, stdout_chunks)
+    selector.register(proc.stderr, selectors.EVENT_READ, stderr_chunks)
+    while selector.get_map():
+        for key, _ in selector.select():
+            data = os.read(key.fd, 65536)
+            if not data:
+                selector.unregister(key.fileobj)
+            else:
+                key.data.append(data)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "wall": time.perf_counter() - start,
+        "returncode": proc.returncode,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "stdout": b"".join(stdout_chunks).decode(errors="replace"),
+        "stderr": b"".join(stderr_chunks).decode(errors="replace"),
+    }
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    done = run_process([sys.executable, __file__, "--worker", json.dumps(spec)])
+    if done["returncode"] != 0:
+        last = (done["stderr"].strip().splitlines() or ["no output"])[-1]
+        return {"skipped": f"failed (exit {done['returncode']}): {last}"}
+    result = json.loads(done["stdout"].strip().splitlines()[-1])
+    if "skipped" not in result:
+        result["peak_mb"] = done["peak_mb"]
+    return result
+
+
+# ---- cases ------------------------------------------------------------------------------------
+
+
+def case_a(work: Path, rounds: int) -> tuple[list[dict[str, Any]], str]:
+    train, test, what = cat_files(work)
+    rows = []
+    for dtype in ("float64", "float32"):
+        spec = {
+            "case": "A", "work": str(work), "dtype": dtype, "train": str(train), "test": str(test),
+            "x_key": "train_set_x", "y_key": "train_set_y", "test_x_key": "test_set_x", "test_y_key": "test_set_y",
+            "layers": CAT_LAYERS, "activations": CAT_ACTIVATIONS,
+            "training": {"learning_rate": 0.0075, "iterations": 2500},
+        }
+        rows += alternate(f"A {dtype}", spec, ("dnn", "torch", "sklearn"), rounds)
+    return rows, f"A: {what}"
+
+
+def case_b(work: Path, rounds: int) -> tuple[list[dict[str, Any]], str]:
+    train, test, what = mnist_files(work)
+    spec = {
+        "case": "B", "work": str(work), "dtype": "float32", "train": str(train), "test": str(test),
+        "x_key": "train_set_x", "y_key": "train_set_y", "test_x_key": "test_set_x", "test_y_key": "test_set_y",
+        "layers": MNIST_LAYERS, "activations": MNIST_ACTIVATIONS,
+        "training": {"optimizer": "adam", "learning_rate": 0.001, "batch_size": 64, "epochs": 20},
+    }
+    return alternate("B float32", spec, ("dnn", "torch", "sklearn"), rounds), f"B: {what}"
+
+
+QUICK = False
+
+
+def alternate(label: str, spec: dict[str, Any], engines: tuple[str, ...], rounds: int) -> list[dict[str, Any]]:
+    """The engines take turns, ``rounds`` times; each keeps its fastest round."""
+    if QUICK:
+        training = dict(spec["training"])
+        for key in ("iterations", "epochs"):
+            if key in training:
+                training[key] = max(1, training[key] // 10)
+        spec = {**spec, "training": training}
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(rounds):
+        for engine in engines:
+            print(f"  {label}: {engine} ...", file=sys.stderr, flush=True)
+            result = measure({**spec, "engine": engine})
+            kept = best.get(engine)
+            if kept is None or ("seconds" in result and result["seconds"] < kept.get("seconds", float("inf"))):
+                best[engine] = result
+    return [{"case": label, "engine": engine, **best[engine]} for engine in engines]
+
+
+def dnn_command() -> str:
+    found = Path(sys.executable).with_name("dnn")
+    return str(found) if found.exists() else (shutil.which("dnn") or "dnn")
+
+
+def case_c(work: Path, sizes: tuple[int, ...]) -> tuple[list[dict[str, Any]], str]:
+    rows = []
+    for m in sizes:
+        path = synthetic_file(work, m)
+        out = work / f"runs_C_{m}"
+        out.mkdir(exist_ok=True)
+        config = _dnn_config(
+            "bench_c", out, path, None, CAT_LAYERS, CAT_ACTIVATIONS,
+            {"learning_rate": 0.0075, "batch_size": 256, "epochs": 1},
+        )
+        print(f"  C m={m}: dnn train ...", file=sys.stderr, flush=True)
+        done = run_process([dnn_command(), "train", str(config), "--quiet", "--json"])
+        row: dict[str, Any] = {"case": f"C m={m}", "engine": "dnn"}
+        if done["returncode"] != 0:
+            last = (done["stderr"].strip().splitlines() or ["no output"])[-1]
+            row["skipped"] = f"dnn train failed (exit {done['returncode']}): {last}"
+        else:
+            metrics = json.loads(done["stdout"])
+            row.update(seconds=metrics["seconds"], cost=metrics["final_cost"],
+                       train_accuracy=metrics["train_accuracy"], peak_mb=done["peak_mb"], wall=done["wall"])
+        rows.append(row)
+        path.unlink()
+    batch_mb = 256 * 12288 * 8 / 1e6
+    model_mb = sum(n * p + n for p, n in zip(CAT_LAYERS[:-1], CAT_LAYERS[1:])) * 8 / 1e6
+    target = 2 * (batch_mb + model_mb + 150)
+    return rows, f"C: target peak RSS < 2 x ({batch_mb:.0f} MB batch + {model_mb:.1f} MB model + 150 MB) = {target:.0f} MB"
+
+
+def case_d(work: Path, model: str | None, repeats: int = 5) -> tuple[list[dict[str, Any]], str]:
+    import numpy as np
+
+    rows = []
+    walls = []
+    for _ in range(repeats):
+        done = run_process([dnn_command(), "--help"], env={**os.environ, "NO_COLOR": "1"})
+        walls.append(done["wall"])
+    rows.append({"case": "D --help", "engine": "dnn", "seconds": statistics.median(walls), "peak_mb": done["peak_mb"]})
+    row: dict[str, Any] = {"case": "D predict", "engine": "dnn"}
+    if model is None or not Path(model).exists():
+        row["skipped"] = "no model from case A to predict with"
+    else:
+        from PIL import Image
+
+        image = work / "one.png"
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(image)
+        walls, done = [], None
+        for _ in range(repeats):
+            done = run_process([dnn_command(), "predict", "--model", model, str(image)],
+                               env={**os.environ, "NO_COLOR": "1"})
+            walls.append(done["wall"])
+        if done["returncode"] != 0:
+            last = (done["stderr"].strip().splitlines() or ["no output"])[-1]
+            row["skipped"] = f"dnn predict failed (exit {done['returncode']}): {last}"
+        else:
+            row.update(seconds=statistics.median(walls), peak_mb=done["peak_mb"])
+    rows.append(row)
+    return rows, f"D: whole processes, median of {repeats}; target: --help under 0.3 s"
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+
+def blas_description() -> str:
+    import numpy as np
+
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return f"numpy {np.__version__} (threadpoolctl not installed: BLAS unknown)"
+    np.ones((2, 2)) @ np.ones((2, 2))
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas" and "numpy" in i.get("filepath", "")]
+    blas = blas or [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    if not blas:
+        return f"numpy {np.__version__}, BLAS not found"
+    info = blas[0]
+    return (f"numpy {np.__version__}, {info.get('internal_api')} {info.get('version')} "
+            f"kernel {info.get('architecture')} {info.get('num_threads')} threads")
+
+
+def machine_line() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = []
+    for name in ("torch", "sklearn"):
+        try:
+            versions.append(f"{name} {__import__(name).__version__}")
+        except ImportError:
+            versions.append(f"{name} not installed")
+    blas_env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ}
+    return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, {blas_description()}, "
+            f"{', '.join(versions)}; BLAS environment: {blas_env or 'none set'}")
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    header = "| case | engine | seconds | dnn / this | final cost | train acc | test acc | peak RSS MB | note |"
+    lines = [header, "|" + "---|" * 9]
+    dnn_seconds = {r["case"]: r.get("seconds") for r in rows if r["engine"] == "dnn"}
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['case']} | {r['engine']} | - | - | - | - | - | - | skipped: {r['skipped']} |")
+            continue
+        mine = dnn_seconds.get(r["case"])
+        ratio = f"{mine / r['seconds']:.3f}" if (r["engine"] != "dnn" and mine and r.get("seconds")) else "-"
+        note = []
+        if r.get("path"):
+            note.append(f"first layer: {r['path']}")
+        if r.get("dtype_used"):
+            note.append(f"trained in {r['dtype_used']}")
+        if r.get("wall"):
+            note.append(f"whole process {r['wall']:.1f} s")
+        lines.append(
+            f"| {r['case']} | {r['engine']} | {fmt(r.get('seconds'))} | {ratio} | {fmt(r.get('cost'), 10)} | "
+            f"{fmt(r.get('train_accuracy'))} | {fmt(r.get('test_accuracy'))} | {fmt(r.get('peak_mb'))} | {'; '.join(note)} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--cases", default="A,B,C,D", help="comma-separated cases among A, B, C, D")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds in A and B (each keeps its fastest)")
+    parser.add_argument("--c-sizes", default="5000,20000", help="numbers of images of the synthetic sets of case C")
+    parser.add_argument("--out", type=Path, help="also write the table (markdown) here")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the iterations and epochs (a smoke test)")
+    args = parser.parse_args()
+    if args.worker:
+        spec = json.loads(args.worker)
+        print(json.dumps(WORKERS[spec["engine"]](spec)))
+        return
+
+    global QUICK
+    QUICK = args.quick
+    cases = [c.strip().upper() for c in args.cases.split(",") if c.strip()]
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="dnn-bench-") as tmp:
+        work = Path(tmp)
+        if "A" in cases:
+            found, note = case_a(work, args.rounds)
+            rows += found
+            notes.append(note)
+        if "B" in cases:
+            found, note = case_b(work, args.rounds)
+            rows += found
+            notes.append(note)
+        if "C" in cases:
+            found, note = case_c(work, tuple(int(s) for s in args.c_sizes.split(",")))
+            rows += found
+            notes.append(note)
+        if "D" in cases:
+            model = next((r.get("model") for r in rows if r["case"] == "A float64" and r["engine"] == "dnn"), None)
+            if model is None:
+                train, test, _ = cat_files(work)
+                spec = {"case": "D", "work": str(work), "dtype": "float64", "train": str(train), "test": str(test),
+                        "layers": CAT_LAYERS, "activations": CAT_ACTIVATIONS, "engine": "dnn",
+                        "training": {"learning_rate": 0.0075, "iterations": 10}}
+                model = measure(spec).get("model")
+            found, note = case_d(work, model)
+            rows += found
+            notes.append(note)
+    text = "\n".join([
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on: {machine_line()}",
+        "",
+        table(rows),
+        "",
+        *[f"- {n}" for n in notes],
+        "- seconds: the training loop alone (A, B, C) or the whole process (D); dnn / this: dnn's time over the peer's.",
+        "",
+    ])
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
