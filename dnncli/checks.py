@@ -102,21 +102,19 @@ def parameters_table(checked: CheckedCase):
     from rich.table import Table
 
     network = checked.case.network
+    # The verdict is over all coordinates together, as the course computes it: one array of very
+    # small gradients (a 0.01-scaled init) can show finite-difference noise of 1e-7 on its own.
     table = Table(
         title=f"gradient check of {checked.case.name}: layers {network.layer_sizes} on "
-        f"{checked.case.X.shape[1]} examples (float64)",
+        f"{checked.case.X.shape[1]} examples (float64; the result is over all coordinates)",
         title_justify="left",
     )
     for column in ("parameter", "shape", "relative difference", "coordinates", "result"):
         table.add_column(column, justify="left" if column in ("parameter", "shape", "result") else "right")
-    threshold = checked.result.threshold
     for name, value in checked.result.per_parameter.items():
         shape = "x".join(map(str, network.params[name].shape))
         size = network.params[name].size
-        table.add_row(
-            name, shape, f"{value:.3e}", f"{checked.checked_of(name)} of {size}",
-            _verdict(bool(np.isfinite(value) and value < threshold)),
-        )
+        table.add_row(name, shape, f"{value:.3e}", f"{checked.checked_of(name)} of {size}", "")
     table.add_row("all", "", f"{checked.result.difference:.3e}", str(checked.result.checked),
                   _verdict(checked.result.passed), style="bold")
     return table
