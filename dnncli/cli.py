@@ -109,7 +109,8 @@ def root(
 class _Progress:
     """A rich progress bar on stderr and/or the course's 'Cost after iteration N' lines."""
 
-    def __init__(self, total: int, show_bar: bool, print_every: int | None) -> None:
+    def __init__(self, total: int | None, show_bar: bool, print_every: int | None) -> None:
+        total = total or 1  # with an epoch budget the run tells the total once the data is loaded
         self.total, self.print_every = total, print_every
         self.step = max(1, total // 400)
         self.bar = None
@@ -144,6 +145,12 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+    def set_total(self, total: int) -> None:
+        """The number of update steps, known once the data is loaded (epochs x batches)."""
+        self.total, self.step = total, max(1, total // 400)
+        if self.bar is not None:
+            self.bar.update(self.task, total=total)
 
     def __call__(self, iteration: int, cost: float) -> None:
         done = iteration - 1  # the cost belongs to the parameters before this update

@@ -25,7 +25,12 @@ LOSS_LABELS = {
 
 def write_history_csv(history: "History", path: Path) -> None:
     columns = ["iteration", "cost", "train_accuracy", "test_accuracy"]
-    extra = sorted({k for row in history.rows for k in row} - set(columns))
+    present = {k for row in history.rows for k in row}
+    # mini-batch runs count epochs; validation and schedules add their columns
+    if "epoch" in present:
+        columns.insert(1, "epoch")
+    columns += [k for k in ("val_cost", "val_accuracy", "learning_rate") if k in present]
+    extra = sorted(present - set(columns))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns + extra, lineterminator="\n")
     writer.writeheader()
@@ -40,27 +45,33 @@ def plot_learning_curve(history: "History", path: Path, config: "Config", loss_n
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    iterations = history.column("iteration")
+    by_epoch = any(v is not None for v in history.column("epoch"))
+    x_label = "epoch" if by_epoch else "iteration"
+    iterations = history.column(x_label)
     costs = history.column("cost")
+    val_costs = history.column("val_cost")
     accuracies = {
         name: history.column(name)
-        for name in ("train_accuracy", "test_accuracy")
+        for name in ("train_accuracy", "test_accuracy", "val_accuracy")
         if any(v is not None for v in history.column(name))
     }
     fig, axes = plt.subplots(
         1, 2 if accuracies else 1, figsize=(11 if accuracies else 6.5, 4.2), squeeze=False
     )
     ax = axes[0][0]
-    ax.plot(iterations, costs, color="tab:blue", linewidth=1.8)
-    ax.set_xlabel("iteration")
+    ax.plot(iterations, costs, color="tab:blue", linewidth=1.8, label="training")
+    if any(v is not None for v in val_costs):
+        ax.plot(iterations, [math.nan if v is None else v for v in val_costs], color="tab:orange", linewidth=1.8, label="validation")
+        ax.legend(loc="upper right")
+    ax.set_xlabel(x_label)
     ax.set_ylabel(f"cost ({LOSS_LABELS.get(loss_name, loss_name)})")
     ax.set_title(f"{config.name}: learning rate {config.training.learning_rate:g}")
     ax.grid(True, alpha=0.3)
     if accuracies:
         ax2 = axes[0][1]
         for name, values in accuracies.items():
-            ax2.plot(iterations, values, label=name.replace("_", " "), linewidth=1.8)
-        ax2.set_xlabel("iteration")
+            ax2.plot(iterations, values, label=name.replace("_", " ").replace("val ", "validation "), linewidth=1.8)
+        ax2.set_xlabel(x_label)
         ax2.set_ylabel("accuracy")
         ax2.set_ylim(-0.02, 1.02)
         ax2.set_title("accuracy")

@@ -20,12 +20,13 @@ from dnncli import __version__
 from dnncli import atomic
 from dnncli.config import Config
 from dnncli.data.hdf5 import Dataset, class_labels, load_dataset, resolve_divisor
+from dnncli.data.splits import hold_out, take_range
 from dnncli.errors import ConfigError, DataError, RunDirError
 from dnncli.modelfile import MODEL_FILENAME, ModelBundle, save_model
 from dnncli.network.model import Network
 from dnncli.rundir import PartialRun, partial_path
 from dnncli.training.loop import History, ProgressCallback, TrainResult, train
-from dnncli.training.optimizers import make_optimizer
+from dnncli.training.configured import DTYPES, generators, total_steps, train_options
 
 LATEST = "latest"
 
@@ -44,6 +45,11 @@ class PreparedRun:
     Y_test: np.ndarray | None
     divisor: float
     classes: list[str] | None
+    val_set: Dataset | None = None
+    X_val: np.ndarray | None = None
+    Y_val: np.ndarray | None = None
+    # the training generator (shuffling, dropout): its state is part of a run's checkpoint
+    rng: np.random.Generator | None = None
 
 
 def _n_classes(dataset: Dataset) -> int:
@@ -119,19 +125,36 @@ def check_memory(config: Config, layers: list[int], train_set: Dataset) -> None:
         )
 
 
+def _check_shape(dataset: Dataset, train_set: Dataset) -> None:
+    if dataset.input_shape != train_set.input_shape:
+        raise DataError(
+            f"{dataset.source}: examples of shape {dataset.input_shape}, but the training "
+            f"set's are {train_set.input_shape}"
+        )
+
+
 def prepare(config: Config) -> PreparedRun:
     data = config.data
-    train_set = load_dataset(data.train, data.x_key, data.y_key, data.classes_key)
+    split_rng, train_rng = generators(config)
+    whole_file = load_dataset(data.train, data.x_key, data.y_key, data.classes_key)
+    train_set = take_range(whole_file, data.train_range, "data.train_range")
     layers, activations = resolve_architecture(config, train_set)
     check_memory(config, layers, train_set)
-    test_set = None
+    test_set, test_y_key = None, data.test_y_key
     if data.test:
         test_set = load_dataset(data.test, data.test_x_key, data.test_y_key, data.classes_key)
-        if test_set.input_shape != train_set.input_shape:
-            raise DataError(
-                f"{test_set.source}: examples of shape {test_set.input_shape}, but the training "
-                f"set's are {train_set.input_shape}"
-            )
+    elif data.test_range is not None:  # the test examples are another range of the training file
+        test_set, test_y_key = whole_file, data.y_key
+    if test_set is not None:
+        test_set = take_range(test_set, data.test_range, "data.test_range")
+        _check_shape(test_set, train_set)
+    val_set, val_y_key = None, data.validation_y_key or data.y_key
+    if data.validation:
+        val_set = load_dataset(data.validation, data.validation_x_key or data.x_key, val_y_key, data.classes_key)
+        _check_shape(val_set, train_set)
+    elif data.validation_fraction is not None:
+        train_set, val_set = hold_out(train_set, data.validation_fraction, split_rng)
+        val_y_key = data.y_key
 
     resolved_model = config.model.model_copy(
         update={"layers": layers, "hidden": None, "activations": activations, "output_activation": activations[-1]}
@@ -145,6 +168,7 @@ def prepare(config: Config) -> PreparedRun:
         seed=config.model.seed,
         random_scale=config.model.init_scale,
         leaky_slope=config.model.leaky_relu_slope,
+        dtype=DTYPES[config.training.dtype],
     )
     divisor = resolve_divisor(data.scale, train_set.X_raw.dtype)
     X = train_set.columns(divisor, network.dtype)
@@ -152,11 +176,18 @@ def prepare(config: Config) -> PreparedRun:
     X_test = Y_test = None
     if test_set is not None:
         X_test = test_set.columns(divisor, network.dtype)
-        Y_test = _targets(network, test_set, data.test_y_key)
+        Y_test = _targets(network, test_set, test_y_key)
+    X_val = Y_val = None
+    if val_set is not None:
+        X_val = val_set.columns(divisor, network.dtype)
+        Y_val = _targets(network, val_set, val_y_key)
     classes = train_set.classes
     if network.output_activation == "linear":
         classes = None
-    return PreparedRun(resolved, network, train_set, test_set, X, Y, X_test, Y_test, divisor, classes)
+    return PreparedRun(
+        resolved, network, train_set, test_set, X, Y, X_test, Y_test, divisor, classes,
+        val_set, X_val, Y_val, train_rng,
+    )
 
 
 # ---- run directories -------------------------------------------------------------------------
@@ -222,6 +253,10 @@ def metrics_of(result: TrainResult, config: Config, run_dir: Path) -> dict[str, 
         "test_accuracy": result.test_accuracy,
         "test_cost": result.test_cost,
         "iterations": result.iterations,
+        "epochs": result.epochs,
+        **({"val_cost": result.val_cost, "val_accuracy": result.val_accuracy} if result.val_cost is not None else {}),
+        **({"best_epoch": result.best_epoch, "stopped_early": result.stopped_early} if result.best_epoch is not None else {}),
+        **result.scores,
         "seconds": round(result.seconds, 6),
         "run_dir": str(run_dir),
         "dnn_version": __version__,
@@ -286,23 +321,24 @@ def run_training(
 ) -> tuple[dict[str, Any], TrainResult, PreparedRun]:
     """Load, train and write a run; returns its metrics (as in ``metrics.json``)."""
     prepared = prepare(config)
+    options = train_options(prepared.config, prepared.network, prepared.rng)
+    if progress is not None and hasattr(progress, "set_total"):
+        progress.set_total(total_steps(prepared.config, prepared.X.shape[1]))
     if run_dir is not None:
         choose_run_dir(prepared.config, run_dir, force)  # refuse an existing run before training
     partial = open_run_dir(prepared.config, run_dir, force)
     try:
         atomic.write_text(partial.path / "config.yaml", prepared.config.to_yaml())
-        training = config.training
         result = train(
             prepared.network,
             prepared.X,
             prepared.Y,
-            learning_rate=training.learning_rate,
-            iterations=training.iterations,
-            record_every=training.record_every,
             X_test=prepared.X_test,
             Y_test=prepared.Y_test,
-            optimizer=make_optimizer(training.optimizer, training.learning_rate),
+            X_val=prepared.X_val,
+            Y_val=prepared.Y_val,
             progress=progress,
+            **options,
         )
         metrics = finish_run(prepared, result, partial, force)
     except BaseException:

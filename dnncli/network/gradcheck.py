@@ -155,5 +155,37 @@ def engine_cases(seed: int = 1, m: int = 7) -> list[GradCheckCase]:
 
 
 def regularization_cases(seed: int = 1, m: int = 7) -> list[GradCheckCase]:
-    """L2 and fixed-mask dropout cases, for the regularization the network supports."""
-    return []
+    """L2 (lambda 0.7), inverted dropout (keep_prob 0.8 with masks drawn once and held fixed, so
+    every cost evaluation sees the same network) and both together, for every output and loss."""
+    rng = np.random.default_rng(seed + 1)
+    cases = []
+    sizes = [4, 5, 3]
+    for output, (loss, n_out) in _OUTPUTS.items():
+        for hidden in ("relu", "tanh"):
+            keep_probs = [0.8, 0.8]
+            masks = [rng.random((n, m)) < 0.8 for n in sizes[1:]]
+            variants = {
+                "L2 0.7": PassOptions(cost={"l2_lambda": 0.7}, backward={"l2_lambda": 0.7}),
+                "dropout 0.8, fixed masks": PassOptions(forward={"keep_probs": keep_probs, "masks": masks}),
+                "L2 0.7 + dropout 0.8": PassOptions(
+                    forward={"keep_probs": keep_probs, "masks": masks},
+                    cost={"l2_lambda": 0.7},
+                    backward={"l2_lambda": 0.7},
+                ),
+            }
+            for label, options in variants.items():
+                network = Network.create([*sizes, n_out], [hidden, hidden, output], init="xavier", seed=seed)
+                for name, value in network.params.items():
+                    if name.startswith("b"):
+                        value[...] = rng.standard_normal(value.shape) * 0.5
+                X = rng.standard_normal((sizes[0], m))
+                cases.append(
+                    GradCheckCase(
+                        f"{hidden} -> {output} ({loss}), {label}",
+                        network,
+                        X,
+                        _targets(output, n_out, m, rng),
+                        options,
+                    )
+                )
+    return cases

@@ -24,7 +24,7 @@ LOSS_FOR_OUTPUT = {
 def binary_crossentropy(ZL: np.ndarray, AL: np.ndarray, Y: np.ndarray) -> float:
     # -[y log s(z) + (1-y) log(1-s(z))] = log(1 + e^z) - y z, evaluated without overflow.
     m = Y.shape[1]
-    return float(np.sum(np.logaddexp(0, ZL) - Y * ZL) / m)
+    return float((np.logaddexp(0, ZL) - Y * ZL).sum() / m)
 
 
 def categorical_crossentropy(ZL: np.ndarray, AL: np.ndarray, Y: np.ndarray) -> float:

@@ -191,7 +191,7 @@ class Network:
             if l2_lambda:
                 dW += (l2_lambda / m) * W
             grads[f"dW{l}"] = dW
-            grads[f"db{l}"] = np.sum(dZ, axis=1, keepdims=True) / m
+            grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True) / m
             if l > 1:
                 dA_prev = W.T @ dZ
                 previous = caches[l - 2]

@@ -80,6 +80,8 @@ class TrainResult:
     restored_best: bool = False
     stopped_early: bool = False
     state: TrainState | None = None
+    # regression: train_r2, train_mae, test_r2, ... (empty for a classifier)
+    scores: dict[str, float | None] = field(default_factory=dict)
 
 
 def _parameters_finite(network: Network) -> bool:
@@ -90,6 +92,15 @@ def _evaluate(network: Network, X: np.ndarray, Y: np.ndarray, l2_lambda: float =
     """Cost and accuracy of the current parameters, without dropout."""
     AL, caches = network.forward(X)
     return network.cost(AL, caches, Y, l2_lambda), network.accuracy(AL, Y)
+
+
+def regression_scores(AL: np.ndarray, Y: np.ndarray) -> dict[str, float | None]:
+    """R^2 (averaged over the outputs; None for a constant target) and the mean absolute error."""
+    error = AL - Y
+    residual = np.sum(error * error, axis=1)
+    total = np.sum((Y - Y.mean(axis=1, keepdims=True)) ** 2, axis=1)
+    r2 = float(np.mean(1 - residual / total)) if np.all(total > 0) else None
+    return {"r2": r2, "mae": float(np.mean(np.abs(error)))}
 
 
 def _diverged(where: str, last_good_cost: float, learning_rate: float) -> TrainingDiverged:
@@ -316,15 +327,24 @@ def _finish(run: _Run) -> TrainResult:
     if not math.isfinite(final_cost) or not _parameters_finite(network):
         raise _diverged("after the last iteration", state.last_good_cost, run.optimizer.learning_rate)
     train_accuracy = network.accuracy(AL, run.Y)
+    regression = network.output_activation == "linear"
+    scores: dict[str, float | None] = {}
+    if regression:
+        scores.update({f"train_{k}": v for k, v in regression_scores(AL, run.Y).items()})
     del AL, caches
     test_accuracy = test_cost = None
     if run.X_test is not None:
         AL_test, caches_test = network.forward(run.X_test)
         test_accuracy = network.accuracy(AL_test, run.Y_test)
         test_cost = network.cost(AL_test, caches_test, run.Y_test)
+        if regression:
+            scores.update({f"test_{k}": v for k, v in regression_scores(AL_test, run.Y_test).items()})
     val_cost = val_accuracy = None
     if run.X_val is not None:
-        val_cost, val_accuracy = _evaluate(network, run.X_val, run.Y_val)
+        AL_val, caches_val = network.forward(run.X_val)
+        val_cost, val_accuracy = network.cost(AL_val, caches_val, run.Y_val), network.accuracy(AL_val, run.Y_val)
+        if regression:
+            scores.update({f"val_{k}": v for k, v in regression_scores(AL_val, run.Y_val).items()})
     if run.batch_size is None and not restored and not state.stopped_early:
         row: dict[str, float | int | None] = {
             "iteration": state.iteration,
@@ -354,4 +374,5 @@ def _finish(run: _Run) -> TrainResult:
         restored_best=restored,
         stopped_early=state.stopped_early,
         state=state,
+        scores=scores,
     )

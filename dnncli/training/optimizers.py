@@ -18,6 +18,7 @@ The learning rate is an attribute: a schedule sets it before each epoch.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -153,9 +154,12 @@ class Adam(Optimizer):
             self.v, self.s = self._zeros_like(params, "v"), self._zeros_like(params, "s")
         self.t += 1
         lr, beta1, beta2, epsilon = self.learning_rate, self.beta1, self.beta2, self.epsilon
-        # python floats, so float32 parameters stay float32
-        correction1 = 1.0 - beta1**self.t
-        correction2 = 1.0 - beta2**self.t
+        # The bias corrections folded into the step size and epsilon (as in Kingma and Ba):
+        # lr v / (1 - beta1^t) / (sqrt(s / (1 - beta2^t)) + eps) = lr_t v / (sqrt(s) + eps_t),
+        # one array operation fewer per parameter. Python floats keep float32 arrays float32.
+        root_correction2 = math.sqrt(1.0 - beta2**self.t)
+        lr_t = lr * root_correction2 / (1.0 - beta1**self.t)
+        epsilon_t = epsilon * root_correction2
         for key, value in params.items():
             g = grads["d" + key]
             v, s = self.v["v_" + key], self.s["s_" + key]
@@ -163,9 +167,9 @@ class Adam(Optimizer):
             v += (1 - beta1) * g
             s *= beta2
             s += (1 - beta2) * (g * g)
-            denominator = np.sqrt(s / correction2)
-            denominator += epsilon
-            value -= (lr / correction1) * v / denominator
+            denominator = np.sqrt(s)
+            denominator += epsilon_t
+            value -= lr_t * v / denominator
 
     def state_dict(self) -> StateDict:
         return {
