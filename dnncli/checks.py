@@ -9,6 +9,7 @@ import numpy as np
 
 from dnncli.config import Config
 from dnncli.network.gradcheck import GradCheckCase, GradCheckResult, PassOptions, gradient_check
+from dnncli.network.model import Network
 
 DEFAULT_EXAMPLES = 5
 DEFAULT_MAX_COORDINATES = 200
@@ -37,13 +38,26 @@ class CheckedCase:
         }
 
 
-def regularization_options(config: Config) -> PassOptions:
-    """The config's regularization as keyword arguments of the passes (none yet in this config)."""
-    return PassOptions()
+def regularization_options(config: Config, network: Network, m: int) -> PassOptions:
+    """The config's L2 penalty and dropout as keyword arguments of the passes. Dropout masks are
+    drawn once (from the run's training seed) and held fixed, so that every cost evaluation of
+    the check sees the same thinned network."""
+    from dnncli.training.configured import generators, keep_probs
+
+    options = PassOptions()
+    if config.training.l2_lambda:
+        options.cost["l2_lambda"] = options.backward["l2_lambda"] = config.training.l2_lambda
+    probs = keep_probs(config, network)
+    if probs is not None:
+        _, rng = generators(config)
+        masks = [rng.random((n, m)) < k for n, k in zip(network.layer_sizes[1:-1], probs)]
+        options.forward.update(keep_probs=probs, masks=masks)
+    return options
 
 
 def config_case(config: Config, examples: int = DEFAULT_EXAMPLES) -> GradCheckCase:
-    """The config's network, as initialised for training, on its first ``examples`` examples."""
+    """The config's network, as initialised for training, on its first ``examples`` examples,
+    with its regularization."""
     from dnncli.runs import prepare
 
     prepared = prepare(config)
@@ -53,7 +67,7 @@ def config_case(config: Config, examples: int = DEFAULT_EXAMPLES) -> GradCheckCa
         network=prepared.network,
         X=np.ascontiguousarray(prepared.X[:, :m], dtype=np.float64),
         Y=np.ascontiguousarray(prepared.Y[:, :m], dtype=np.float64),
-        options=regularization_options(config),
+        options=regularization_options(config, prepared.network, m),
     )
 
 
@@ -90,12 +104,24 @@ def _verdict(passed: bool) -> str:
 def cases_table(checked: list[CheckedCase]):  # -> rich.table.Table
     from rich.table import Table
 
-    table = Table(title="gradient check of the engine (float64)", title_justify="left")
-    for column in ("case", "relative difference", "coordinates", "result"):
-        table.add_column(column, justify="left" if column in ("case", "result") else "right")
+    table = Table(
+        title="gradient check of the engine (float64; dropout with fixed masks; checked: coordinates)",
+        title_justify="left",
+    )
+    for column in ("case", "rel. difference", "checked", "result"):
+        table.add_column(column, justify="left" if column in ("case", "result") else "right", no_wrap=column != "case")
     for c in checked:
         table.add_row(c.case.name, f"{c.result.difference:.3e}", str(c.result.checked), _verdict(c.result.passed))
     return table
+
+
+def _regularization_text(options: PassOptions) -> str:
+    parts = []
+    if options.cost.get("l2_lambda"):
+        parts.append(f"L2 lambda {options.cost['l2_lambda']:g}")
+    if options.forward.get("keep_probs") is not None:
+        parts.append(f"dropout keep_prob {options.forward['keep_probs']} with fixed masks")
+    return f", {', '.join(parts)}" if parts else ""
 
 
 def parameters_table(checked: CheckedCase):
@@ -106,7 +132,8 @@ def parameters_table(checked: CheckedCase):
     # small gradients (a 0.01-scaled init) can show finite-difference noise of 1e-7 on its own.
     table = Table(
         title=f"gradient check of {checked.case.name}: layers {network.layer_sizes} on "
-        f"{checked.case.X.shape[1]} examples (float64; the result is over all coordinates)",
+        f"{checked.case.X.shape[1]} examples{_regularization_text(checked.case.options)} "
+        "(float64; the result is over all coordinates)",
         title_justify="left",
     )
     for column in ("parameter", "shape", "relative difference", "coordinates", "result"):

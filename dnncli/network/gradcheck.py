@@ -166,8 +166,8 @@ def regularization_cases(seed: int = 1, m: int = 7) -> list[GradCheckCase]:
             masks = [rng.random((n, m)) < 0.8 for n in sizes[1:]]
             variants = {
                 "L2 0.7": PassOptions(cost={"l2_lambda": 0.7}, backward={"l2_lambda": 0.7}),
-                "dropout 0.8, fixed masks": PassOptions(forward={"keep_probs": keep_probs, "masks": masks}),
-                "L2 0.7 + dropout 0.8": PassOptions(
+                "dropout 0.8": PassOptions(forward={"keep_probs": keep_probs, "masks": masks}),
+                "L2 + dropout": PassOptions(
                     forward={"keep_probs": keep_probs, "masks": masks},
                     cost={"l2_lambda": 0.7},
                     backward={"l2_lambda": 0.7},
