@@ -163,3 +163,13 @@ def test_in_process_tables_and_gate_exit_code(tmp_path: Path, binary_model: Path
     assert result.exit_code == 1
     assert "accuracy" in result.stdout and "confusion matrix" in result.stdout
     assert result.stderr == f"error: quality gate failed: accuracy {accuracy:.4f} is below --min-accuracy 1 ({data})\n"
+
+
+def test_threshold_moves_the_binary_decision_and_is_refused_otherwise(tmp_path: Path, binary_model: Path) -> None:
+    X, y = make_images(20, seed=3)
+    data = write_h5(tmp_path / "d.h5", test_set_x=X, test_set_y=y)
+    everything_positive = run_dnn("evaluate", str(data), "--model", str(binary_model), "--threshold", "0", "--json")
+    assert np.sum(json.loads(everything_positive.stdout)["confusion_matrix"], axis=0).tolist() == [0, 20]
+    multiclass = make_model(tmp_path / "m.h5", (8, 8, 3), n_classes=3)
+    refused = run_dnn("evaluate", str(data), "--model", str(multiclass), "--threshold", "0.3")
+    one_error_line(refused, 2, "--threshold")
