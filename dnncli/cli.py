@@ -272,6 +272,9 @@ def predict(
     bundle = load_chosen_model(model)
     if threshold is not None and not predicting.is_binary(bundle):
         raise ConfigError("--threshold applies to binary (one sigmoid output) models only")
+    note = predicting.input_note(bundle)
+    if note:
+        _warn(note, quiet)
     records = predicting.predict_files(
         bundle, predicting.expand_paths(paths, recursive, sys.stdin), 0.5 if threshold is None else threshold,
         max_pixels=max_pixels,

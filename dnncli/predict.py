@@ -103,6 +103,16 @@ def class_names(bundle: ModelBundle) -> list[str]:
     return [str(k) for k in range(n_classes)]
 
 
+def input_note(bundle: ModelBundle) -> str | None:
+    """A warning for models whose pixel range an image file cannot tell (float training data)."""
+    if np.dtype(bundle.input_dtype).kind == "f":
+        return (
+            f"the model was trained on {bundle.input_dtype} examples: image pixels are given to it "
+            f"as fractions in [0, 1]{'' if bundle.input_divisor == 1 else f', divided by {bundle.input_divisor:g}'}"
+        )
+    return None
+
+
 def is_binary(bundle: ModelBundle) -> bool:
     net = bundle.network
     return net.output_activation == "sigmoid" and net.layer_sizes[-1] == 1

@@ -296,3 +296,16 @@ def test_a_reader_that_stops_early_ends_quietly(tmp_path: Path, rgb_model: Path)
     result = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True)
     assert len(result.stdout.splitlines()) == 1
     assert result.stderr == "" and result.returncode in (0, 141)
+
+
+def test_a_float_model_gets_fractions_and_a_warning(tmp_path: Path) -> None:
+    model = make_model(tmp_path / "f.h5", (4, 4), input_dtype="float32", divisor=1.0)
+    pixels = np.arange(16, dtype=np.uint8).reshape(4, 4) * 16
+    [image] = save_pngs(pixels[None], tmp_path)
+    np.testing.assert_array_equal(load_image(image, (4, 4), "float32"), (pixels / 255).astype(np.float32))
+    result = run_dnn("predict", str(image), "-f", "jsonl", "--model", str(model))
+    assert result.returncode == 0
+    assert result.stderr.startswith("warning: the model was trained on float32 examples")
+    X = (pixels.reshape(-1, 1) / 255).astype(np.float32).astype(np.float64)
+    assert jsonl(result.stdout)[0]["probabilities"]["c1"] == load_model(model).network.predict_proba(X)[0, 0]
+    assert run_dnn("predict", str(image), "-q", "--model", str(model)).stderr == ""

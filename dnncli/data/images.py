@@ -7,9 +7,11 @@ taken (GIF, TIFF, ...), turned the right way up (EXIF orientation), converted to
 from there it takes exactly the path an HDF5 example takes (:meth:`Dataset.columns`), so the same
 pixels give the same columns, bit for bit, and the same prediction.
 
-Value ranges: 8-bit images keep their values 0..255 for every dtype but ``uint16``, where they
-are scaled by 257 to 0..65535; 16-bit images are scaled down to 0..255 (rounded) unless the
-model's dtype is ``uint16``. Transparency is dropped (the colour values are kept as they are).
+Value ranges: for an integer dtype, 8-bit images keep their values 0..255 (``uint16``: scaled by
+257 to 0..65535) and 16-bit images are scaled down to 0..255 (rounded) unless the model's dtype is
+``uint16``. A model trained on float examples gets pixels as fractions in [0, 1] (value / 255, or
+/ 65535 for 16 bits), the usual range of float image data; the file cannot say otherwise.
+Transparency is dropped (the colour values are kept as they are).
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ def _to_array(image, mode: str, size: tuple[int, int], dtype: np.dtype) -> np.nd
     from PIL import Image, ImageOps
 
     image = ImageOps.exif_transpose(image)
+    if dtype.kind == "f":
+        fractions = _to_array(image, mode, size, np.dtype(np.uint16)) / 65535.0
+        return fractions.astype(dtype)
     wide = image.mode in _WIDE_MODES
     if wide:
         # 16-bit (or 32-bit) grayscale: keep every bit through the resize, reduce the range after.
