@@ -190,6 +190,12 @@ class TrainingConfig(_Section):
     min_delta: float = Field(default=0.0, ge=0, description="Smallest decrease of the validation cost that counts.")
     keep_best: bool = Field(default=False, description="Keep the parameters of the best validation cost.")
     dtype: Literal["float64", "float32"] = Field(default="float64", description="Floating-point type of training.")
+    first_layer: Literal["auto", "plain", "gram"] = Field(
+        default="auto",
+        description="How layer 1 is trained: gram keeps W1 = a W1_0 - C X^T (gd and momentum only), "
+        "plain multiplies by X every step, auto chooses from the sizes.",
+    )
+    gram_budget_mb: float = Field(default=512.0, gt=0, description="Largest Gram matrix X^T X (MB) auto accepts.")
     record_every: int = Field(default=100, ge=1, description="Record the cost every N iterations (epochs with mini-batches).")
     print_every: int | None = Field(
         default=None, ge=1, description="With --verbose, print the cost every N (default record_every)."
@@ -222,6 +228,15 @@ class TrainingConfig(_Section):
             raise ValueError(
                 f"decay_rate = {self.decay_rate}: schedule {self.schedule} multiplies the learning "
                 "rate by it, so it must be at most 1"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_first_layer(self) -> "TrainingConfig":
+        if self.first_layer == "gram" and self.optimizer not in ("gd", "momentum"):
+            raise ValueError(
+                f"first_layer = gram needs an optimizer whose steps are linear in the gradient "
+                f"(gd or momentum), not {self.optimizer}; use first_layer auto or plain"
             )
         return self
 

@@ -69,4 +69,6 @@ def train_options(config: Config, network: Network, rng: np.random.Generator) ->
         "rng": rng,
         "early_stopping": EarlyStopping(t.patience, t.min_delta) if t.early_stopping else None,
         "keep_best": t.keep_best,
+        "first_layer": t.first_layer,
+        "gram_budget_mb": t.gram_budget_mb,
     }

@@ -27,6 +27,7 @@ from dnncli.errors import TrainingDiverged
 from dnncli.network.model import Network
 from dnncli.training.batches import mini_batches, n_batches
 from dnncli.training.early_stopping import EarlyStopping
+from dnncli.training.gram import DEFAULT_GRAM_BUDGET_MB, GramFirstLayer, choose_first_layer, gram_batches
 from dnncli.training.optimizers import GradientDescent, Optimizer
 from dnncli.training.schedules import Schedule
 
@@ -82,6 +83,9 @@ class TrainResult:
     state: TrainState | None = None
     # regression: train_r2, train_mae, test_r2, ... (empty for a classifier)
     scores: dict[str, float | None] = field(default_factory=dict)
+    # how layer 1 was trained ("plain" or "gram") and why
+    first_layer: str = "plain"
+    first_layer_reason: str = ""
 
 
 def _parameters_finite(network: Network) -> bool:
@@ -128,6 +132,8 @@ class _Run:
     l2_lambda: float
     keep_probs: Sequence[float] | None
     rng: np.random.Generator
+    # the first layer kept as W1 = a W1_0 - C X^T (see dnncli.training.gram); None: the plain path
+    gram: GramFirstLayer | None
     record_every: int
     total_steps: int
     total_epochs: int
@@ -160,8 +166,11 @@ class _Run:
     def full_batch_epoch(self) -> None:
         state, net = self.state, self.network
         i = state.iteration
-        AL, caches = net.forward(self.X, self.keep_probs, self.rng)
-        cost = net.cost(AL, caches, self.Y, self.l2_lambda)
+        model = self.gram or net
+        AL, caches = model.forward(None if self.gram else self.X, self.keep_probs, self.rng)
+        cost = model.cost(AL, caches, self.Y, self.l2_lambda)
+        if self.gram is not None and i % self.record_every == 0:
+            self.gram.sync()
         if not math.isfinite(cost) or (i % self.record_every == 0 and not _parameters_finite(net)):
             raise _diverged(f"at iteration {i}", state.last_good_cost, self.optimizer.learning_rate)
         state.last_good_cost = cost
@@ -172,9 +181,9 @@ class _Run:
             if self.record(cost, accuracy):
                 state.stopped_early = True
                 return
-        grads = net.backward(AL, self.Y, caches, self.l2_lambda)
+        grads = model.backward(AL, self.Y, caches, self.l2_lambda)
         del caches, AL  # free the activations before the update allocates
-        self.optimizer.update(net.params, grads)
+        self.optimizer.update(model.params, grads)
         state.iteration += 1
         state.epoch += 1
         if self.progress is not None:
@@ -184,9 +193,16 @@ class _Run:
         state, net = self.state, self.network
         total_cost, seen = 0.0, 0
         order = self.rng if self.shuffle else None
-        for X_batch, Y_batch in mini_batches(self.X, self.Y, self.batch_size, order):
-            AL, caches = net.forward(X_batch, self.keep_probs, self.rng)
-            cost = net.cost(AL, caches, Y_batch, self.l2_lambda)
+        model = self.gram or net
+        # the Gram path takes each batch as column indices: no copy of X's columns
+        batches = (
+            gram_batches(self.Y, self.batch_size, order)
+            if self.gram is not None
+            else mini_batches(self.X, self.Y, self.batch_size, order)
+        )
+        for X_batch, Y_batch in batches:
+            AL, caches = model.forward(X_batch, self.keep_probs, self.rng)
+            cost = model.cost(AL, caches, Y_batch, self.l2_lambda)
             if not math.isfinite(cost):
                 raise _diverged(
                     f"at epoch {state.epoch}, iteration {state.iteration}",
@@ -196,9 +212,9 @@ class _Run:
             state.last_good_cost = cost
             total_cost += cost * Y_batch.shape[1]
             seen += Y_batch.shape[1]
-            grads = net.backward(AL, Y_batch, caches, self.l2_lambda)
+            grads = model.backward(AL, Y_batch, caches, self.l2_lambda)
             del caches, AL
-            self.optimizer.update(net.params, grads)
+            self.optimizer.update(model.params, grads)
             state.iteration += 1
             if self.progress is not None:
                 self.progress(state.iteration, cost)
@@ -207,6 +223,8 @@ class _Run:
         state.epoch += 1
         finished = state.epoch >= self.total_epochs or state.iteration >= self.total_steps
         if state.epoch % self.record_every == 0 or finished:
+            if self.gram is not None:
+                self.gram.sync()
             if not _parameters_finite(net):
                 raise _diverged(f"at epoch {state.epoch}", state.last_good_cost, self.optimizer.learning_rate)
             _, accuracy = _evaluate(net, self.X, self.Y)
@@ -253,6 +271,8 @@ def train(
     progress: ProgressCallback | None = None,
     state: TrainState | None = None,
     on_epoch_end: Callable[[TrainState], None] | None = None,
+    first_layer: str = "auto",
+    gram_budget_mb: float = DEFAULT_GRAM_BUDGET_MB,
 ) -> TrainResult:
     """Train ``network`` (changed in place) on ``X (n_x, m)``, ``Y (n[L], m)``.
 
@@ -262,6 +282,11 @@ def train(
     stops once its validation cost stops improving, and it or ``keep_best`` leaves the network
     with the parameters of the best validation cost. Pass a ``state`` (with the optimizer and
     generator saved alongside it) to resume; ``on_epoch_end(state)`` runs after every epoch.
+
+    ``first_layer`` (auto, plain or gram) chooses how layer 1 is trained: see
+    :mod:`dnncli.training.gram`. On the Gram path ``W1`` is only formed when needed, so
+    ``on_epoch_end`` runs (with ``W1`` and the optimizer's state in explicit form) every
+    ``record_every`` epochs, at the last epoch, and at least every second, not after every epoch.
     """
     if (iterations is None) == (epochs is None):
         raise ValueError("give the budget as iterations or as epochs (one of them)")
@@ -275,6 +300,18 @@ def train(
         raise ValueError("early stopping and keep_best need a validation set")
 
     state = state or TrainState()
+    optimizer = optimizer or GradientDescent(learning_rate)
+    path, why = choose_first_layer(
+        first_layer,
+        layer_sizes=network.layer_sizes,
+        m=m,
+        epochs=max(total_epochs - state.epoch, 1),
+        optimizer=getattr(optimizer, "name", "gd"),
+        itemsize=X.dtype.itemsize,
+        budget_mb=gram_budget_mb,
+        evaluations=max(total_epochs - state.epoch, 1) // record_every,
+        has_state=bool(getattr(optimizer, "v", None)),
+    )
     if state.tracker is None and (early_stopping is not None or keep_best):
         state.tracker = early_stopping or EarlyStopping(patience=None)
     run = _Run(
@@ -285,13 +322,14 @@ def train(
         Y_test=Y_test,
         X_val=X_val if has_val else None,
         Y_val=Y_val,
-        optimizer=optimizer or GradientDescent(learning_rate),
+        optimizer=optimizer,
         schedule=schedule or Schedule("constant", learning_rate),
         batch_size=None if full_batch else batch_size,
         shuffle=shuffle,
         l2_lambda=float(l2_lambda),
         keep_probs=_normalize_keep_probs(keep_probs, network.L - 1),
         rng=rng if rng is not None else np.random.default_rng(0),
+        gram=GramFirstLayer(network, X) if path == "gram" else None,
         record_every=record_every,
         total_steps=total_steps,
         total_epochs=total_epochs,
@@ -299,7 +337,7 @@ def train(
         progress=progress,
     )
 
-    start = time.perf_counter()
+    start = last_hook = time.perf_counter()
     if not full_batch and not state.history.rows:
         state.initial_cost, accuracy = _evaluate(network, X, Y, run.l2_lambda)
         state.last_good_cost = state.initial_cost
@@ -311,9 +349,31 @@ def train(
         else:
             run.mini_batch_epoch()
         if on_epoch_end is not None:
-            on_epoch_end(state)
+            if run.gram is None:
+                on_epoch_end(state)
+            elif _hook_due(run, last_hook):
+                with run.gram.explicit_optimizer_state(run.optimizer):
+                    run.gram.sync()
+                    on_epoch_end(state)
+                last_hook = time.perf_counter()
+    if run.gram is not None:
+        run.gram.sync()
     state.seconds += time.perf_counter() - start
-    return _finish(run)
+    result = _finish(run)
+    result.first_layer, result.first_layer_reason = path, why
+    return result
+
+
+def _hook_due(run: _Run, last_hook: float) -> bool:
+    """On the Gram path: every ``record_every`` epochs, at the end, and at least every second."""
+    state = run.state
+    return (
+        state.epoch % run.record_every == 0
+        or state.epoch >= run.total_epochs
+        or state.iteration >= run.total_steps
+        or state.stopped_early
+        or time.perf_counter() - last_hook >= 1.0
+    )
 
 
 def _finish(run: _Run) -> TrainResult:

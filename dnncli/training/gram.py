@@ -1,0 +1,256 @@
+"""The Gram path: training the first layer without touching the n_x-long inputs every step.
+
+When every update of ``W1`` is a linear combination of its gradients (gradient descent, momentum,
+an L2 penalty; full batch or mini-batches), ``W1`` never leaves the span of its initial value
+``W1_0`` and the training inputs::
+
+    W1 = a * W1_0 - C X^T          (a scalar ``a``, a matrix ``C`` of shape (n1, m))
+
+because ``dW1 = dZ1 X_b^T / m_b + (lambda / m_b) W1`` is ``(lambda / m_b) a W1_0 - G_C X^T``
+with ``G_C = (lambda / m_b) C - dZ1 / m_b`` scattered into the batch's columns. So
+``Z1 = W1 X_b = a (W1_0 X)[:, b] - C (X^T X)[:, b]``: with ``P = W1_0 X`` and the Gram matrix
+``G = X^T X`` computed once, a step costs O(n1 m m_b) instead of O(n1 n_x m_b), and the update of
+``W1`` becomes one of ``(a, C)``. For the cat set (n_x = 12288, m = 209) that is about sixty times
+less work per full-batch iteration.
+
+The optimizer itself is unchanged: it sees the parameters ``W1_a`` (shape (1, 1)) and ``W1_C``
+in place of ``W1`` and their gradients ``dW1_a``, ``dW1_C``. Since gradient descent and momentum are
+linear in the gradients, stepping the coefficients steps ``W1`` exactly as the plain path would
+(up to rounding). Adam and RMSProp are not linear (they divide element-wise by a running norm), so
+they always take the plain path; so does a resumed run whose optimizer already holds a velocity.
+
+``W1`` is formed explicitly (``sync``) whenever something outside the training steps needs it:
+a history row (test and validation accuracy), the epoch hook (checkpoints, last good
+parameters), and the end of training (the saved model, the final evaluation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from dnncli.network.activations import ACTIVATIONS, DERIVATIVES
+from dnncli.network.losses import LOSSES
+from dnncli.network.model import Cache, Network
+
+FIRST_LAYER_MODES = ("auto", "plain", "gram")
+# optimizers whose update is linear in the gradient
+GRAM_OPTIMIZERS = ("gd", "momentum")
+DEFAULT_GRAM_BUDGET_MB = 512
+# below this much first-layer work per epoch (multiply-adds), the plain path is already fast
+MIN_PLAIN_WORK = 10_000_000
+
+
+def choose_first_layer(
+    mode: str,
+    *,
+    layer_sizes: Sequence[int],
+    m: int,
+    epochs: int,
+    optimizer: str,
+    itemsize: int = 8,
+    budget_mb: float = DEFAULT_GRAM_BUDGET_MB,
+    evaluations: int = 0,
+    has_state: bool = False,
+) -> tuple[str, str]:
+    """``("gram" | "plain", why)`` for ``training.first_layer = mode``.
+
+    ``auto`` takes the Gram path when it is exact for the optimizer, ``G`` fits the memory budget,
+    and its estimated work (``G`` once, ``n1 m^2`` per epoch, ``W1`` formed ``evaluations`` times)
+    is under half the plain path's (``2 n1 n_x m`` per epoch). ``gram`` insists, unless it would
+    be wrong (an optimizer that is not linear in the gradient): then it is an error.
+    """
+    if mode not in FIRST_LAYER_MODES:
+        raise ValueError(f"first_layer {mode!r}: expected one of {', '.join(FIRST_LAYER_MODES)}")
+    if mode == "plain":
+        return "plain", "training.first_layer = plain"
+    n_x, n1 = int(layer_sizes[0]), int(layer_sizes[1])
+    if optimizer not in GRAM_OPTIMIZERS:
+        why = f"the {optimizer} optimizer is not linear in the gradient"
+        if mode == "gram":
+            raise ValueError(f"first_layer gram: {why}; use gd or momentum, or first_layer plain")
+        return "plain", why
+    if has_state:
+        why = "the optimizer resumes with a velocity from a checkpoint"
+        return "plain", why
+    gram_mb = m * m * itemsize / 1e6
+    if mode == "gram":
+        return "gram", "training.first_layer = gram"
+    if gram_mb > budget_mb:
+        return "plain", f"G = X^T X would take {gram_mb:.0f} MB, over the {budget_mb:g} MB budget"
+    plain_work = 2.0 * n1 * n_x * m * epochs
+    if n1 * n_x * m < MIN_PLAIN_WORK:
+        return "plain", "the first layer is small: the plain path is already fast"
+    gram_work = m * m * n_x + 2.0 * n1 * m * m * epochs + (n1 * n_x * m + 2 * n1 * m) * (evaluations + 1)
+    if gram_work > 0.5 * plain_work:
+        return "plain", f"the Gram path would save little here (n_x = {n_x}, m = {m})"
+    return "gram", f"about {plain_work / gram_work:.0f}x less first-layer work (n_x = {n_x}, m = {m})"
+
+
+class GramFirstLayer:
+    """Layer 1 of ``network`` kept as ``W1 = a W1_0 - C X^T`` over the training inputs ``X``.
+
+    ``params`` is what the optimizer updates (``W1_a``, ``W1_C`` and the network's other
+    parameters, shared with it); ``forward``, ``cost`` and ``backward`` follow
+    :class:`~dnncli.network.model.Network`'s, given the batch as column indices of ``X``.
+    """
+
+    def __init__(self, network: Network, X: np.ndarray) -> None:
+        self.network = network
+        self.X = X  # only read here and by ``sync``: never copied
+        dtype = network.dtype
+        self.W1_0 = network.params["W1"].copy()
+        self.P = self.W1_0 @ X  # (n1, m)
+        self.G = X.T @ X  # (m, m), symmetric
+        self.W1_0_sq = float(np.sum(np.square(self.W1_0)))
+        n1, m = self.P.shape
+        self.params: dict[str, np.ndarray] = {"W1_a": np.ones((1, 1), dtype), "W1_C": np.zeros((n1, m), dtype)}
+        for key, value in network.params.items():
+            if key != "W1":
+                self.params[key] = value
+
+    @property
+    def a(self) -> float:
+        return float(self.params["W1_a"][0, 0])
+
+    # ---- W1 and the optimizer's state in explicit form ----------------------------------------
+
+    def explicit(self, a: float, C: np.ndarray) -> np.ndarray:
+        """``a W1_0 - C X^T``: one O(n1 n_x m) product."""
+        W = C @ self.X.T
+        W *= -1
+        W += a * self.W1_0
+        return W
+
+    def sync(self) -> None:
+        """Write the current ``W1`` into the network's parameters (in place) and refresh the view
+        of the others (an early-stopping restore may have replaced them)."""
+        W1 = self.network.params["W1"]
+        W1[...] = self.explicit(self.a, self.params["W1_C"])
+        for key, value in self.network.params.items():
+            if key != "W1":
+                self.params[key] = value
+
+    @contextlib.contextmanager
+    def explicit_optimizer_state(self, optimizer: object) -> Iterator[None]:
+        """Within the block, a momentum optimizer holds ``v_W1`` (what a checkpoint must save)
+        instead of the coefficients' ``v_W1_a`` and ``v_W1_C``."""
+        velocities = getattr(optimizer, "v", None)
+        if not velocities or "v_W1_a" not in velocities:
+            yield
+            return
+        v_a, v_C = velocities.pop("v_W1_a"), velocities.pop("v_W1_C")
+        velocities["v_W1"] = self.explicit(float(v_a[0, 0]), v_C)
+        try:
+            yield
+        finally:
+            velocities.pop("v_W1", None)
+            velocities["v_W1_a"], velocities["v_W1_C"] = v_a, v_C
+
+    # ---- forward, cost, backward --------------------------------------------------------------
+
+    def forward(
+        self,
+        columns: np.ndarray | None = None,
+        keep_probs: Sequence[float] | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, list[Cache]]:
+        """``A[L]`` and the caches of the examples ``columns`` (all of them for None).
+
+        Layer 1's cache holds ``A_prev = None`` (no X is needed) and the batch's column indices are
+        kept for ``backward``. Dropout masks are drawn in the same order as ``Network.forward``.
+        """
+        net, params = self.network, self.params
+        a, C = self.a, params["W1_C"]
+        if columns is None:
+            Z = C @ self.G
+            P = self.P
+        else:
+            Z = C @ self.G[columns].T  # G is symmetric: its rows are its columns
+            P = self.P[:, columns]
+        Z *= -1
+        Z += a * P if a != 1 else P
+        Z += params["b1"]
+        self._columns = columns
+        caches: list[Cache] = []
+        A_prev = None
+        slope = net.leaky_slope
+        for l in range(1, net.L + 1):
+            if l > 1:
+                W, b = params[f"W{l}"], params[f"b{l}"]
+                Z = W @ A_prev
+                Z += b
+            else:
+                W, b = params["W1_C"], params["b1"]
+            A = ACTIVATIONS[net.activations[l - 1]](Z, slope=slope)
+            D = None
+            if keep_probs is not None and l < net.L and keep_probs[l - 1] < 1:
+                D = net._dropout_mask(l, A, keep_probs[l - 1], rng, None)
+                A *= D
+            caches.append(Cache(A_prev, W, b, Z, D))
+            A_prev = A
+        return A, caches
+
+    def squared_norm_W1(self) -> float:
+        """``||a W1_0 - C X^T||^2`` from ``P`` and ``G``: O(n1 m^2), no X."""
+        a, C = self.a, self.params["W1_C"]
+        return a * a * self.W1_0_sq - 2 * a * float(np.sum(C * self.P)) + float(np.sum(C * (C @ self.G)))
+
+    def cost(self, AL: np.ndarray, caches: list[Cache], Y: np.ndarray, l2_lambda: float = 0.0) -> float:
+        cost = LOSSES[self.network.loss_name](caches[-1].Z, AL, Y)
+        if l2_lambda:
+            m = Y.shape[1]
+            squares = self.squared_norm_W1() + sum(float(np.sum(np.square(c.W))) for c in caches[1:])
+            cost += 1 / m * (l2_lambda / 2) * squares
+        return cost
+
+    def backward(
+        self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache], l2_lambda: float = 0.0
+    ) -> dict[str, np.ndarray]:
+        """Gradients of ``params``: the network's for layers 2..L, and ``dW1_a``, ``dW1_C``."""
+        net = self.network
+        m = Y.shape[1]
+        grads: dict[str, np.ndarray] = {}
+        dZ = AL - Y
+        for l in range(net.L, 1, -1):
+            A_prev, W = caches[l - 1].A_prev, caches[l - 1].W
+            dW = (dZ @ A_prev.T) / m
+            if l2_lambda:
+                dW += (l2_lambda / m) * W
+            grads[f"dW{l}"] = dW
+            grads[f"db{l}"] = np.sum(dZ, axis=1, keepdims=True) / m
+            dA_prev = W.T @ dZ
+            previous = caches[l - 2]
+            name = net.activations[l - 2]
+            if previous.D is not None:
+                dA_prev *= previous.D
+                A_prev = ACTIVATIONS[name](previous.Z, slope=net.leaky_slope)
+            dZ = DERIVATIVES[name](previous.Z, A_prev, dA_prev, slope=net.leaky_slope)
+        grads["db1"] = np.sum(dZ, axis=1, keepdims=True) / m
+        C = self.params["W1_C"]
+        dtype = C.dtype.type
+        dW1_a = np.full((1, 1), (l2_lambda / m) * self.a if l2_lambda else 0.0, dtype=C.dtype)
+        if l2_lambda:
+            dW1_C = C * dtype(l2_lambda / m)
+        else:
+            dW1_C = np.zeros_like(C)
+        dZ /= -m
+        if self._columns is None:
+            dW1_C += dZ
+        else:
+            dW1_C[:, self._columns] += dZ
+        grads["dW1_a"], grads["dW1_C"] = dW1_a, dW1_C
+        return grads
+
+
+def gram_batches(
+    Y: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(columns, Y_batch)`` for each mini-batch, drawn exactly as
+    :func:`dnncli.training.batches.mini_batches` draws them (same generator calls, same order)."""
+    from dnncli.training.batches import batch_indices
+
+    for columns in batch_indices(Y.shape[1], batch_size, rng):
+        yield columns, Y[:, columns]

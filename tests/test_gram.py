@@ -1,0 +1,163 @@
+"""The Gram path of the first layer (W1 = a W1_0 - C X^T): the same training as the plain path,
+chosen automatically only where it is exact and pays, W1 explicit wherever it is seen."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dnncli.config import load_config
+from dnncli.errors import ConfigError
+from dnncli.modelfile import load_model
+from dnncli.network.model import Network
+from dnncli.training.gram import GramFirstLayer, choose_first_layer
+from dnncli.training.loop import train
+from dnncli.training.optimizers import make_optimizer
+from tests.conftest import run_dnn
+
+N_X, M = 300, 48
+
+
+def _problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.random((N_X, M))
+    y = (X[:40].mean(axis=0) > 0.5).astype(np.int64)
+    return X, y
+
+
+def _train(first_layer: str, optimizer: str, **options: object):
+    X, y = _problem()
+    network = Network.create([N_X, 6, 4, 1], ["relu", "tanh", "sigmoid"], init="xavier", seed=1)
+    Y = network.encode_targets(y)
+    result = train(
+        network, X, Y, learning_rate=0.05, epochs=40, record_every=7, optimizer=make_optimizer(optimizer, 0.05),
+        rng=np.random.default_rng(3), first_layer=first_layer, **options,
+    )
+    return result
+
+
+@pytest.mark.parametrize(
+    "optimizer, options",
+    [
+        ("gd", {}),
+        ("gd", {"l2_lambda": 0.7}),
+        ("momentum", {"l2_lambda": 0.3, "batch_size": 16}),
+        ("gd", {"batch_size": 10, "shuffle": False}),
+        ("momentum", {"batch_size": 16, "keep_probs": [0.8, 1.0]}),
+    ],
+    ids=["gd", "gd-l2", "momentum-l2-minibatch", "gd-minibatch-in-order", "momentum-hidden-dropout"],
+)
+def test_gram_path_ends_with_the_plain_paths_parameters(optimizer: str, options: dict) -> None:
+    plain = _train("plain", optimizer, **options)
+    gram = _train("gram", optimizer, **options)
+    assert (plain.first_layer, gram.first_layer) == ("plain", "gram")
+    for key, value in plain.network.params.items():
+        np.testing.assert_allclose(gram.network.params[key], value, rtol=0, atol=1e-9, err_msg=key)
+    assert gram.final_cost == pytest.approx(plain.final_cost, rel=1e-9)
+    # every history row (costs and accuracies seen with W1 formed at that moment) agrees too
+    assert len(gram.history.rows) == len(plain.history.rows)
+    for row_plain, row_gram in zip(plain.history.rows, gram.history.rows):
+        assert row_gram["cost"] == pytest.approx(row_plain["cost"], rel=1e-9)
+        assert row_gram["train_accuracy"] == row_plain["train_accuracy"]
+
+
+def test_forward_cost_and_gradients_are_the_plain_ones_in_coefficient_form() -> None:
+    X, y = _problem(1)
+    network = Network.create([N_X, 5, 1], ["relu", "sigmoid"], init="xavier", seed=2)
+    Y = network.encode_targets(y)
+    gram = GramFirstLayer(network, X)
+    # move away from the start so that a != 1 and C != 0
+    gram.params["W1_a"][...] = 0.9
+    gram.params["W1_C"][...] = np.random.default_rng(0).normal(scale=1e-3, size=gram.params["W1_C"].shape)
+    gram.sync()
+    columns = np.array([3, 17, 5, 40])
+    AL, caches = gram.forward(columns)
+    AL_plain, caches_plain = network.forward(X[:, columns])
+    np.testing.assert_allclose(AL, AL_plain, rtol=1e-12)
+    assert gram.cost(AL, caches, Y[:, columns], 0.4) == pytest.approx(
+        network.cost(AL_plain, caches_plain, Y[:, columns], 0.4), rel=1e-12
+    )
+    grads = gram.backward(AL, Y[:, columns], caches, 0.4)
+    grads_plain = network.backward(AL_plain, Y[:, columns], caches_plain, 0.4)
+    dW1 = gram.explicit(float(grads["dW1_a"][0, 0]), grads["dW1_C"])
+    np.testing.assert_allclose(dW1, grads_plain["dW1"], rtol=0, atol=1e-13)
+    for key in ("db1", "dW2", "db2"):
+        np.testing.assert_allclose(grads[key], grads_plain[key], rtol=1e-12, atol=1e-15)
+    # columns outside the batch get no data gradient, only the L2 shrinkage
+    outside = np.setdiff1d(np.arange(M), columns)
+    np.testing.assert_allclose(grads["dW1_C"][:, outside], 0.4 / 4 * gram.params["W1_C"][:, outside])
+
+
+def test_the_epoch_hook_sees_w1_and_the_momentum_velocity_in_explicit_form() -> None:
+    """What a checkpoint saves mid-run on the Gram path is what the plain path would save."""
+    seen: dict[str, list] = {"plain": [], "gram": []}
+    for path in seen:
+        X, y = _problem()
+        network = Network.create([N_X, 6, 4, 1], ["relu", "tanh", "sigmoid"], init="xavier", seed=1)
+        optimizer = make_optimizer("momentum", 0.05)
+
+        def hook(state, network=network, optimizer=optimizer, path=path) -> None:
+            state_dict = optimizer.state_dict()
+            assert "v_W1" in state_dict and "v_W1_C" not in state_dict
+            seen[path].append((state.epoch, network.params["W1"].copy(), state_dict["v_W1"].copy()))
+
+        train(network, X, network.encode_targets(y), learning_rate=0.05, epochs=30, record_every=10,
+              optimizer=optimizer, first_layer=path, on_epoch_end=hook)
+    gram_epochs = [epoch for epoch, _, _ in seen["gram"]]
+    assert 10 in gram_epochs and 30 in gram_epochs
+    plain_by_epoch = {epoch: (W1, v) for epoch, W1, v in seen["plain"]}
+    for epoch, W1, v in seen["gram"]:
+        np.testing.assert_allclose(W1, plain_by_epoch[epoch][0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(v, plain_by_epoch[epoch][1], rtol=0, atol=1e-12)
+
+
+def test_auto_takes_the_gram_path_only_where_it_is_exact_and_pays() -> None:
+    cat = {"layer_sizes": [12288, 20, 7, 5, 1], "m": 209, "epochs": 2500}
+    assert choose_first_layer("auto", optimizer="gd", **cat)[0] == "gram"
+    assert choose_first_layer("auto", optimizer="momentum", **cat)[0] == "gram"
+    path, why = choose_first_layer("auto", optimizer="adam", **cat)
+    assert path == "plain" and "adam" in why
+    assert choose_first_layer("auto", optimizer="rmsprop", **cat)[0] == "plain"
+    # more examples than inputs: G costs more than it saves
+    assert choose_first_layer("auto", optimizer="gd", layer_sizes=[784, 128, 10], m=8000, epochs=20)[0] == "plain"
+    # G over the memory budget
+    path, why = choose_first_layer("auto", optimizer="gd", budget_mb=0.1, **cat)
+    assert path == "plain" and "budget" in why
+    # a tiny problem: nothing to win
+    assert choose_first_layer("auto", optimizer="gd", layer_sizes=[192, 5, 1], m=40, epochs=100)[0] == "plain"
+    # a resumed momentum run (its velocity is explicit) stays plain
+    assert choose_first_layer("auto", optimizer="momentum", has_state=True, **cat)[0] == "plain"
+    assert choose_first_layer("plain", optimizer="gd", **cat)[0] == "plain"
+    assert choose_first_layer("gram", optimizer="gd", budget_mb=0.1, **cat)[0] == "gram"
+    with pytest.raises(ValueError, match="adam"):
+        choose_first_layer("gram", optimizer="adam", **cat)
+
+
+def test_config_switch_is_validated(tmp_path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {train: x.h5}\ntraining: {optimizer: adam, first_layer: gram}\n")
+    with pytest.raises(ConfigError, match="first_layer = gram.*gd or momentum"):
+        load_config(config)
+    config.write_text("data: {train: x.h5}\ntraining: {first_layer: fast}\n")
+    with pytest.raises(ConfigError, match="training.first_layer"):
+        load_config(config)
+    config.write_text("data: {train: x.h5}\ntraining: {gram_budget_mb: 0}\n")
+    with pytest.raises(ConfigError, match="gram_budget_mb"):
+        load_config(config)
+
+
+def test_dnn_train_saves_the_same_model_on_either_path(tmp_path, tiny_config) -> None:
+    models = {}
+    for path in ("plain", "gram"):
+        result = run_dnn(
+            "train", str(tiny_config), "--set", f"training.first_layer={path}", "--set", "training.l2_lambda=0.1",
+            "--run-dir", str(tmp_path / path), "--json", "--quiet",
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["first_layer"] == path
+        models[path] = load_model(tmp_path / path / "model.h5").network.params
+        assert json.loads((tmp_path / path / "metrics.json").read_text())["first_layer"] == path
+    for key, value in models["plain"].items():
+        np.testing.assert_allclose(models["gram"][key], value, rtol=0, atol=1e-9, err_msg=key)
