@@ -104,7 +104,9 @@ def class_names(bundle: ModelBundle) -> list[str]:
 
 
 def input_note(bundle: ModelBundle) -> str | None:
-    """A warning for models whose pixel range an image file cannot tell (float training data)."""
+    """A warning for models whose pixel range an image file cannot tell (float training data);
+    a DataError for a model that does not take images at all."""
+    image_mode(bundle.input_shape)
     if np.dtype(bundle.input_dtype).kind == "f":
         return (
             f"the model was trained on {bundle.input_dtype} examples: image pixels are given to it "

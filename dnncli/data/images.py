@@ -65,28 +65,42 @@ def _open(path: Path, max_pixels: int):  # -> PIL.Image.Image, fully decoded
         if path.stat().st_size == 0:
             raise DataError(f"{path}: empty file, expected an image")
         with warnings.catch_warnings():
-            # Pillow only warns below twice its own limit; ours is an error at any size.
+            # Pillow's own check (a warning above 89 megapixels, an error above twice that) is
+            # an error here at any size; ours, on the size the header declares, comes next.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+                Image.MAX_IMAGE_PIXELS = max_pixels  # the user asked for more than Pillow allows
             image = Image.open(path)
-            width, height = image.size
-            if width * height > max_pixels:
+            try:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise DataError(
+                        f"{path}: refused as a possible decompression bomb: {width}x{height} = "
+                        f"{width * height} pixels, more than the limit of {max_pixels} (raise "
+                        "--max-pixels if the image is genuine)"
+                    )
+                image.seek(0)  # the first frame of an animation
+                image.load()
+            except BaseException:
                 image.close()
-                raise DataError(
-                    f"{path}: {width}x{height} = {width * height} pixels is more than the limit of "
-                    f"{max_pixels} (a decompression bomb?); raise it with --max-pixels if the image is genuine"
-                )
-            image.seek(0)  # the first frame of an animation
-            image.load()
+                raise
             return image
     except DataError:
         raise
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image file Pillow can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataError(f"{path}: refused as a possible decompression bomb ({exc})") from None
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{path}: cannot decode the image: {detail}") from None
+        raise DataError(
+            f"{path}: refused as a possible decompression bomb: {_detail(exc)} (raise --max-pixels "
+            "if the image is genuine)"
+        ) from None
+    except Exception as exc:  # a decoder fed a hostile file can raise anything: name the file
+        raise DataError(f"{path}: cannot read the image: {_detail(exc)}") from None
+
+
+def _detail(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc).strip() else ""
+    return text or type(exc).__name__
 
 
 def _to_array(image, mode: str, size: tuple[int, int], dtype: np.dtype) -> np.ndarray:
@@ -139,14 +153,18 @@ def load_image(
     path = Path(path)
     mode = image_mode(tuple(input_shape))
     dtype = np.dtype(input_dtype)
-    image = _open(path, max_pixels)
-    try:
-        height, width = int(input_shape[0]), int(input_shape[1])
-        values = _to_array(image, mode, (width, height), dtype)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot convert the image: {str(exc).splitlines()[0]}") from None
-    finally:
-        image.close()
+    with warnings.catch_warnings():
+        # Pillow's warnings about a damaged file (bad EXIF tags, short reads) would be multi-line
+        # noise on stderr: the file is either decoded or refused with one line.
+        warnings.simplefilter("ignore", UserWarning)
+        image = _open(path, max_pixels)
+        try:
+            height, width = int(input_shape[0]), int(input_shape[1])
+            values = _to_array(image, mode, (width, height), dtype)
+        except Exception as exc:  # as in _open: a broken file (EXIF, palette) may fail late
+            raise DataError(f"{path}: cannot convert the image: {_detail(exc)}") from None
+        finally:
+            image.close()
     return values.reshape(input_shape)
 
 
