@@ -337,3 +337,11 @@ def test_damaged_files_of_every_format_load_or_raise_one_data_error(tmp_path: Pa
                     assert str(damaged) in str(exc) and "\n" not in str(exc)
                     outcomes["refused"] += 1
     assert outcomes["refused"] > 0
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    pixels = (np.arange(32, dtype=np.uint8) * 8).reshape(4, 8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display", as phone cameras write
+    Image.fromarray(pixels).save(tmp_path / "phone.png", exif=exif.tobytes())
+    np.testing.assert_array_equal(load_image(tmp_path / "phone.png", (8, 4), "uint8"), np.rot90(pixels, -1))
