@@ -312,7 +312,7 @@ def evaluate(
     model: ModelOption = None,
     x_key: Annotated[Optional[str], typer.Option("--x-key", help="Key of the examples (default: the model's test or training key, else test_set_x or train_set_x).", show_default=False)] = None,
     y_key: Annotated[Optional[str], typer.Option("--y-key", help="Key of the labels (default: the one paired with the examples' key).", show_default=False)] = None,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: decision threshold.  [default: 0.5]", show_default=False)] = None,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: decision threshold (default 0.5).", show_default=False)] = None,
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", min=0.0, max=1.0, help="Quality gate: exit 1 if the accuracy is lower.", show_default=False)] = None,
     min_f1: Annotated[Optional[float], typer.Option("--min-f1", min=0.0, max=1.0, help="Quality gate: exit 1 if F1 (positive class, or macro) is lower.", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object on stdout.")] = False,
