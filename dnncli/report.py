@@ -103,6 +103,16 @@ def training_summary(metrics: dict[str, Any]) -> "Table":
     table.add_row("final cost", fmt(metrics.get("final_cost")))
     if metrics.get("test_cost") is not None:
         table.add_row("test cost", fmt(metrics.get("test_cost")))
+    if metrics.get("val_cost") is not None:
+        table.add_row("validation accuracy", fmt(metrics.get("val_accuracy"), 4))
+        table.add_row("validation cost", fmt(metrics.get("val_cost")))
+    for part in ("train", "test", "val"):  # regression
+        if metrics.get(f"{part}_r2") is not None or metrics.get(f"{part}_mae") is not None:
+            label = "validation" if part == "val" else part
+            table.add_row(f"{label} R² / MAE", f"{fmt(metrics.get(f'{part}_r2'), 4)} / {fmt(metrics.get(f'{part}_mae'), 4)}")
+    if metrics.get("best_epoch") is not None:
+        stopped = "stopped early, " if metrics.get("stopped_early") else ""
+        table.add_row("best", f"{stopped}parameters of epoch {metrics['best_epoch']} kept")
     table.add_row("iterations", str(metrics.get("iterations")))
     table.add_row("time", f"{metrics.get('seconds', 0):.2f} s")
     run_dir = metrics.get("run_dir", "")
