@@ -114,6 +114,11 @@ class DataConfig(_Section):
     test_x_key: str = "test_set_x"
     test_y_key: str = "test_set_y"
     classes_key: str = "list_classes"
+    memory_budget_mb: float = Field(
+        default=100.0, gt=0,
+        description="Training inputs larger than this (MB, as stored or as floats) are kept as stored "
+        "and scaled a batch at a time; over it as stored, they are read from the file batch by batch.",
+    )
     scale: Literal["auto", "none"] | float = Field(
         default="auto",
         description="Divide inputs by this; auto: integer pixels by their maximum (255 for "

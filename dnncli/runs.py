@@ -19,6 +19,7 @@ import numpy as np
 from dnncli import __version__
 from dnncli import atomic
 from dnncli.config import Config
+from dnncli.data.columns import training_columns
 from dnncli.data.hdf5 import Dataset, class_labels, load_dataset, resolve_divisor
 from dnncli.data.splits import hold_out, take_range
 from dnncli.errors import ConfigError, DataError, RunDirError
@@ -136,7 +137,10 @@ def _check_shape(dataset: Dataset, train_set: Dataset) -> None:
 def prepare(config: Config) -> PreparedRun:
     data = config.data
     split_rng, train_rng = generators(config)
-    whole_file = load_dataset(data.train, data.x_key, data.y_key, data.classes_key)
+    # a training file over the memory budget stays on disk, read a batch at a time (dnncli.data.columns)
+    whole_file = load_dataset(
+        data.train, data.x_key, data.y_key, data.classes_key, stream_over_bytes=int(data.memory_budget_mb * 1e6)
+    )
     train_set = take_range(whole_file, data.train_range, "data.train_range")
     layers, activations = resolve_architecture(config, train_set)
     check_memory(config, layers, train_set)
@@ -171,7 +175,7 @@ def prepare(config: Config) -> PreparedRun:
         dtype=DTYPES[config.training.dtype],
     )
     divisor = resolve_divisor(data.scale, train_set.X_raw.dtype)
-    X = train_set.columns(divisor, network.dtype)
+    X = training_columns(train_set, divisor, network.dtype, data.memory_budget_mb, config.training.batch_size)
     Y = _targets(network, train_set, data.y_key)
     X_test = Y_test = None
     if test_set is not None:

@@ -69,8 +69,13 @@ def load_dataset(
     x_key: str = "train_set_x",
     y_key: str | None = "train_set_y",
     classes_key: str | None = "list_classes",
+    stream_over_bytes: int | None = None,
 ) -> Dataset:
-    """Read examples, labels and class names from an HDF5 file, with one-line errors."""
+    """Read examples, labels and class names from an HDF5 file, with one-line errors.
+
+    With ``stream_over_bytes``, examples that take more than that many bytes as stored are not
+    read: ``X_raw`` is then the open ``h5py.Dataset``, read a batch at a time while training.
+    """
     import h5py  # imported here: h5py is slow to import and most commands never need it
 
     path = Path(path)
@@ -106,6 +111,8 @@ def load_dataset(
                         f"{path}: '{key}' has shape {node.shape} ({describe_bytes(n_bytes)} of "
                         f"{node.dtype}), more than this machine's memory"
                     )
+                if key == x_key and stream_over_bytes is not None and n_bytes > stream_over_bytes and node.ndim >= 2:
+                    return None  # streamed: reopened below, outside this block that closes the file
                 return node[()]
 
             X = read(x_key)
@@ -118,7 +125,8 @@ def load_dataset(
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
         raise DataError(f"{path}: cannot read HDF5 data: {str(exc).splitlines()[0]}") from None
 
-    X = np.asarray(X)
+    streamed = X is None
+    X = h5py.File(path, "r")[x_key] if streamed else np.asarray(X)
     if X.dtype.kind not in "uifb":
         raise DataError(f"{path}: '{x_key}' holds {X.dtype} data, expected numbers")
     if X.ndim < 1:
@@ -129,7 +137,9 @@ def load_dataset(
         raise DataError(f"{path}: '{x_key}' has no examples")
     if X[0].size == 0:
         raise DataError(f"{path}: '{x_key}' has shape {X.shape}: its examples hold no values")
-    if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
+    if X.dtype.kind == "f" and not all(
+        np.all(np.isfinite(X[start : start + 1024])) for start in range(0, X.shape[0], 1024)
+    ):
         raise DataError(f"{path}: '{x_key}' contains NaN or infinite values")
     if y is not None:
         y = np.asarray(y)

@@ -54,6 +54,7 @@ def choose_first_layer(
     budget_mb: float = DEFAULT_GRAM_BUDGET_MB,
     evaluations: int = 0,
     has_state: bool = False,
+    in_memory: bool = True,
 ) -> tuple[str, str]:
     """``("gram" | "plain", why)`` for ``training.first_layer = mode``.
 
@@ -73,8 +74,9 @@ def choose_first_layer(
             raise ValueError(f"first_layer gram: {why}; use gd or momentum, or first_layer plain")
         return "plain", why
     if has_state:
-        why = "the optimizer resumes with a velocity from a checkpoint"
-        return "plain", why
+        return "plain", "the optimizer resumes with a velocity from a checkpoint"
+    if not in_memory:
+        return "plain", "the training inputs are streamed a batch at a time"
     gram_mb = m * m * itemsize / 1e6
     if mode == "gram":
         return "gram", "training.first_layer = gram"

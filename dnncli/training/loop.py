@@ -311,6 +311,7 @@ def train(
         budget_mb=gram_budget_mb,
         evaluations=max(total_epochs - state.epoch, 1) // record_every,
         has_state=bool(getattr(optimizer, "v", None)),
+        in_memory=isinstance(X, np.ndarray),
     )
     if state.tracker is None and (early_stopping is not None or keep_best):
         state.tracker = early_stopping or EarlyStopping(patience=None)
