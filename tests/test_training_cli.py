@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import h5py
@@ -13,34 +15,60 @@ import numpy as np
 import pytest
 
 from dnncli.modelfile import load_model
-from tests.conftest import CONFIGS, make_images, run_dnn, shared_file, write_h5
+from tests.conftest import CONFIGS, dnn_executable, make_images, run_dnn, shared_file, write_h5
+
+
+def train_args(tmp_path: Path, config: Path | str, sets: tuple[str, ...], name: str) -> list[str]:
+    args = [dnn_executable(), "train", str(config), "--run-dir", str(tmp_path / name), "--json", "--quiet"]
+    for item in sets:
+        args += ["--set", item]
+    return args
+
+
+def run_outputs(tmp_path: Path, name: str, returncode: int, stdout: str, stderr: str) -> tuple[dict, list[dict], Path]:
+    assert returncode == 0, stderr
+    run_dir = tmp_path / name
+    history = list(csv.DictReader((run_dir / "history.csv").open()))
+    return json.loads(stdout), history, run_dir
 
 
 def train_run(tmp_path: Path, config: Path | str, *sets: str, name: str = "run") -> tuple[dict, list[dict], Path]:
-    run_dir = tmp_path / name
-    args = ["train", str(config), "--run-dir", str(run_dir), "--json", "--quiet"]
-    for item in sets:
-        args += ["--set", item]
-    result = run_dnn(*args, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    history = list(csv.DictReader((run_dir / "history.csv").open()))
-    return json.loads(result.stdout), history, run_dir
+    result = run_dnn(*train_args(tmp_path, config, sets, name)[1:], cwd=tmp_path)
+    return run_outputs(tmp_path, name, result.returncode, result.stdout, result.stderr)
+
+
+def train_runs_side_by_side(tmp_path: Path, runs: dict[str, tuple]) -> dict[str, tuple[dict, list[dict], Path]]:
+    """Several independent single-threaded trainings at once, one process each (the machine's
+    cores are otherwise idle while a tiny network trains)."""
+    env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    processes = {
+        name: subprocess.Popen(train_args(tmp_path, config, sets, name), cwd=tmp_path, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for name, (config, *sets) in runs.items()
+    }
+    outputs = {}
+    for name, process in processes.items():
+        stdout, stderr = process.communicate(timeout=600)
+        outputs[name] = run_outputs(tmp_path, name, process.returncode, stdout, stderr)
+    return outputs
 
 
 # ---- the issue's published results (shared data) ------------------------------------------------
 
 
-def test_football_with_l2(tmp_path: Path) -> None:
+def test_football_with_l2_and_with_dropout(tmp_path: Path) -> None:
     data = shared_file("football2d.h5")
-    metrics, _, _ = train_run(tmp_path, CONFIGS / "football_l2.yaml", f"data.train={data}", f"data.test={data}")
+    sets = (f"data.train={data}", f"data.test={data}")
+    runs = train_runs_side_by_side(tmp_path, {
+        "l2": (CONFIGS / "football_l2.yaml", *sets),
+        "dropout": (CONFIGS / "football_dropout.yaml", *sets),
+    })
+    metrics = runs["l2"][0]
     assert round(metrics["initial_cost"], 10) == 0.6974484493
     assert round(metrics["train_accuracy"], 3) == 0.938
     assert metrics["test_accuracy"] == 0.93
 
-
-def test_football_with_dropout(tmp_path: Path) -> None:
-    data = shared_file("football2d.h5")
-    metrics, _, run_dir = train_run(tmp_path, CONFIGS / "football_dropout.yaml", f"data.train={data}", f"data.test={data}")
+    metrics, _, run_dir = runs["dropout"]
     assert metrics["test_accuracy"] >= 0.93
     # the saved model predicts without dropout: evaluating it twice gives the same answer
     model = load_model(run_dir)
@@ -50,8 +78,11 @@ def test_football_with_dropout(tmp_path: Path) -> None:
 
 def test_moons_adam_beats_mini_batch_gradient_descent(tmp_path: Path) -> None:
     data = shared_file("moons300.h5")
-    gd, gd_history, _ = train_run(tmp_path, CONFIGS / "moons_gd.yaml", f"data.train={data}", name="gd")
-    adam, _, _ = train_run(tmp_path, CONFIGS / "moons_adam.yaml", f"data.train={data}", name="adam")
+    runs = train_runs_side_by_side(tmp_path, {
+        "gd": (CONFIGS / "moons_gd.yaml", f"data.train={data}"),
+        "adam": (CONFIGS / "moons_adam.yaml", f"data.train={data}"),
+    })
+    (gd, gd_history, _), (adam, _, _) = runs["gd"], runs["adam"]
     assert gd["train_accuracy"] < 0.85
     assert adam["train_accuracy"] >= 0.93
     assert gd["epochs"] == adam["epochs"] == 10000
