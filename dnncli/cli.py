@@ -164,7 +164,7 @@ class _Progress:
 @app.command()
 @handle_errors
 def train(
-    config: Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)],
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config file.", show_default=False)] = None,
     set_: Annotated[
         Optional[list[str]],
         typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config key, e.g. training.learning_rate=0.01 (repeatable)."),
@@ -175,26 +175,43 @@ def train(
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON on stdout, nothing else.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print 'Cost after iteration N: ...' lines on stderr.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr.")] = False,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted run (runs/<name>.partial) from its checkpoint."),
+    ] = None,
 ) -> None:
     """Train the network a YAML config describes and write its run directory.
 
     [bold]Example:[/bold] dnn train configs/cat_deep.yaml --set training.iterations=500
 
     The run directory (runs/<name>/, numbered if it exists) holds model.h5, history.csv, loss.png,
-    metrics.json and config.yaml; runs/latest points at it.
+    metrics.json and config.yaml; runs/latest points at it. Ctrl-C (or SIGTERM) stops at the end
+    of the current epoch with a checkpoint in runs/<name>.partial: continue with --resume.
     """
     from dnncli import report
     from dnncli.config import load_config
     from dnncli.runs import run_training
 
-    cfg = load_config(config, set_ or [])
+    if resume is not None:
+        if config is not None or set_ or print_config or run_dir is not None or force:
+            raise DnnError("--resume continues a run as it was started: give no config, --set, --run-dir or --force")
+        from dnncli.supervised import resumable_config, resume_training
+
+        cfg = resumable_config(resume)
+    elif config is None:
+        raise DnnError("give a config file (dnn train CONFIG), or --resume RUN_DIR to continue a run")
+    else:
+        cfg = load_config(config, set_ or [])
     if print_config:
         sys.stdout.write(cfg.to_yaml())
         return
     show_bar = not quiet and sys.stderr.isatty()
     print_every = (cfg.training.print_every or cfg.training.record_every) if verbose and not quiet else None
     with _Progress(cfg.training.iterations, show_bar, print_every) as progress:
-        metrics, _, _ = run_training(cfg, run_dir=run_dir, force=force, progress=progress)
+        if resume is not None:
+            metrics, _, _ = resume_training(resume, progress=progress)
+        else:
+            metrics, _, _ = run_training(cfg, run_dir=run_dir, force=force, progress=progress)
     if json_output:
         sys.stdout.write(report.to_json(metrics) + "\n")
     else:

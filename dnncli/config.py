@@ -205,6 +205,11 @@ class TrainingConfig(_Section):
     print_every: int | None = Field(
         default=None, ge=1, description="With --verbose, print the cost every N (default record_every)."
     )
+    checkpoint_every: int = Field(
+        default=100, ge=0, le=MAX_ITERATIONS,
+        description="Write a resumable checkpoint every N epochs (iterations with full batches); 0: only "
+        "when interrupted.",
+    )
 
     @model_validator(mode="after")
     def _check_training(self) -> "TrainingConfig":

@@ -56,3 +56,9 @@ class CheckFailed(DnnError):
     """A gradient check or a quality gate did not pass."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+class Interrupted(DnnError):
+    """SIGINT or SIGTERM stopped training (after a checkpoint); exit 130 or 143."""
+
+    exit_code = EXIT_SIGINT

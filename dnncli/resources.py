@@ -20,11 +20,15 @@ def parameter_count(layer_sizes: list[int]) -> int:
     return sum(n * n_prev + n for n_prev, n in zip(layer_sizes[:-1], layer_sizes[1:]))
 
 
-def training_bytes(layer_sizes: list[int], m: int, itemsize: int, batch: int | None = None) -> int:
-    """A lower bound on what training needs: the inputs and targets in columns, the parameters,
+def training_bytes(
+    layer_sizes: list[int], m: int, itemsize: int, batch: int | None = None, input_columns: int | None = None
+) -> int:
+    """A lower bound on what training needs: the inputs (``input_columns`` of them held as floats:
+    all ``m`` unless they are scaled a batch at a time) and targets in columns, the parameters,
     their gradients and up to two optimizer slots (Adam), and Z and A of every layer for a batch."""
     columns = batch if batch else m
-    data = (layer_sizes[0] + layer_sizes[-1]) * m
+    held = m if input_columns is None else min(input_columns, m)
+    data = layer_sizes[0] * held + layer_sizes[-1] * m
     params = 4 * parameter_count(layer_sizes)
     activations = 2 * sum(layer_sizes[1:]) * columns
     return itemsize * (data + params + activations)

@@ -41,6 +41,21 @@ def target_of(partial: Path) -> Path:
     return partial.parent / partial.name[: -len(PARTIAL_SUFFIX)]
 
 
+def find_partial(path: Path) -> Path:
+    """The unfinished run ``path`` names: ``runs/x.partial`` itself, or ``runs/x`` for it."""
+    path = Path(path)
+    if not path.name.endswith(PARTIAL_SUFFIX):
+        candidate = partial_path(path)
+        if candidate.is_dir():
+            return candidate
+        if path.is_dir() and (path / "metrics.json").exists():
+            raise RunDirError(f"{path}: is a finished run; there is nothing to resume")
+        raise RunDirError(f"{path}: no unfinished run here (expected a <name>{PARTIAL_SUFFIX} directory)")
+    if not path.is_dir():
+        raise RunDirError(f"{path}: no such run directory")
+    return path
+
+
 class RunLock:
     """An exclusive ``flock`` on ``<directory>/.lock``, held while a process writes the directory."""
 
@@ -152,16 +167,7 @@ class PartialRun:
     @classmethod
     def reopen(cls, path: Path) -> "PartialRun":
         """Lock an existing unfinished run to resume it."""
-        if not path.name.endswith(PARTIAL_SUFFIX):
-            candidate = partial_path(path)
-            if candidate.is_dir():
-                path = candidate
-            elif path.is_dir() and (path / "metrics.json").exists():
-                raise RunDirError(f"{path}: is a finished run; there is nothing to resume")
-            else:
-                raise RunDirError(f"{path}: no unfinished run here (expected a <name>{PARTIAL_SUFFIX} directory)")
-        if not path.is_dir():
-            raise RunDirError(f"{path}: no such run directory")
+        path = find_partial(path)
         lock = RunLock.acquire(path)
         return cls(path, target_of(path), lock)
 

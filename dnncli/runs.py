@@ -116,7 +116,11 @@ def check_memory(config: Config, layers: list[int], train_set: Dataset) -> None:
 
     batch = getattr(config.training, "batch_size", None)
     itemsize = 4 if getattr(config.training, "dtype", "float64") == "float32" else 8
-    needed = resources.training_bytes(layers, train_set.m, itemsize, batch)
+    budget_mb = getattr(config.data, "memory_budget_mb", None)
+    held = None  # inputs over the budget are scaled a batch at a time (dnncli.data.columns)
+    if budget_mb is not None and train_set.m * layers[0] * itemsize > budget_mb * 1e6:
+        held = batch or 256
+    needed = resources.training_bytes(layers, train_set.m, itemsize, batch, held)
     if not resources.fits_in_memory(needed):
         total = resources.physical_memory() or 0
         raise ConfigError(
@@ -324,7 +328,13 @@ def run_training(
     force: bool = False,
     progress: ProgressCallback | None = None,
 ) -> tuple[dict[str, Any], TrainResult, PreparedRun]:
-    """Load, train and write a run; returns its metrics (as in ``metrics.json``)."""
+    """Load, train and write a run; returns its metrics (as in ``metrics.json``).
+
+    Training runs under :func:`dnncli.supervised.train_watched`: checkpoints, a clean stop on
+    SIGINT / SIGTERM and the last good parameters after a divergence, kept in ``<run>.partial/``.
+    """
+    from dnncli.supervised import train_watched, unfinished_worth_keeping
+
     prepared = prepare(config)
     options = train_options(prepared.config, prepared.network, prepared.rng)
     if progress is not None and hasattr(progress, "set_total"):
@@ -334,21 +344,11 @@ def run_training(
     partial = open_run_dir(prepared.config, run_dir, force)
     try:
         atomic.write_text(partial.path / "config.yaml", prepared.config.to_yaml())
-        result = train(
-            prepared.network,
-            prepared.X,
-            prepared.Y,
-            X_test=prepared.X_test,
-            Y_test=prepared.Y_test,
-            X_val=prepared.X_val,
-            Y_val=prepared.Y_val,
-            progress=progress,
-            **options,
-        )
+        result = train_watched(prepared, partial, options, progress=progress)
         metrics = finish_run(prepared, result, partial, force)
     except BaseException:
-        if partial.checkpoint.exists():
-            partial.release()  # resumable: keep it
+        if unfinished_worth_keeping(partial):
+            partial.release()  # resumable, or the last good parameters of a diverged run
         else:
             partial.discard()
         raise

@@ -1,0 +1,170 @@
+"""Checkpoints: everything a run needs to continue with exactly the same steps, in one HDF5 file.
+
+Layout of ``checkpoint.h5``::
+
+    /params/W1, /params/b1, ...       the parameters after ``iteration`` updates
+    /optimizer/<key>                  the optimizer's state-dict arrays (moments "v_W1", ...)
+    /tracker/<key>                    the early-stopping tracker's arrays (best parameters)
+    attrs: format = "dnn-checkpoint", format_version, tool_version, epoch, iteration,
+           state (JSON: history rows, costs, seconds, flags), optimizer, tracker (JSON: the
+           state dicts' numbers), rng (JSON: the generator's bit_generator.state),
+           data_fingerprint (SHA-256 of the training arrays), cwd (where the data paths start)
+
+Written atomically (temporary file, fsync, rename): a crash at any moment leaves the previous
+checkpoint or the new one, never a torn file. Read with h5py arrays and JSON only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dnncli import __version__
+from dnncli.atomic import write_with
+from dnncli.errors import RunDirError
+from dnncli.training.early_stopping import EarlyStopping
+from dnncli.training.loop import History, TrainState
+
+FORMAT = "dnn-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    params: dict[str, np.ndarray]
+    optimizer: dict[str, Any]
+    rng_state: dict[str, Any]
+    state: TrainState
+    data_fingerprint: str
+    cwd: str
+
+
+def data_fingerprint(*arrays: np.ndarray | None) -> str:
+    """SHA-256 of the arrays' shapes, types and bytes: resuming on other data is refused."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        if array is None:
+            digest.update(b"none")
+            continue
+        if hasattr(array, "fingerprint"):  # inputs scaled a batch at a time (dnncli.data.columns)
+            digest.update(array.fingerprint())
+            continue
+        if hasattr(array, "fingerprint"):  # inputs streamed from their file (dnncli.data.columns)
+            digest.update(array.fingerprint())
+            continue
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}{array.dtype.str}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def _split(state: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A state dict into its arrays (saved as datasets) and its numbers (saved as JSON)."""
+    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    numbers = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in state.items() if k not in arrays}
+    return arrays, numbers
+
+
+def _state_json(state: TrainState) -> str:
+    return json.dumps(
+        {
+            "epoch": state.epoch,
+            "iteration": state.iteration,
+            "history": state.history.rows,
+            "initial_cost": state.initial_cost,
+            "last_good_cost": state.last_good_cost,
+            "stopped_early": state.stopped_early,
+            "seconds": state.seconds,
+            "has_tracker": state.tracker is not None,
+        }
+    )  # Python's json keeps every float exactly (repr), NaN included
+
+
+def save_checkpoint(
+    path: Path,
+    params: dict[str, np.ndarray],
+    optimizer_state: dict[str, Any],
+    rng_state: dict[str, Any],
+    state: TrainState,
+    fingerprint: str,
+    cwd: str,
+) -> None:
+    import h5py
+
+    optimizer_arrays, optimizer_numbers = _split(optimizer_state)
+    tracker_arrays, tracker_numbers = _split(state.tracker.state_dict()) if state.tracker else ({}, {})
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as f:
+            for group, arrays in (("params", params), ("optimizer", optimizer_arrays), ("tracker", tracker_arrays)):
+                g = f.create_group(group)
+                for key, value in arrays.items():
+                    g.create_dataset(key, data=value)
+            f.attrs["format"] = FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["tool_version"] = __version__
+            f.attrs["epoch"] = state.epoch
+            f.attrs["iteration"] = state.iteration
+            f.attrs["state"] = _state_json(state)
+            f.attrs["optimizer"] = json.dumps(optimizer_numbers)
+            f.attrs["tracker"] = json.dumps(tracker_numbers)
+            f.attrs["rng"] = json.dumps(rng_state)
+            f.attrs["data_fingerprint"] = fingerprint
+            f.attrs["cwd"] = cwd
+
+    write_with(path, write, suffix=".h5")
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = dict(f.attrs)
+            if attrs.get("format") != FORMAT:
+                raise RunDirError(f"{path}: not a dnn checkpoint")
+            version = int(attrs.get("format_version", 0))
+            if version > FORMAT_VERSION:
+                raise RunDirError(
+                    f"{path}: checkpoint format {version} from dnn {attrs.get('tool_version', '?')}; "
+                    f"this dnn ({__version__}) reads format {FORMAT_VERSION}: upgrade dnn"
+                )
+            groups = {
+                name: {key: np.asarray(node[()]) for key, node in f[name].items()}
+                for name in ("params", "optimizer", "tracker")
+            }
+            raw = json.loads(attrs["state"])
+            optimizer = {**json.loads(attrs["optimizer"]), **groups["optimizer"]}
+            tracker_state = {**json.loads(attrs["tracker"]), **groups["tracker"]}
+            state = TrainState(
+                epoch=int(raw["epoch"]),
+                iteration=int(raw["iteration"]),
+                history=History(rows=[dict(row) for row in raw["history"]]),
+                initial_cost=float(raw["initial_cost"]),
+                last_good_cost=float(raw["last_good_cost"]),
+                stopped_early=bool(raw["stopped_early"]),
+                seconds=float(raw["seconds"]),
+            )
+            if raw.get("has_tracker"):
+                state.tracker = EarlyStopping()
+                state.tracker.load_state_dict(tracker_state)
+            params = groups["params"]
+            if not params or not all(np.all(np.isfinite(v)) for v in params.values()):
+                raise RunDirError(f"{path}: the checkpoint's parameters are missing or not finite")
+            return Checkpoint(
+                params=params,
+                optimizer=optimizer,
+                rng_state=json.loads(attrs["rng"]),
+                state=state,
+                data_fingerprint=str(attrs["data_fingerprint"]),
+                cwd=str(attrs.get("cwd", ".")),
+            )
+    except RunDirError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path}: corrupt checkpoint ({str(exc).splitlines()[0]})") from None

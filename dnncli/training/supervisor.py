@@ -1,0 +1,155 @@
+"""Watching a training run between epochs: periodic checkpoints, the last good parameters, and
+SIGINT / SIGTERM turned into a clean stop at the end of the current epoch (one step with full
+batches) instead of a crash in the middle of an update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from dnncli.network.model import Network
+from dnncli.training.checkpoint import save_checkpoint
+from dnncli.training.loop import TrainState
+from dnncli.training.optimizers import Optimizer
+
+SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+
+
+@dataclass
+class StopRequest:
+    """Set by a signal handler; read by the training loop's epoch hook."""
+
+    signum: int | None = None
+
+
+class StopNow(BaseException):
+    """A second signal while stopping: give up waiting for the end of the epoch."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(SIGNAL_NAMES.get(signum, str(signum)))
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[StopRequest]:
+    """Within the block, SIGINT and SIGTERM only ask the run to stop; a second one stops it now."""
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if request.signum is not None:
+            raise StopNow(signum)
+        request.signum = signum
+
+    previous = {signum: signal.signal(signum, handler) for signum in SIGNAL_NAMES}
+    try:
+        yield request
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class StopRequested(Exception):
+    """Raised by the epoch hook once the checkpoint of a requested stop is written."""
+
+    def __init__(self, signum: int, state: TrainState) -> None:
+        super().__init__(SIGNAL_NAMES.get(signum, str(signum)))
+        self.signum, self.state = signum, state
+
+
+class Supervisor:
+    """The ``on_epoch_end`` hook of :func:`dnncli.training.loop.train`.
+
+    After every epoch it runs for (see ``train``: on the Gram path not every epoch) it copies the
+    parameters into one of two reusable buffers (if the newer copy turns out to diverge, the older
+    one is still good), writes a checkpoint once ``checkpoint_every`` epochs have passed since the
+    last one, and stops the run when a signal asked for it.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        optimizer: Optimizer,
+        rng: np.random.Generator,
+        state: TrainState,
+        checkpoint_path: Path,
+        checkpoint_every: int | None,
+        stop: StopRequest,
+        fingerprint: Callable[[], str],
+        cwd: str,
+    ) -> None:
+        self.network, self.optimizer, self.rng, self.state = network, optimizer, rng, state
+        self.checkpoint_path, self.checkpoint_every = checkpoint_path, checkpoint_every
+        self.stop, self._fingerprint, self.cwd = stop, fingerprint, cwd
+        self._fingerprint_value: str | None = None
+        self.saved_iteration: int | None = None
+        self._last_checkpoint_epoch = state.epoch
+        self._buffers = [
+            {k: np.empty_like(v) for k, v in network.params.items()} for _ in range(2)
+        ]
+        self._snapshot_iterations: list[int | None] = [None, None]
+        self._newest = 1
+        self.snapshot()
+
+    # ---- the hook ------------------------------------------------------------------------
+
+    def __call__(self, state: TrainState) -> None:
+        self.snapshot()
+        # ">=" rather than "epoch % every": on the Gram path the hook skips epochs
+        if self.checkpoint_every and state.epoch - self._last_checkpoint_epoch >= self.checkpoint_every:
+            self.save()
+        if self.stop.signum is not None:
+            if self.saved_iteration != state.iteration:
+                self.save()
+            raise StopRequested(self.stop.signum, state)
+
+    def snapshot(self) -> None:
+        slot = 1 - self._newest
+        for key, value in self.network.params.items():
+            np.copyto(self._buffers[slot][key], value)
+        self._snapshot_iterations[slot] = self.state.iteration
+        self._newest = slot
+
+    def save(self) -> None:
+        if self._fingerprint_value is None:
+            self._fingerprint_value = self._fingerprint()
+        save_checkpoint(
+            self.checkpoint_path,
+            self.network.params,
+            self.optimizer.state_dict(),
+            self.rng.bit_generator.state,
+            self.state,
+            self._fingerprint_value,
+            self.cwd,
+        )
+        self.saved_iteration = self.state.iteration
+        self._last_checkpoint_epoch = self.state.epoch
+
+    # ---- after a divergence --------------------------------------------------------------
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def last_good(self, X: np.ndarray, Y: np.ndarray) -> tuple[Network, int, float] | None:
+        """The newest snapshot whose parameters and full-data cost are finite: the network, its
+        iteration and its cost."""
+        for slot in (self._newest, 1 - self._newest):
+            iteration = self._snapshot_iterations[slot]
+            params = self._buffers[slot]
+            if iteration is None or not all(np.isfinite(p).all() for p in params.values()):
+                continue
+            candidate = copy.copy(self.network)
+            candidate.params = {k: v.copy() for k, v in params.items()}
+            cost = candidate.compute_cost(X, Y)
+            if math.isfinite(cost):
+                return candidate, iteration, float(cost)
+        return None
