@@ -46,11 +46,17 @@ def train_runs_side_by_side(tmp_path: Path, runs: dict[str, tuple]) -> dict[str,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for name, (config, *sets) in runs.items()
     }
-    outputs = {}
-    for name, process in processes.items():
-        stdout, stderr = process.communicate(timeout=600)
-        outputs[name] = run_outputs(tmp_path, name, process.returncode, stdout, stderr)
-    return outputs
+    finished = {}
+    try:
+        for name, process in processes.items():
+            stdout, stderr = process.communicate(timeout=600)
+            finished[name] = (process.returncode, stdout, stderr)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return {name: run_outputs(tmp_path, name, *result) for name, result in finished.items()}
 
 
 # ---- the published results (shared data) ------------------------------------------------
