@@ -1,0 +1,38 @@
+"""`dnn --help` starts fast because the heavy libraries are imported only by the commands that
+use them (no timing asserted here: what is imported is what decides the start-up time)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("numpy", "h5py", "matplotlib", "PIL", "pydantic", "yaml")
+
+
+def _imported_after(code: str, modules: tuple[str, ...] = HEAVY) -> list[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_help_imports_no_heavy_library() -> None:
+    code = (
+        "from typer.testing import CliRunner\n"
+        "from dnncli.cli import app\n"
+        "result = CliRunner().invoke(app, ['--help'])\n"
+        "assert result.exit_code == 0 and 'train' in result.output, result.output"
+    )
+    assert _imported_after(code) == []
+
+
+def test_version_and_subcommand_help_import_no_heavy_library() -> None:
+    code = (
+        "from typer.testing import CliRunner\n"
+        "from dnncli.cli import app\n"
+        "for args in (['--version'], ['train', '--help'], ['predict', '--help']):\n"
+        "    result = CliRunner().invoke(app, args)\n"
+        "    assert result.exit_code == 0, (args, result.output)"
+    )
+    # (typer itself imports pydantic to build a subcommand's parameters)
+    assert _imported_after(code, tuple(m for m in HEAVY if m != "pydantic")) == []
