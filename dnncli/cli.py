@@ -112,6 +112,7 @@ class _Progress:
     def __init__(self, total: int | None, show_bar: bool, print_every: int | None) -> None:
         total = total or 1  # with an epoch budget the run tells the total once the data is loaded
         self.total, self.print_every = total, print_every
+        self.by_epoch = False
         self.step = max(1, total // 400)
         self.bar = None
         if show_bar:
@@ -152,9 +153,17 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(self.task, total=total)
 
+    def epoch_done(self, epoch: int, cost: float) -> None:
+        """Mini-batch runs: the cost of each epoch (the mean of its batches') replaces the noisy
+        per-iteration lines; epoch 0 is the initial parameters."""
+        self.by_epoch = True
+        if self.print_every and epoch % self.print_every == 0:
+            line = f"Cost after epoch {epoch}: {cost}"
+            self.bar.console.print(line) if self.bar is not None else print(line, file=sys.stderr)
+
     def __call__(self, iteration: int, cost: float) -> None:
         done = iteration - 1  # the cost belongs to the parameters before this update
-        if self.print_every and done % self.print_every == 0:
+        if self.print_every and done % self.print_every == 0 and not self.by_epoch:
             line = f"Cost after iteration {done}: {cost}"
             self.bar.console.print(line) if self.bar is not None else print(line, file=sys.stderr)
         if self.bar is not None and (iteration % self.step == 0 or iteration == self.total):

@@ -221,6 +221,7 @@ class _Run:
             if state.iteration >= self.total_steps:
                 break
         state.epoch += 1
+        _report_epoch(self.progress, state.epoch, total_cost / seen)
         finished = state.epoch >= self.total_epochs or state.iteration >= self.total_steps
         if state.epoch % self.record_every == 0 or finished:
             if self.gram is not None:
@@ -230,6 +231,12 @@ class _Run:
             _, accuracy = _evaluate(net, self.X, self.Y)
             if self.record(total_cost / seen, accuracy):
                 state.stopped_early = True
+
+
+def _report_epoch(progress: ProgressCallback | None, epoch: int, cost: float) -> None:
+    # a progress callback may also take whole epochs (their mean mini-batch cost)
+    if progress is not None and hasattr(progress, "epoch_done"):
+        progress.epoch_done(epoch, cost)
 
 
 def _normalize_keep_probs(keep_probs: float | Sequence[float] | None, n_hidden: int) -> list[float] | None:
@@ -342,6 +349,7 @@ def train(
     if not full_batch and not state.history.rows:
         state.initial_cost, accuracy = _evaluate(network, X, Y, run.l2_lambda)
         state.last_good_cost = state.initial_cost
+        _report_epoch(progress, 0, state.initial_cost)
         state.stopped_early = run.record(state.initial_cost, accuracy)
     while state.epoch < total_epochs and state.iteration < total_steps and not state.stopped_early:
         run.optimizer.learning_rate = run.schedule(state.epoch)
