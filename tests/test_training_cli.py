@@ -266,3 +266,14 @@ def test_bad_training_settings_are_one_line_errors(tmp_path: Path, tiny_config: 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_verbose_mini_batch_runs_print_epoch_costs(tmp_path: Path, tiny_config: Path) -> None:
+    result = run_dnn("train", str(tiny_config), "--verbose", "--set", "training.iterations=null",
+                     "--set", "training.epochs=4", "--set", "training.batch_size=16",
+                     "--set", "training.record_every=2", "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Cost after")]
+    assert [line.split(":")[0] for line in lines] == ["Cost after epoch 0", "Cost after epoch 2", "Cost after epoch 4"]
+    history = list(csv.DictReader((tmp_path / "run" / "history.csv").open()))
+    assert [float(r["cost"]) for r in history] == [float(line.split(": ")[1]) for line in lines]
