@@ -30,6 +30,7 @@ from dnncli.training.early_stopping import EarlyStopping
 from dnncli.training.gram import DEFAULT_GRAM_BUDGET_MB, GramFirstLayer, choose_first_layer, gram_batches
 from dnncli.training.optimizers import GradientDescent, Optimizer
 from dnncli.training.schedules import Schedule
+from dnncli.training.threads import blas_threads, largest_product, limited_blas_threads
 
 # called as progress(iteration, cost) after each update step
 ProgressCallback = Callable[[int, float], None]
@@ -345,30 +346,34 @@ def train(
         progress=progress,
     )
 
-    start = last_hook = time.perf_counter()
-    if not full_batch and not state.history.rows:
-        state.initial_cost, accuracy = _evaluate(network, X, Y, run.l2_lambda)
-        state.last_good_cost = state.initial_cost
-        _report_epoch(progress, 0, state.initial_cost)
-        state.stopped_early = run.record(state.initial_cost, accuracy)
-    while state.epoch < total_epochs and state.iteration < total_steps and not state.stopped_early:
-        run.optimizer.learning_rate = run.schedule(state.epoch)
-        if full_batch:
-            run.full_batch_epoch()
-        else:
-            run.mini_batch_epoch()
-        if on_epoch_end is not None:
-            if run.gram is None:
-                on_epoch_end(state)
-            elif _hook_due(run, last_hook):
-                with run.gram.explicit_optimizer_state(run.optimizer):
-                    run.gram.sync()
+    # a step's largest product decides the BLAS threads (dnncli.training.threads)
+    step = m if full_batch else batch_size
+    product = network.layer_sizes[1] * m * step if run.gram is not None else largest_product(network.layer_sizes, step)
+    with limited_blas_threads(blas_threads(product)):
+        start = last_hook = time.perf_counter()
+        if not full_batch and not state.history.rows:
+            state.initial_cost, accuracy = _evaluate(network, X, Y, run.l2_lambda)
+            state.last_good_cost = state.initial_cost
+            _report_epoch(progress, 0, state.initial_cost)
+            state.stopped_early = run.record(state.initial_cost, accuracy)
+        while state.epoch < total_epochs and state.iteration < total_steps and not state.stopped_early:
+            run.optimizer.learning_rate = run.schedule(state.epoch)
+            if full_batch:
+                run.full_batch_epoch()
+            else:
+                run.mini_batch_epoch()
+            if on_epoch_end is not None:
+                if run.gram is None:
                     on_epoch_end(state)
-                last_hook = time.perf_counter()
-    if run.gram is not None:
-        run.gram.sync()
-    state.seconds += time.perf_counter() - start
-    result = _finish(run)
+                elif _hook_due(run, last_hook):
+                    with run.gram.explicit_optimizer_state(run.optimizer):
+                        run.gram.sync()
+                        on_epoch_end(state)
+                    last_hook = time.perf_counter()
+        if run.gram is not None:
+            run.gram.sync()
+        state.seconds += time.perf_counter() - start
+        result = _finish(run)
     result.first_layer, result.first_layer_reason = path, why
     return result
 
