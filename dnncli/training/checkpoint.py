@@ -54,9 +54,6 @@ def data_fingerprint(*arrays: np.ndarray | None) -> str:
         if hasattr(array, "fingerprint"):  # inputs scaled a batch at a time (dnncli.data.columns)
             digest.update(array.fingerprint())
             continue
-        if hasattr(array, "fingerprint"):  # inputs streamed from their file (dnncli.data.columns)
-            digest.update(array.fingerprint())
-            continue
         array = np.ascontiguousarray(array)
         digest.update(f"{array.shape}{array.dtype.str}".encode())
         digest.update(memoryview(array).cast("B"))
