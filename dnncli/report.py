@@ -61,7 +61,10 @@ def plot_learning_curve(history: "History", path: Path, config: "Config", loss_n
     ax = axes[0][0]
     ax.plot(iterations, costs, color="tab:blue", linewidth=1.8, label="training")
     if any(v is not None for v in val_costs):
-        ax.plot(iterations, [math.nan if v is None else v for v in val_costs], color="tab:orange", linewidth=1.8, label="validation")
+        val_line = [math.nan if v is None else v for v in val_costs]
+        ax.plot(iterations, val_line, color="tab:orange", linewidth=1.8, label="validation")
+        best = min(range(len(val_line)), key=lambda i: math.inf if math.isnan(val_line[i]) else val_line[i])
+        ax.plot([iterations[best]], [val_line[best]], "o", color="tab:red", label="lowest validation cost")
         ax.legend(loc="upper right")
     ax.set_xlabel(x_label)
     ax.set_ylabel(f"cost ({LOSS_LABELS.get(loss_name, loss_name)})")

@@ -269,20 +269,24 @@ def test_early_stopping_counts_checks_and_keeps_the_best() -> None:
 
 
 def overfitting_problem():
-    """Random labels: the network can only memorize them, so its validation cost rises."""
+    """A third of 30 training labels flipped, clean validation labels: the validation cost falls
+    while the rule is learnt, then rises while the noise is memorized."""
     rng = np.random.default_rng(0)
-    X, Xv = rng.normal(size=(5, 20)), rng.normal(size=(5, 200))
-    y, yv = rng.integers(0, 2, 20), rng.integers(0, 2, 200)
-    net = Network.create([5, 40, 1], ["relu", "sigmoid"], init="he", seed=2)
+    X, Xv = rng.normal(size=(5, 30)), rng.normal(size=(5, 300))
+    y, yv = (X[0] > 0).astype(np.int64), (Xv[0] > 0).astype(np.int64)
+    flipped = rng.random(30) < 0.3
+    y[flipped] = 1 - y[flipped]
+    net = Network.create([5, 100, 1], ["relu", "sigmoid"], init="he", seed=2)
     return X, net.encode_targets(y), Xv, net.encode_targets(yv), net
 
 
 def test_early_stopping_stops_and_restores_the_best_parameters() -> None:
     X, Y, Xv, Yv, net = overfitting_problem()
-    result = train(net, X, Y, learning_rate=0.02, iterations=3000, record_every=10, X_val=Xv, Y_val=Yv,
-                   optimizer=make_optimizer("adam", 0.02), early_stopping=EarlyStopping(patience=5))
+    result = train(net, X, Y, learning_rate=0.01, iterations=3000, record_every=10, X_val=Xv, Y_val=Yv,
+                   optimizer=make_optimizer("adam", 0.01), early_stopping=EarlyStopping(patience=5))
     assert result.stopped_early and result.iterations < 3000
     val_costs = [row["val_cost"] for row in result.history.rows]
+    assert 0 < int(np.argmin(val_costs)) < len(val_costs) - 1
     best_row = result.history.rows[int(np.argmin(val_costs))]
     assert result.best_epoch == best_row["iteration"]
     assert val_costs[-1] > min(val_costs)  # it rose after the best
