@@ -281,3 +281,20 @@ def test_verbose_mini_batch_runs_print_epoch_costs(tmp_path: Path, tiny_config: 
     assert [line.split(":")[0] for line in lines] == ["Cost after epoch 0", "Cost after epoch 2", "Cost after epoch 4"]
     history = list(csv.DictReader((tmp_path / "run" / "history.csv").open()))
     assert [float(r["cost"]) for r in history] == [float(line.split(": ")[1]) for line in lines]
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "rmsprop", "adam"])
+def test_every_optimizer_from_a_config_with_a_schedule(tmp_path: Path, tiny_config: Path, optimizer: str) -> None:
+    from dnncli.config import load_config
+    from dnncli.runs import run_training
+
+    config = load_config(tiny_config, [
+        f"training.optimizer={optimizer}", "training.learning_rate=0.01", "training.iterations=null",
+        "training.epochs=20", "training.batch_size=8", "training.record_every=5",
+        "training.schedule=exponential", "training.decay_rate=0.5", "training.decay_steps=10",
+    ])
+    metrics, result, _ = run_training(config, run_dir=tmp_path / "run")
+    assert metrics["final_cost"] < metrics["initial_cost"]
+    assert metrics["iterations"] == 20 * 5  # 40 examples in batches of 8
+    rows = list(csv.DictReader((tmp_path / "run" / "history.csv").open()))
+    assert [float(r["learning_rate"]) for r in rows] == pytest.approx([0.01 * 0.5 ** (e / 10) for e in (0, 4, 9, 14, 19)])
