@@ -297,4 +297,4 @@ def test_every_optimizer_from_a_config_with_a_schedule(tmp_path: Path, tiny_conf
     assert metrics["final_cost"] < metrics["initial_cost"]
     assert metrics["iterations"] == 20 * 5  # 40 examples in batches of 8
     rows = list(csv.DictReader((tmp_path / "run" / "history.csv").open()))
-    assert [float(r["learning_rate"]) for r in rows] == pytest.approx([0.01 * 0.5 ** (e / 10) for e in (0, 4, 9, 14, 19)])
+    assert [float(r["learning_rate"]) for r in rows] == pytest.approx([0.01 * 0.5 ** (e / 10) for e in (0, 5, 10, 15, 20)])

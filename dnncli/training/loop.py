@@ -160,7 +160,7 @@ class _Run:
             if state.tracker is not None:
                 stop = state.tracker.check(state.epoch, val_cost, net.params)
         if self.schedule.name != "constant":
-            row["learning_rate"] = self.optimizer.learning_rate
+            row["learning_rate"] = self.schedule(state.epoch)  # the rate of the epoch that follows
         state.history.record(**row)
         return stop
 
@@ -429,7 +429,7 @@ def _finish(run: _Run) -> TrainResult:
         if run.X_val is not None:
             row["val_cost"], row["val_accuracy"] = val_cost, val_accuracy
         if run.schedule.name != "constant":
-            row["learning_rate"] = run.optimizer.learning_rate
+            row["learning_rate"] = run.schedule(state.epoch)
         state.history.record(**row)
     return TrainResult(
         network=network,
