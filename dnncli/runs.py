@@ -97,6 +97,11 @@ def resolve_architecture(config: Config, train_set: Dataset) -> tuple[list[int],
 
     if model.activations is not None:
         activations = list(model.activations)
+        if len(activations) != len(layers) - 1:
+            raise ConfigError(
+                f"model.activations has {len(activations)} entries but the network {layers} has "
+                f"{len(layers) - 1} layers: give one activation per layer (or model.hidden sizes)"
+            )
     else:
         activations = [model.hidden_activation] * (len(layers) - 2) + [output]
     return layers, activations

@@ -126,6 +126,8 @@ BAD_VALUES = {
     "data.scale=-1.0": "scale = -1.0",
     "data.scale=.nan": "scale",
     "name=" + "x" * 300: "name: at most 100 characters",
+    # found by the Hypothesis property: activations for a network whose size comes from the data
+    "model.activations=[relu, relu, sigmoid]": "model.activations has 3 entries",
 }
 
 
