@@ -99,8 +99,8 @@ def resolve_architecture(config: Config, train_set: Dataset) -> tuple[list[int],
         activations = list(model.activations)
         if len(activations) != len(layers) - 1:
             raise ConfigError(
-                f"model.activations has {len(activations)} entries but the network {layers} has "
-                f"{len(layers) - 1} layers: give one activation per layer (or model.hidden sizes)"
+                f"model.activations has {len(activations)} entries but with {source}'s sizes the "
+                f"network is {layers} ({len(layers) - 1} layers): give one activation per layer"
             )
     else:
         activations = [model.hidden_activation] * (len(layers) - 2) + [output]
