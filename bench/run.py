@@ -286,7 +286,9 @@ def worker_sklearn(spec: dict[str, Any]) -> dict[str, Any]:
     # one throw-away step creates the attributes; then every peer's starting point is dnn's
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X[:2 * layers[-1] + 2], y[:2 * layers[-1] + 2] if layers[-1] > 1 else y[:4])
+        # (the first example of every class, and one more: the classes must all be there)
+        seed_rows = np.unique(np.r_[[np.flatnonzero(y == c)[0] for c in np.unique(y)], 0, 1])
+        model.fit(X[seed_rows], y[seed_rows])
         params = _initial_params(layers, spec["dtype"])
         model.coefs_ = [np.ascontiguousarray(params[f"W{l}"].T) for l in range(1, len(layers))]
         model.intercepts_ = [params[f"b{l}"].reshape(-1).copy() for l in range(1, len(layers))]

@@ -161,3 +161,18 @@ def test_dnn_train_saves_the_same_model_on_either_path(tmp_path, tiny_config) ->
         assert json.loads((tmp_path / path / "metrics.json").read_text())["first_layer"] == path
     for key, value in models["plain"].items():
         np.testing.assert_allclose(models["gram"][key], value, rtol=0, atol=1e-9, err_msg=key)
+
+
+def test_float32_network_stays_float32_and_follows_the_plain_path() -> None:
+    """G, P and C are kept in float64 (Z1 = a P - C G cancels); the network stays float32."""
+    results = {}
+    for path in ("plain", "gram"):
+        X, y = _problem()
+        network = Network.create([N_X, 6, 4, 1], ["relu", "tanh", "sigmoid"], init="xavier", seed=1, dtype=np.float32)
+        X = X.astype(np.float32)
+        results[path] = train(network, X, network.encode_targets(y), learning_rate=0.05, iterations=60,
+                              record_every=20, first_layer=path, l2_lambda=0.2)
+    for key, value in results["plain"].network.params.items():
+        assert results["gram"].network.params[key].dtype == np.float32
+        np.testing.assert_allclose(results["gram"].network.params[key], value, rtol=0, atol=2e-5, err_msg=key)
+    assert results["gram"].final_cost == pytest.approx(results["plain"].final_cost, rel=1e-5)
