@@ -332,3 +332,48 @@ def test_hostile_model_files_are_refused_in_one_line(tmp_path: Path, good_model:
 def test_the_good_model_still_loads(good_model: Path) -> None:
     bundle = load_model(good_model)
     assert bundle.network.layer_sizes == [12, 3, 1] and bundle.classes == ["dark", "bright"]
+
+
+# ---- images (dnn predict) --------------------------------------------------------------------
+
+
+def _png_bytes(shape: tuple[int, int, int] = (16, 16, 3)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, size=shape, dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _header_only_png(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+HOSTILE_IMAGES: dict[str, tuple[Callable[[], bytes], str]] = {
+    "zero bytes": (lambda: b"", "empty file"),
+    "truncated": (lambda: _png_bytes()[: len(_png_bytes()) // 2], "truncated"),
+    "a decompression bomb": (lambda: _header_only_png(100_000, 100_000), "decompression bomb"),
+    "text": (lambda: b"just some text\n", "not an image"),
+    "random bytes": (lambda: np.random.default_rng(1).bytes(400), "not an image"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_IMAGES), ids=list(HOSTILE_IMAGES))
+def test_hostile_images_are_refused_in_one_line(tmp_path: Path, case: str) -> None:
+    make, fragment = HOSTILE_IMAGES[case]
+    net = Network.create([192, 3, 1], ["relu", "sigmoid"], seed=2)
+    model = save_model(ModelBundle(net, (8, 8, 3), "uint8", 255.0, ["dark", "bright"]), tmp_path / "m.h5")
+    image = tmp_path / "hostile.png"
+    image.write_bytes(make())
+    code, out, err = invoke("predict", "--model", str(model), str(image))
+    assert_clean_refusal(code, out, err, 2, "hostile.png", fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.png", "m.h5"]  # nothing written
