@@ -126,6 +126,7 @@ BAD_VALUES = {
     "data.scale=-1.0": "scale = -1.0",
     "data.scale=.nan": "scale",
     "name=" + "x" * 300: "name: at most 100 characters",
+    "model.layers=[1000000000000, 1]": "model.layers[0] = 1000000000000 but",
     # found by the Hypothesis property: activations for a network whose size comes from the data
     "model.activations=[relu, relu, sigmoid]": "model.activations has 3 entries but with",
 }
