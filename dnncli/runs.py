@@ -339,6 +339,7 @@ def run_training(
     SIGINT / SIGTERM and the last good parameters after a divergence, kept in ``<run>.partial/``.
     """
     from dnncli.supervised import train_watched, unfinished_worth_keeping
+    from dnncli.training.supervisor import deferred_signals
 
     prepared = prepare(config)
     options = train_options(prepared.config, prepared.network, prepared.rng)
@@ -350,7 +351,8 @@ def run_training(
     try:
         atomic.write_text(partial.path / "config.yaml", prepared.config.to_yaml())
         result = train_watched(prepared, partial, options, progress=progress)
-        metrics = finish_run(prepared, result, partial, force)
+        with deferred_signals():  # a Ctrl-C now would only lose a finished run: finish it
+            metrics = finish_run(prepared, result, partial, force)
     except BaseException:
         if unfinished_worth_keeping(partial):
             partial.release()  # resumable, or the last good parameters of a diverged run

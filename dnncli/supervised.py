@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -74,6 +74,7 @@ def train_watched(
             stop,
             fingerprint=lambda: data_fingerprint(prepared.X, prepared.Y),
             cwd=resume.cwd if resume is not None else os.getcwd(),
+            finished=_finished_predicate(prepared),
         )
         try:
             return train(
@@ -112,6 +113,19 @@ def train_watched(
             ) from None
         except TrainingDiverged as diverged:
             raise _keep_last_good(prepared, supervisor, state, partial, diverged) from None
+
+
+def _finished_predicate(prepared: PreparedRun) -> Callable[[TrainState], bool]:
+    """Whether the loop will stop after this epoch anyway (then a signal need not interrupt it)."""
+    from dnncli.training.configured import total_steps
+
+    steps = total_steps(prepared.config, prepared.X.shape[1])
+    epochs = prepared.config.training.epochs
+
+    def finished(state: TrainState) -> bool:
+        return state.stopped_early or state.iteration >= steps or (epochs is not None and state.epoch >= epochs)
+
+    return finished
 
 
 def _keep_last_good(
@@ -217,7 +231,8 @@ def resume_training(
         if progress is not None and hasattr(progress, "set_total"):
             progress.set_total(total_steps(prepared.config, prepared.X.shape[1]))
         result = train_watched(prepared, partial, options, progress=progress, resume=checkpoint)
-        metrics = finish_run(prepared, result, partial)
+        with deferred_signals():  # a Ctrl-C now would only lose a finished run: finish it
+            metrics = finish_run(prepared, result, partial)
     except BaseException:
         partial.release()  # never discard what the user is trying to resume
         raise

@@ -91,6 +91,13 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, tiny_confi
     assert not (target / CHECKPOINT_NAME).exists()
 
 
+def test_a_signal_during_the_last_step_lets_the_run_finish(tmp_path: Path, tiny_config: Path) -> None:
+    _, expected = uninterrupted(tiny_config, [], tmp_path / "whole")
+    metrics, _, _ = run_training(load_config(tiny_config), run_dir=tmp_path / "last", progress=interrupt_at(60))
+    assert metrics["iterations"] == 60 and not partial_path(tmp_path / "last").exists()
+    assert_same_params(load_model(tmp_path / "last").network.params, expected)
+
+
 def test_resume_on_the_gram_path_matches_up_to_rounding(tmp_path: Path, tiny_config: Path) -> None:
     sets = ["training.first_layer=gram", "training.optimizer=momentum", "training.record_every=5"]
     _, expected = uninterrupted(tiny_config, sets, tmp_path / "whole")

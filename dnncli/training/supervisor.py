@@ -88,10 +88,11 @@ class Supervisor:
         stop: StopRequest,
         fingerprint: Callable[[], str],
         cwd: str,
+        finished: Callable[[TrainState], bool] = lambda state: False,
     ) -> None:
         self.network, self.optimizer, self.rng, self.state = network, optimizer, rng, state
         self.checkpoint_path, self.checkpoint_every = checkpoint_path, checkpoint_every
-        self.stop, self._fingerprint, self.cwd = stop, fingerprint, cwd
+        self.stop, self._fingerprint, self.cwd, self.finished = stop, fingerprint, cwd, finished
         self._fingerprint_value: str | None = None
         self.saved_iteration: int | None = None
         self._last_checkpoint_epoch = state.epoch
@@ -109,7 +110,7 @@ class Supervisor:
         # ">=" rather than "epoch % every": on the Gram path the hook skips epochs
         if self.checkpoint_every and state.epoch - self._last_checkpoint_epoch >= self.checkpoint_every:
             self.save()
-        if self.stop.signum is not None:
+        if self.stop.signum is not None and not self.finished(state):  # done anyway: finish it
             if self.saved_iteration != state.iteration:
                 self.save()
             raise StopRequested(self.stop.signum, state)
