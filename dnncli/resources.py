@@ -25,11 +25,12 @@ def training_bytes(
 ) -> int:
     """A lower bound on what training needs: the inputs (``input_columns`` of them held as floats:
     all ``m`` unless they are scaled a batch at a time) and targets in columns, the parameters,
-    their gradients and up to two optimizer slots (Adam), and Z and A of every layer for a batch."""
+    their gradients, up to two optimizer slots (Adam), the two snapshots kept for a divergence
+    (:mod:`dnncli.training.supervisor`), and Z and A of every layer for a batch."""
     columns = batch if batch else m
     held = m if input_columns is None else min(input_columns, m)
     data = layer_sizes[0] * held + layer_sizes[-1] * m
-    params = 4 * parameter_count(layer_sizes)
+    params = 6 * parameter_count(layer_sizes)
     activations = 2 * sum(layer_sizes[1:]) * columns
     return itemsize * (data + params + activations)
 
