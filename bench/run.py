@@ -505,8 +505,10 @@ def machine_line() -> str:
         except ImportError:
             versions.append(f"{name} not installed")
     blas_env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ}
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, {blas_description()}, "
-            f"{', '.join(versions)}; BLAS environment: {blas_env or 'none set'}")
+            f"{', '.join(versions)}; BLAS environment: {blas_env or 'none set'}; load average at the end {load} "
+            "(other jobs share this machine: times are noisy)")
 
 
 def fmt(value: Any, digits: int = 4) -> str:
