@@ -15,13 +15,17 @@ def no_thread_variables(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def test_small_steps_take_one_thread_large_ones_the_default_on_an_idle_machine(monkeypatch) -> None:
-    monkeypatch.setattr(threads, "machine_busy", lambda: False)
+def test_small_steps_take_one_thread_large_ones_the_idle_cores(monkeypatch) -> None:
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
     assert largest_product([784, 128, 64, 10], 64) == 784 * 128 * 64
     assert blas_threads(largest_product([784, 128, 64, 10], 64)) == 1
-    assert blas_threads(largest_product([12288, 20, 7, 5, 1], 209)) is None
-    monkeypatch.setattr(threads, "machine_busy", lambda: True)
-    assert blas_threads(largest_product([12288, 20, 7, 5, 1], 209)) == 1
+    cat = largest_product([12288, 20, 7, 5, 1], 209)
+    assert blas_threads(cat) is None  # every core idle: the library's default
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (2.6, 0.0, 0.0))
+    assert blas_threads(cat) == 5
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (11.0, 0.0, 0.0))
+    assert blas_threads(cat) == 1
 
 
 def test_a_thread_count_from_the_environment_is_left_alone(monkeypatch) -> None:
