@@ -63,8 +63,35 @@ def test_an_automatic_name_in_use_moves_to_the_next_number(tmp_path: Path, tiny_
 
 
 def test_two_real_runs_on_one_directory(tmp_path: Path, tiny_config: Path) -> None:
-    """A long run holds the directory; a second is refused; killing the first leaves a stale,
-    resumable directory that a third run neither takes silently nor trips over."""
+    """A run holds its directory; a second one started meanwhile is refused and the first
+    finishes undisturbed, its run complete."""
+    target = tmp_path / "run"
+    first = subprocess.Popen(
+        [dnn_executable(), "train", str(tiny_config), "--run-dir", str(target), "--quiet", "--json",
+         "--set", "training.iterations=30000", "--set", "training.checkpoint_every=0"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for(lambda: (partial_path(target) / LOCK_NAME).exists() or first.poll() is not None)
+        assert first.poll() is None, first.communicate()
+        second = run_dnn("train", str(tiny_config), "--run-dir", str(target), cwd=tmp_path)
+        assert second.returncode == 2
+        assert f"pid {first.pid}" in one_error_line(second)
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert first.returncode == 0, err
+    assert json.loads(out)["iterations"] == 30000
+    assert load_model(target).network.layer_sizes == [192, 5, 3, 1]
+    assert sorted(p.name for p in target.iterdir()) == ["config.yaml", "history.csv", "loss.png", "metrics.json", "model.h5"]
+    assert not partial_path(target).exists()
+
+
+def test_a_killed_runs_lock_is_stale_and_its_directory_kept(tmp_path: Path, tiny_config: Path) -> None:
+    """Killing a run leaves a stale, resumable directory that a new run neither takes silently
+    nor trips over."""
     target = tmp_path / "run"
     first = subprocess.Popen(
         [dnn_executable(), "train", str(tiny_config), "--run-dir", str(target), "--quiet",
@@ -74,10 +101,6 @@ def test_two_real_runs_on_one_directory(tmp_path: Path, tiny_config: Path) -> No
     try:
         wait_for(lambda: (partial_path(target) / LOCK_NAME).exists() or first.poll() is not None)
         assert first.poll() is None, first.communicate()
-        second = run_dnn("train", str(tiny_config), "--run-dir", str(target), cwd=tmp_path)
-        assert second.returncode == 2
-        assert f"pid {first.pid}" in one_error_line(second)
-        assert first.poll() is None  # the first run is undisturbed
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate()
