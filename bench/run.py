@@ -12,7 +12,8 @@ skipped, as is a dnn case whose feature is missing.
 
 Cases (issue 5):
   A  the course's deep net on the cat set, [12288, 20, 7, 5, 1], xavier seed 1, full batch,
-     lr 0.0075, 2500 iterations, float64 and float32; every peer starts from dnn's initial params
+     lr 0.0075, 2500 iterations, float64 and float32; every peer starts from dnn's initial params;
+     "dnn-plain" is dnn with training.first_layer = plain (no Gram path), for reference
   B  MNIST-10k (first 8,000 train, last 2,000 test), [784, 128, 64, 10], Adam 1e-3, batches of
      64, 20 epochs, float32
   C  a synthetic uint8 HDF5 set of 64x64x3 images streamed in batches of 256: peak RSS of
@@ -149,7 +150,7 @@ def worker_dnn(spec: dict[str, Any]) -> dict[str, Any]:
     from dnncli.errors import DnnError
     from dnncli.runs import run_training
 
-    out = Path(spec["work"]) / f"runs_{spec['case']}_{spec['dtype']}"
+    out = Path(spec["work"]) / f"runs_{spec['case']}_{spec['dtype']}_{spec['engine']}"
     out.mkdir(exist_ok=True)
     layers, activations = spec["layers"], spec["activations"]
     training = dict(spec["training"])
@@ -312,7 +313,12 @@ def worker_sklearn(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-WORKERS = {"dnn": worker_dnn, "torch": worker_torch, "sklearn": worker_sklearn}
+def worker_dnn_plain(spec: dict[str, Any]) -> dict[str, Any]:
+    """dnn with the Gram path turned off: what the Gram path buys, in the same table."""
+    return worker_dnn({**spec, "training": {**spec["training"], "first_layer": "plain"}})
+
+
+WORKERS = {"dnn": worker_dnn, "dnn-plain": worker_dnn_plain, "torch": worker_torch, "sklearn": worker_sklearn}
 
 
 def run_process(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -368,7 +374,7 @@ def case_a(work: Path, rounds: int) -> tuple[list[dict[str, Any]], str]:
             "layers": CAT_LAYERS, "activations": CAT_ACTIVATIONS,
             "training": {"learning_rate": 0.0075, "iterations": 2500},
         }
-        rows += alternate(f"A {dtype}", spec, ("dnn", "torch", "sklearn"), rounds)
+        rows += alternate(f"A {dtype}", spec, ("dnn", "dnn-plain", "torch", "sklearn"), rounds)
     return rows, f"A: {what}"
 
 
