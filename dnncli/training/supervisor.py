@@ -31,8 +31,9 @@ class StopRequest:
     signum: int | None = None
 
 
-class StopNow(BaseException):
-    """A second signal while stopping: give up waiting for the end of the epoch."""
+class StopNow(KeyboardInterrupt):
+    """A second signal while stopping: give up waiting for the end of the epoch (a
+    KeyboardInterrupt, so that wherever it lands the command line reports it in one line)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(SIGNAL_NAMES.get(signum, str(signum)))
