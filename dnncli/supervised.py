@@ -137,6 +137,11 @@ def _keep_last_good(
 ) -> TrainingDiverged:
     last_good = supervisor.last_good(prepared.X, prepared.Y)
     partial.checkpoint.unlink(missing_ok=True)
+    if last_good is None and state.iteration == 0:  # no step taken: the learning rate is not to blame
+        return TrainingDiverged(
+            "training diverged at once: the initial parameters already give a non-finite cost; "
+            "check model.init and model.init_scale, and data.scale (the inputs' size)"
+        )
     if last_good is None:
         return TrainingDiverged(f"{diverged.message}; no finite parameters to keep")
     network, iteration, cost = last_good

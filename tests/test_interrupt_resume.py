@@ -231,6 +231,14 @@ def test_divergence_in_process_raises_with_exit_code_3(diverging_config: Path) -
     assert info.value.exit_code == 3
 
 
+def test_initial_parameters_that_overflow_blame_the_init_not_the_learning_rate(tmp_path: Path, tiny_config: Path) -> None:
+    overrides = ["model.init=random", "model.init_scale=1e300"]
+    with pytest.raises(TrainingDiverged, match="initial parameters already give a non-finite cost") as info:
+        run_training(load_config(tiny_config, overrides), run_dir=tmp_path / "r")
+    assert "model.init_scale" in info.value.message and "learning rate" not in info.value.message
+    assert not (tmp_path / "r").exists() and not partial_path(tmp_path / "r").exists()  # nothing to keep
+
+
 # ---- resume refusals -------------------------------------------------------------------------
 
 
