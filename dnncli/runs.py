@@ -26,7 +26,7 @@ from dnncli.errors import ConfigError, DataError, RunDirError
 from dnncli.modelfile import MODEL_FILENAME, ModelBundle, save_model
 from dnncli.network.model import Network
 from dnncli.rundir import PartialRun, partial_path
-from dnncli.training.loop import History, ProgressCallback, TrainResult, train
+from dnncli.training.loop import History, ProgressCallback, TrainResult
 from dnncli.training.configured import DTYPES, generators, total_steps, train_options
 
 LATEST = "latest"

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dnncli import __version__, atomic
+from dnncli import __version__
 from dnncli.config import Config, load_config
 from dnncli.errors import EXIT_SIGINT, EXIT_SIGTERM, DataError, Interrupted, RunDirError, TrainingDiverged
 from dnncli.network.model import Network
