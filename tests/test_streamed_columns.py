@@ -41,7 +41,12 @@ def test_scaled_columns_give_the_float_matrix_s_numbers(stored, where) -> None:
 def test_only_inputs_over_the_budget_are_kept_as_stored(stored) -> None:
     path, _ = stored
     dataset = load_dataset(path)
-    assert isinstance(training_columns(dataset, 255.0, np.float64, 100.0, 8), np.ndarray)
+    whole = training_columns(dataset, 255.0, np.float64, 100.0, None)
+    assert isinstance(whole, np.ndarray) and whole.flags.c_contiguous
+    # mini-batches: the same numbers, column-major so that a batch's columns are contiguous
+    mini = training_columns(dataset, 255.0, np.float32, 100.0, 8)
+    assert mini.flags.f_contiguous
+    np.testing.assert_array_equal(mini, dataset.columns(255.0, np.float32))
     streamed = training_columns(dataset, 255.0, np.float64, 0.001, 8)
     assert isinstance(streamed, ScaledColumns) and streamed.raw.dtype == np.uint8
 
