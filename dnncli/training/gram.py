@@ -125,10 +125,11 @@ class GramFirstLayer:
     # ---- W1 and the optimizer's state in explicit form ----------------------------------------
 
     def explicit(self, a: float, C: np.ndarray) -> np.ndarray:
-        """``a W1_0 - C X^T``: one O(n1 n_x m) product."""
-        W = C @ self.X.T
+        """``a W1_0 - C X^T``: one O(n1 n_x m) product, in the inputs' type (a float32 ``X`` is
+        not copied to float64 for it: the result is stored as float32 anyway)."""
+        W = C.astype(self.X.dtype, copy=False) @ self.X.T
         W *= -1
-        W += a * self.W1_0
+        W += a * self.W1_0.astype(W.dtype, copy=False)
         return W
 
     def sync(self) -> None:
