@@ -280,7 +280,7 @@ def predict(
     model: ModelOption = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Also predict the images of subdirectories.")] = False,
     output_format: Annotated[PredictFormat, typer.Option("--format", "-f", help="table, or for pipelines json (one array), jsonl (one object a line) or csv.")] = PredictFormat.table,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: predict the positive class when its probability is above this.  [default: 0.5]", show_default=False)] = None,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: predict the positive class when its probability is above this (default 0.5).", show_default=False)] = None,
     max_pixels: Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels than this (decompression bombs).")] = 40_000_000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or warnings on stderr (unreadable files are still named).")] = False,
 ) -> None:

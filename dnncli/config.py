@@ -210,6 +210,11 @@ class TrainingConfig(_Section):
         description="Write a resumable checkpoint every N epochs (iterations with full batches); 0: only "
         "when interrupted.",
     )
+    checkpoint_min_seconds: float = Field(
+        default=5.0, ge=0, le=1e9,
+        description="A periodic checkpoint waits until this many seconds have passed since the last one "
+        "(or the start), so fast iterations are not slowed by writes; 0: every checkpoint_every epochs.",
+    )
 
     @model_validator(mode="after")
     def _check_training(self) -> "TrainingConfig":

@@ -41,12 +41,11 @@ from dnncli.training.supervisor import (
     deferred_signals,
 )
 
-DEFAULT_CHECKPOINT_EVERY = 100
 EXIT_FOR_SIGNAL = {name: code for name, code in (("SIGINT", EXIT_SIGINT), ("SIGTERM", EXIT_SIGTERM))}
 
 
 def checkpoint_every(config: Config) -> int:
-    return int(getattr(config.training, "checkpoint_every", DEFAULT_CHECKPOINT_EVERY) or 0)
+    return config.training.checkpoint_every
 
 
 def train_watched(
@@ -75,6 +74,7 @@ def train_watched(
             fingerprint=lambda: data_fingerprint(prepared.X, prepared.Y),
             cwd=resume.cwd if resume is not None else os.getcwd(),
             finished=_finished_predicate(prepared),
+            checkpoint_min_seconds=prepared.config.training.checkpoint_min_seconds,
         )
         try:
             return train(

@@ -110,13 +110,23 @@ def test_resume_on_the_gram_path_matches_up_to_rounding(tmp_path: Path, tiny_con
 
 
 def test_a_second_ctrl_c_stops_at_once_and_the_last_checkpoint_resumes(tmp_path: Path, tiny_config: Path) -> None:
-    sets = ["training.checkpoint_every=5"]
+    sets = ["training.checkpoint_every=5", "training.checkpoint_min_seconds=0"]
     _, expected = uninterrupted(tiny_config, sets, tmp_path / "whole")
     with pytest.raises(Interrupted) as info:
         run_training(load_config(tiny_config, sets), run_dir=tmp_path / "cut", progress=interrupt_at(23, times=2))
     assert "stopped at once" in info.value.message and "iteration 20" in info.value.message
     resume_training(tmp_path / "cut")
     assert_same_params(load_model(tmp_path / "cut").network.params, expected)
+
+
+def test_periodic_checkpoints_wait_for_checkpoint_min_seconds(tmp_path: Path, tiny_config: Path) -> None:
+    """Fast iterations are not slowed by a write every few epochs: with a long minimum interval
+    no periodic checkpoint is written, and a second Ctrl-C finds none to keep."""
+    sets = ["training.checkpoint_every=5", "training.checkpoint_min_seconds=3600"]
+    with pytest.raises(Interrupted) as info:
+        run_training(load_config(tiny_config, sets), run_dir=tmp_path / "cut", progress=interrupt_at(23, times=2))
+    assert "stopped at once" in info.value.message and "iteration 20" not in info.value.message
+    assert not (partial_path(tmp_path / "cut") / CHECKPOINT_NAME).exists()
 
 
 def test_sigterm_through_the_installed_command_then_resume(tmp_path: Path, tiny_config: Path) -> None:
@@ -149,7 +159,8 @@ def test_sigterm_through_the_installed_command_then_resume(tmp_path: Path, tiny_
 def test_sigkill_at_random_moments_leaves_only_loadable_files(tmp_path: Path, tiny_config: Path) -> None:
     """Checkpoints every iteration, killed at three random moments: whatever is left loads, and
     resuming from it still ends exactly where an uninterrupted run does."""
-    sets = ["training.iterations=150", "training.checkpoint_every=1", "training.record_every=10"]
+    sets = ["training.iterations=150", "training.checkpoint_every=1", "training.checkpoint_min_seconds=0",
+            "training.record_every=10"]
     # the checkpoint cadence changes nothing in the steps: the reference run skips the writes
     _, expected = uninterrupted(tiny_config, [*sets, "training.checkpoint_every=0"], tmp_path / "whole")
     chance = random.Random(6)

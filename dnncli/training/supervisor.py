@@ -10,6 +10,7 @@ import copy
 import math
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -74,8 +75,8 @@ class Supervisor:
 
     After every epoch it runs for (see ``train``: on the Gram path not every epoch) it copies the
     parameters into one of two reusable buffers (if the newer copy turns out to diverge, the older
-    one is still good), writes a checkpoint once ``checkpoint_every`` epochs have passed since the
-    last one, and stops the run when a signal asked for it.
+    one is still good), writes a checkpoint once ``checkpoint_every`` epochs and
+    ``checkpoint_min_seconds`` seconds have passed since the last one, and stops the run when a signal asked for it.
     """
 
     def __init__(
@@ -90,6 +91,7 @@ class Supervisor:
         fingerprint: Callable[[], str],
         cwd: str,
         finished: Callable[[TrainState], bool] = lambda state: False,
+        checkpoint_min_seconds: float = 0.0,
     ) -> None:
         self.network, self.optimizer, self.rng, self.state = network, optimizer, rng, state
         self.checkpoint_path, self.checkpoint_every = checkpoint_path, checkpoint_every
@@ -97,6 +99,8 @@ class Supervisor:
         self._fingerprint_value: str | None = None
         self.saved_iteration: int | None = None
         self._last_checkpoint_epoch = state.epoch
+        self.checkpoint_min_seconds = checkpoint_min_seconds
+        self._last_checkpoint_time = time.monotonic()
         self._buffers = [
             {k: np.empty_like(v) for k, v in network.params.items()} for _ in range(2)
         ]
@@ -109,7 +113,11 @@ class Supervisor:
     def __call__(self, state: TrainState) -> None:
         self.snapshot()
         # ">=" rather than "epoch % every": on the Gram path the hook skips epochs
-        if self.checkpoint_every and state.epoch - self._last_checkpoint_epoch >= self.checkpoint_every:
+        if (
+            self.checkpoint_every
+            and state.epoch - self._last_checkpoint_epoch >= self.checkpoint_every
+            and time.monotonic() - self._last_checkpoint_time >= self.checkpoint_min_seconds
+        ):
             self.save()
         if self.stop.signum is not None and not self.finished(state):  # done anyway: finish it
             if self.saved_iteration != state.iteration:
@@ -137,6 +145,7 @@ class Supervisor:
         )
         self.saved_iteration = self.state.iteration
         self._last_checkpoint_epoch = self.state.epoch
+        self._last_checkpoint_time = time.monotonic()
 
     # ---- after a divergence --------------------------------------------------------------
 
