@@ -33,16 +33,20 @@ app.add_typer(data_app, name="data")
 # ---- shared plumbing -------------------------------------------------------------------------
 
 
-def stderr_console():  # -> rich.console.Console
+def _console(stderr: bool):  # -> rich.console.Console
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    # rich drops only colours for NO_COLOR; plain text means no bold or italic codes either
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto")
+
+
+def stderr_console():  # -> rich.console.Console
+    return _console(stderr=True)
 
 
 def stdout_console():
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
+    return _console(stderr=False)
 
 
 def fail(message: str, code: int) -> None:
