@@ -182,26 +182,40 @@ class Network:
         self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache], l2_lambda: float = 0.0
     ) -> dict[str, np.ndarray]:
         """Gradients ``dW[l]`` and ``db[l]`` for every layer (none for the input X)."""
+        grads, dZ1 = self.backward_to_first_layer(AL, Y, caches, l2_lambda)
+        first = caches[0]
+        m = Y.shape[1]
+        dW1 = (dZ1 @ first.A_prev.T) / m
+        if l2_lambda:
+            dW1 += (l2_lambda / m) * first.W
+        grads["dW1"] = dW1
+        grads["db1"] = dZ1.sum(axis=1, keepdims=True) / m
+        return grads
+
+    def backward_to_first_layer(
+        self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache], l2_lambda: float = 0.0
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Gradients of layers L..2 and ``dZ[1]``: all of backpropagation but layer 1's product
+        with X, which the Gram path (:mod:`dnncli.training.gram`) replaces."""
         m = Y.shape[1]
         grads: dict[str, np.ndarray] = {}
         dZ = AL - Y
-        for l in range(self.L, 0, -1):
+        for l in range(self.L, 1, -1):
             A_prev, W = caches[l - 1].A_prev, caches[l - 1].W
             dW = (dZ @ A_prev.T) / m
             if l2_lambda:
                 dW += (l2_lambda / m) * W
             grads[f"dW{l}"] = dW
             grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True) / m
-            if l > 1:
-                dA_prev = W.T @ dZ
-                previous = caches[l - 2]
-                name = self.activations[l - 2]
-                if previous.D is not None:
-                    dA_prev *= previous.D
-                    # the cached A[l-1] is the dropped-out one; g'(Z) wants g(Z) itself
-                    A_prev = ACTIVATIONS[name](previous.Z, slope=self.leaky_slope)
-                dZ = DERIVATIVES[name](previous.Z, A_prev, dA_prev, slope=self.leaky_slope)
-        return grads
+            dA_prev = W.T @ dZ
+            previous = caches[l - 2]
+            name = self.activations[l - 2]
+            if previous.D is not None:
+                dA_prev *= previous.D
+                # the cached A[l-1] is the dropped-out one; g'(Z) wants g(Z) itself
+                A_prev = ACTIVATIONS[name](previous.Z, slope=self.leaky_slope)
+            dZ = DERIVATIVES[name](previous.Z, A_prev, dA_prev, slope=self.leaky_slope)
+        return grads, dZ
 
     def compute_cost(
         self,

@@ -31,7 +31,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from dnncli.network.activations import ACTIVATIONS, DERIVATIVES
+from dnncli.network.activations import ACTIVATIONS
 from dnncli.network.losses import LOSSES
 from dnncli.network.model import Cache, Network
 
@@ -219,24 +219,8 @@ class GramFirstLayer:
         self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache], l2_lambda: float = 0.0
     ) -> dict[str, np.ndarray]:
         """Gradients of ``params``: the network's for layers 2..L, and ``dW1_a``, ``dW1_C``."""
-        net = self.network
         m = Y.shape[1]
-        grads: dict[str, np.ndarray] = {}
-        dZ = AL - Y
-        for l in range(net.L, 1, -1):
-            A_prev, W = caches[l - 1].A_prev, caches[l - 1].W
-            dW = (dZ @ A_prev.T) / m
-            if l2_lambda:
-                dW += (l2_lambda / m) * W
-            grads[f"dW{l}"] = dW
-            grads[f"db{l}"] = np.sum(dZ, axis=1, keepdims=True) / m
-            dA_prev = W.T @ dZ
-            previous = caches[l - 2]
-            name = net.activations[l - 2]
-            if previous.D is not None:
-                dA_prev *= previous.D
-                A_prev = ACTIVATIONS[name](previous.Z, slope=net.leaky_slope)
-            dZ = DERIVATIVES[name](previous.Z, A_prev, dA_prev, slope=net.leaky_slope)
+        grads, dZ = self.network.backward_to_first_layer(AL, Y, caches, l2_lambda)
         grads["db1"] = np.sum(dZ, axis=1, keepdims=True) / m
         C = self.params["W1_C"]
         dW1_a = np.full((1, 1), (l2_lambda / m) * self.a if l2_lambda else 0.0, dtype=C.dtype)
