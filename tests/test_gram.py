@@ -125,6 +125,10 @@ def test_auto_takes_the_gram_path_only_where_it_is_exact_and_pays() -> None:
     # G over the memory budget
     path, why = choose_first_layer("auto", optimizer="gd", budget_mb=0.1, **cat)
     assert path == "plain" and "budget" in why
+    # logistic regression on the cat set: one row, but W1 @ X still streams all of X every step
+    assert choose_first_layer("auto", optimizer="gd", layer_sizes=[12288, 1], m=209, epochs=2000)[0] == "gram"
+    # planar / football: two inputs, nothing to win
+    assert choose_first_layer("auto", optimizer="gd", layer_sizes=[2, 20, 3, 1], m=211, epochs=30000)[0] == "plain"
     # a tiny problem: nothing to win
     assert choose_first_layer("auto", optimizer="gd", layer_sizes=[192, 5, 1], m=40, epochs=100)[0] == "plain"
     # a resumed momentum run (its velocity is explicit) stays plain
