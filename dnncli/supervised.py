@@ -6,9 +6,11 @@ Everything happens in the run's locked ``runs/<name>.partial/`` directory (see
 
 * ``checkpoint.h5`` is written every ``training.checkpoint_every`` epochs (one epoch is one
   iteration with full batches) and when a signal stops the run;
-* on SIGINT / SIGTERM the run stops at the end of the current epoch, writes the checkpoint and its
-  partial outputs (``model.h5`` of the current parameters, ``history.csv``, ``loss.png``,
-  ``metrics.json`` with ``"status": "interrupted"``) and exits 130 / 143;
+* on SIGINT / SIGTERM the run stops after the current update step (with mini-batches, in the
+  middle of the epoch if need be: the checkpoint keeps the epoch's batch order and how far it
+  got), writes the checkpoint and its partial outputs (``model.h5`` of the current parameters,
+  ``history.csv``, ``loss.png``, ``metrics.json`` with ``"status": "interrupted"``) and exits
+  130 / 143;
 * on divergence it writes the last parameters whose cost was finite as ``model.h5`` (with
   ``"status": "diverged"`` in ``metrics.json``), removes the checkpoint (resuming would diverge
   again) and exits 3;
@@ -88,13 +90,14 @@ def train_watched(
                 progress=progress,
                 state=state,
                 on_epoch_end=supervisor,
+                stop_requested=lambda: stop.signum is not None,  # read after every update: only a flag
                 **options,
             )
         except StopRequested as stopped:
             _write_partial(prepared, network, state, partial, "interrupted")
             name = SIGNAL_NAMES[stopped.signum]
             raise Interrupted(
-                f"interrupted by {name} after iteration {state.iteration} (epoch {state.epoch}); "
+                f"interrupted by {name} after iteration {state.iteration} ({_position(state)}); "
                 f"checkpoint and partial outputs are in {partial.path}; resume with: "
                 f"dnn train --resume {partial.path}",
                 exit_code=EXIT_FOR_SIGNAL[name],
@@ -113,6 +116,12 @@ def train_watched(
             ) from None
         except TrainingDiverged as diverged:
             raise _keep_last_good(prepared, supervisor, state, partial, diverged) from None
+
+
+def _position(state: TrainState) -> str:
+    if state.batch_in_epoch:
+        return f"epoch {state.epoch + 1}, after its mini-batch {state.batch_in_epoch}"
+    return f"epoch {state.epoch}"
 
 
 def _finished_predicate(prepared: PreparedRun) -> Callable[[TrainState], bool]:
@@ -160,6 +169,7 @@ def _write_partial(
         "status": status,
         "epoch": state.epoch,
         "iteration": state.iteration,
+        **({"batch_in_epoch": state.batch_in_epoch} if state.batch_in_epoch else {}),
         "initial_cost": state.initial_cost,
         "last_finite_cost": state.last_good_cost,
         "seconds": round(state.seconds, 6),
@@ -178,6 +188,15 @@ def _restore(checkpoint: Checkpoint, network: Network, optimizer: Any, rng: np.r
         network.params[key] = saved.astype(value.dtype, copy=False)
     optimizer.load_state_dict(checkpoint.optimizer)
     rng.bit_generator.state = checkpoint.rng_state
+
+
+def _check_epoch_order(checkpoint: Checkpoint, m: int, partial: PartialRun) -> None:
+    """The order of a cut-short epoch must be a permutation of the examples (else: tampered)."""
+    order = checkpoint.state.epoch_order
+    if order is not None and not np.array_equal(np.sort(order), np.arange(m)):
+        raise RunDirError(
+            f"{partial.checkpoint}: corrupt checkpoint (epoch_order is not an order of the {m} examples)"
+        )
 
 
 def _status(partial: PartialRun) -> str | None:
@@ -232,6 +251,8 @@ def resume_training(
                 f"{config.data.train}: the training data changed since the checkpoint in {partial.path}; "
                 "resuming on other data would not continue the same run"
             )
+        if checkpoint is not None:
+            _check_epoch_order(checkpoint, prepared.Y.shape[1], partial)
         options = train_options(prepared.config, prepared.network, prepared.rng)
         if progress is not None and hasattr(progress, "set_total"):
             progress.set_total(total_steps(prepared.config, prepared.X.shape[1]))

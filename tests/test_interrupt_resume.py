@@ -65,9 +65,10 @@ def same_history(a: Path, b: Path) -> bool:
     "sets, step",
     [
         ([], 23),  # full-batch gradient descent: stops right after update 23
-        (ADAM_MINI_BATCHES, 13),  # Adam, shuffled mini-batches, dropout, L2: stops at the epoch's end
+        (ADAM_MINI_BATCHES, 13),  # Adam, shuffled mini-batches, dropout, L2: stops mid-epoch (5 batches an epoch)
+        ([*ADAM_MINI_BATCHES, "training.shuffle=false"], 13),  # batches in order: no order to keep
     ],
-    ids=["full-batch gd", "adam mini-batches"],
+    ids=["full-batch gd", "adam mini-batches", "adam unshuffled"],
 )
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, tiny_config: Path, sets: list[str], step: int) -> None:
     _, expected = uninterrupted(tiny_config, sets, tmp_path / "whole")
@@ -79,7 +80,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, tiny_confi
     assert f"dnn train --resume {partial}" in info.value.message
     # the partial outputs: a loadable model of the current parameters, the history so far
     status = json.loads((partial / "metrics.json").read_text())
-    assert status["status"] == "interrupted" and 0 < status["iteration"] < 60
+    assert status["status"] == "interrupted" and status["iteration"] == step  # right after that update
     assert load_checkpoint(partial / CHECKPOINT_NAME).state.iteration == status["iteration"]
     assert load_model(partial).network.layer_sizes == [192, 5, 3, 1]
     assert not target.exists()
@@ -91,22 +92,66 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, tiny_confi
     assert not (target / CHECKPOINT_NAME).exists()
 
 
+def test_a_signal_mid_epoch_stops_after_that_update_and_resumes_bit_for_bit(tmp_path: Path, tiny_config: Path) -> None:
+    """40 examples in batches of 8 take 5 updates an epoch: a signal after update 13 (the third
+    batch of the third epoch) stops right there, not at the epoch's end (update 15). The checkpoint
+    keeps the epoch's order and position; a resumed run cut short again inside the same epoch, and
+    resumed again, still ends bit for bit where the uninterrupted run does (parameters and history)."""
+    _, expected = uninterrupted(tiny_config, ADAM_MINI_BATCHES, tmp_path / "whole")
+    target = tmp_path / "cut"
+    with pytest.raises(Interrupted) as info:
+        run_training(load_config(tiny_config, ADAM_MINI_BATCHES), run_dir=target, progress=interrupt_at(13))
+    assert "after iteration 13 (epoch 3, after its mini-batch 3)" in info.value.message
+    partial = partial_path(target)
+    status = json.loads((partial / "metrics.json").read_text())
+    assert (status["iteration"], status["epoch"], status["batch_in_epoch"]) == (13, 2, 3)
+    saved = load_checkpoint(partial / CHECKPOINT_NAME).state
+    assert (saved.iteration, saved.epoch, saved.batch_in_epoch, saved.epoch_seen) == (13, 2, 3, 24)
+    assert sorted(saved.epoch_order.tolist()) == list(range(40))  # the shuffled epoch's order
+    assert saved.epoch_order.tolist() != list(range(40))
+    assert load_model(partial).network.params.keys() == expected.keys()
+
+    with pytest.raises(Interrupted) as again:  # cut the same epoch short once more
+        resume_training(partial, progress=interrupt_at(14))
+    assert "after iteration 14 (epoch 3, after its mini-batch 4)" in again.value.message
+    assert np.array_equal(load_checkpoint(partial / CHECKPOINT_NAME).state.epoch_order, saved.epoch_order)
+
+    resume_training(partial)
+    assert_same_params(load_model(target).network.params, expected)
+    assert same_history(target, tmp_path / "whole")
+
+
+@pytest.mark.parametrize(
+    "sets, step",
+    [
+        (["training.optimizer=momentum", "training.record_every=5"], 17),
+        (["training.optimizer=momentum", "training.iterations=null", "training.epochs=12",
+          "training.batch_size=8", "training.record_every=2", "training.l2_lambda=0.1"], 13),
+    ],
+    ids=["full batch", "mini-batches"],
+)
+def test_on_the_gram_path_a_signal_stops_after_that_step_too(
+    tmp_path: Path, tiny_config: Path, sets: list[str], step: int
+) -> None:
+    """The Gram path's epoch hook runs only now and then, but a stop request makes it run after
+    the current step: W1 is formed, the momentum in explicit form saved, and resuming matches."""
+    sets = ["training.first_layer=gram", *sets]
+    _, expected = uninterrupted(tiny_config, sets, tmp_path / "whole")
+    with pytest.raises(Interrupted) as info:
+        run_training(load_config(tiny_config, sets), run_dir=tmp_path / "cut", progress=interrupt_at(step))
+    assert f"after iteration {step} " in info.value.message
+    assert load_checkpoint(partial_path(tmp_path / "cut") / CHECKPOINT_NAME).state.iteration == step
+    resume_training(tmp_path / "cut")
+    resumed = load_model(tmp_path / "cut").network.params
+    for key in expected:  # W1 is re-formed from a W1_0 - C X^T: equal up to rounding only
+        np.testing.assert_allclose(resumed[key], expected[key], rtol=1e-9, atol=1e-12)
+
+
 def test_a_signal_during_the_last_step_lets_the_run_finish(tmp_path: Path, tiny_config: Path) -> None:
     _, expected = uninterrupted(tiny_config, [], tmp_path / "whole")
     metrics, _, _ = run_training(load_config(tiny_config), run_dir=tmp_path / "last", progress=interrupt_at(60))
     assert metrics["iterations"] == 60 and not partial_path(tmp_path / "last").exists()
     assert_same_params(load_model(tmp_path / "last").network.params, expected)
-
-
-def test_resume_on_the_gram_path_matches_up_to_rounding(tmp_path: Path, tiny_config: Path) -> None:
-    sets = ["training.first_layer=gram", "training.optimizer=momentum", "training.record_every=5"]
-    _, expected = uninterrupted(tiny_config, sets, tmp_path / "whole")
-    with pytest.raises(Interrupted):
-        run_training(load_config(tiny_config, sets), run_dir=tmp_path / "cut", progress=interrupt_at(17))
-    resume_training(tmp_path / "cut")
-    resumed = load_model(tmp_path / "cut").network.params
-    for key in expected:  # W1 is re-formed from a W1_0 - C X^T: equal up to rounding only
-        np.testing.assert_allclose(resumed[key], expected[key], rtol=1e-9, atol=1e-12)
 
 
 def test_a_second_ctrl_c_stops_at_once_and_the_last_checkpoint_resumes(tmp_path: Path, tiny_config: Path) -> None:
@@ -285,6 +330,36 @@ def test_resume_refuses_changed_data_a_finished_run_and_a_corrupt_checkpoint(
     resume_training(target)  # the run's own name finds its .partial twin
     result = run_dnn("train", "--resume", str(target), cwd=tmp_path)
     assert result.returncode == 2 and "finished run" in result.stderr
+
+
+def test_a_tampered_epoch_position_is_refused_and_format_1_checkpoints_still_resume(
+    tmp_path: Path, tiny_config: Path
+) -> None:
+    target = tmp_path / "cut"
+    with pytest.raises(Interrupted):
+        run_training(load_config(tiny_config, ADAM_MINI_BATCHES), run_dir=target, progress=interrupt_at(13))
+    checkpoint = partial_path(target) / CHECKPOINT_NAME
+    with h5py.File(checkpoint, "r+") as f:
+        f["epoch_order"][...] = np.zeros(40, dtype=f["epoch_order"].dtype)  # not an order of the examples
+    with pytest.raises(RunDirError, match="epoch_order is not an order of the 40 examples"):
+        resume_training(partial_path(target))
+    with h5py.File(checkpoint, "r+") as f:
+        f.attrs["state"] = f.attrs["state"].replace('"epoch_seen": 24', '"epoch_seen": 0')
+    with pytest.raises(RunDirError, match="position in the epoch is impossible"):
+        resume_training(partial_path(target))
+
+    # a checkpoint written by the previous format (always at an epoch's end) resumes as before
+    _, expected = uninterrupted(tiny_config, [], tmp_path / "whole")
+    old = tmp_path / "old"
+    with pytest.raises(Interrupted):
+        run_training(load_config(tiny_config), run_dir=old, progress=interrupt_at(23))
+    with h5py.File(partial_path(old) / CHECKPOINT_NAME, "r+") as f:
+        state = json.loads(f.attrs["state"])
+        for key in ("batch_in_epoch", "epoch_cost_sum", "epoch_seen"):
+            del state[key]
+        f.attrs["state"], f.attrs["format_version"] = json.dumps(state), 1
+    resume_training(partial_path(old))
+    assert_same_params(load_model(old).network.params, expected)
 
 
 def test_resume_usage_errors(tmp_path: Path, tiny_config: Path) -> None:

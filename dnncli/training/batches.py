@@ -20,10 +20,24 @@ def n_batches(m: int, batch_size: int | None) -> int:
     return math.ceil(m / batch_size)
 
 
+def epoch_order(m: int, rng: np.random.Generator | None = None) -> np.ndarray | None:
+    """The order of one epoch's examples: a permutation drawn from ``rng`` (its only draw for the
+    batches), None without it (in order)."""
+    return rng.permutation(m) if rng is not None else None
+
+
+def batch_selectors(m: int, batch_size: int, order: np.ndarray | None, first: int = 0) -> Iterator[slice | np.ndarray]:
+    """What selects each batch's columns, from batch number ``first`` on: index arrays cut from
+    ``order``, or slices (views, no copies) when ``order`` is None. Starting at ``first`` is how a
+    run stopped in the middle of an epoch continues it with the same batches."""
+    for start in range(first * batch_size, m, batch_size):
+        yield slice(start, start + batch_size) if order is None else order[start : start + batch_size]
+
+
 def batch_indices(m: int, batch_size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
     """The example indices of each batch: shuffled by ``rng``, in order without it."""
-    order = rng.permutation(m) if rng is not None else np.arange(m)
-    return [order[start : start + batch_size] for start in range(0, m, batch_size)]
+    order = epoch_order(m, rng)
+    return list(batch_selectors(m, batch_size, order if order is not None else np.arange(m)))
 
 
 def mini_batches(
@@ -34,9 +48,5 @@ def mini_batches(
     if batch_size is None or (batch_size >= m and rng is None):
         yield X, Y
         return
-    if rng is None:  # in order: views, no copies
-        for start in range(0, m, batch_size):
-            yield X[:, start : start + batch_size], Y[:, start : start + batch_size]
-        return
-    for indices in batch_indices(m, batch_size, rng):
-        yield X[:, indices], Y[:, indices]
+    for columns in batch_selectors(m, batch_size, epoch_order(m, rng)):
+        yield X[:, columns], Y[:, columns]

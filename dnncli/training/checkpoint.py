@@ -5,8 +5,10 @@ Layout of ``checkpoint.h5``::
     /params/W1, /params/b1, ...       the parameters after ``iteration`` updates
     /optimizer/<key>                  the optimizer's state-dict arrays (moments "v_W1", ...)
     /tracker/<key>                    the early-stopping tracker's arrays (best parameters)
+    /epoch_order                      a run stopped in the middle of a shuffled epoch: its example order
     attrs: format = "dnn-checkpoint", format_version, tool_version, epoch, iteration,
-           state (JSON: history rows, costs, seconds, flags), optimizer, tracker (JSON: the
+           state (JSON: history rows, costs, seconds, flags, and the batches done, cost sum
+           and examples seen of an epoch cut short), optimizer, tracker (JSON: the
            state dicts' numbers), rng (JSON: the generator's bit_generator.state),
            data_fingerprint (SHA-256 of the training arrays), cwd (where the data paths start)
 
@@ -31,7 +33,9 @@ from dnncli.training.early_stopping import EarlyStopping
 from dnncli.training.loop import History, TrainState
 
 FORMAT = "dnn-checkpoint"
-FORMAT_VERSION = 1
+# 2: a checkpoint may stand in the middle of an epoch (batch_in_epoch, /epoch_order), which a
+# reader of format 1 would silently skip to the next epoch
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -78,6 +82,9 @@ def _state_json(state: TrainState) -> str:
             "stopped_early": state.stopped_early,
             "seconds": state.seconds,
             "has_tracker": state.tracker is not None,
+            "batch_in_epoch": state.batch_in_epoch,
+            "epoch_cost_sum": state.epoch_cost_sum,
+            "epoch_seen": state.epoch_seen,
         }
     )  # Python's json keeps every float exactly (repr), NaN included
 
@@ -102,6 +109,8 @@ def save_checkpoint(
                 g = f.create_group(group)
                 for key, value in arrays.items():
                     g.create_dataset(key, data=value)
+            if state.batch_in_epoch and state.epoch_order is not None:
+                f.create_dataset("epoch_order", data=state.epoch_order)
             f.attrs["format"] = FORMAT
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["tool_version"] = __version__
@@ -115,6 +124,18 @@ def save_checkpoint(
             f.attrs["cwd"] = cwd
 
     write_with(path, write, suffix=".h5")
+
+
+def _epoch_order(f: Any, state: TrainState, path: Path) -> np.ndarray | None:
+    """The order of the cut-short epoch's examples (None: unshuffled), checked to be usable."""
+    if state.batch_in_epoch < 0 or state.epoch_seen <= 0:
+        raise RunDirError(f"{path}: corrupt checkpoint (its position in the epoch is impossible)")
+    if "epoch_order" not in f:
+        return None
+    order = np.asarray(f["epoch_order"][()])
+    if order.ndim != 1 or order.dtype.kind not in "iu":
+        raise RunDirError(f"{path}: corrupt checkpoint (epoch_order is not a list of example indices)")
+    return order
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
@@ -146,7 +167,12 @@ def load_checkpoint(path: Path) -> Checkpoint:
                 last_good_cost=float(raw["last_good_cost"]),
                 stopped_early=bool(raw["stopped_early"]),
                 seconds=float(raw["seconds"]),
+                batch_in_epoch=int(raw.get("batch_in_epoch", 0)),  # format 1: always at an epoch's end
+                epoch_cost_sum=float(raw.get("epoch_cost_sum", 0.0)),
+                epoch_seen=int(raw.get("epoch_seen", 0)),
             )
+            if state.batch_in_epoch:
+                state.epoch_order = _epoch_order(f, state, path)
             if raw.get("has_tracker"):
                 state.tracker = EarlyStopping()
                 state.tracker.load_state_dict(tracker_state)

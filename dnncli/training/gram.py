@@ -239,13 +239,3 @@ class GramFirstLayer:
         grads["dW1_a"], grads["dW1_C"] = dW1_a, dW1_C
         return grads
 
-
-def gram_batches(
-    Y: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(columns, Y_batch)`` for each mini-batch, drawn exactly as
-    :func:`dnncli.training.batches.mini_batches` draws them (same generator calls, same order)."""
-    from dnncli.training.batches import batch_indices
-
-    for columns in batch_indices(Y.shape[1], batch_size, rng):
-        yield columns, Y[:, columns]

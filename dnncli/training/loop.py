@@ -11,7 +11,9 @@ takes one step per batch. Row 0 holds the initial parameters; a row is then reco
 
 Every random draw (shuffling, dropout masks) comes from one ``numpy.random.Generator``. The
 parameters, the optimizer's ``state_dict()``, the generator's ``bit_generator.state`` and the
-:class:`TrainState` are all it takes to resume a run at an epoch boundary with identical steps.
+:class:`TrainState` are all it takes to resume a run with identical steps, at an epoch boundary or
+in the middle of an epoch that ``stop_requested`` cut short (the state then keeps the epoch's
+example order and how far it got).
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ import numpy as np
 
 from dnncli.errors import TrainingDiverged
 from dnncli.network.model import Network
-from dnncli.training.batches import mini_batches, n_batches
+from dnncli.training.batches import batch_selectors, epoch_order, n_batches
 from dnncli.training.early_stopping import EarlyStopping
-from dnncli.training.gram import DEFAULT_GRAM_BUDGET_MB, GramFirstLayer, choose_first_layer, gram_batches
+from dnncli.training.gram import DEFAULT_GRAM_BUDGET_MB, GramFirstLayer, choose_first_layer
 from dnncli.training.optimizers import GradientDescent, Optimizer
 from dnncli.training.schedules import Schedule
 from dnncli.training.threads import blas_threads, largest_product, limited_blas_threads
@@ -62,6 +64,13 @@ class TrainState:
     tracker: EarlyStopping | None = None
     stopped_early: bool = False
     seconds: float = 0.0
+    # an epoch of mini-batches cut short by ``stop_requested``: the batches it has done, the sum of
+    # their costs (weighted by their sizes) and examples, and its example order (None: unshuffled).
+    # 0 batches: the run stands at an epoch boundary.
+    batch_in_epoch: int = 0
+    epoch_cost_sum: float = 0.0
+    epoch_seen: int = 0
+    epoch_order: np.ndarray | None = None
 
 
 @dataclass
@@ -140,6 +149,7 @@ class _Run:
     total_epochs: int
     state: TrainState
     progress: ProgressCallback | None
+    stop_requested: Callable[[], bool] | None
 
     def record(self, cost: float, train_accuracy: float | None) -> bool:
         """A history row for the current parameters; True if early stopping says stop."""
@@ -191,17 +201,24 @@ class _Run:
             self.progress(state.iteration, cost)
 
     def mini_batch_epoch(self) -> None:
+        """One epoch of mini-batches (or what is left of one). If ``stop_requested`` cuts it short
+        after an update, its position stays in the state (``batch_in_epoch > 0``)."""
         state, net = self.state, self.network
-        total_cost, seen = 0.0, 0
-        order = self.rng if self.shuffle else None
+        m = self.Y.shape[1]
+        first = state.batch_in_epoch
+        if first:  # continuing a cut-short epoch: its batches, the generator where it stopped
+            order, total_cost, seen = state.epoch_order, state.epoch_cost_sum, state.epoch_seen
+        else:
+            order, total_cost, seen = epoch_order(m, self.rng if self.shuffle else None), 0.0, 0
+            if order is None and self.gram is not None:
+                order = np.arange(m)  # the Gram path takes column indices, not slices
         model = self.gram or net
-        # the Gram path takes each batch as column indices: no copy of X's columns
-        batches = (
-            gram_batches(self.Y, self.batch_size, order)
-            if self.gram is not None
-            else mini_batches(self.X, self.Y, self.batch_size, order)
-        )
-        for X_batch, Y_batch in batches:
+        last = n_batches(m, self.batch_size) - 1
+        stop_requested = self.stop_requested
+        for batch, columns in enumerate(batch_selectors(m, self.batch_size, order, first), first):
+            # the Gram path takes each batch as column indices: no copy of X's columns
+            X_batch = columns if self.gram is not None else self.X[:, columns]
+            Y_batch = self.Y[:, columns]
             AL, caches = model.forward(X_batch, self.keep_probs, self.rng)
             cost = model.cost(AL, caches, Y_batch, self.l2_lambda)
             if not math.isfinite(cost):
@@ -221,6 +238,11 @@ class _Run:
                 self.progress(state.iteration, cost)
             if state.iteration >= self.total_steps:
                 break
+            if stop_requested is not None and batch < last and stop_requested():
+                state.batch_in_epoch, state.epoch_order = batch + 1, order
+                state.epoch_cost_sum, state.epoch_seen = total_cost, seen
+                return
+        state.batch_in_epoch, state.epoch_order = 0, None
         state.epoch += 1
         _report_epoch(self.progress, state.epoch, total_cost / seen)
         finished = state.epoch >= self.total_epochs or state.iteration >= self.total_steps
@@ -279,6 +301,7 @@ def train(
     progress: ProgressCallback | None = None,
     state: TrainState | None = None,
     on_epoch_end: Callable[[TrainState], None] | None = None,
+    stop_requested: Callable[[], bool] | None = None,
     first_layer: str = "auto",
     gram_budget_mb: float = DEFAULT_GRAM_BUDGET_MB,
 ) -> TrainResult:
@@ -291,10 +314,19 @@ def train(
     with the parameters of the best validation cost. Pass a ``state`` (with the optimizer and
     generator saved alongside it) to resume; ``on_epoch_end(state)`` runs after every epoch.
 
+    ``stop_requested()`` is asked after every mini-batch update (it should only read a flag): when
+    it says yes in the middle of an epoch, the epoch stops there, its position is kept in the state
+    (``batch_in_epoch``...) and ``on_epoch_end`` runs at once, so that it can save the state and end
+    the run; training from that state (with the parameters, optimizer and generator as they are
+    then) continues the epoch with the very same batches. With full batches every epoch is one
+    step, so ``on_epoch_end`` already runs after every update (on the Gram path too, once a stop
+    is requested).
+
     ``first_layer`` (auto, plain or gram) chooses how layer 1 is trained: see
     :mod:`dnncli.training.gram`. On the Gram path ``W1`` is only formed when needed, so
     ``on_epoch_end`` runs (with ``W1`` and the optimizer's state in explicit form) every
-    ``record_every`` epochs, at the last epoch, and at least every second, not after every epoch.
+    ``record_every`` epochs, at the last epoch, at least every second and when ``stop_requested()``,
+    not after every epoch.
     """
     if (iterations is None) == (epochs is None):
         raise ValueError("give the budget as iterations or as epochs (one of them)")
@@ -344,6 +376,7 @@ def train(
         total_epochs=total_epochs,
         state=state,
         progress=progress,
+        stop_requested=stop_requested,
     )
 
     # a step's largest product decides the BLAS threads (dnncli.training.threads)
@@ -379,13 +412,15 @@ def train(
 
 
 def _hook_due(run: _Run, last_hook: float) -> bool:
-    """On the Gram path: every ``record_every`` epochs, at the end, and at least every second."""
+    """On the Gram path: every ``record_every`` epochs, at the end, at least every second, and
+    when a stop is requested (an epoch cut short included)."""
     state = run.state
     return (
         state.epoch % run.record_every == 0
         or state.epoch >= run.total_epochs
         or state.iteration >= run.total_steps
         or state.stopped_early
+        or (run.stop_requested is not None and run.stop_requested())  # stop after this step
         or time.perf_counter() - last_hook >= 1.0
     )
 

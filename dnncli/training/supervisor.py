@@ -1,6 +1,7 @@
 """Watching a training run between epochs: periodic checkpoints, the last good parameters, and
-SIGINT / SIGTERM turned into a clean stop at the end of the current epoch (one step with full
-batches) instead of a crash in the middle of an update.
+SIGINT / SIGTERM turned into a clean stop after the current update step (the training loop reads
+the flag after every mini-batch and then ends the epoch early) instead of a crash in the middle of
+an update.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 @dataclass
 class StopRequest:
-    """Set by a signal handler; read by the training loop's epoch hook."""
+    """Set by a signal handler; read by the training loop after every update step."""
 
     signum: int | None = None
 
 
 class StopNow(KeyboardInterrupt):
-    """A second signal while stopping: give up waiting for the end of the epoch (a
+    """A second signal while stopping: give up waiting for the end of the step (a
     KeyboardInterrupt, so that wherever it lands the command line reports it in one line)."""
 
     def __init__(self, signum: int) -> None:
@@ -77,6 +78,8 @@ class Supervisor:
     parameters into one of two reusable buffers (if the newer copy turns out to diverge, the older
     one is still good), writes a checkpoint once ``checkpoint_every`` epochs and
     ``checkpoint_min_seconds`` seconds have passed since the last one, and stops the run when a signal asked for it.
+    ``train`` also runs it at once when a signal cuts an epoch short (``state.batch_in_epoch > 0``):
+    the checkpoint then holds the position inside the epoch.
     """
 
     def __init__(
