@@ -129,21 +129,42 @@ class Network:
         """
         if keep_probs is not None and len(keep_probs) != self.L - 1:
             raise ValueError(f"{self.L - 1} hidden layers need {self.L - 1} keep_probs, got {len(keep_probs)}")
-        caches: list[Cache] = []
-        A = X
-        slope = self.leaky_slope
-        for l in range(1, self.L + 1):
+        return self.forward_from(1, X, [], keep_probs, rng, masks)
+
+    def forward_from(
+        self,
+        first: int,
+        A: np.ndarray,
+        caches: list[Cache],
+        keep_probs: Sequence[float] | None = None,
+        rng: np.random.Generator | None = None,
+        masks: Sequence[np.ndarray | None] | None = None,
+    ) -> tuple[np.ndarray, list[Cache]]:
+        """Layers ``first..L`` on ``A = A[first-1]``, appending their caches to ``caches``."""
+        for l in range(first, self.L + 1):
             W, b = self.params[f"W{l}"], self.params[f"b{l}"]
             Z = W @ A
             Z += b
             A_prev = A
-            A = ACTIVATIONS[self.activations[l - 1]](Z, slope=slope)
-            D = None
-            if keep_probs is not None and l < self.L and keep_probs[l - 1] < 1:
-                D = self._dropout_mask(l, A, keep_probs[l - 1], rng, masks)
-                A *= D
+            A, D = self.activate(l, Z, keep_probs, rng, masks)
             caches.append(Cache(A_prev, W, b, Z, D))
         return A, caches
+
+    def activate(
+        self,
+        l: int,
+        Z: np.ndarray,
+        keep_probs: Sequence[float] | None = None,
+        rng: np.random.Generator | None = None,
+        masks: Sequence[np.ndarray | None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``A[l] = g(Z[l])``, times the dropout mask ``D[l]`` of a hidden layer while training."""
+        A = ACTIVATIONS[self.activations[l - 1]](Z, slope=self.leaky_slope)
+        D = None
+        if keep_probs is not None and l < self.L and keep_probs[l - 1] < 1:
+            D = self._dropout_mask(l, A, keep_probs[l - 1], rng, masks)
+            A *= D
+        return A, D
 
     @staticmethod
     def _dropout_mask(

@@ -31,7 +31,6 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from dnncli.network.activations import ACTIVATIONS
 from dnncli.network.losses import LOSSES
 from dnncli.network.model import Cache, Network
 
@@ -189,24 +188,9 @@ class GramFirstLayer:
         Z += params["b1"]
         Z = Z.astype(net.dtype, copy=False)
         self._columns = columns
-        caches: list[Cache] = []
-        A_prev = None
-        slope = net.leaky_slope
-        for l in range(1, net.L + 1):
-            if l > 1:
-                W, b = params[f"W{l}"], params[f"b{l}"]
-                Z = W @ A_prev
-                Z += b
-            else:
-                W, b = params["W1_C"], params["b1"]
-            A = ACTIVATIONS[net.activations[l - 1]](Z, slope=slope)
-            D = None
-            if keep_probs is not None and l < net.L and keep_probs[l - 1] < 1:
-                D = net._dropout_mask(l, A, keep_probs[l - 1], rng, None)
-                A *= D
-            caches.append(Cache(A_prev, W, b, Z, D))
-            A_prev = A
-        return A, caches
+        # layer 1's cache holds no A_prev (the Gram path never multiplies by X) and C for W
+        A, D = net.activate(1, Z, keep_probs, rng)
+        return net.forward_from(2, A, [Cache(None, params["W1_C"], params["b1"], Z, D)], keep_probs, rng)
 
     def squared_norm_W1(self) -> float:
         """``||a W1_0 - C X^T||^2`` from ``P`` and ``G``: O(n1 m^2), no X."""
