@@ -22,6 +22,7 @@ import numpy as np
 from dnncli import __version__
 from dnncli.atomic import write_with
 from dnncli.errors import ModelFileError
+from dnncli.fileformat import check_format
 from dnncli.network.model import Network
 
 FORMAT = "dnn-model"
@@ -107,14 +108,7 @@ def load_model(path: str | Path) -> ModelBundle:
     try:
         with h5py.File(path, "r") as f:
             attrs = dict(f.attrs)
-            if attrs.get("format") != FORMAT:
-                raise ModelFileError(f"{path}: not a dnn model file (no 'format = {FORMAT}' attribute)")
-            version = int(attrs.get("format_version", 0))
-            if version > FORMAT_VERSION:
-                raise ModelFileError(
-                    f"{path}: written by dnn {attrs.get('tool_version', '?')} in model format "
-                    f"{version}; this dnn ({__version__}) reads format {FORMAT_VERSION}: upgrade dnn"
-                )
+            check_format(attrs, path, FORMAT, FORMAT_VERSION, "model file", ModelFileError)
             missing = [key for key in _REQUIRED_ATTRS if key not in attrs]
             if missing:
                 raise ModelFileError(f"{path}: the attribute '{missing[0]}' is missing")

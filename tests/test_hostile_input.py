@@ -299,7 +299,7 @@ def _truncate_copy(good: Path, target: Path) -> Path:
 
 
 HOSTILE_MODELS: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
-    "a newer format version": (_edit(_set_attr("format_version", 99)), "model format 99"),
+    "a newer format version": (_edit(_set_attr("format_version", 99)), "model file format 99"),
     "an array missing": (_edit(lambda f: f.__delitem__("W2")), "the array 'W2' is missing"),
     "an array of the wrong shape": (
         _edit(lambda f: (f.__delitem__("W1"), f.create_dataset("W1", data=np.zeros((3, 5))))), "'W1' has shape (3, 5)"

@@ -29,6 +29,7 @@ import numpy as np
 from dnncli import __version__
 from dnncli.atomic import write_with
 from dnncli.errors import RunDirError
+from dnncli.fileformat import check_format
 from dnncli.training.early_stopping import EarlyStopping
 from dnncli.training.loop import History, TrainState
 
@@ -144,14 +145,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
     try:
         with h5py.File(path, "r") as f:
             attrs = dict(f.attrs)
-            if attrs.get("format") != FORMAT:
-                raise RunDirError(f"{path}: not a dnn checkpoint")
-            version = int(attrs.get("format_version", 0))
-            if version > FORMAT_VERSION:
-                raise RunDirError(
-                    f"{path}: checkpoint format {version} from dnn {attrs.get('tool_version', '?')}; "
-                    f"this dnn ({__version__}) reads format {FORMAT_VERSION}: upgrade dnn"
-                )
+            check_format(attrs, path, FORMAT, FORMAT_VERSION, "checkpoint", RunDirError)
             groups = {
                 name: {key: np.asarray(node[()]) for key, node in f[name].items()}
                 for name in ("params", "optimizer", "tracker")
