@@ -102,8 +102,7 @@ def root(
 ) -> None:
     """Train, evaluate and check deep neural networks written in plain, vectorized NumPy.
 
-    Exit codes: 0 success, 1 a check or quality gate failed, 2 usage error or bad input,
-    3 training diverged or another runtime failure, 130/143 interrupted.
+    Exit codes: 0 success, 1 check or gate failed, 2 bad usage or input, 3 diverged or runtime failure, 130/143 interrupted, 141 closed pipe.
     """
 
 
