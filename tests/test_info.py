@@ -81,7 +81,8 @@ def test_help_lists_the_exit_codes_and_completion() -> None:
     result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "--install-completion" in result.stdout
-    assert "1 a check or quality gate failed" in result.stdout and "2 usage error or bad input" in result.stdout
+    assert "1 check or gate failed" in result.stdout and "2 bad usage or input" in result.stdout
+    assert "141 closed pipe" in result.stdout
 
 
 def test_usage_errors_exit_2() -> None:
