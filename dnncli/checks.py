@@ -12,7 +12,6 @@ from dnncli.network.gradcheck import GradCheckCase, GradCheckResult, PassOptions
 from dnncli.network.model import Network
 
 DEFAULT_EXAMPLES = 5
-DEFAULT_MAX_COORDINATES = 200
 
 
 @dataclass

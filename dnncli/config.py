@@ -255,11 +255,6 @@ class TrainingConfig(_Section):
             )
         return self
 
-    @property
-    def dropout(self) -> bool:
-        probs = self.keep_prob if isinstance(self.keep_prob, list) else [self.keep_prob]
-        return any(k < 1 for k in probs)
-
 
 class OutputConfig(_Section):
     dir: str = Field(default="runs", description="Where run directories go: <dir>/<name>/.")

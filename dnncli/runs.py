@@ -271,6 +271,7 @@ def metrics_of(result: TrainResult, config: Config, run_dir: Path) -> dict[str, 
         **({"best_epoch": result.best_epoch, "stopped_early": result.stopped_early} if result.best_epoch is not None else {}),
         **result.scores,
         "first_layer": result.first_layer,
+        "first_layer_reason": result.first_layer_reason,
         "seconds": round(result.seconds, 6),
         "run_dir": str(run_dir),
         "dnn_version": __version__,
@@ -312,18 +313,6 @@ def finish_run(
     target = partial.finish(force)
     _point_latest(target)
     return metrics
-
-
-def write_run(
-    prepared: PreparedRun, result: TrainResult, target: Path, force: bool = False
-) -> dict[str, Any]:
-    """Write the model, history, plot, metrics and config into ``target`` all at once."""
-    partial = PartialRun.create(target, force)
-    try:
-        return finish_run(prepared, result, partial, force)
-    except BaseException:
-        partial.discard()
-        raise
 
 
 def run_training(

@@ -8,7 +8,6 @@ import subprocess
 import zlib
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 from PIL import Image

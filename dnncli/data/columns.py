@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_MEMORY_BUDGET_MB = 100.0
 
 
 def float_columns_bytes(m: int, n_x: int, itemsize: int) -> int:

@@ -17,7 +17,6 @@ import numpy as np
 
 HIDDEN_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
-ALL_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "linear", "softmax")
 
 DEFAULT_LEAKY_SLOPE = 0.01
 
