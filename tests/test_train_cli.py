@@ -49,6 +49,7 @@ def test_train_writes_a_complete_run_directory(tmp_path: Path, tiny_config: Path
     assert METRIC_KEYS <= set(metrics)
     assert metrics["iterations"] == 60 and metrics["final_cost"] < metrics["initial_cost"]
     assert metrics["train_accuracy"] >= 0.9  # the tiny set is easy: brightness decides the class
+    assert metrics["first_layer"] == "plain" and "small" in metrics["first_layer_reason"]
 
     rows = list(csv.DictReader((run_dir / "history.csv").open()))
     assert [int(r["iteration"]) for r in rows] == [0, 10, 20, 30, 40, 50, 60]
