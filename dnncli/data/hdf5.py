@@ -39,10 +39,11 @@ class Dataset:
 
     def columns(self, divisor: float, dtype: np.dtype | type = np.float64) -> np.ndarray:
         """X of shape ``(n_x, m)``, divided by ``divisor``, C-contiguous, in ``dtype``."""
-        X = self.X_raw.reshape(self.m, -1).T.astype(dtype)
+        # one copy, straight into C order (astype would keep the transposed layout: a second copy)
+        X = np.array(self.X_raw.reshape(self.m, -1).T, dtype=dtype, order="C")
         if divisor != 1:
             X /= divisor
-        return np.ascontiguousarray(X)
+        return X
 
 
 def auto_divisor(dtype: np.dtype) -> float:
