@@ -148,7 +148,7 @@ def worker_dnn(spec: dict[str, Any]) -> dict[str, Any]:
     """The real product path: the config is loaded and run as `dnn train` runs it."""
     from dnncli.config import load_config
     from dnncli.errors import DnnError
-    from dnncli.runs import run_training
+    from dnncli import run_training
 
     out = Path(spec["work"]) / f"runs_{spec['case']}_{spec['dtype']}_{spec['engine']}"
     out.mkdir(exist_ok=True)

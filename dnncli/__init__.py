@@ -2,7 +2,8 @@
 
 The library is usable without the command line::
 
-    from dnncli import load_config, load_dataset, Network, train
+    from dnncli import load_config, run_training            # a config to a run directory
+    from dnncli import Network, TrainData, TrainSettings, train   # the engine alone
 
 Imports are lazy so that ``dnn --help`` starts without loading NumPy, h5py or matplotlib.
 """
@@ -25,10 +26,16 @@ _EXPORTS = {
     "Network": "dnncli.network.model",
     "gradient_check": "dnncli.network.gradcheck",
     "train": "dnncli.training.loop",
-    "TrainResult": "dnncli.training.loop",
+    "TrainData": "dnncli.training.settings",
+    "TrainSettings": "dnncli.training.settings",
+    "Hooks": "dnncli.training.settings",
+    "TrainState": "dnncli.training.state",
+    "TrainResult": "dnncli.training.state",
+    "ModelBundle": "dnncli.modelfile",
     "save_model": "dnncli.modelfile",
     "load_model": "dnncli.modelfile",
-    "run_training": "dnncli.runs",
+    "run_training": "dnncli.run.training",
+    "resume_training": "dnncli.run.training",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -41,7 +41,7 @@ def regularization_options(config: Config, network: Network, m: int) -> PassOpti
     """The config's L2 penalty and dropout as keyword arguments of the passes. Dropout masks are
     drawn once (from the run's training seed) and held fixed, so that every cost evaluation of
     the check sees the same thinned network."""
-    from dnncli.training.configured import generators, keep_probs
+    from dnncli.run.prepare import generators, keep_probs
 
     options = PassOptions()
     if config.training.l2_lambda:
@@ -57,15 +57,16 @@ def regularization_options(config: Config, network: Network, m: int) -> PassOpti
 def config_case(config: Config, examples: int = DEFAULT_EXAMPLES) -> GradCheckCase:
     """The config's network, as initialised for training, on its first ``examples`` examples,
     with its regularization."""
-    from dnncli.runs import prepare
+    from dnncli.run.prepare import prepare
 
     prepared = prepare(config)
-    m = min(examples, prepared.X.shape[1])
+    data = prepared.data
+    m = min(examples, data.m)
     return GradCheckCase(
         name=config.name,
         network=prepared.network,
-        X=np.ascontiguousarray(prepared.X[:, :m], dtype=np.float64),
-        Y=np.ascontiguousarray(prepared.Y[:, :m], dtype=np.float64),
+        X=np.ascontiguousarray(data.X[:, :m], dtype=np.float64),
+        Y=np.ascontiguousarray(data.Y[:, :m], dtype=np.float64),
         options=regularization_options(config, prepared.network, m),
     )
 

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from dnncli import __version__
+from dnncli.console import stderr_console, stdout_console
 from dnncli.errors import EXIT_BROKEN_PIPE, EXIT_RUNTIME, EXIT_SIGINT, DnnError
 
 app = typer.Typer(
@@ -31,22 +32,6 @@ app.add_typer(data_app, name="data")
 
 
 # ---- shared plumbing -------------------------------------------------------------------------
-
-
-def _console(stderr: bool):  # -> rich.console.Console
-    from rich.console import Console
-
-    # rich drops only colours for NO_COLOR; plain text means no bold or italic codes either
-    plain = bool(os.environ.get("NO_COLOR"))
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto")
-
-
-def stderr_console():  # -> rich.console.Console
-    return _console(stderr=True)
-
-
-def stdout_console():
-    return _console(stderr=False)
 
 
 def fail(message: str, code: int) -> None:
@@ -109,70 +94,6 @@ def root(
 # ---- dnn train -------------------------------------------------------------------------------
 
 
-class _Progress:
-    """A rich progress bar on stderr and/or the course's 'Cost after iteration N' lines."""
-
-    def __init__(self, total: int | None, show_bar: bool, print_every: int | None) -> None:
-        total = total or 1  # with an epoch budget the run tells the total once the data is loaded
-        self.total, self.print_every = total, print_every
-        self.by_epoch = False
-        self.step = max(1, total // 400)
-        self.bar = None
-        if show_bar:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(
-                TextColumn("training"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("cost {task.fields[cost]}"),
-                TimeElapsedColumn(),
-                TextColumn("left"),
-                TimeRemainingColumn(),
-                console=stderr_console(),
-                transient=True,
-            )
-            self.task = self.bar.add_task("training", total=total, cost="-")
-
-    def __enter__(self) -> "_Progress":
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def set_total(self, total: int) -> None:
-        """The number of update steps, known once the data is loaded (epochs x batches)."""
-        self.total, self.step = total, max(1, total // 400)
-        if self.bar is not None:
-            self.bar.update(self.task, total=total)
-
-    def epoch_done(self, epoch: int, cost: float) -> None:
-        """Mini-batch runs: the cost of each epoch (the mean of its batches') replaces the noisy
-        per-iteration lines; epoch 0 is the initial parameters."""
-        self.by_epoch = True
-        if self.print_every and epoch % self.print_every == 0:
-            line = f"Cost after epoch {epoch}: {cost}"
-            self.bar.console.print(line) if self.bar is not None else print(line, file=sys.stderr)
-
-    def __call__(self, iteration: int, cost: float) -> None:
-        done = iteration - 1  # the cost belongs to the parameters before this update
-        if self.print_every and done % self.print_every == 0 and not self.by_epoch:
-            line = f"Cost after iteration {done}: {cost}"
-            self.bar.console.print(line) if self.bar is not None else print(line, file=sys.stderr)
-        if self.bar is not None and (iteration % self.step == 0 or iteration == self.total):
-            self.bar.update(self.task, completed=iteration, cost=f"{cost:.6f}")
-
-
 @app.command()
 @handle_errors
 def train(
@@ -202,13 +123,11 @@ def train(
     """
     from dnncli import report
     from dnncli.config import load_config
-    from dnncli.runs import run_training
+    from dnncli.run.training import resumable_config, resume_training, run_training
 
     if resume is not None:
         if config is not None or set_ or print_config or run_dir is not None or force:
             raise DnnError("--resume continues a run as it was started: give no config, --set, --run-dir or --force")
-        from dnncli.supervised import resumable_config, resume_training
-
         cfg = resumable_config(resume)
     elif config is None:
         raise DnnError("give a config file (dnn train CONFIG), or --resume RUN_DIR to continue a run")
@@ -219,11 +138,13 @@ def train(
         return
     show_bar = not quiet and sys.stderr.isatty()
     print_every = (cfg.training.print_every or cfg.training.record_every) if verbose and not quiet else None
-    with _Progress(cfg.training.iterations, show_bar, print_every) as progress:
+    from dnncli.progress import TrainingProgress
+
+    with TrainingProgress(show_bar, print_every) as progress:
         if resume is not None:
-            metrics, _, _ = resume_training(resume, progress=progress)
+            metrics = resume_training(resume, progress=progress).metrics
         else:
-            metrics, _, _ = run_training(cfg, run_dir=run_dir, force=force, progress=progress)
+            metrics = run_training(cfg, run_dir=run_dir, force=force, progress=progress).metrics
     if json_output:
         sys.stdout.write(report.to_json(metrics) + "\n")
     else:
@@ -296,10 +217,10 @@ def predict(
     """
     from dnncli import predict as predicting
     from dnncli.errors import EXIT_BAD_INPUT, ConfigError
-    from dnncli.modelinfo import load_chosen_model
+    from dnncli.modelfile import load_chosen_model
 
     bundle = load_chosen_model(model)
-    if threshold is not None and not predicting.is_binary(bundle):
+    if threshold is not None and not bundle.is_binary:
         raise ConfigError("--threshold applies to binary (one sigmoid output) models only")
     note = predicting.input_note(bundle)
     if note:
@@ -353,11 +274,10 @@ def evaluate(
     """
     from dnncli import evaluation, report
     from dnncli.errors import ConfigError
-    from dnncli.modelinfo import load_chosen_model
-    from dnncli.predict import is_binary
+    from dnncli.modelfile import load_chosen_model
 
     bundle = load_chosen_model(model)
-    if threshold is not None and not is_binary(bundle):
+    if threshold is not None and not bundle.is_binary:
         raise ConfigError("--threshold applies to binary (one sigmoid output) models only")
     dataset, label_key = evaluation.load_labelled_set(bundle, data, x_key, y_key)
     result = evaluation.evaluate(bundle, dataset, label_key, 0.5 if threshold is None else threshold)
@@ -423,8 +343,9 @@ def info(
     [bold]Example:[/bold] dnn info runs/cat_deep --json | jq .metrics.test_accuracy
     """
     from dnncli import modelinfo, report
+    from dnncli.modelfile import load_chosen_model
 
-    description = modelinfo.describe(modelinfo.load_chosen_model(model))
+    description = modelinfo.describe(load_chosen_model(model))
     if json_output:
         sys.stdout.write(report.to_json(description) + "\n")
         return

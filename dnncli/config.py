@@ -9,7 +9,7 @@ A config names the network, the data and the training settings::
     training: {learning_rate: 0.0075, iterations: 2500}
 
 Sizes and activations that depend on the data (the input size, the number of classes) may be left
-out; :mod:`dnncli.runs` fills them in once the data is loaded.
+out; :mod:`dnncli.run.prepare` fills them in once the data is loaded.
 """
 
 from __future__ import annotations
@@ -248,11 +248,11 @@ class TrainingConfig(_Section):
 
     @model_validator(mode="after")
     def _check_first_layer(self) -> "TrainingConfig":
-        if self.first_layer == "gram" and self.optimizer not in ("gd", "momentum"):
-            raise ValueError(
-                f"first_layer = gram needs an optimizer whose steps are linear in the gradient "
-                f"(gd or momentum), not {self.optimizer}; use first_layer auto or plain"
-            )
+        from dnncli.training.first_layer import gram_refusal
+
+        refusal = gram_refusal(self.optimizer) if self.first_layer == "gram" else None
+        if refusal is not None:
+            raise ValueError(f"first_layer = gram: {refusal}; use first_layer auto or plain")
         return self
 
 

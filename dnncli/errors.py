@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 a check or quality gate failed, 2 usage error or bad in
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 3

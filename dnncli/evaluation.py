@@ -21,7 +21,7 @@ import yaml
 from dnncli.data.hdf5 import Dataset, class_labels, load_dataset
 from dnncli.errors import CheckFailed, ConfigError, DataError
 from dnncli.modelfile import ModelBundle
-from dnncli.predict import class_names, is_binary
+from dnncli.network.scores import regression_scores
 
 # (x key, y key) pairs tried in order when none is given: the model's own, then the course's.
 _FALLBACK_KEYS = [("test_set_x", "test_set_y"), ("train_set_x", "train_set_y")]
@@ -51,16 +51,6 @@ def per_class_scores(confusion: np.ndarray) -> dict[str, np.ndarray]:
     recall = _ratio(true_positives, actual)
     f1 = _ratio(2 * precision * recall, precision + recall)
     return {"precision": precision, "recall": recall, "f1": f1, "support": actual}
-
-
-def regression_scores(outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-    """MSE, RMSE, MAE and R^2 (averaged over outputs) for ``(n_out, m)`` arrays."""
-    error = outputs - targets
-    mse = float(np.mean(error * error))
-    total = np.sum((targets - targets.mean(axis=1, keepdims=True)) ** 2, axis=1)
-    residual = np.sum(error * error, axis=1)
-    r2 = float(np.mean(1 - _ratio(residual, total))) if np.all(total > 0) else None
-    return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(np.mean(np.abs(error))), "r2": r2}
 
 
 # ---- a model on a data set -------------------------------------------------------------------
@@ -167,7 +157,7 @@ def _check_fits(bundle: ModelBundle, dataset: Dataset) -> list[str]:
             f"{dataset.source}: values are {dataset.X_raw.dtype} but the model was trained on "
             f"{bundle.input_dtype}; they are divided by {bundle.input_divisor:g} all the same"
         )
-    names = class_names(bundle)
+    names = bundle.class_names
     if dataset.classes and bundle.classes and dataset.classes != names:
         warnings.append(f"{dataset.source}: class names {dataset.classes} differ from the model's {names}")
     return warnings
@@ -185,7 +175,7 @@ def evaluate(
     if dataset.y is None:
         raise DataError(f"{dataset.source}: no labels to evaluate against")
 
-    if net.output_activation == "linear":
+    if net.is_regression:
         y = dataset.y.astype(np.float64)
         Y = y.T if y.ndim == 2 else y.reshape(1, -1)
         if Y.shape[0] != net.layer_sizes[-1]:
@@ -195,13 +185,10 @@ def evaluate(
         result.regression = regression_scores(AL.astype(np.float64), Y)
         return result
 
-    names = class_names(bundle)
+    names = bundle.class_names
     k = len(names)
     y_true = class_labels(dataset, k, y_key)
-    if is_binary(bundle):
-        y_pred = (AL[0] > threshold).astype(np.int64)
-    else:
-        y_pred = np.argmax(AL, axis=0)
+    y_pred = bundle.labels(AL, threshold)
     confusion = confusion_matrix(y_true, y_pred, k)
     scores = per_class_scores(confusion)
     headline = (lambda s: float(s[1])) if k == 2 else (lambda s: float(np.mean(s)))

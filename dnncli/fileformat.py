@@ -1,6 +1,8 @@
 """The header every HDF5 file dnn writes carries: a format name and version, and the tool's version.
 
 A reader refuses a file of another format, or of a newer version than it knows, in one line.
+Model files and checkpoints both write it with :func:`write_format` and read it with
+:func:`check_format`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,13 @@ from typing import Any
 
 from dnncli import __version__
 from dnncli.errors import DnnError
+
+
+def write_format(attrs: Any, name: str, version: int, tool_version: str = __version__) -> None:
+    """Stamp an open HDF5 file's attributes with the format's name and version and the tool's."""
+    attrs["format"] = name
+    attrs["format_version"] = version
+    attrs["tool_version"] = tool_version
 
 
 def check_format(

@@ -1,4 +1,5 @@
-"""Model files (HDF5): parameters, architecture, input handling, classes, config, version.
+"""Model files (HDF5): parameters, architecture, input handling, classes, config, version; what
+kind of model a file holds (:class:`ModelBundle`'s facts), and which model a command uses.
 
 Layout::
 
@@ -13,6 +14,7 @@ Written atomically; read with h5py arrays only (no pickle).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,15 @@ import numpy as np
 from dnncli import __version__
 from dnncli.atomic import write_with
 from dnncli.errors import ModelFileError
-from dnncli.fileformat import check_format
+from dnncli.fileformat import check_format, write_format
 from dnncli.network.model import Network
 
 FORMAT = "dnn-model"
 FORMAT_VERSION = 1
 MODEL_FILENAME = "model.h5"
+MODEL_ENV = "DNN_MODEL"
+# the symlink, beside the run directories, to the newest finished run
+LATEST = "latest"
 
 
 @dataclass
@@ -44,6 +49,28 @@ class ModelBundle:
     tool_version: str = __version__
     path: Path | None = None
 
+    # ---- what the model is: Network decides, this adds the class names ------------------------
+
+    @property
+    def is_binary(self) -> bool:
+        return self.network.is_binary
+
+    @property
+    def n_classes(self) -> int | None:
+        return self.network.n_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        """One name per class (the file's, when it has the right number; else "0", "1", ...)."""
+        n = self.network.n_classes or 0
+        if self.classes and len(self.classes) == n:
+            return list(self.classes)
+        return [str(k) for k in range(n)]
+
+    def labels(self, AL: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        """Class indices ``(m,)`` from the output layer's activations ``AL``."""
+        return self.network.labels(AL, threshold)
+
 
 def save_model(bundle: ModelBundle, path: str | Path) -> Path:
     import h5py
@@ -55,9 +82,7 @@ def save_model(bundle: ModelBundle, path: str | Path) -> Path:
         with h5py.File(tmp, "w") as f:
             for name, value in net.params.items():
                 f.create_dataset(name, data=value)
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["tool_version"] = bundle.tool_version
+            write_format(f.attrs, FORMAT, FORMAT_VERSION, bundle.tool_version)
             f.attrs["layer_sizes"] = np.asarray(net.layer_sizes, dtype=np.int64)
             f.attrs["activations"] = json.dumps(net.activations)
             f.attrs["leaky_relu_slope"] = float(net.leaky_slope)
@@ -150,3 +175,25 @@ def load_model(path: str | Path) -> ModelBundle:
         raise
     except (KeyError, ValueError, TypeError, OSError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: corrupt dnn model file ({str(exc).splitlines()[0]})") from None
+
+
+# ---- which model a command uses ----------------------------------------------------------------
+
+
+def choose_model(model: str | Path | None = None, runs_dir: str | Path = "runs") -> Path:
+    """The model a command uses: the one given, else ``$DNN_MODEL``, else ``runs/latest``."""
+    if model is not None and str(model) != "":
+        return Path(model)
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV])
+    link = Path(runs_dir) / LATEST
+    if not link.exists():
+        raise ModelFileError(
+            f"no model given and {link} does not exist: train one with "
+            f"`dnn train CONFIG`, or pass --model PATH (or set {MODEL_ENV})"
+        )
+    return link.resolve()
+
+
+def load_chosen_model(model: str | Path | None = None) -> ModelBundle:
+    return load_model(choose_model(model))

@@ -2,35 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
-from dnncli.errors import ModelFileError
-from dnncli.modelfile import ModelBundle, load_model
-
-MODEL_ENV = "DNN_MODEL"
-
-
-def choose_model(model: str | Path | None = None, runs_dir: str | Path = "runs") -> Path:
-    """The model a command uses: the one given, else ``$DNN_MODEL``, else ``runs/latest``."""
-    from dnncli.runs import latest_run
-
-    if model is not None and str(model) != "":
-        return Path(model)
-    if os.environ.get(MODEL_ENV):
-        return Path(os.environ[MODEL_ENV])
-    latest = latest_run(runs_dir)
-    if latest is None:
-        raise ModelFileError(
-            f"no model given and {Path(runs_dir) / 'latest'} does not exist: train one with "
-            f"`dnn train CONFIG`, or pass --model PATH (or set {MODEL_ENV})"
-        )
-    return latest
-
-
-def load_chosen_model(model: str | Path | None = None) -> ModelBundle:
-    return load_model(choose_model(model))
+from dnncli.modelfile import ModelBundle
 
 
 def scaling_text(bundle: ModelBundle) -> str:

@@ -95,14 +95,6 @@ def expand_paths(
 # ---- predicting ------------------------------------------------------------------------------
 
 
-def class_names(bundle: ModelBundle) -> list[str]:
-    net = bundle.network
-    n_classes = 2 if (net.output_activation == "sigmoid" and net.layer_sizes[-1] == 1) else net.layer_sizes[-1]
-    if bundle.classes and len(bundle.classes) == n_classes:
-        return list(bundle.classes)
-    return [str(k) for k in range(n_classes)]
-
-
 def input_note(bundle: ModelBundle) -> str | None:
     """A warning for models whose pixel range an image file cannot tell (float training data);
     a DataError for a model that does not take images at all."""
@@ -115,26 +107,19 @@ def input_note(bundle: ModelBundle) -> str | None:
     return None
 
 
-def is_binary(bundle: ModelBundle) -> bool:
-    net = bundle.network
-    return net.output_activation == "sigmoid" and net.layer_sizes[-1] == 1
-
-
 def predictions_from_output(
     bundle: ModelBundle, paths: list[str], AL: np.ndarray, threshold: float = 0.5
 ) -> list[Prediction]:
     """One Prediction per column of the output layer ``AL``."""
-    net = bundle.network
-    if net.output_activation == "linear":
+    if bundle.network.is_regression:
         return [Prediction(p, None, None, None, outputs=[float(v) for v in col]) for p, col in zip(paths, AL.T)]
-    names = class_names(bundle)
-    if is_binary(bundle):
+    names = bundle.class_names
+    labels = bundle.labels(AL, threshold)
+    if bundle.is_binary:
         p1 = AL[0].astype(np.float64)
         proba = np.vstack([1 - p1, p1])
-        labels = (p1 > threshold).astype(np.int64)
     else:
         proba = AL.astype(np.float64)
-        labels = np.argmax(proba, axis=0)
     chosen = proba[labels, np.arange(labels.size)]
     return [
         Prediction(path, names[k], int(k), float(p), dict(zip(names, map(float, column))))
@@ -182,9 +167,9 @@ def predict_files(
 
 
 def csv_header(bundle: ModelBundle) -> list[str]:
-    if bundle.network.output_activation == "linear":
+    if bundle.network.is_regression:
         return ["path", *(f"output{k}" for k in range(bundle.network.layer_sizes[-1]))]
-    return ["path", "class", "index", "probability", *(f"p_{name}" for name in class_names(bundle))]
+    return ["path", "class", "index", "probability", *(f"p_{name}" for name in bundle.class_names)]
 
 
 def csv_row(prediction: Prediction) -> str:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from dnncli.config import Config
-    from dnncli.training.loop import History
+    from dnncli.training.state import History
 
 LOSS_LABELS = {
     "binary_crossentropy": "binary cross-entropy",

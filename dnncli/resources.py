@@ -26,7 +26,7 @@ def training_bytes(
     """A lower bound on what training needs: the inputs (``input_columns`` of them held as floats:
     all ``m`` unless they are scaled a batch at a time) and targets in columns, the parameters,
     their gradients, up to two optimizer slots (Adam), the two snapshots kept for a divergence
-    (:mod:`dnncli.training.supervisor`), and Z and A of every layer for a batch."""
+    (:mod:`dnncli.run.supervisor`), and Z and A of every layer for a batch."""
     columns = batch if batch else m
     held = m if input_columns is None else min(input_columns, m)
     data = layer_sizes[0] * held + layer_sizes[-1] * m

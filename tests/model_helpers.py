@@ -1,4 +1,5 @@
-"""Small model files for the predict / evaluate / info tests, written in milliseconds.
+"""Small model files for the predict / evaluate / info tests, written in milliseconds, and
+``fit``: the training engine called with keywords.
 
 The weights are random (He init, biases spread out) rather than trained: every test here is about
 how inputs reach the network and how its outputs are reported, which any weights show, and random
@@ -14,6 +15,9 @@ from PIL import Image
 
 from dnncli.modelfile import ModelBundle, save_model
 from dnncli.network.model import Network
+from dnncli.training.loop import train
+from dnncli.training.settings import Examples, Hooks, TrainData, TrainSettings
+from dnncli.training.state import TrainResult, TrainState
 
 
 def make_model(
@@ -51,3 +55,26 @@ def save_pngs(images: np.ndarray, directory: Path, names: list[str] | None = Non
         Image.fromarray(image).save(path)
         paths.append(path)
     return paths
+
+
+def fit(
+    network: Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    X_test: np.ndarray | None = None,
+    Y_test: np.ndarray | None = None,
+    X_val: np.ndarray | None = None,
+    Y_val: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+    state: TrainState | None = None,
+    hooks: Hooks | None = None,
+    **settings: object,
+) -> TrainResult:
+    """:func:`dnncli.training.loop.train` with its data and settings given as keywords."""
+    data = TrainData(
+        X, Y,
+        test=Examples(X_test, Y_test) if Y_test is not None else None,
+        validation=Examples(X_val, Y_val) if Y_val is not None else None,
+    )
+    return train(network, data, TrainSettings(**settings), rng=rng, state=state, hooks=hooks)

@@ -14,9 +14,19 @@ import pytest
 
 from dnncli.errors import RunDirError
 from dnncli.modelfile import load_model
-from dnncli.rundir import LOCK_NAME, PartialRun, is_locked, partial_path
+from dnncli.run.directory import LOCK_NAME, PartialRun, RunLock, partial_path
 from tests.conftest import dnn_executable, run_dnn
 
+
+
+def is_locked(directory: Path) -> bool:
+    """Whether a live process holds ``directory``'s lock (a dead one's lock is released)."""
+    try:
+        lock = RunLock.acquire(directory)
+    except RunDirError:
+        return True
+    lock.release()
+    return False
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:
     lines = result.stderr.strip().splitlines()

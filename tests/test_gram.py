@@ -12,10 +12,10 @@ from dnncli.config import load_config
 from dnncli.errors import ConfigError
 from dnncli.modelfile import load_model
 from dnncli.network.model import Network
-from dnncli.training.gram import GramFirstLayer, choose_first_layer
-from dnncli.training.loop import train
-from dnncli.training.optimizers import make_optimizer
+from dnncli.training.first_layer import GramFirstLayer, choose_first_layer
+from dnncli.training.settings import Hooks
 from tests.conftest import run_dnn
+from tests.model_helpers import fit
 
 N_X, M = 300, 48
 
@@ -31,8 +31,8 @@ def _train(first_layer: str, optimizer: str, **options: object):
     X, y = _problem()
     network = Network.create([N_X, 6, 4, 1], ["relu", "tanh", "sigmoid"], init="xavier", seed=1)
     Y = network.encode_targets(y)
-    result = train(
-        network, X, Y, learning_rate=0.05, epochs=40, record_every=7, optimizer=make_optimizer(optimizer, 0.05),
+    result = fit(
+        network, X, Y, learning_rate=0.05, epochs=40, record_every=7, optimizer=optimizer,
         rng=np.random.default_rng(3), first_layer=first_layer, **options,
     )
     return result
@@ -45,7 +45,7 @@ def _train(first_layer: str, optimizer: str, **options: object):
         ("gd", {"l2_lambda": 0.7}),
         ("momentum", {"l2_lambda": 0.3, "batch_size": 16}),
         ("gd", {"batch_size": 10, "shuffle": False}),
-        ("momentum", {"batch_size": 16, "keep_probs": [0.8, 1.0]}),
+        ("momentum", {"batch_size": 16, "keep_prob": (0.8, 1.0)}),
     ],
     ids=["gd", "gd-l2", "momentum-l2-minibatch", "gd-minibatch-in-order", "momentum-hidden-dropout"],
 )
@@ -96,15 +96,15 @@ def test_the_epoch_hook_sees_w1_and_the_momentum_velocity_in_explicit_form() -> 
     for path in seen:
         X, y = _problem()
         network = Network.create([N_X, 6, 4, 1], ["relu", "tanh", "sigmoid"], init="xavier", seed=1)
-        optimizer = make_optimizer("momentum", 0.05)
 
-        def hook(state, network=network, optimizer=optimizer, path=path) -> None:
-            state_dict = optimizer.state_dict()
-            assert "v_W1" in state_dict and "v_W1_C" not in state_dict
-            seen[path].append((state.epoch, network.params["W1"].copy(), state_dict["v_W1"].copy()))
+        class Hook(Hooks):
+            def on_epoch_end(self, state, optimizer_state, network=network, path=path) -> None:
+                state_dict = optimizer_state()
+                assert "v_W1" in state_dict and "v_W1_C" not in state_dict
+                seen[path].append((state.epoch, network.params["W1"].copy(), state_dict["v_W1"].copy()))
 
-        train(network, X, network.encode_targets(y), learning_rate=0.05, epochs=30, record_every=10,
-              optimizer=optimizer, first_layer=path, on_epoch_end=hook)
+        fit(network, X, network.encode_targets(y), learning_rate=0.05, epochs=30, record_every=10,
+            optimizer="momentum", first_layer=path, hooks=Hook())
     gram_epochs = [epoch for epoch, _, _ in seen["gram"]]
     assert 10 in gram_epochs and 30 in gram_epochs
     plain_by_epoch = {epoch: (W1, v) for epoch, W1, v in seen["plain"]}
@@ -174,8 +174,8 @@ def test_float32_network_stays_float32_and_follows_the_plain_path() -> None:
         X, y = _problem()
         network = Network.create([N_X, 6, 4, 1], ["relu", "tanh", "sigmoid"], init="xavier", seed=1, dtype=np.float32)
         X = X.astype(np.float32)
-        results[path] = train(network, X, network.encode_targets(y), learning_rate=0.05, iterations=60,
-                              record_every=20, first_layer=path, l2_lambda=0.2)
+        results[path] = fit(network, X, network.encode_targets(y), learning_rate=0.05, iterations=60,
+                            record_every=20, first_layer=path, l2_lambda=0.2)
     for key, value in results["plain"].network.params.items():
         assert results["gram"].network.params[key].dtype == np.float32
         np.testing.assert_allclose(results["gram"].network.params[key], value, rtol=0, atol=2e-5, err_msg=key)

@@ -22,10 +22,10 @@ import pytest
 from dnncli.config import load_config
 from dnncli.errors import DataError, Interrupted, RunDirError, TrainingDiverged
 from dnncli.modelfile import load_model
-from dnncli.rundir import CHECKPOINT_NAME, partial_path
-from dnncli.runs import run_training
-from dnncli.supervised import resume_training
-from dnncli.training.checkpoint import load_checkpoint
+from dnncli.run.checkpoint import load_checkpoint
+from dnncli.run.directory import CHECKPOINT_NAME, partial_path
+from dnncli.run.training import resume_training, run_training
+from dnncli.training.settings import Hooks
 from tests.conftest import dnn_executable, make_images, run_dnn, write_h5
 
 ADAM_MINI_BATCHES = [
@@ -46,15 +46,16 @@ def uninterrupted(config: Path, sets: list[str], run_dir: Path) -> tuple[dict, d
     return metrics, load_model(run_dir).network.params
 
 
-def interrupt_at(step: int, signum: int = signal.SIGINT, times: int = 1):
-    """A progress callback that sends the process ``signum`` after update ``step``."""
+def interrupt_at(step: int, signum: int = signal.SIGINT, times: int = 1) -> Hooks:
+    """Training hooks that send the process ``signum`` after update ``step``."""
 
-    def progress(iteration: int, cost: float) -> None:
-        if iteration == step:
-            for _ in range(times):
-                os.kill(os.getpid(), signum)
+    class Interrupt(Hooks):
+        def on_step(self, iteration: int, cost: float) -> None:
+            if iteration == step:
+                for _ in range(times):
+                    os.kill(os.getpid(), signum)
 
-    return progress
+    return Interrupt()
 
 
 def same_history(a: Path, b: Path) -> bool:

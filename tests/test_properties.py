@@ -23,7 +23,7 @@ from dnncli.errors import DnnError
 from dnncli.modelfile import load_model
 from dnncli.network.gradcheck import PassOptions, gradient_check
 from dnncli.network.model import Network
-from dnncli.runs import run_training
+from dnncli.run.training import run_training
 from tests.conftest import make_images, write_h5
 
 # values of the wrong type, or far out of range: mixed into every key

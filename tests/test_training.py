@@ -10,11 +10,18 @@ import pytest
 
 from dnncli.network.gradcheck import gradient_check, regularization_cases
 from dnncli.network.model import Network
-from dnncli.training.batches import batch_indices, mini_batches, n_batches
+from dnncli.training.batches import batch_selectors, epoch_order, n_batches
 from dnncli.training.early_stopping import EarlyStopping
-from dnncli.training.loop import TrainState, train
 from dnncli.training.optimizers import Adam, GradientDescent, Momentum, RMSProp, make_optimizer
 from dnncli.training.schedules import Schedule
+from dnncli.training.state import TrainState
+from tests.model_helpers import fit
+
+
+def batch_indices(m: int, batch_size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """One epoch's batches as index arrays, as the training loop draws them."""
+    order = epoch_order(m, rng)
+    return list(batch_selectors(m, batch_size, order if order is not None else np.arange(m)))
 
 # ---- optimizers against hand-computed steps ----------------------------------------------------
 
@@ -104,8 +111,8 @@ def test_schedules_by_hand() -> None:
 
 def test_schedule_sets_the_learning_rate_of_each_epoch() -> None:
     X, Y, net = binary_problem()
-    result = train(net, X, Y, learning_rate=0.1, iterations=30, record_every=10,
-                   schedule=Schedule("step", 0.1, decay_rate=0.5, decay_steps=10))
+    result = fit(net, X, Y, learning_rate=0.1, iterations=30, record_every=10,
+                 schedule="step", decay_rate=0.5, decay_steps=10)
     rates = {row["iteration"]: row["learning_rate"] for row in result.history.rows}
     assert rates[0] == 0.1 and rates[10] == 0.05 and rates[20] == 0.025
 
@@ -136,11 +143,12 @@ def test_mini_batches_keep_examples_and_targets_together() -> None:
     X = np.arange(20, dtype=float).reshape(2, 10)
     Y = np.arange(10, dtype=float).reshape(1, 10)
     seen = []
-    for Xb, Yb in mini_batches(X, Y, 4, np.random.default_rng(1)):
+    for columns in batch_selectors(10, 4, epoch_order(10, np.random.default_rng(1))):
+        Xb, Yb = X[:, columns], Y[:, columns]
         np.testing.assert_array_equal(Xb[0], Yb[0])  # column j of X holds example j
         seen += Yb[0].tolist()
     assert sorted(seen) == list(range(10))
-    in_order = [Yb[0].tolist() for _, Yb in mini_batches(X, Y, 4)]
+    in_order = [Y[0, columns].tolist() for columns in batch_selectors(10, 4, None)]
     assert in_order == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
@@ -154,20 +162,20 @@ def binary_problem(m: int = 60, seed: int = 0, dtype: type = np.float64):
 
 def test_mini_batch_budget_in_epochs_and_iterations() -> None:
     X, Y, net = binary_problem(m=50)
-    result = train(net, X, Y, learning_rate=0.05, epochs=3, batch_size=16, record_every=1)
+    result = fit(net, X, Y, learning_rate=0.05, epochs=3, batch_size=16, record_every=1)
     assert result.iterations == 3 * 4 and result.epochs == 3
     assert [row["epoch"] for row in result.history.rows] == [0, 1, 2, 3]
     assert [row["iteration"] for row in result.history.rows] == [0, 4, 8, 12]
     X, Y, net = binary_problem(m=50)
-    result = train(net, X, Y, learning_rate=0.05, iterations=6, batch_size=16, record_every=1)
+    result = fit(net, X, Y, learning_rate=0.05, iterations=6, batch_size=16, record_every=1)
     assert result.iterations == 6 and result.epochs == 2
 
 
 def test_full_batch_given_as_batch_size_is_the_full_batch_loop() -> None:
     X, Y, net = binary_problem()
-    a = train(net, X, Y, learning_rate=0.1, iterations=20)
+    a = fit(net, X, Y, learning_rate=0.1, iterations=20)
     X, Y, net2 = binary_problem()
-    b = train(net2, X, Y, learning_rate=0.1, iterations=20, batch_size=1000)
+    b = fit(net2, X, Y, learning_rate=0.1, iterations=20, batch_size=1000)
     assert a.final_cost == b.final_cost
 
 
@@ -175,8 +183,8 @@ def test_adam_beats_gradient_descent_on_mini_batches() -> None:
     costs = {}
     for name in ("gd", "adam"):
         X, Y, net = binary_problem(m=200)
-        result = train(net, X, Y, learning_rate=0.01, epochs=20, batch_size=32,
-                       optimizer=make_optimizer(name, 0.01), rng=np.random.default_rng(0))
+        result = fit(net, X, Y, learning_rate=0.01, epochs=20, batch_size=32,
+                     optimizer=name, rng=np.random.default_rng(0))
         costs[name] = result.final_cost
     assert costs["adam"] < costs["gd"]
 
@@ -246,8 +254,8 @@ def test_dropout_training_uses_the_generator_and_repeats() -> None:
     results = []
     for seed in (5, 5, 6):
         X, Y, net = binary_problem()
-        results.append(train(net, X, Y, learning_rate=0.1, iterations=40, keep_probs=0.8,
-                             rng=np.random.default_rng(seed)).final_cost)
+        results.append(fit(net, X, Y, learning_rate=0.1, iterations=40, keep_prob=0.8,
+                           rng=np.random.default_rng(seed)).final_cost)
     assert results[0] == results[1] and results[0] != results[2]
 
 
@@ -282,8 +290,8 @@ def overfitting_problem():
 
 def test_early_stopping_stops_and_restores_the_best_parameters() -> None:
     X, Y, Xv, Yv, net = overfitting_problem()
-    result = train(net, X, Y, learning_rate=0.01, iterations=3000, record_every=10, X_val=Xv, Y_val=Yv,
-                   optimizer=make_optimizer("adam", 0.01), early_stopping=EarlyStopping(patience=5))
+    result = fit(net, X, Y, learning_rate=0.01, iterations=3000, record_every=10, X_val=Xv, Y_val=Yv,
+                 optimizer="adam", early_stopping=True, patience=5)
     assert result.stopped_early and result.iterations < 3000
     val_costs = [row["val_cost"] for row in result.history.rows]
     assert 0 < int(np.argmin(val_costs)) < len(val_costs) - 1
@@ -297,7 +305,7 @@ def test_early_stopping_stops_and_restores_the_best_parameters() -> None:
 def test_early_stopping_needs_validation_data() -> None:
     X, Y, net = binary_problem()
     with pytest.raises(ValueError, match="validation"):
-        train(net, X, Y, learning_rate=0.1, iterations=5, early_stopping=EarlyStopping())
+        fit(net, X, Y, learning_rate=0.1, iterations=5, early_stopping=True)
 
 
 # ---- float32 ------------------------------------------------------------------------------------
@@ -316,8 +324,8 @@ class DtypeCheckingAdam(Adam):
 def test_float32_training_never_upcasts() -> None:
     X, Y, net = binary_problem(dtype=np.float32)
     assert X.dtype == Y.dtype == np.float32
-    result = train(net, X, Y, learning_rate=0.01, epochs=5, batch_size=16, l2_lambda=0.1, keep_probs=0.9,
-                   optimizer=DtypeCheckingAdam(0.01), rng=np.random.default_rng(0))
+    result = fit(net, X, Y, learning_rate=0.01, epochs=5, batch_size=16, l2_lambda=0.1, keep_prob=0.9,
+                 optimizer="adam", state=TrainState(optimizer=DtypeCheckingAdam(0.01)), rng=np.random.default_rng(0))
     assert net.dtype == np.float32 and math.isfinite(result.final_cost)
 
 
@@ -325,7 +333,7 @@ def test_float32_matches_float64_closely() -> None:
     finals = []
     for dtype in (np.float64, np.float32):
         X, Y, net = binary_problem(dtype=dtype)
-        finals.append(train(net, X, Y, learning_rate=0.1, iterations=100).final_cost)
+        finals.append(fit(net, X, Y, learning_rate=0.1, iterations=100).final_cost)
     assert finals[1] == pytest.approx(finals[0], rel=1e-4)
 
 
@@ -335,24 +343,24 @@ def test_float32_matches_float64_closely() -> None:
 def test_resuming_from_a_saved_state_gives_the_same_parameters() -> None:
     """What a checkpoint holds (parameters, optimizer state, generator state, TrainState) is
     enough to continue with exactly the same steps: Adam, shuffled mini-batches, dropout."""
-    settings = dict(learning_rate=0.01, batch_size=16, keep_probs=0.8, record_every=1)
+    settings = dict(learning_rate=0.01, batch_size=16, keep_prob=0.8, record_every=1, optimizer="adam")
 
     X, Y, net = binary_problem()
-    straight = train(net, X, Y, epochs=6, optimizer=Adam(0.01), rng=np.random.default_rng(9), **settings)
+    straight = fit(net, X, Y, epochs=6, rng=np.random.default_rng(9), **settings)
 
     X, Y, net = binary_problem()
-    rng, optimizer, state = np.random.default_rng(9), Adam(0.01), TrainState()
-    train(net, X, Y, epochs=3, optimizer=optimizer, rng=rng, state=state, **settings)
+    rng, state = np.random.default_rng(9), TrainState()
+    fit(net, X, Y, epochs=3, rng=rng, state=state, **settings)
     saved_params = {k: v.copy() for k, v in net.params.items()}
-    saved_optimizer, saved_rng = optimizer.state_dict(), rng.bit_generator.state
+    saved_optimizer, saved_rng = state.optimizer.state_dict(), rng.bit_generator.state
 
     X, Y, fresh = binary_problem()
     fresh.params = saved_params
-    optimizer2 = Adam(0.01)
-    optimizer2.load_state_dict(saved_optimizer)
+    state.optimizer = Adam(0.01)
+    state.optimizer.load_state_dict(saved_optimizer)
     rng2 = np.random.default_rng()
     rng2.bit_generator.state = saved_rng
-    resumed = train(fresh, X, Y, epochs=6, optimizer=optimizer2, rng=rng2, state=state, **settings)
+    resumed = fit(fresh, X, Y, epochs=6, rng=rng2, state=state, **settings)
 
     for key in net.params:
         np.testing.assert_array_equal(straight.network.params[key], resumed.network.params[key])

@@ -165,12 +165,12 @@ training: {{learning_rate: 0.1, iterations: 20, record_every: 5}}
     assert "val_cost" in history[0] and "val_accuracy" in history[0]
 
     from dnncli.config import load_config
-    from dnncli.runs import prepare
+    from dnncli.run.prepare import prepare
 
     def held_out(*overrides: str) -> np.ndarray:
-        prepared = prepare(load_config(config, list(overrides)))
-        assert prepared.X.shape[1] == 30 and prepared.X_val.shape[1] == 10  # 40 examples, a quarter held out
-        return prepared.X_val
+        data = prepare(load_config(config, list(overrides))).data
+        assert data.m == 30 and data.validation.X.shape[1] == 10  # 40 examples, a quarter held out
+        return data.validation.X
 
     np.testing.assert_array_equal(held_out(), held_out())
     assert not np.array_equal(held_out(), held_out("training.seed=7"))
@@ -185,11 +185,11 @@ data: {{train: {data}, x_key: images, y_key: labels, train_range: [0, 45], test_
 training: {{learning_rate: 0.1, iterations: 5}}
 """)
     from dnncli.config import load_config
-    from dnncli.runs import prepare
+    from dnncli.run.prepare import prepare
 
-    prepared = prepare(load_config(config))
-    assert prepared.X.shape[1] == 45 and prepared.X_test.shape[1] == 15
-    np.testing.assert_array_equal(prepared.X_test[:, 0], X[45].reshape(-1) / 255)
+    prepared = prepare(load_config(config)).data
+    assert prepared.m == 45 and prepared.test.X.shape[1] == 15
+    np.testing.assert_array_equal(prepared.test.X[:, 0], X[45].reshape(-1) / 255)
 
     bad = run_dnn("train", str(config), "--set", "data.test_range=[45, 80]", cwd=tmp_path)
     assert bad.returncode == 2
@@ -286,7 +286,7 @@ def test_verbose_mini_batch_runs_print_epoch_costs(tmp_path: Path, tiny_config: 
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "rmsprop", "adam"])
 def test_every_optimizer_from_a_config_with_a_schedule(tmp_path: Path, tiny_config: Path, optimizer: str) -> None:
     from dnncli.config import load_config
-    from dnncli.runs import run_training
+    from dnncli.run.training import run_training
 
     config = load_config(tiny_config, [
         f"training.optimizer={optimizer}", "training.learning_rate=0.01", "training.iterations=null",

@@ -42,6 +42,11 @@ def mse(ZL: np.ndarray, AL: np.ndarray, Y: np.ndarray) -> float:
     return float(np.sum(diff * diff) / (2 * m))
 
 
+def l2_penalty(sum_of_squares: float, m: int, l2_lambda: float) -> float:
+    """The L2 term of the cost, ``lambda / (2 m) * sum_l ||W[l]||^2``, given the sum of squares."""
+    return 1 / m * (l2_lambda / 2) * sum_of_squares
+
+
 LOSSES = {
     "binary_crossentropy": binary_crossentropy,
     "categorical_crossentropy": categorical_crossentropy,

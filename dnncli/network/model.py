@@ -25,7 +25,7 @@ from dnncli.network.activations import (
     OUTPUT_ACTIVATIONS,
 )
 from dnncli.network.initializers import DEFAULT_RANDOM_SCALE, initialize_parameters
-from dnncli.network.losses import LOSS_FOR_OUTPUT, LOSSES
+from dnncli.network.losses import LOSS_FOR_OUTPUT, LOSSES, l2_penalty
 
 
 class Cache(NamedTuple):
@@ -93,6 +93,24 @@ class Network:
     @property
     def output_activation(self) -> str:
         return self.activations[-1]
+
+    # ---- what kind of model: the one place that decides ------------------------------------
+
+    @property
+    def is_regression(self) -> bool:
+        return self.output_activation == "linear"
+
+    @property
+    def is_binary(self) -> bool:
+        """One sigmoid unit: the probability of class 1 (a threshold decides)."""
+        return self.output_activation == "sigmoid" and self.layer_sizes[-1] == 1
+
+    @property
+    def n_classes(self) -> int | None:
+        """How many classes a classifier tells apart (None for a regression)."""
+        if self.is_regression:
+            return None
+        return 2 if self.is_binary else self.layer_sizes[-1]
 
     def astype(self, dtype: np.dtype | type) -> "Network":
         params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in self.params.items()}
@@ -194,9 +212,8 @@ class Network:
         """The loss of ``A[L]`` (computed from the logits ``Z[L]``) against ``Y``, plus the L2 term."""
         cost = LOSSES[self.loss_name](caches[-1].Z, AL, Y)
         if l2_lambda:
-            m = Y.shape[1]
             squares = sum(float(np.sum(np.square(cache.W))) for cache in caches)
-            cost += 1 / m * (l2_lambda / 2) * squares
+            cost += l2_penalty(squares, Y.shape[1], l2_lambda)
         return cost
 
     def backward(
@@ -217,7 +234,7 @@ class Network:
         self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache], l2_lambda: float = 0.0
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Gradients of layers L..2 and ``dZ[1]``: all of backpropagation but layer 1's product
-        with X, which the Gram path (:mod:`dnncli.training.gram`) replaces."""
+        with X, which the Gram path (:mod:`dnncli.training.first_layer`) replaces."""
         m = Y.shape[1]
         grads: dict[str, np.ndarray] = {}
         dZ = AL - Y
@@ -257,19 +274,21 @@ class Network:
 
     def predict(self, X: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """Class labels ``(m,)`` for a classifier; the outputs themselves for regression."""
-        return self.labels_from_output(self.predict_proba(X), threshold)
+        return self.labels(self.predict_proba(X), threshold)
 
-    def labels_from_output(self, AL: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-        if self.output_activation == "sigmoid" and AL.shape[0] == 1:
+    def labels(self, AL: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        """Class labels ``(m,)`` from the output layer's activations (binary: ``A > threshold``);
+        the outputs themselves for regression."""
+        if self.is_regression:
+            return AL
+        if self.is_binary:
             return (AL[0] > threshold).astype(np.int64)
-        if self.output_activation in ("softmax", "sigmoid"):
-            return np.argmax(AL, axis=0)
-        return AL
+        return np.argmax(AL, axis=0)
 
     def accuracy(self, AL: np.ndarray, y: np.ndarray) -> float | None:
         """Fraction of examples whose predicted class is ``y`` (labels ``(m,)`` or ``(1, m)``)."""
-        if self.output_activation == "linear":
+        if self.is_regression:
             return None
         y = np.asarray(y)
         labels = np.argmax(y, axis=0) if (y.ndim == 2 and y.shape[0] > 1) else y.reshape(-1)
-        return float(np.mean(self.labels_from_output(AL) == labels))
+        return float(np.mean(self.labels(AL) == labels))

@@ -33,20 +33,3 @@ def batch_selectors(m: int, batch_size: int, order: np.ndarray | None, first: in
     for start in range(first * batch_size, m, batch_size):
         yield slice(start, start + batch_size) if order is None else order[start : start + batch_size]
 
-
-def batch_indices(m: int, batch_size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
-    """The example indices of each batch: shuffled by ``rng``, in order without it."""
-    order = epoch_order(m, rng)
-    return list(batch_selectors(m, batch_size, order if order is not None else np.arange(m)))
-
-
-def mini_batches(
-    X: np.ndarray, Y: np.ndarray, batch_size: int | None, rng: np.random.Generator | None = None
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(X_batch, Y_batch)`` pairs covering every example once; ``batch_size=None``: all of them."""
-    m = X.shape[1]
-    if batch_size is None or (batch_size >= m and rng is None):
-        yield X, Y
-        return
-    for columns in batch_selectors(m, batch_size, epoch_order(m, rng)):
-        yield X[:, columns], Y[:, columns]

@@ -1,4 +1,5 @@
-"""Run directories while they are being written: the ``<name>.partial`` directory and its lock.
+"""Run directories: where a run goes (``runs/<name>``, numbered if taken), the ``<name>.partial``
+directory it is written in and its lock, and the ``latest`` symlink.
 
 A run of ``runs/<name>/`` lives in ``runs/<name>.partial/`` until it is complete:
 
@@ -11,7 +12,8 @@ A run of ``runs/<name>/`` lives in ``runs/<name>.partial/`` until it is complete
   mistaken for a live one (a stale lock file is simply re-locked).
 
 Two runs never write the same directory: the second refuses (or, when the name was chosen
-automatically, takes the next free name).
+automatically, takes the next free name). A ``latest`` symlink beside a finished run points at the
+newest one, for the commands that follow.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from dnncli.atomic import make_public
 from dnncli.errors import RunDirError
+from dnncli.modelfile import LATEST
 
 PARTIAL_SUFFIX = ".partial"
 LOCK_NAME = ".lock"
@@ -98,16 +101,6 @@ def _owner(lock_file: Path) -> str:
         pid = int(lock_file.read_text().strip())
         return f" (pid {pid})"
     return ""
-
-
-def is_locked(directory: Path) -> bool:
-    """Whether a live process holds ``directory``'s lock (a dead one's lock is released)."""
-    try:
-        lock = RunLock.acquire(directory)
-    except RunDirError:
-        return (directory / LOCK_NAME).exists()
-    lock.release()
-    return False
 
 
 @dataclass
@@ -197,3 +190,53 @@ class PartialRun:
     def release(self) -> None:
         """Keep the unfinished run on disk (resumable) and let others take it."""
         self.lock.release()
+
+
+# ---- choosing the directory, and `latest` ------------------------------------------------------
+
+
+def choose_run_dir(output_dir: str | Path, name: str, run_dir: str | Path | None, force: bool) -> Path:
+    """The directory this run will be renamed into: never an existing one unless ``force``."""
+    if run_dir is not None:
+        target = Path(run_dir)
+        if target.exists() and not force:
+            raise RunDirError(f"{target}: already exists; choose another --run-dir or pass --force")
+        return target
+    base = Path(output_dir) / name
+    if force or not _name_taken(base):
+        return base
+    n = 2
+    while _name_taken(base.parent / f"{base.name}-{n}"):
+        n += 1
+    return base.parent / f"{base.name}-{n}"
+
+
+def _name_taken(target: Path) -> bool:
+    # an unfinished run (running, interrupted or killed) keeps its name: it may be resumed
+    return target.exists() or target.is_symlink() or partial_path(target).exists()
+
+
+def open_run_dir(output_dir: str | Path, name: str, run_dir: str | Path | None, force: bool) -> PartialRun:
+    """Choose the run's directory and create its locked ``.partial`` twin to train into.
+
+    With an explicit ``run_dir`` a directory in use is refused; with an automatic name a run
+    started at the same moment makes this one take the next free number instead.
+    """
+    for _ in range(100):
+        target = choose_run_dir(output_dir, name, run_dir, force)
+        try:
+            return PartialRun.create(target, force)
+        except RunDirError:
+            if run_dir is not None or force or not _name_taken(target):
+                raise
+    raise RunDirError(f"{output_dir}: could not find a free run directory name for {name!r}")
+
+
+def point_latest(run_dir: Path) -> None:
+    """Make ``latest`` beside ``run_dir`` point at it (replaced in one step)."""
+    link = run_dir.parent / LATEST
+    tmp = run_dir.parent / f".{LATEST}.{os.getpid()}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(run_dir.name, tmp)
+    os.replace(tmp, link)

@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from dnncli import __version__
 from dnncli.atomic import write_with
+from dnncli.data.columns import ScaledColumns
 from dnncli.errors import RunDirError
-from dnncli.fileformat import check_format
+from dnncli.fileformat import check_format, write_format
 from dnncli.training.early_stopping import EarlyStopping
-from dnncli.training.loop import History, TrainState
+from dnncli.training.state import History, TrainState
 
 FORMAT = "dnn-checkpoint"
 # 2: a checkpoint may stand in the middle of an epoch (batch_in_epoch, /epoch_order), which a
@@ -56,7 +56,7 @@ def data_fingerprint(*arrays: np.ndarray | None) -> str:
         if array is None:
             digest.update(b"none")
             continue
-        if hasattr(array, "fingerprint"):  # inputs scaled a batch at a time (dnncli.data.columns)
+        if isinstance(array, ScaledColumns):  # inputs scaled a batch at a time: read in chunks
             digest.update(array.fingerprint())
             continue
         array = np.ascontiguousarray(array)
@@ -112,9 +112,7 @@ def save_checkpoint(
                     g.create_dataset(key, data=value)
             if state.batch_in_epoch and state.epoch_order is not None:
                 f.create_dataset("epoch_order", data=state.epoch_order)
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["tool_version"] = __version__
+            write_format(f.attrs, FORMAT, FORMAT_VERSION)
             f.attrs["epoch"] = state.epoch
             f.attrs["iteration"] = state.iteration
             f.attrs["state"] = _state_json(state)

@@ -19,9 +19,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from dnncli.network.model import Network
-from dnncli.training.checkpoint import save_checkpoint
-from dnncli.training.loop import TrainState
-from dnncli.training.optimizers import Optimizer
+from dnncli.run.checkpoint import save_checkpoint
+from dnncli.training.settings import Hooks
+from dnncli.training.state import TrainState
 
 SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
@@ -71,21 +71,19 @@ class StopRequested(Exception):
         self.signum, self.state = signum, state
 
 
-class Supervisor:
-    """The ``on_epoch_end`` hook of :func:`dnncli.training.loop.train`.
-
-    After every epoch it runs for (see ``train``: on the Gram path not every epoch) it copies the
-    parameters into one of two reusable buffers (if the newer copy turns out to diverge, the older
-    one is still good), writes a checkpoint once ``checkpoint_every`` epochs and
-    ``checkpoint_min_seconds`` seconds have passed since the last one, and stops the run when a signal asked for it.
-    ``train`` also runs it at once when a signal cuts an epoch short (``state.batch_in_epoch > 0``):
+class Supervisor(Hooks):
+    """The hooks that make a run safe to stop: after every epoch the engine reports (on the Gram
+    path not every epoch: see :mod:`dnncli.training.first_layer`) it copies the parameters into
+    one of two reusable buffers (if the newer copy turns out to diverge, the older one is still
+    good), writes a checkpoint once ``checkpoint_every`` epochs and ``checkpoint_min_seconds``
+    seconds have passed since the last one, and stops the run when a signal asked for it. The
+    engine also reports at once an epoch that a signal cut short (``state.batch_in_epoch > 0``):
     the checkpoint then holds the position inside the epoch.
     """
 
     def __init__(
         self,
         network: Network,
-        optimizer: Optimizer,
         rng: np.random.Generator,
         state: TrainState,
         checkpoint_path: Path,
@@ -96,7 +94,7 @@ class Supervisor:
         finished: Callable[[TrainState], bool] = lambda state: False,
         checkpoint_min_seconds: float = 0.0,
     ) -> None:
-        self.network, self.optimizer, self.rng, self.state = network, optimizer, rng, state
+        self.network, self.rng, self.state = network, rng, state
         self.checkpoint_path, self.checkpoint_every = checkpoint_path, checkpoint_every
         self.stop, self._fingerprint, self.cwd, self.finished = stop, fingerprint, cwd, finished
         self._fingerprint_value: str | None = None
@@ -111,9 +109,12 @@ class Supervisor:
         self._newest = 1
         self.snapshot()
 
-    # ---- the hook ------------------------------------------------------------------------
+    # ---- the hooks ------------------------------------------------------------------------
 
-    def __call__(self, state: TrainState) -> None:
+    def stop_requested(self) -> bool:
+        return self.stop.signum is not None  # asked after every update: only a flag
+
+    def on_epoch_end(self, state: TrainState, optimizer_state: Callable[[], dict[str, Any]]) -> None:
         self.snapshot()
         # ">=" rather than "epoch % every": on the Gram path the hook skips epochs
         if (
@@ -121,10 +122,10 @@ class Supervisor:
             and state.epoch - self._last_checkpoint_epoch >= self.checkpoint_every
             and time.monotonic() - self._last_checkpoint_time >= self.checkpoint_min_seconds
         ):
-            self.save()
+            self.save(optimizer_state())
         if self.stop.signum is not None and not self.finished(state):  # done anyway: finish it
             if self.saved_iteration != state.iteration:
-                self.save()
+                self.save(optimizer_state())
             raise StopRequested(self.stop.signum, state)
 
     def snapshot(self) -> None:
@@ -134,13 +135,13 @@ class Supervisor:
         self._snapshot_iterations[slot] = self.state.iteration
         self._newest = slot
 
-    def save(self) -> None:
+    def save(self, optimizer_state: dict[str, Any]) -> None:
         if self._fingerprint_value is None:
             self._fingerprint_value = self._fingerprint()
         save_checkpoint(
             self.checkpoint_path,
             self.network.params,
-            self.optimizer.state_dict(),
+            optimizer_state,
             self.rng.bit_generator.state,
             self.state,
             self._fingerprint_value,

@@ -1,4 +1,7 @@
-"""The Gram path: training the first layer without touching the n_x-long inputs every step.
+"""How layer 1 is trained: the plain path (multiply by X every step) or the Gram path, behind one
+interface (:class:`FirstLayer`), so that the training loop never asks which one it has.
+
+The Gram path trains the first layer without touching the n_x-long inputs every step.
 
 When every update of ``W1`` is a linear combination of its gradients (gradient descent, momentum,
 an L2 penalty; full batch or mini-batches), ``W1`` never leaves the span of its initial value
@@ -21,22 +24,27 @@ they always take the plain path; so does a resumed run whose optimizer already h
 
 ``W1`` is formed explicitly (``sync``) whenever something outside the training steps needs it:
 a history row (test and validation accuracy), the epoch hook (checkpoints, last good
-parameters), and the end of training (the saved model, the final evaluation).
+parameters), and the end of training (the saved model, the final evaluation). Forming it costs
+one O(n1 n_x m) product, so the epoch hook runs only when it is due (``sync_due``): at every
+recorded epoch, at the end, on a stop request, and at least every second.
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Sequence
+import time
+from typing import Any, Sequence
 
 import numpy as np
 
-from dnncli.network.losses import LOSSES
+from dnncli.network.losses import LOSSES, l2_penalty
 from dnncli.network.model import Cache, Network
+from dnncli.training.threads import largest_product
 
 FIRST_LAYER_MODES = ("auto", "plain", "gram")
-# optimizers whose update is linear in the gradient
+# optimizers whose update is linear in the gradient: the only ones the Gram path is exact for
 GRAM_OPTIMIZERS = ("gd", "momentum")
+# on the Gram path the epoch hook (which needs W1 formed) runs at least this often
+SYNC_SECONDS = 1.0
 DEFAULT_GRAM_BUDGET_MB = 512
 # below this much first-layer work per epoch (multiply-adds), the plain path is already fast
 MIN_PLAIN_WORK = 10_000_000
@@ -44,6 +52,17 @@ MIN_PLAIN_WORK = 10_000_000
 # memory: it costs about as much as a product with this many rows (cat logistic regression,
 # 2000 iterations: plain 7.2 s, Gram 0.33 s)
 STREAMING_ROWS = 8
+
+
+def gram_refusal(optimizer: str) -> str | None:
+    """Why the Gram path would be wrong for ``optimizer`` (None: it is exact). The one statement
+    of the rule: the config's validation asks it too."""
+    if optimizer in GRAM_OPTIMIZERS:
+        return None
+    return (
+        f"the Gram path needs an optimizer whose steps are linear in the gradient (gd or momentum), "
+        f"not {optimizer}"
+    )
 
 
 def choose_first_layer(
@@ -72,11 +91,11 @@ def choose_first_layer(
     if mode == "plain":
         return "plain", "training.first_layer = plain"
     n_x, n1 = int(layer_sizes[0]), int(layer_sizes[1])
-    if optimizer not in GRAM_OPTIMIZERS:
-        why = f"the {optimizer} optimizer is not linear in the gradient"
+    refusal = gram_refusal(optimizer)
+    if refusal is not None:
         if mode == "gram":
-            raise ValueError(f"first_layer gram: {why}; use gd or momentum, or first_layer plain")
-        return "plain", why
+            raise ValueError(f"first_layer gram: {refusal}; use first_layer auto or plain")
+        return "plain", f"the {optimizer} optimizer is not linear in the gradient"
     if has_state:
         return "plain", "the optimizer resumes with a velocity from a checkpoint"
     if not in_memory:
@@ -96,17 +115,66 @@ def choose_first_layer(
     return "gram", f"about {plain_work / gram_work:.0f}x less first-layer work (n_x = {n_x}, m = {m})"
 
 
-class GramFirstLayer:
-    """Layer 1 of ``network`` kept as ``W1 = a W1_0 - C X^T`` over the training inputs ``X``.
+class FirstLayer:
+    """The plain path, and the interface both paths share.
 
-    ``params`` is what the optimizer updates (``W1_a``, ``W1_C`` and the network's other
-    parameters, shared with it); ``forward``, ``cost`` and ``backward`` follow
-    :class:`~dnncli.network.model.Network`'s, given the batch as column indices of ``X``.
+    ``params`` is what the optimizer updates; ``forward``, ``cost`` and ``backward`` follow
+    :class:`~dnncli.network.model.Network`'s, given a batch as ``columns`` of the training inputs
+    (an index array or a slice; None: every example). ``sync`` makes ``network.params["W1"]``
+    current, ``explicit_optimizer_state`` turns the optimizer's state dict into the form a
+    checkpoint saves, ``sync_due`` says whether the epoch hook should run now.
     """
 
-    def __init__(self, network: Network, X: np.ndarray) -> None:
+    name = "plain"
+
+    def __init__(self, network: Network, X: Any) -> None:
         self.network = network
-        self.X = X  # only read here and by ``sync``: never copied
+        self.X = X
+        self.params: dict[str, np.ndarray] = network.params
+
+    def forward(
+        self,
+        columns: np.ndarray | slice | None = None,
+        keep_probs: Sequence[float] | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, list[Cache]]:
+        X = self.X if columns is None else self.X[:, columns]
+        return self.network.forward(X, keep_probs, rng)
+
+    def cost(self, AL: np.ndarray, caches: list[Cache], Y: np.ndarray, l2_lambda: float = 0.0) -> float:
+        return self.network.cost(AL, caches, Y, l2_lambda)
+
+    def backward(
+        self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache], l2_lambda: float = 0.0
+    ) -> dict[str, np.ndarray]:
+        return self.network.backward(AL, Y, caches, l2_lambda)
+
+    def sync(self) -> None:
+        """W1 is always explicit on the plain path."""
+
+    def sync_due(self, needed: bool) -> bool:
+        """Whether the epoch hook runs now; ``needed``: a recorded epoch, the end, or a stop
+        request. On the plain path W1 is free to see: after every epoch."""
+        return True
+
+    def explicit_optimizer_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        return state
+
+    def largest_product(self, batch: int) -> int:
+        """Multiply-adds of a step's largest product (what decides the BLAS threads)."""
+        return largest_product(self.network.layer_sizes, batch)
+
+
+class GramFirstLayer(FirstLayer):
+    """Layer 1 of ``network`` kept as ``W1 = a W1_0 - C X^T`` over the training inputs ``X``.
+
+    ``params`` holds ``W1_a``, ``W1_C`` and the network's other parameters (shared with it).
+    """
+
+    name = "gram"
+
+    def __init__(self, network: Network, X: np.ndarray) -> None:
+        super().__init__(network, X)  # X is only read here and by ``sync``: never copied
         # G, P and the coefficients stay in float64 even for a float32 network: Z1 = a P - C G
         # subtracts two large, nearly equal terms, and float32 visibly loses the cat set's training
         # there (cost 0.068 instead of 0.084); the layers after the first run in the network's type
@@ -118,10 +186,12 @@ class GramFirstLayer:
         del X64
         self.W1_0_sq = float(np.sum(np.square(self.W1_0)))
         n1, m = self.P.shape
-        self.params: dict[str, np.ndarray] = {"W1_a": np.ones((1, 1), dtype), "W1_C": np.zeros((n1, m), dtype)}
+        self.params = {"W1_a": np.ones((1, 1), dtype), "W1_C": np.zeros((n1, m), dtype)}
         for key, value in network.params.items():
             if key != "W1":
                 self.params[key] = value
+        self._columns: np.ndarray | slice | None = None
+        self._last_sync = time.perf_counter()
 
     @property
     def a(self) -> float:
@@ -145,35 +215,36 @@ class GramFirstLayer:
         for key, value in self.network.params.items():
             if key != "W1":
                 self.params[key] = value
+        self._last_sync = time.perf_counter()
 
-    @contextlib.contextmanager
-    def explicit_optimizer_state(self, optimizer: object) -> Iterator[None]:
-        """Within the block, a momentum optimizer holds ``v_W1`` (what a checkpoint must save)
-        instead of the coefficients' ``v_W1_a`` and ``v_W1_C``."""
-        velocities = getattr(optimizer, "v", None)
-        if not velocities or "v_W1_a" not in velocities:
-            yield
-            return
-        v_a, v_C = velocities.pop("v_W1_a"), velocities.pop("v_W1_C")
-        velocities["v_W1"] = self.explicit(float(v_a[0, 0]), v_C).astype(self.network.dtype, copy=False)
-        try:
-            yield
-        finally:
-            velocities.pop("v_W1", None)
-            velocities["v_W1_a"], velocities["v_W1_C"] = v_a, v_C
+    def sync_due(self, needed: bool) -> bool:
+        return needed or time.perf_counter() - self._last_sync >= SYNC_SECONDS
+
+    def explicit_optimizer_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A momentum optimizer's ``v_W1`` (what a checkpoint saves, and what the plain path
+        resumes from) in place of the coefficients' ``v_W1_a`` and ``v_W1_C``."""
+        if "v_W1_a" not in state:
+            return state
+        state = dict(state)
+        v_a, v_C = state.pop("v_W1_a"), state.pop("v_W1_C")
+        state["v_W1"] = self.explicit(float(v_a[0, 0]), v_C).astype(self.network.dtype, copy=False)
+        return state
+
+    def largest_product(self, batch: int) -> int:
+        return self.network.layer_sizes[1] * int(self.X.shape[1]) * int(batch)
 
     # ---- forward, cost, backward --------------------------------------------------------------
 
     def forward(
         self,
-        columns: np.ndarray | None = None,
+        columns: np.ndarray | slice | None = None,
         keep_probs: Sequence[float] | None = None,
         rng: np.random.Generator | None = None,
     ) -> tuple[np.ndarray, list[Cache]]:
         """``A[L]`` and the caches of the examples ``columns`` (all of them for None).
 
-        Layer 1's cache holds ``A_prev = None`` (no X is needed) and the batch's column indices are
-        kept for ``backward``. Dropout masks are drawn in the same order as ``Network.forward``.
+        Layer 1's cache holds ``A_prev = None`` (no X is needed) and C for W; the batch's columns
+        are kept for ``backward``. Dropout masks are drawn in the same order as ``Network.forward``.
         """
         net, params = self.network, self.params
         a, C = self.a, params["W1_C"]
@@ -188,7 +259,6 @@ class GramFirstLayer:
         Z += params["b1"]
         Z = Z.astype(net.dtype, copy=False)
         self._columns = columns
-        # layer 1's cache holds no A_prev (the Gram path never multiplies by X) and C for W
         A, D = net.activate(1, Z, keep_probs, rng)
         return net.forward_from(2, A, [Cache(None, params["W1_C"], params["b1"], Z, D)], keep_probs, rng)
 
@@ -200,9 +270,8 @@ class GramFirstLayer:
     def cost(self, AL: np.ndarray, caches: list[Cache], Y: np.ndarray, l2_lambda: float = 0.0) -> float:
         cost = LOSSES[self.network.loss_name](caches[-1].Z, AL, Y)
         if l2_lambda:
-            m = Y.shape[1]
             squares = self.squared_norm_W1() + sum(float(np.sum(np.square(c.W))) for c in caches[1:])
-            cost += 1 / m * (l2_lambda / 2) * squares
+            cost += l2_penalty(squares, Y.shape[1], l2_lambda)
         return cost
 
     def backward(
@@ -223,3 +292,6 @@ class GramFirstLayer:
         grads["dW1_a"], grads["dW1_C"] = dW1_a, dW1_C
         return grads
 
+
+def make_first_layer(path: str, network: Network, X: Any) -> FirstLayer:
+    return GramFirstLayer(network, X) if path == "gram" else FirstLayer(network, X)

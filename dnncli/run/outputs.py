@@ -1,0 +1,79 @@
+"""What a run writes: ``model.h5``, ``history.csv``, ``loss.png``, ``metrics.json`` and
+``config.yaml``, each atomically; and ``metrics.json``'s content, built in one place for a
+finished run and for one that stopped early (interrupted, diverged).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dnncli import __version__, atomic
+from dnncli.modelfile import MODEL_FILENAME, ModelBundle, save_model
+from dnncli.network.model import Network
+from dnncli.run.prepare import PreparedRun
+from dnncli.training.state import History, TrainResult, TrainState
+
+
+def run_metrics(
+    prepared: PreparedRun,
+    state: TrainState,
+    run_dir: Path,
+    *,
+    status: str,
+    result: TrainResult | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """``metrics.json``: with the ``result`` of a finished run, its final numbers; without, where
+    the run stopped (``status`` says why: interrupted, diverged)."""
+    metrics: dict[str, Any] = {"name": prepared.name, "status": status}
+    if result is not None:
+        metrics.update(
+            initial_cost=result.initial_cost,
+            final_cost=result.final_cost,
+            train_accuracy=result.train_accuracy,
+            test_accuracy=result.test_accuracy,
+            test_cost=result.test_cost,
+            iterations=result.iterations,
+            epochs=result.epochs,
+        )
+        if result.val_cost is not None:
+            metrics.update(val_cost=result.val_cost, val_accuracy=result.val_accuracy)
+        if result.best_epoch is not None:
+            metrics.update(best_epoch=result.best_epoch, stopped_early=result.stopped_early)
+        metrics.update(result.scores)
+        metrics.update(first_layer=result.first_layer, first_layer_reason=result.first_layer_reason)
+    else:
+        metrics.update(epoch=state.epoch, iteration=state.iteration)
+        if state.batch_in_epoch:
+            metrics["batch_in_epoch"] = state.batch_in_epoch
+        metrics.update(initial_cost=state.initial_cost, last_finite_cost=state.last_good_cost)
+    metrics.update(extra)
+    metrics.update(seconds=round(state.seconds, 6), run_dir=str(run_dir), dnn_version=__version__)
+    return metrics
+
+
+def write_outputs(
+    prepared: PreparedRun, network: Network, history: History, metrics: dict[str, Any], directory: Path
+) -> None:
+    """The model, history, plot, metrics and config, each file written atomically."""
+    from dnncli import report
+
+    config_yaml = prepared.config.to_yaml()
+    bundle = ModelBundle(
+        network=network,
+        input_shape=prepared.input_shape,
+        input_dtype=prepared.input_dtype,
+        input_divisor=prepared.divisor,
+        classes=prepared.classes,
+        config=config_yaml,
+        metrics=metrics,
+    )
+    save_model(bundle, directory / MODEL_FILENAME)
+    atomic.write_with(directory / "history.csv", lambda tmp: report.write_history_csv(history, tmp))
+    atomic.write_with(
+        directory / "loss.png",
+        lambda tmp: report.plot_learning_curve(history, tmp, prepared.config, network.loss_name),
+    )
+    atomic.write_text(directory / "metrics.json", report.to_json(metrics) + "\n")
+    atomic.write_text(directory / "config.yaml", config_yaml)

@@ -1,0 +1,255 @@
+"""A config turned into what a run trains: the data sets loaded and scaled, the network resolved
+and initialised, the engine's typed settings. The one place in the run package that reads the
+YAML schema: everything after it works from :class:`PreparedRun`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dnncli.config import Config
+from dnncli.data.columns import training_columns
+from dnncli.data.hdf5 import Dataset, class_labels, load_dataset, resolve_divisor
+from dnncli.data.splits import hold_out, take_range
+from dnncli.errors import ConfigError, DataError
+from dnncli.network.model import Network
+from dnncli.training.settings import Examples, TrainData, TrainSettings, normalize_keep_probs
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+@dataclass
+class PreparedRun:
+    """Everything a run needs before its first iteration, with the config fully resolved."""
+
+    config: Config  # resolved: every size and activation filled in (written as config.yaml)
+    network: Network
+    data: TrainData
+    settings: TrainSettings
+    # the training generator (shuffling, dropout): its state is part of a run's checkpoint
+    rng: np.random.Generator
+    # how new examples must be fed to the network (what the model file records)
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    divisor: float
+    classes: list[str] | None
+    # where the run goes and how often it is checkpointed
+    name: str
+    output_dir: str
+    checkpoint_every: int
+    checkpoint_min_seconds: float
+
+
+def training_seed(config: Config) -> int | None:
+    """``training.seed``, or else the model's seed (None: different every run)."""
+    return config.training.seed if config.training.seed is not None else config.model.seed
+
+
+def generators(config: Config) -> tuple[np.random.Generator, np.random.Generator]:
+    """Two independent generators from the run's seed: one for the validation split, one for
+    training (shuffling and dropout masks), so adding a validation split keeps the same batches."""
+    split, training = np.random.SeedSequence(training_seed(config)).spawn(2)
+    return np.random.default_rng(split), np.random.default_rng(training)
+
+
+def keep_probs(config: Config, network: Network) -> tuple[float, ...] | None:
+    """One keep probability per hidden layer, or None without dropout."""
+    try:
+        return normalize_keep_probs(config.training.keep_prob, network.L - 1)
+    except ValueError as exc:
+        raise ConfigError(f"training.{exc}") from None
+
+
+def train_settings(config: Config, network: Network) -> TrainSettings:
+    """The config's training section as the engine's settings."""
+    t = config.training
+    return TrainSettings(
+        learning_rate=t.learning_rate,
+        iterations=t.iterations,
+        epochs=t.epochs,
+        optimizer=t.optimizer,
+        beta=t.beta,
+        beta1=t.beta1,
+        beta2=t.beta2,
+        epsilon=t.epsilon,
+        schedule=t.schedule,
+        decay_rate=t.decay_rate or 0.0,
+        decay_steps=t.decay_steps,
+        batch_size=t.batch_size,
+        shuffle=t.shuffle,
+        record_every=t.record_every,
+        l2_lambda=t.l2_lambda,
+        keep_prob=keep_probs(config, network) or 1.0,
+        early_stopping=t.early_stopping,
+        patience=t.patience,
+        min_delta=t.min_delta,
+        keep_best=t.keep_best,
+        first_layer=t.first_layer,
+        gram_budget_mb=t.gram_budget_mb,
+    )
+
+
+def _n_classes(dataset: Dataset) -> int:
+    if dataset.classes:
+        return max(len(dataset.classes), 2)
+    y = dataset.y
+    assert y is not None
+    return max(int(np.max(y)) + 1, 2) if y.size else 2
+
+
+def resolve_architecture(config: Config, train_set: Dataset) -> tuple[list[int], list[str]]:
+    """Full layer sizes and activations from the config and the data; errors name the mismatch."""
+    model, source = config.model, train_set.source
+    y = train_set.y
+    assert y is not None
+    output = model.activations[-1] if model.activations else model.output_activation
+    if output is None:
+        output = "sigmoid" if _n_classes(train_set) == 2 else "softmax"
+    if output == "linear":
+        n_out = int(y.shape[1]) if y.ndim == 2 else 1
+    else:
+        n_classes = _n_classes(train_set)
+        if output == "sigmoid" and n_classes != 2:
+            raise ConfigError(
+                f"{source} has {n_classes} classes but the output activation is sigmoid (binary); "
+                f"use softmax with {n_classes} output units"
+            )
+        n_out = 1 if output == "sigmoid" else n_classes
+
+    if model.layers is not None:
+        layers = list(model.layers)
+        if layers[0] != train_set.n_x:
+            raise ConfigError(
+                f"model.layers[0] = {layers[0]} but {source} has n_x = {train_set.n_x} inputs per "
+                f"example (shape {train_set.input_shape})"
+            )
+        if layers[-1] != n_out:
+            raise ConfigError(
+                f"model.layers ends in {layers[-1]} output units but {source} needs {n_out} "
+                f"({output} output)"
+            )
+    else:
+        layers = [train_set.n_x, *(model.hidden or []), n_out]
+
+    if model.activations is not None:
+        activations = list(model.activations)
+        if len(activations) != len(layers) - 1:
+            raise ConfigError(
+                f"model.activations has {len(activations)} entries but with {source}'s sizes the "
+                f"network is {layers} ({len(layers) - 1} layers): give one activation per layer"
+            )
+    else:
+        activations = [model.hidden_activation] * (len(layers) - 2) + [output]
+    return layers, activations
+
+
+def _targets(network: Network, dataset: Dataset, y_key: str) -> np.ndarray:
+    if network.is_regression:
+        y = dataset.y.astype(network.dtype)
+        return network.encode_targets(y.T if y.ndim == 2 else y)
+    return network.encode_targets(class_labels(dataset, network.n_classes, y_key))
+
+
+def check_memory(config: Config, layers: list[int], train_set: Dataset) -> None:
+    """Refuse, before allocating, a network and data set that cannot fit in this machine's memory."""
+    from dnncli import resources
+
+    batch = config.training.batch_size
+    itemsize = np.dtype(DTYPES[config.training.dtype]).itemsize
+    held = None  # inputs over the budget are scaled a batch at a time (dnncli.data.columns)
+    if train_set.m * layers[0] * itemsize > config.data.memory_budget_mb * 1e6:
+        held = batch or 256
+    needed = resources.training_bytes(layers, train_set.m, itemsize, batch, held)
+    if not resources.fits_in_memory(needed):
+        total = resources.physical_memory() or 0
+        raise ConfigError(
+            f"model.layers = {layers}: training needs at least {resources.describe_bytes(needed)} "
+            f"({resources.parameter_count(layers):,} parameters, {train_set.m} examples), more than "
+            f"this machine's {resources.describe_bytes(total)}; use smaller layers"
+        )
+
+
+def _check_shape(dataset: Dataset, train_set: Dataset) -> None:
+    if dataset.input_shape != train_set.input_shape:
+        raise DataError(
+            f"{dataset.source}: examples of shape {dataset.input_shape}, but the training "
+            f"set's are {train_set.input_shape}"
+        )
+
+
+def _in(base: str | None, path: str) -> str:
+    """``path`` read from the directory ``base`` (a resumed run reads from where it started)."""
+    return path if base is None or Path(path).is_absolute() else str(Path(base) / path)
+
+
+def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
+    """Load the data and build the network ``config`` describes. Relative data paths are read
+    from ``base_dir`` (default: the current directory); the config keeps them as written."""
+    data = config.data
+    split_rng, train_rng = generators(config)
+    # a training file over the memory budget stays on disk, read a batch at a time (dnncli.data.columns)
+    whole_file = load_dataset(
+        _in(base_dir, data.train), data.x_key, data.y_key, data.classes_key,
+        stream_over_bytes=int(data.memory_budget_mb * 1e6),
+    )
+    train_set = take_range(whole_file, data.train_range, "data.train_range")
+    layers, activations = resolve_architecture(config, train_set)
+    check_memory(config, layers, train_set)
+    test_set, test_y_key = None, data.test_y_key
+    if data.test:
+        test_set = load_dataset(_in(base_dir, data.test), data.test_x_key, data.test_y_key, data.classes_key)
+    elif data.test_range is not None:  # the test examples are another range of the training file
+        test_set, test_y_key = whole_file, data.y_key
+    if test_set is not None:
+        test_set = take_range(test_set, data.test_range, "data.test_range")
+        _check_shape(test_set, train_set)
+    val_set, val_y_key = None, data.validation_y_key or data.y_key
+    if data.validation:
+        val_set = load_dataset(
+            _in(base_dir, data.validation), data.validation_x_key or data.x_key, val_y_key, data.classes_key
+        )
+        _check_shape(val_set, train_set)
+    elif data.validation_fraction is not None:
+        train_set, val_set = hold_out(train_set, data.validation_fraction, split_rng)
+        val_y_key = data.y_key
+
+    resolved_model = config.model.model_copy(
+        update={"layers": layers, "hidden": None, "activations": activations, "output_activation": activations[-1]}
+    )
+    resolved = config.model_copy(update={"model": resolved_model})
+
+    network = Network.create(
+        layers,
+        activations,
+        init=config.model.init,
+        seed=config.model.seed,
+        random_scale=config.model.init_scale,
+        leaky_slope=config.model.leaky_relu_slope,
+        dtype=DTYPES[config.training.dtype],
+    )
+    divisor = resolve_divisor(data.scale, train_set.X_raw.dtype)
+    X = training_columns(train_set, divisor, network.dtype, data.memory_budget_mb, config.training.batch_size)
+    Y = _targets(network, train_set, data.y_key)
+    test = validation = None
+    if test_set is not None:
+        test = Examples(test_set.columns(divisor, network.dtype), _targets(network, test_set, test_y_key))
+    if val_set is not None:
+        validation = Examples(val_set.columns(divisor, network.dtype), _targets(network, val_set, val_y_key))
+    return PreparedRun(
+        config=resolved,
+        network=network,
+        data=TrainData(X, Y, test=test, validation=validation),
+        settings=train_settings(config, network),
+        rng=train_rng,
+        input_shape=train_set.input_shape,
+        input_dtype=str(train_set.X_raw.dtype),
+        divisor=divisor,
+        classes=None if network.is_regression else train_set.classes,
+        name=config.name,
+        output_dir=config.output.dir,
+        checkpoint_every=config.training.checkpoint_every,
+        checkpoint_min_seconds=config.training.checkpoint_min_seconds,
+    )

@@ -1,0 +1,254 @@
+"""A training run from a config to its run directory, losing nothing on the way: checkpoints, a
+clean stop on SIGINT / SIGTERM, the last good parameters kept when training diverges, and
+``dnn train --resume``.
+
+Everything happens in the run's locked ``runs/<name>.partial/`` directory (see
+:mod:`dnncli.run.directory`), renamed into place once complete:
+
+* ``checkpoint.h5`` is written every ``training.checkpoint_every`` epochs (one epoch is one
+  iteration with full batches) and when a signal stops the run;
+* on SIGINT / SIGTERM the run stops after the current update step (with mini-batches, in the
+  middle of the epoch if need be: the checkpoint keeps the epoch's batch order and how far it
+  got), writes the checkpoint and its partial outputs (``model.h5`` of the current parameters,
+  ``history.csv``, ``loss.png``, ``metrics.json`` with ``"status": "interrupted"``) and exits
+  130 / 143;
+* on divergence it writes the last parameters whose cost was finite as ``model.h5`` (with
+  ``"status": "diverged"`` in ``metrics.json``), removes the checkpoint (resuming would diverge
+  again) and exits 3;
+* ``--resume`` restores the parameters, the optimizer's state, the generator's state and the
+  history, and continues: the finished run is identical to one that was never interrupted.
+
+:func:`run_training` and :func:`resume_training` only differ in how they open the directory and
+where they start; both then go through :func:`_train_to_finish`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from dnncli import atomic
+from dnncli.config import Config, load_config
+from dnncli.errors import EXIT_SIGINT, EXIT_SIGTERM, DataError, Interrupted, RunDirError, TrainingDiverged
+from dnncli.run.checkpoint import Checkpoint, data_fingerprint, load_checkpoint
+from dnncli.run.directory import PartialRun, choose_run_dir, find_partial, open_run_dir, point_latest
+from dnncli.run.outputs import run_metrics, write_outputs
+from dnncli.run.prepare import PreparedRun, prepare
+from dnncli.run.supervisor import SIGNAL_NAMES, StopNow, StopRequested, Supervisor, deferred_signals
+from dnncli.training.loop import train
+from dnncli.training.settings import HookList, Hooks
+from dnncli.training.state import TrainResult, TrainState
+
+EXIT_FOR_SIGNAL = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
+
+
+class FinishedRun(NamedTuple):
+    """What :func:`run_training` and :func:`resume_training` return."""
+
+    metrics: dict[str, Any]  # as in metrics.json
+    result: TrainResult
+    prepared: PreparedRun
+
+
+def run_training(
+    config: Config,
+    *,
+    run_dir: str | Path | None = None,
+    force: bool = False,
+    progress: Hooks | None = None,
+) -> FinishedRun:
+    """Load, train and write a run in ``run_dir`` (default ``<output.dir>/<name>[-N]``)."""
+    prepared = prepare(config)
+    if run_dir is not None:
+        choose_run_dir(prepared.output_dir, prepared.name, run_dir, force)  # refuse an existing one before training
+    partial = open_run_dir(prepared.output_dir, prepared.name, run_dir, force)
+    try:
+        atomic.write_text(partial.path / "config.yaml", prepared.config.to_yaml())
+    except BaseException:
+        partial.discard()
+        raise
+    return _train_to_finish(prepared, partial, progress, resume=None, force=force, resuming=False)
+
+
+def resume_training(path: str | Path, *, progress: Hooks | None = None) -> FinishedRun:
+    """Continue an interrupted run from its ``.partial`` directory and finish it."""
+    partial = PartialRun.reopen(Path(path))
+    try:
+        for leftover in partial.path.glob(".*.tmp"):  # a write cut short by SIGKILL
+            leftover.unlink(missing_ok=True)
+        if _status(partial) == "diverged":
+            raise RunDirError(
+                f"{partial.path}: this run diverged, so resuming would diverge again; train anew "
+                "with a lower learning rate"
+            )
+        config = resumable_config(partial.path)
+        checkpoint = load_checkpoint(partial.checkpoint) if partial.checkpoint.exists() else None
+        # relative data paths are read from where the run started; config.yaml keeps them as written
+        prepared = prepare(config, base_dir=checkpoint.cwd if checkpoint is not None else os.getcwd())
+        if checkpoint is not None:
+            _check_checkpoint_fits(checkpoint, prepared, partial, config)
+    except BaseException:
+        partial.release()  # never discard what the user is trying to resume
+        raise
+    return _train_to_finish(prepared, partial, progress, resume=checkpoint, force=False, resuming=True)
+
+
+def resumable_config(path: str | Path) -> Config:
+    """The config an unfinished run was started with (its ``config.yaml``)."""
+    partial = find_partial(Path(path))
+    config_path = partial / "config.yaml"
+    if not config_path.exists():
+        raise RunDirError(f"{partial}: no config.yaml; this is not an unfinished dnn run")
+    return load_config(config_path)
+
+
+def _train_to_finish(
+    prepared: PreparedRun,
+    partial: PartialRun,
+    progress: Hooks | None,
+    *,
+    resume: Checkpoint | None,
+    force: bool,
+    resuming: bool,
+) -> FinishedRun:
+    """Train in ``partial`` (from the ``resume`` checkpoint, if any), write the finished run and
+    rename it into place. On any failure the directory is kept (released) when it holds something
+    worth resuming or inspecting, and always when the user is resuming it."""
+    try:
+        result, state = _train_watched(prepared, partial, progress, resume)
+        with deferred_signals():  # a Ctrl-C now would only lose a finished run: finish it
+            metrics = run_metrics(prepared, state, partial.target, status="finished", result=result)
+            write_outputs(prepared, result.network, result.history, metrics, partial.path)
+            point_latest(partial.finish(force))
+    except BaseException:
+        if resuming or _worth_keeping(partial):
+            partial.release()  # resumable, or the last good parameters of a diverged run
+        else:
+            partial.discard()
+        raise
+    return FinishedRun(metrics, result, prepared)
+
+
+def _train_watched(
+    prepared: PreparedRun, partial: PartialRun, progress: Hooks | None, resume: Checkpoint | None
+) -> tuple[TrainResult, TrainState]:
+    """:func:`dnncli.training.loop.train` with checkpoints, signals and divergence handled."""
+    network, rng, settings, data = prepared.network, prepared.rng, prepared.settings, prepared.data
+    state = TrainState()
+    if resume is not None:
+        state = resume.state
+        state.optimizer = settings.make_optimizer()
+        state.optimizer.load_state_dict(resume.optimizer)
+        for key, value in network.params.items():
+            network.params[key] = resume.params[key].astype(value.dtype, copy=False)
+        rng.bit_generator.state = resume.rng_state
+    with deferred_signals() as stop:
+        supervisor = Supervisor(
+            network,
+            rng,
+            state,
+            partial.checkpoint,
+            prepared.checkpoint_every,
+            stop,
+            fingerprint=lambda: data_fingerprint(data.X, data.Y),
+            cwd=resume.cwd if resume is not None else os.getcwd(),
+            finished=lambda s: settings.finished(s, data.m),
+            checkpoint_min_seconds=prepared.checkpoint_min_seconds,
+        )
+        try:
+            return train(network, data, settings, rng=rng, state=state, hooks=HookList(progress, supervisor)), state
+        except StopRequested as stopped:
+            _write_partial(prepared, network, state, partial, "interrupted")
+            name = SIGNAL_NAMES[stopped.signum]
+            raise Interrupted(
+                f"interrupted by {name} after iteration {state.iteration} ({_position(state)}); "
+                f"checkpoint and partial outputs are in {partial.path}; resume with: "
+                f"dnn train --resume {partial.path}",
+                exit_code=EXIT_FOR_SIGNAL[name],
+            ) from None
+        except StopNow as stopped:
+            name = SIGNAL_NAMES[stopped.signum]
+            kept = (
+                f"the last checkpoint (iteration {supervisor.saved_iteration}) is in {partial.checkpoint}; "
+                f"resume with: dnn train --resume {partial.path}"
+                if partial.checkpoint.exists()
+                else "no checkpoint was written yet"
+            )
+            raise Interrupted(
+                f"stopped at once by a second {name} during iteration {state.iteration}; {kept}",
+                exit_code=EXIT_FOR_SIGNAL[name],
+            ) from None
+        except TrainingDiverged as diverged:
+            raise _keep_last_good(prepared, supervisor, state, partial, diverged) from None
+
+
+def _position(state: TrainState) -> str:
+    if state.batch_in_epoch:
+        return f"epoch {state.epoch + 1}, after its mini-batch {state.batch_in_epoch}"
+    return f"epoch {state.epoch}"
+
+
+def _keep_last_good(
+    prepared: PreparedRun,
+    supervisor: Supervisor,
+    state: TrainState,
+    partial: PartialRun,
+    diverged: TrainingDiverged,
+) -> TrainingDiverged:
+    last_good = supervisor.last_good(prepared.data.X, prepared.data.Y)
+    partial.checkpoint.unlink(missing_ok=True)
+    if last_good is None and state.iteration == 0:  # no step taken: the learning rate is not to blame
+        return TrainingDiverged(
+            "training diverged at once: the initial parameters already give a non-finite cost; "
+            "check model.init and model.init_scale, and data.scale (the inputs' size)"
+        )
+    if last_good is None:
+        return TrainingDiverged(f"{diverged.message}; no finite parameters to keep")
+    network, iteration, cost = last_good
+    _write_partial(prepared, network, state, partial, "diverged", kept_iteration=iteration, kept_cost=cost)
+    return TrainingDiverged(
+        f"{diverged.message}; the last good parameters (iteration {iteration}, cost {cost:.6g}) "
+        f"are kept in {partial.path / 'model.h5'}"
+    )
+
+
+def _write_partial(
+    prepared: PreparedRun, network: Any, state: TrainState, partial: PartialRun, status: str, **extra: Any
+) -> None:
+    metrics = run_metrics(prepared, state, partial.path, status=status, **extra)
+    write_outputs(prepared, network, state.history, metrics, partial.path)
+
+
+def _check_checkpoint_fits(checkpoint: Checkpoint, prepared: PreparedRun, partial: PartialRun, config: Config) -> None:
+    """Refuse a checkpoint that does not continue this run: other data, other shapes, a tampered order."""
+    data = prepared.data
+    if data_fingerprint(data.X, data.Y) != checkpoint.data_fingerprint:
+        raise DataError(
+            f"{config.data.train}: the training data changed since the checkpoint in {partial.path}; "
+            "resuming on other data would not continue the same run"
+        )
+    for key, value in prepared.network.params.items():
+        saved = checkpoint.params.get(key)
+        if saved is None or saved.shape != value.shape:
+            raise RunDirError(f"{partial.checkpoint}: its parameters do not fit the run's network ('{key}')")
+    order = checkpoint.state.epoch_order
+    if order is not None and not np.array_equal(np.sort(order), np.arange(data.m)):
+        raise RunDirError(
+            f"{partial.checkpoint}: corrupt checkpoint (epoch_order is not an order of the {data.m} examples)"
+        )
+
+
+def _status(partial: PartialRun) -> str | None:
+    try:
+        return json.loads((partial.path / "metrics.json").read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _worth_keeping(partial: PartialRun) -> bool:
+    """A checkpoint or partial outputs are worth keeping; an empty start is not."""
+    return partial.checkpoint.exists() or (partial.path / "metrics.json").exists()

@@ -1,0 +1,187 @@
+"""What one call of :func:`dnncli.training.loop.train` is given: the examples (:class:`TrainData`),
+the settings (:class:`TrainSettings`), and the :class:`Hooks` through which a caller follows and
+steers it. Plain typed values: the engine knows nothing of YAML configs or run directories.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from dnncli.training.batches import n_batches
+from dnncli.training.early_stopping import EarlyStopping
+from dnncli.training.optimizers import Optimizer, make_optimizer
+from dnncli.training.schedules import Schedule
+
+if TYPE_CHECKING:
+    from dnncli.training.state import TrainState
+
+
+class Examples(NamedTuple):
+    """Inputs ``X (n_x, m)`` (an array, or columns scaled a batch at a time) and targets ``Y (n[L], m)``."""
+
+    X: Any
+    Y: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The training examples, and optionally a test set (reported) and a validation set (reported,
+    and what early stopping watches)."""
+
+    X: Any
+    Y: np.ndarray
+    test: Examples | None = None
+    validation: Examples | None = None
+
+    @property
+    def m(self) -> int:
+        return int(self.Y.shape[1])
+
+
+def normalize_keep_probs(keep_prob: float | Sequence[float] | None, n_hidden: int) -> tuple[float, ...] | None:
+    """One dropout keep probability per hidden layer, or None when nothing is dropped."""
+    if keep_prob is None:
+        return None
+    if isinstance(keep_prob, (int, float)):
+        probs = (float(keep_prob),) * n_hidden
+    else:
+        probs = tuple(float(k) for k in keep_prob)
+    if len(probs) != n_hidden:
+        raise ValueError(
+            f"keep_prob has {len(probs)} entries but the network has {n_hidden} hidden layers: give one "
+            "per hidden layer, or a single number"
+        )
+    for k in probs:
+        if not 0 < k <= 1:
+            raise ValueError(f"keep_prob = {k}: a keep probability must be in (0, 1] (1: no dropout)")
+    return probs if any(k < 1 for k in probs) else None
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train. The budget is ``iterations`` (update steps) or ``epochs`` (passes over the
+    data): exactly one of them. ``learning_rate`` is the rate of epoch 0; a ``schedule`` other than
+    ``constant`` decays it (see :mod:`dnncli.training.schedules`)."""
+
+    learning_rate: float
+    iterations: int | None = None
+    epochs: int | None = None
+    optimizer: str = "gd"
+    beta: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    schedule: str = "constant"
+    decay_rate: float = 0.0
+    decay_steps: int = 1
+    batch_size: int | None = None
+    shuffle: bool = True
+    record_every: int = 100
+    l2_lambda: float = 0.0
+    keep_prob: float | tuple[float, ...] = 1.0
+    early_stopping: bool = False
+    patience: int = 10
+    min_delta: float = 0.0
+    keep_best: bool = False
+    first_layer: str = "auto"
+    gram_budget_mb: float = 512.0
+    _schedule: Schedule = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if (self.iterations is None) == (self.epochs is None):
+            raise ValueError("give the budget as iterations or as epochs (one of them)")
+        object.__setattr__(
+            self, "_schedule", Schedule(self.schedule, self.learning_rate, self.decay_rate, self.decay_steps)
+        )
+
+    def rate(self, epoch: int) -> float:
+        """The learning rate of ``epoch``."""
+        return self._schedule(epoch)
+
+    def make_optimizer(self) -> Optimizer:
+        return make_optimizer(
+            self.optimizer, self.learning_rate, beta=self.beta, beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon
+        )
+
+    def make_tracker(self) -> EarlyStopping | None:
+        """The best-parameters tracker: stopping early, or only keeping the best."""
+        if self.early_stopping:
+            return EarlyStopping(self.patience, self.min_delta)
+        return EarlyStopping(patience=None) if self.keep_best else None
+
+    # ---- the budget: the one place that says how long a run is --------------------------------
+
+    def full_batch(self, m: int) -> bool:
+        return self.batch_size is None or self.batch_size >= m
+
+    def total_steps(self, m: int) -> int:
+        if self.iterations is not None:
+            return self.iterations
+        return self.epochs * n_batches(m, self.batch_size)
+
+    def total_epochs(self, m: int) -> int:
+        if self.epochs is not None:
+            return self.epochs
+        return math.ceil(self.iterations / n_batches(m, self.batch_size))
+
+    def finished(self, state: "TrainState", m: int) -> bool:
+        """Whether a run at ``state`` (on ``m`` examples) has nothing left to do."""
+        return (
+            state.stopped_early
+            or state.iteration >= self.total_steps(m)
+            or state.epoch >= self.total_epochs(m)
+        )
+
+
+class Hooks:
+    """How a caller follows and steers :func:`~dnncli.training.loop.train`. Every method may be
+    overridden and none must be: the defaults do nothing (and never ask to stop)."""
+
+    def on_start(self, total_steps: int, by_epoch: bool) -> None:
+        """Before the first step: the run's whole budget in update steps (mini-batches: ``by_epoch``)."""
+
+    def on_step(self, iteration: int, cost: float) -> None:
+        """After update step ``iteration`` (1, 2, ...), whose batch had ``cost`` before the update."""
+
+    def on_epoch(self, epoch: int, cost: float) -> None:
+        """Mini-batches only: after ``epoch`` (0: the initial parameters), the mean of its batch costs."""
+
+    def on_epoch_end(self, state: "TrainState", optimizer_state: Callable[[], dict[str, Any]]) -> None:
+        """After an epoch (or an epoch cut short by a stop request), with the network's parameters
+        in explicit form; ``optimizer_state()`` is the optimizer's state dict in the same form (what
+        a checkpoint saves). On the Gram path this runs only every ``record_every`` epochs, at the
+        end, when a stop is requested and at least every second (see ``first_layer``)."""
+
+    def stop_requested(self) -> bool:
+        """Asked after every update step: it should only read a flag."""
+        return False
+
+
+class HookList(Hooks):
+    """Several hooks heard in order (a progress bar and a supervisor, say)."""
+
+    def __init__(self, *hooks: Hooks | None) -> None:
+        self.hooks = [h for h in hooks if h is not None]
+
+    def on_start(self, total_steps: int, by_epoch: bool) -> None:
+        for h in self.hooks:
+            h.on_start(total_steps, by_epoch)
+
+    def on_step(self, iteration: int, cost: float) -> None:
+        for h in self.hooks:
+            h.on_step(iteration, cost)
+
+    def on_epoch(self, epoch: int, cost: float) -> None:
+        for h in self.hooks:
+            h.on_epoch(epoch, cost)
+
+    def on_epoch_end(self, state: "TrainState", optimizer_state: Callable[[], dict[str, Any]]) -> None:
+        for h in self.hooks:
+            h.on_epoch_end(state, optimizer_state)
+
+    def stop_requested(self) -> bool:
+        return any(h.stop_requested() for h in self.hooks)
