@@ -35,13 +35,38 @@ def dnn_executable() -> str:
 
 
 def run_dnn(*args: str, cwd: Path | None = None, input: str | None = None, env: dict | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the installed ``dnn`` command as a user would, capturing stdout and stderr."""
+            timeout: float = 300, real: bool = False) -> subprocess.CompletedProcess:
+    """Run ``dnn`` as a user would, capturing stdout and stderr and the exit code.
+
+    By default the command runs in this process (Typer's runner: the same app, parsing, error
+    handling and exit codes, without a second of interpreter start-up and imports per call);
+    ``real=True`` runs the installed ``dnn`` command in a process of its own, for what only a
+    real process shows (signals, kills, pipes, the entry point itself)."""
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", **(env or {})}
-    return subprocess.run(
-        [dnn_executable(), *args], cwd=cwd, input=input, capture_output=True, text=True,
-        env=full_env, timeout=timeout,
-    )
+    if real:
+        return subprocess.run(
+            [dnn_executable(), *args], cwd=cwd, input=input, capture_output=True, text=True,
+            env=full_env, timeout=timeout,
+        )
+    return _run_in_process(list(args), cwd, input, full_env)
+
+
+def _run_in_process(args: list[str], cwd: Path | None, input: str | None, env: dict) -> subprocess.CompletedProcess:
+    from typer.testing import CliRunner
+
+    from dnncli.cli import app
+
+    previous = os.getcwd()
+    # the runner sets what differs from os.environ, and unsets what env drops
+    changes = {key: value for key, value in env.items() if os.environ.get(key) != value}
+    changes.update({key: None for key in os.environ if key not in env})
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        result = CliRunner().invoke(app, args, input=input, env=changes, catch_exceptions=False)
+    finally:
+        os.chdir(previous)
+    return subprocess.CompletedProcess(["dnn", *args], result.exit_code, result.stdout, result.stderr)
 
 
 def write_h5(path: Path, **arrays: np.ndarray) -> Path:

@@ -76,9 +76,13 @@ def test_two_real_runs_on_one_directory(tmp_path: Path, tiny_config: Path) -> No
     """A run holds its directory; a second one started meanwhile is refused and the first
     finishes undisturbed, its run complete."""
     target = tmp_path / "run"
+    # The first run prints a cost line after every one of its 3,000 steps (about 130 kB) into a
+    # pipe nobody reads yet: once the pipe's 64 kB are full it waits, in the middle of training,
+    # holding its directory, for as long as this test needs, on however slow a machine.
     first = subprocess.Popen(
-        [dnn_executable(), "train", str(tiny_config), "--run-dir", str(target), "--quiet", "--json",
-         "--set", "training.iterations=30000", "--set", "training.checkpoint_every=0"],
+        [dnn_executable(), "train", str(tiny_config), "--run-dir", str(target), "--verbose", "--json",
+         "--set", "training.iterations=3000", "--set", "training.print_every=1",
+         "--set", "training.checkpoint_every=0"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -87,13 +91,15 @@ def test_two_real_runs_on_one_directory(tmp_path: Path, tiny_config: Path) -> No
         second = run_dnn("train", str(tiny_config), "--run-dir", str(target), cwd=tmp_path)
         assert second.returncode == 2
         assert f"pid {first.pid}" in one_error_line(second)
+        assert first.poll() is None  # still training, held back by its full pipe
         out, err = first.communicate(timeout=120)
+        assert err.count("Cost after iteration") == 3000
     finally:
         if first.poll() is None:
             first.kill()
             first.communicate()
     assert first.returncode == 0, err
-    assert json.loads(out)["iterations"] == 30000
+    assert json.loads(out)["iterations"] == 3000
     assert load_model(target).network.layer_sizes == [192, 5, 3, 1]
     assert sorted(p.name for p in target.iterdir()) == ["config.yaml", "history.csv", "loss.png", "metrics.json", "model.h5"]
     assert not partial_path(target).exists()

@@ -9,7 +9,7 @@ from tests.conftest import CONFIGS, run_dnn
 
 
 def test_demo_data_then_demo_config_trains_well(tmp_path: Path) -> None:
-    made = run_dnn("data", "demo", cwd=tmp_path)
+    made = run_dnn("data", "demo", cwd=tmp_path, real=True)
     assert made.returncode == 0, made.stderr
     listed = made.stdout.split()
     assert listed[:2] == ["datasets/demo_train.h5", "datasets/demo_test.h5"]
@@ -20,7 +20,7 @@ def test_demo_data_then_demo_config_trains_well(tmp_path: Path) -> None:
     assert again.returncode == 0
     assert (tmp_path / "copy/demo_train.h5").stat().st_size == (tmp_path / "datasets/demo_train.h5").stat().st_size
 
-    trained = run_dnn("train", str(CONFIGS / "demo.yaml"), "--json", cwd=tmp_path)
+    trained = run_dnn("train", str(CONFIGS / "demo.yaml"), "--json", cwd=tmp_path, real=True)
     assert trained.returncode == 0, trained.stderr
     metrics = json.loads(trained.stdout)
     assert metrics["train_accuracy"] >= 0.95

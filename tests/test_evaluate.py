@@ -54,7 +54,7 @@ def test_multiclass_report_matches_the_network_outputs(tmp_path: Path) -> None:
     X = rng.integers(0, 256, size=(60, 8, 8), dtype=np.uint8)
     y = rng.integers(0, 3, size=60)
     data = write_h5(tmp_path / "d.h5", test_set_x=X, test_set_y=y)
-    result = run_dnn("evaluate", str(data), "--model", str(model), "--json")
+    result = run_dnn("evaluate", str(data), "--model", str(model), "--json", real=True)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
 
@@ -81,7 +81,7 @@ def test_cat_test_set_accuracy_and_quality_gates(cat_deep_run: dict, cat_files: 
     assert report["log_loss"] == pytest.approx(cat_deep_run["metrics"]["test_cost"], rel=1e-12)
     assert sum(row["support"] for row in report["per_class"]) == 50
 
-    passed = run_dnn("evaluate", test, "--model", run_dir, "--min-accuracy", "0.75", "--min-f1", "0.8")
+    passed = run_dnn("evaluate", test, "--model", run_dir, "--min-accuracy", "0.75", "--min-f1", "0.8", real=True)
     assert passed.returncode == 0 and passed.stderr == ""
     assert "confusion matrix" in passed.stdout and "non-cat" in passed.stdout
 

@@ -35,7 +35,7 @@ def test_engine_cases_cover_every_activation_with_every_loss() -> None:
 
 
 def test_installed_gradcheck_passes_on_the_engine() -> None:
-    result = run_dnn("gradcheck", "--json")
+    result = run_dnn("gradcheck", "--json", real=True)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["passed"] is True and report["epsilon"] == 1e-7 and report["threshold"] == 1e-7

@@ -155,7 +155,7 @@ def test_a_network_too_big_for_memory_is_refused_before_allocating(tmp_path: Pat
 def test_hostile_configs_through_the_installed_command(tmp_path: Path, tiny_data) -> None:
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(BILLION_LAUGHS)
-    result = run_dnn("train", str(bomb), cwd=tmp_path)
+    result = run_dnn("train", str(bomb), cwd=tmp_path, real=True)
     assert_clean_refusal(result.returncode, result.stdout, result.stderr, 2, "bomb.yaml", "aliases")
     config = tmp_path / "c.yaml"
     config.write_text(base_config(tmp_path, tiny_data))
@@ -264,7 +264,7 @@ def test_hostile_hdf5_through_the_installed_command(tmp_path: Path) -> None:
     data = _truncated(tmp_path / "bad.h5")
     config = tmp_path / "c.yaml"
     config.write_text(f"data: {{train: {data}}}\noutput: {{dir: {tmp_path / 'runs'}}}\n")
-    result = run_dnn("train", str(config), cwd=tmp_path)
+    result = run_dnn("train", str(config), cwd=tmp_path, real=True)
     assert_clean_refusal(result.returncode, result.stdout, result.stderr, 2, "bad.h5", "cannot read")
     assert not (tmp_path / "runs").exists()
 

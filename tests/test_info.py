@@ -17,7 +17,7 @@ runner = CliRunner()
 
 def test_info_describes_the_cat_run(cat_deep_run: dict) -> None:
     run_dir = cat_deep_run["run_dir"]
-    result = run_dnn("info", str(run_dir), "--json")
+    result = run_dnn("info", str(run_dir), "--json", real=True)
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert info["layer_sizes"] == [12288, 20, 7, 5, 1]
@@ -55,7 +55,7 @@ def test_info_uses_the_latest_run_then_dnn_model(tmp_path: Path, tiny_config: Pa
 def test_info_on_a_corrupt_model_is_one_line_exit_2(tmp_path: Path, content: bytes) -> None:
     model = tmp_path / "model.h5"
     model.write_bytes(content)
-    result = run_dnn("info", str(model))
+    result = run_dnn("info", str(model), real=True)
     assert result.returncode == 2 and result.stdout == ""
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"error: {model}") and "Traceback" not in result.stderr

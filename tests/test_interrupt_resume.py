@@ -196,7 +196,7 @@ def test_sigterm_through_the_installed_command_then_resume(tmp_path: Path, tiny_
     assert len(lines) == 1 and "interrupted by SIGTERM" in lines[0] and "--resume" in lines[0], err
     assert out == ""
 
-    resumed = run_dnn("train", "--resume", str(partial_path(target)), "--json", "--quiet", cwd=tmp_path)
+    resumed = run_dnn("train", "--resume", str(partial_path(target)), "--json", "--quiet", cwd=tmp_path, real=True)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["run_dir"] == str(target)
     assert_same_params(load_model(target).network.params, expected)

@@ -1,5 +1,5 @@
-"""`dnn train` beyond full-batch gradient descent, end to end through the installed command:
-the shipped configs on the shared data sets (skipped where absent), and generated data for
+"""What a config can ask of `dnn train` beyond full-batch gradient descent, end to end: the
+shipped configs on the shared data sets (skipped where absent), and generated data for
 validation, early stopping, ranges, multi-class, regression and float32."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Training beyond full-batch gradient descent: optimizers, schedules, mini-batches, L2, dropout,
-early stopping, float32 and resuming, in-process on small generated data."""
+"""The training engine called from Python (``dnncli.training``): optimizers, schedules,
+mini-batches, L2, dropout, early stopping, float32 and resuming, on small generated data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`dnn train` end to end: through the installed command and in-process."""
+"""The `dnn train` command itself: the run directory it writes, --json, --quiet, --set,
+--print-config, --force, numbered runs, bad input and divergence (in-process, and once through
+the installed command)."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def run_entries(runs: Path) -> list[str]:
 
 
 def test_train_writes_a_complete_run_directory(tmp_path: Path, tiny_config: Path) -> None:
-    result = run_dnn("train", str(tiny_config), cwd=tmp_path)
+    result = run_dnn("train", str(tiny_config), cwd=tmp_path, real=True)
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "runs" / "tiny"
     assert run_entries(tmp_path / "runs") == ["latest", "tiny"]
