@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dnncli.data.hdf5 import divide
 
 
 def float_columns_bytes(m: int, n_x: int, itemsize: int) -> int:
@@ -69,9 +70,7 @@ class ScaledColumns:
             self._buffer = np.empty((self.shape[0], n), dtype=self.dtype)
         out = self._buffer[:, :n]
         np.copyto(out, self._read(rows).T, casting="unsafe")
-        if self.divisor != 1:
-            out /= self.divisor  # as Dataset.columns divides: the same values to the last bit
-        return out
+        return divide(out, self.divisor)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         if not (isinstance(key, tuple) and len(key) == 2 and key[0] == slice(None)):
@@ -141,8 +140,6 @@ def training_columns(
         if chunk is None or chunk >= dataset.m:
             return dataset.columns(divisor, dtype)
         # the transposed view of the examples is already column-major: astype keeps that order
-        X = dataset.X_raw.reshape(dataset.m, -1).T.astype(dtype)
-        if divisor != 1:
-            X /= divisor  # as Dataset.columns: the same values to the last bit
+        X = divide(dataset.X_raw.reshape(dataset.m, -1).T.astype(dtype), divisor)
         return np.asfortranarray(X)
     return ScaledColumns(dataset.X_raw, divisor, dtype, chunk or 256)

@@ -41,9 +41,15 @@ class Dataset:
         """X of shape ``(n_x, m)``, divided by ``divisor``, C-contiguous, in ``dtype``."""
         # one copy, straight into C order (astype would keep the transposed layout: a second copy)
         X = np.array(self.X_raw.reshape(self.m, -1).T, dtype=dtype, order="C")
-        if divisor != 1:
-            X /= divisor
-        return X
+        return divide(X, divisor)
+
+
+def divide(X: np.ndarray, divisor: float) -> np.ndarray:
+    """``X /= divisor`` in place (nothing for 1): the one place inputs are scaled, so that the
+    whole set, a streamed batch and an image file give the same values to the last bit."""
+    if divisor != 1:
+        X /= divisor
+    return X
 
 
 def auto_divisor(dtype: np.dtype) -> float:
