@@ -74,13 +74,11 @@ class ModelConfig(_Section):
             raise ValueError(
                 f"layers = {self.layers}: need at least an input and an output size, e.g. [12288, 1]"
             )
-        n_layers = (
-            len(self.layers) - 1
-            if self.layers is not None
-            else (len(self.hidden) + 1 if self.hidden is not None else None)
-        )
+        # the count of layers is known without the data (only n0 and nL come from it): the one
+        # place that checks the activations against it
+        n_layers = len(self.layers) - 1 if self.layers is not None else len(self.hidden or []) + 1
         if self.activations is not None:
-            if n_layers is not None and len(self.activations) != n_layers:
+            if len(self.activations) != n_layers:
                 raise ValueError(
                     f"activations has {len(self.activations)} entries but the network has "
                     f"{n_layers} layers: give one activation per layer"

@@ -128,7 +128,7 @@ BAD_VALUES = {
     "name=" + "x" * 300: "name: at most 100 characters",
     "model.layers=[1000000000000, 1]": "model.layers[0] = 1000000000000 but",
     # found by the Hypothesis property: activations for a network whose size comes from the data
-    "model.activations=[relu, relu, sigmoid]": "model.activations has 3 entries but with",
+    "model.activations=[relu, relu, sigmoid]": "activations has 3 entries but the network has 1 layers",
 }
 
 

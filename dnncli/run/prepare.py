@@ -134,13 +134,8 @@ def resolve_architecture(config: Config, train_set: Dataset) -> tuple[list[int],
     else:
         layers = [train_set.n_x, *(model.hidden or []), n_out]
 
-    if model.activations is not None:
+    if model.activations is not None:  # as many as layers: checked by the config's schema
         activations = list(model.activations)
-        if len(activations) != len(layers) - 1:
-            raise ConfigError(
-                f"model.activations has {len(activations)} entries but with {source}'s sizes the "
-                f"network is {layers} ({len(layers) - 1} layers): give one activation per layer"
-            )
     else:
         activations = [model.hidden_activation] * (len(layers) - 2) + [output]
     return layers, activations
