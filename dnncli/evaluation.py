@@ -228,8 +228,13 @@ def check_gates(result: Evaluation, min_accuracy: float | None, min_f1: float | 
 
 def tables(result: Evaluation) -> list:  # -> list of rich tables
     from rich.table import Table
+    from rich.text import Text
 
+    from dnncli.printable import printable
     from dnncli.report import fmt
+
+    def shown(name: str) -> Text:  # class names come from files and folders: never markup
+        return Text(printable(name))
 
     summary = Table(title=f"{result.data}: {result.examples} examples", show_header=False, title_justify="left")
     summary.add_column("metric", style="bold")
@@ -238,23 +243,23 @@ def tables(result: Evaluation) -> list:  # -> list of rich tables
         for name, value in result.regression.items():
             summary.add_row(name, fmt(value))
         return [summary]
-    average = "class " + (result.classes or ["", "1"])[1] if len(result.classes or []) == 2 else "macro"
+    average = "class " + printable((result.classes or ["", "1"])[1]) if len(result.classes or []) == 2 else "macro"
     summary.add_row("accuracy", fmt(result.accuracy, 4))
-    summary.add_row(f"precision ({average})", fmt(result.precision, 4))
-    summary.add_row(f"recall ({average})", fmt(result.recall, 4))
-    summary.add_row(f"F1 ({average})", fmt(result.f1, 4))
+    summary.add_row(Text(f"precision ({average})"), fmt(result.precision, 4))
+    summary.add_row(Text(f"recall ({average})"), fmt(result.recall, 4))
+    summary.add_row(Text(f"F1 ({average})"), fmt(result.f1, 4))
     summary.add_row("log loss", fmt(result.log_loss))
 
     per_class = Table(title="per class", title_justify="left")
     for column in ("class", "precision", "recall", "F1", "support"):
         per_class.add_column(column, justify="left" if column == "class" else "right")
     for row in result.per_class:
-        per_class.add_row(row["class"], fmt(row["precision"], 4), fmt(row["recall"], 4), fmt(row["f1"], 4), str(row["support"]))
+        per_class.add_row(shown(row["class"]), fmt(row["precision"], 4), fmt(row["recall"], 4), fmt(row["f1"], 4), str(row["support"]))
 
     confusion = Table(title="confusion matrix (rows: true class, columns: predicted)", title_justify="left")
     confusion.add_column("true \\ predicted")
     for name in result.classes or []:
-        confusion.add_column(name, justify="right")
+        confusion.add_column(shown(name), justify="right")
     for name, row in zip(result.classes or [], result.confusion or []):
-        confusion.add_row(name, *map(str, row))
+        confusion.add_row(shown(name), *map(str, row))
     return [summary, per_class, confusion]

@@ -5,7 +5,8 @@ Layout::
 
     /W1, /b1, ..., /WL, /bL        float arrays
     attrs: format = "dnn-model", format_version, tool_version, layer_sizes, activations,
-           leaky_relu_slope, input_shape, input_dtype, input_divisor, classes (JSON),
+           leaky_relu_slope, input_shape, input_dtype, input_divisor, input_resize (how image
+           files are resized to input_shape; "squash" when absent), classes (JSON),
            config (the resolved YAML), metrics (JSON)
 
 Written atomically; read with h5py arrays only (no pickle).
@@ -23,6 +24,7 @@ import numpy as np
 
 from dnncli import __version__
 from dnncli.atomic import write_with
+from dnncli.data.images import DEFAULT_RESIZE, RESIZE_MODES
 from dnncli.errors import ModelFileError
 from dnncli.fileformat import check_format, write_format
 from dnncli.network.model import Network
@@ -48,6 +50,8 @@ class ModelBundle:
     metrics: dict[str, Any] = field(default_factory=dict)
     tool_version: str = __version__
     path: Path | None = None
+    # how an image file is resized to input_shape: the training file's record (dnn data import)
+    input_resize: str = DEFAULT_RESIZE
 
     # ---- what the model is: Network decides, this adds the class names ------------------------
 
@@ -89,6 +93,7 @@ def save_model(bundle: ModelBundle, path: str | Path) -> Path:
             f.attrs["input_shape"] = np.asarray(bundle.input_shape, dtype=np.int64)
             f.attrs["input_dtype"] = bundle.input_dtype
             f.attrs["input_divisor"] = float(bundle.input_divisor)
+            f.attrs["input_resize"] = bundle.input_resize
             f.attrs["classes"] = json.dumps(bundle.classes)
             f.attrs["config"] = bundle.config
             f.attrs["metrics"] = json.dumps(bundle.metrics)
@@ -160,11 +165,17 @@ def load_model(path: str | Path) -> ModelBundle:
             input_divisor = float(attrs.get("input_divisor", 1.0))
             classes = json.loads(attrs.get("classes", "null"))
             _check_consistent(path, layer_sizes, input_shape, input_divisor, classes)
+            input_resize = str(attrs.get("input_resize", DEFAULT_RESIZE))  # older models: squash
+            if input_resize not in RESIZE_MODES:
+                raise ModelFileError(
+                    f"{path}: input_resize = {input_resize!r}, expected one of {', '.join(RESIZE_MODES)}"
+                )
             return ModelBundle(
                 network=network,
                 input_shape=input_shape,
                 input_dtype=str(attrs.get("input_dtype", "uint8")),
                 input_divisor=input_divisor,
+                input_resize=input_resize,
                 classes=classes,
                 config=str(attrs.get("config", "")),
                 metrics=json.loads(attrs.get("metrics", "{}")),

@@ -37,6 +37,7 @@ def describe(bundle: ModelBundle) -> dict[str, Any]:
         "input_shape": list(bundle.input_shape),
         "input_dtype": bundle.input_dtype,
         "input_divisor": bundle.input_divisor,
+        "input_resize": bundle.input_resize,
         "scaling": scaling_text(bundle),
         "classes": bundle.classes,
         "metrics": bundle.metrics,
@@ -46,6 +47,9 @@ def describe(bundle: ModelBundle) -> dict[str, Any]:
 
 def tables(info: dict[str, Any]) -> list:  # -> rich renderables
     from rich.table import Table
+    from rich.text import Text
+
+    from dnncli.printable import printable
 
     from dnncli.report import fmt
 
@@ -61,7 +65,9 @@ def tables(info: dict[str, Any]) -> list:  # -> rich renderables
     about.add_column("value")
     about.add_row("layer sizes", str(info["layer_sizes"]))
     about.add_row("input", f"shape {tuple(info['input_shape'])}, {info['scaling']}")
-    about.add_row("classes", ", ".join(info["classes"]) if info["classes"] else "-")
+    about.add_row("image files", f"resized by {info['input_resize']}")
+    # class names come from data files and folders: escaped, never read as markup
+    about.add_row("classes", Text(", ".join(map(printable, info["classes"])) if info["classes"] else "-"))
     about.add_row("loss", info["loss"])
     about.add_row("parameters dtype", info["dtype"])
     about.add_row("written by", f"dnn {info['tool_version']}")

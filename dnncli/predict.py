@@ -155,7 +155,8 @@ def predict_files(
             batch.append((item.path, item))
         else:
             try:
-                batch.append((item, load_image(item, bundle.input_shape, bundle.input_dtype, max_pixels)))
+                example = load_image(item, bundle.input_shape, bundle.input_dtype, max_pixels, bundle.input_resize)
+                batch.append((item, example))
             except DnnError as exc:
                 batch.append((item, Failure(item, exc.message)))
         if len(batch) >= batch_size:
@@ -191,16 +192,19 @@ def jsonl_row(prediction: Prediction) -> str:
 
 def table(predictions: list[Prediction]):  # -> rich.table.Table
     from rich.table import Table
+    from rich.text import Text
+
+    from dnncli.printable import printable
 
     table = Table(show_edge=False)
     table.add_column("path", overflow="fold")
     if predictions and predictions[0].outputs is not None:
         table.add_column("outputs", justify="right")
         for p in predictions:
-            table.add_row(p.path, ", ".join(f"{v:.6g}" for v in p.outputs or []))
+            table.add_row(Text(printable(p.path)), ", ".join(f"{v:.6g}" for v in p.outputs or []))
         return table
     table.add_column("class")
     table.add_column("probability", justify="right")
-    for p in predictions:
-        table.add_row(p.path, p.class_name, f"{p.probability:.4f}")
+    for p in predictions:  # paths and class names may hold anything: shown escaped, never as markup
+        table.add_row(Text(printable(p.path)), Text(printable(p.class_name or "")), f"{p.probability:.4f}")
     return table

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "datasets"
+# beside the project; DNN_SHARED_DATASETS names another place (a git worktree elsewhere, CI)
+SHARED = Path(os.environ.get("DNN_SHARED_DATASETS") or ROOT.parent / "shared" / "datasets")
 CONFIGS = ROOT / "configs"
 
 

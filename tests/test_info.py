@@ -70,7 +70,7 @@ def test_an_hdf5_file_that_is_not_a_model(tmp_path: Path) -> None:
     assert result.stderr == f"error: {data}: not a dnn model file (no 'format = dnn-model' attribute)\n"
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "gradcheck", "info", "data demo"])
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "gradcheck", "info", "data demo", "data import", "data inspect", "data split"])
 def test_every_command_help_has_an_example(command: str) -> None:
     result = runner.invoke(app, [*command.split(), "--help"], env={"NO_COLOR": "1", "COLUMNS": "200"})
     assert result.exit_code == 0

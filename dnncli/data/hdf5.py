@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dnncli.data.h5checks import checked_dataset
 from dnncli.errors import DataError
 from dnncli.resources import describe_bytes, fits_in_memory
 
@@ -24,6 +25,9 @@ class Dataset:
     y: np.ndarray | None
     classes: list[str] | None
     source: str
+    # how images were resized into the file (its ``image_resize`` attribute, written by
+    # ``dnn data import``); None for files that do not say
+    resize: str | None = None
 
     @property
     def m(self) -> int:
@@ -103,11 +107,11 @@ def load_dataset(
             keys = sorted(f.keys())
 
             def read(key: str) -> np.ndarray:
-                if key not in f:
+                node = checked_dataset(f, key, path)  # refuses links and storage in other files
+                if node is None:
                     raise DataError(
                         f"{path}: no dataset '{key}' (keys there: {', '.join(keys) or 'none'})"
                     )
-                node = f[key]
                 if not isinstance(node, h5py.Dataset):
                     raise DataError(f"{path}: '{key}' is a group, expected an array")
                 # the declared shape is checked first: a few bytes of compressed (or never written)
@@ -124,9 +128,11 @@ def load_dataset(
 
             X = read(x_key)
             y = read(y_key) if y_key else None
-            classes = _decode(np.asarray(f[classes_key][()]).reshape(-1)) if (
-                classes_key and classes_key in f and isinstance(f[classes_key], h5py.Dataset)
+            classes_node = checked_dataset(f, classes_key, path) if classes_key else None
+            classes = _decode(np.asarray(classes_node[()]).reshape(-1)) if isinstance(
+                classes_node, h5py.Dataset
             ) else None
+            resize = recorded_resize(f.attrs, path)
     except DataError:
         raise
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
@@ -161,7 +167,22 @@ def load_dataset(
             )
         if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
             raise DataError(f"{path}: '{y_key}' contains NaN or infinite values")
-    return Dataset(X_raw=X, y=y, classes=classes, source=str(path))
+    return Dataset(X_raw=X, y=y, classes=classes, source=str(path), resize=resize)
+
+
+def recorded_resize(attrs, path: Path) -> str | None:  # attrs: h5py.AttributeManager
+    """The file's ``image_resize`` attribute (how its images were resized), if it has one."""
+    from dnncli.data.images import RESIZE_MODES
+
+    value = attrs.get("image_resize")
+    if value is None:
+        return None
+    value = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if value not in RESIZE_MODES:
+        raise DataError(
+            f"{path}: the attribute image_resize = {value!r}, expected one of {', '.join(RESIZE_MODES)}"
+        )
+    return value
 
 
 def class_labels(dataset: Dataset, n_classes: int, key: str) -> np.ndarray:

@@ -12,10 +12,20 @@ Value ranges: for an integer dtype, 8-bit images keep their values 0..255 (``uin
 ``uint16``. A model trained on float examples gets pixels as fractions in [0, 1] (value / 255, or
 / 65535 for 16 bits), the usual range of float image data; the file cannot say otherwise.
 Transparency is dropped (the colour values are kept as they are).
+
+Resizing (``resize``, recorded in a data file by ``dnn data import`` and in the model trained on
+it): ``squash`` stretches the whole picture to the target size (the aspect ratio may change);
+``crop`` keeps the largest centred part with the target's aspect ratio, then resizes it; ``pad``
+resizes the whole picture to fit inside the target and fills the borders with black (and
+transparent, for RGBA). Resampling is bilinear in every case.
+
+This module is the one place image files become pixels: ``dnn predict`` and ``dnn data import``
+both call :func:`load_image`, so a picture gives the same pixels through either.
 """
 
 from __future__ import annotations
 
+import stat
 import warnings
 from pathlib import Path
 
@@ -23,6 +33,7 @@ import numpy as np
 
 from dnncli.data.hdf5 import Dataset
 from dnncli.errors import DataError
+from dnncli.printable import printable
 
 # A 40-megapixel photo is accepted; a "decompression bomb" (a small file that expands to
 # gigabytes of pixels) is refused before its pixels are decoded.
@@ -32,6 +43,10 @@ DEFAULT_MAX_PIXELS = 40_000_000
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 _MODE_FOR_CHANNELS = {1: "L", 3: "RGB", 4: "RGBA"}
+
+RESIZE_MODES = ("squash", "crop", "pad")
+# what predict did before the resize mode was recorded: models without the record get it
+DEFAULT_RESIZE = "squash"
 
 
 def image_mode(input_shape: tuple[int, ...]) -> str:
@@ -57,13 +72,17 @@ def image_extensions() -> set[str]:
 def _open(path: Path, max_pixels: int):  # -> PIL.Image.Image, fully decoded
     from PIL import Image, UnidentifiedImageError
 
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected an image file (use -r to predict its images)")
     try:
-        if path.stat().st_size == 0:
-            raise DataError(f"{path}: empty file, expected an image")
+        info = path.stat()  # one system call for existence, kind and size
+    except FileNotFoundError:
+        raise DataError(f"{printable(path)}: no such file") from None
+    except OSError as exc:  # a link loop, a folder that cannot be entered
+        raise DataError(f"{printable(path)}: cannot read the image: {printable(exc.strerror or str(exc))}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DataError(f"{printable(path)}: is a directory, expected an image file (use -r to predict its images)")
+    try:
+        if info.st_size == 0:
+            raise DataError(f"{printable(path)}: empty file, expected an image")
         with warnings.catch_warnings():
             # Pillow's own check (a warning above 89 megapixels, an error above twice that) is
             # an error here at any size; ours, on the size the header declares, comes next.
@@ -75,7 +94,7 @@ def _open(path: Path, max_pixels: int):  # -> PIL.Image.Image, fully decoded
                 width, height = image.size
                 if width * height > max_pixels:
                     raise DataError(
-                        f"{path}: refused as a possible decompression bomb: {width}x{height} = "
+                        f"{printable(path)}: refused as a possible decompression bomb: {width}x{height} = "
                         f"{width * height} pixels, more than the limit of {max_pixels} (raise "
                         "--max-pixels if the image is genuine)"
                     )
@@ -88,35 +107,67 @@ def _open(path: Path, max_pixels: int):  # -> PIL.Image.Image, fully decoded
     except DataError:
         raise
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image file Pillow can read") from None
+        raise DataError(f"{printable(path)}: not an image file Pillow can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(
-            f"{path}: refused as a possible decompression bomb: {_detail(exc)} (raise --max-pixels "
+            f"{printable(path)}: refused as a possible decompression bomb: {_detail(exc)} (raise --max-pixels "
             "if the image is genuine)"
         ) from None
     except Exception as exc:  # a decoder fed a hostile file can raise anything: name the file
-        raise DataError(f"{path}: cannot read the image: {_detail(exc)}") from None
+        raise DataError(f"{printable(path)}: cannot read the image: {_detail(exc)}") from None
 
 
 def _detail(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc).strip() else ""
-    return text or type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return printable(text) or type(exc).__name__
 
 
-def _to_array(image, mode: str, size: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+def fit_to_size(image, size: tuple[int, int], resize: str = DEFAULT_RESIZE):  # PIL images
+    """``image`` at ``size`` (width, height), by one of :data:`RESIZE_MODES`."""
+    from PIL import Image
+
+    if image.size == size:
+        return image
+    width, height = image.size
+    target_width, target_height = size
+    if resize == "squash":
+        return image.resize(size, Image.Resampling.BILINEAR)
+    if resize == "crop":
+        # the largest centred box with the target's aspect ratio (integer pixels)
+        if width * target_height > height * target_width:  # wider than the target
+            box_width, box_height = max(1, round(height * target_width / target_height)), height
+        else:
+            box_width, box_height = width, max(1, round(width * target_height / target_width))
+        left, top = (width - box_width) // 2, (height - box_height) // 2
+        image = image.crop((left, top, left + box_width, top + box_height))
+        return image if image.size == size else image.resize(size, Image.Resampling.BILINEAR)
+    if resize == "pad":
+        scale = min(target_width / width, target_height / height)
+        inner = (
+            min(target_width, max(1, round(width * scale))),
+            min(target_height, max(1, round(height * scale))),
+        )
+        if inner != image.size:
+            image = image.resize(inner, Image.Resampling.BILINEAR)
+        canvas = Image.new(image.mode, size, 0)  # black; transparent black for RGBA
+        canvas.paste(image, ((target_width - inner[0]) // 2, (target_height - inner[1]) // 2))
+        return canvas
+    raise DataError(f"resize = '{printable(str(resize))}', expected one of {', '.join(RESIZE_MODES)}")
+
+
+def _to_array(image, mode: str, size: tuple[int, int], dtype: np.dtype, resize: str) -> np.ndarray:
     """Pixels of ``image`` as ``(height, width[, channels])`` in ``dtype``, resized to ``size``."""
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     image = ImageOps.exif_transpose(image)
     if dtype.kind == "f":
-        fractions = _to_array(image, mode, size, np.dtype(np.uint16)) / 65535.0
+        fractions = _to_array(image, mode, size, np.dtype(np.uint16), resize) / 65535.0
         return fractions.astype(dtype)
     wide = image.mode in _WIDE_MODES
     if wide:
         # 16-bit (or 32-bit) grayscale: keep every bit through the resize, reduce the range after.
         work = image.convert("F") if image.mode != "F" else image
-        if work.size != size:
-            work = work.resize(size, Image.Resampling.BILINEAR)
+        work = fit_to_size(work, size, resize)
         values = np.asarray(work, dtype=np.float64)
         if image.mode != "F" or values.max(initial=0) > 255:
             values = values if dtype == np.uint16 else values / 257.0
@@ -132,8 +183,7 @@ def _to_array(image, mode: str, size: tuple[int, int], dtype: np.dtype) -> np.nd
         if image.mode == "P" and "transparency" in image.info:
             image = image.convert("RGBA")
         image = image.convert(mode)
-    if image.size != size:
-        image = image.resize(size, Image.Resampling.BILINEAR)
+    image = fit_to_size(image, size, resize)
     values = np.asarray(image)
     if dtype == np.uint16:
         return values.astype(np.uint16) * np.uint16(257)
@@ -145,14 +195,18 @@ def load_image(
     input_shape: tuple[int, ...],
     input_dtype: str | np.dtype = "uint8",
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    resize: str = DEFAULT_RESIZE,
 ) -> np.ndarray:
-    """One image file as an example of shape ``input_shape`` and dtype ``input_dtype``.
+    """One image file as an example of shape ``input_shape`` and dtype ``input_dtype``, resized
+    by ``resize`` (one of :data:`RESIZE_MODES`).
 
     Raises a DataError naming the file for anything that is not a readable, complete image.
     """
     path = Path(path)
     mode = image_mode(tuple(input_shape))
     dtype = np.dtype(input_dtype)
+    if resize not in RESIZE_MODES:
+        raise DataError(f"resize = '{printable(str(resize))}', expected one of {', '.join(RESIZE_MODES)}")
     with warnings.catch_warnings():
         # Pillow's warnings about a damaged file (bad EXIF tags, short reads) would be multi-line
         # noise on stderr: the file is either decoded or refused with one line.
@@ -160,9 +214,9 @@ def load_image(
         image = _open(path, max_pixels)
         try:
             height, width = int(input_shape[0]), int(input_shape[1])
-            values = _to_array(image, mode, (width, height), dtype)
+            values = _to_array(image, mode, (width, height), dtype, resize)
         except Exception as exc:  # as in _open: a broken file (EXIF, palette) may fail late
-            raise DataError(f"{path}: cannot convert the image: {_detail(exc)}") from None
+            raise DataError(f"{printable(path)}: cannot convert the image: {_detail(exc)}") from None
         finally:
             image.close()
     return values.reshape(input_shape)

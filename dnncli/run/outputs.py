@@ -65,6 +65,7 @@ def write_outputs(
         input_shape=prepared.input_shape,
         input_dtype=prepared.input_dtype,
         input_divisor=prepared.divisor,
+        input_resize=prepared.input_resize,
         classes=prepared.classes,
         config=config_yaml,
         metrics=metrics,

@@ -13,6 +13,7 @@ import numpy as np
 from dnncli.config import Config
 from dnncli.data.columns import training_columns
 from dnncli.data.hdf5 import Dataset, class_labels, load_dataset, resolve_divisor
+from dnncli.data.images import DEFAULT_RESIZE
 from dnncli.data.splits import hold_out, take_range
 from dnncli.errors import ConfigError, DataError
 from dnncli.network.model import Network
@@ -41,6 +42,8 @@ class PreparedRun:
     output_dir: str
     checkpoint_every: int
     checkpoint_min_seconds: float
+    # how image files are resized to input_shape: the training file's record (dnn data import)
+    input_resize: str = DEFAULT_RESIZE
 
 
 def training_seed(config: Config) -> int | None:
@@ -247,4 +250,5 @@ def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
         output_dir=config.output.dir,
         checkpoint_every=config.training.checkpoint_every,
         checkpoint_min_seconds=config.training.checkpoint_min_seconds,
+        input_resize=train_set.resize or DEFAULT_RESIZE,
     )

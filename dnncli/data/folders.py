@@ -1,0 +1,181 @@
+"""Folders of images: which files, in which class, in which order.
+
+A folder with subfolders is a labelled set: one class per subfolder (``photos/cat``,
+``photos/non-cat``), its name the folder's name exactly as it is on disk, classes in sorted order
+unless chosen with ``classes``. Every file under a class folder counts, at any depth; hidden files
+and folders (a leading ``.``) are passed over. A folder without subfolders holds unlabelled
+examples. Examples come class by class, and within a class in the order of their paths.
+
+Nothing here trusts the tree: symbolic links to folders are followed but no folder is entered
+twice (a link back up is reported, not looped through), links that lead nowhere and things that
+are not regular files (pipes, sockets, devices) are reported instead of opened, and a folder that
+cannot be listed is reported. Names are kept as given; messages show them through
+:func:`dnncli.printable.printable`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dnncli.errors import DataError
+from dnncli.printable import printable
+
+
+@dataclass
+class ImageFolder:
+    """The files of a folder to import, with their class when the folder has class folders."""
+
+    root: Path
+    files: list[Path]
+    labels: np.ndarray | None  # class index of each file; None: unlabelled
+    classes: list[str] | None
+    # one message per file or folder passed over (not a regular file, a loop, unreadable)
+    passed_over: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # things worth a warning that are not files
+
+    def relative_paths(self) -> list[str]:
+        return [os.path.relpath(path, self.root) for path in self.files]
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _folder_id(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _files_under(folder: Path, visited: set[tuple[int, int]], passed_over: list[str]) -> list[Path]:
+    """Every regular, non-hidden file under ``folder``, each folder entered once (no recursion:
+    a tree thousands of folders deep is walked as easily as a flat one)."""
+    found: list[Path] = []
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda entry: entry.name)
+        except OSError as exc:
+            passed_over.append(f"{printable(current)}: cannot list the folder: {printable(exc.strerror or str(exc))}")
+            continue
+        for entry in entries:
+            if _is_hidden(entry.name):
+                continue
+            path = Path(entry.path)
+            try:
+                info = os.stat(path)  # follows links; a loop or a dangling link raises
+            except OSError as exc:
+                if entry.is_symlink():
+                    passed_over.append(f"{printable(path)}: a symbolic link that leads nowhere (dangling, or a loop)")
+                else:
+                    passed_over.append(f"{printable(path)}: cannot read: {printable(exc.strerror or str(exc))}")
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                key = (info.st_dev, info.st_ino)
+                if key in visited:
+                    passed_over.append(f"{printable(path)}: a link to a folder already visited (a loop); not followed")
+                    continue
+                visited.add(key)
+                pending.append(path)
+            elif stat.S_ISREG(info.st_mode):
+                found.append(path)
+            else:
+                passed_over.append(f"{printable(path)}: not a regular file (a pipe, socket or device)")
+    return sorted(found, key=lambda path: path.parts)
+
+
+def _class_folders(root: Path) -> tuple[list[str], list[str]]:
+    """Names of the (non-hidden) subfolders of ``root``, and of its other entries."""
+    try:
+        entries = sorted(os.scandir(root), key=lambda entry: entry.name)
+    except OSError as exc:
+        raise DataError(f"{printable(root)}: cannot list the folder: {printable(exc.strerror or str(exc))}") from None
+    folders, others = [], []
+    for entry in entries:
+        if _is_hidden(entry.name):
+            continue
+        try:
+            is_dir = entry.is_dir()  # follows links
+        except OSError:
+            is_dir = False
+        (folders if is_dir else others).append(entry.name)
+    return folders, others
+
+
+def show_names(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(f"'{printable(name)}'" for name in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def scan_folder(root: str | Path, classes: list[str] | None = None) -> ImageFolder:
+    """The files to import from ``root`` and their classes; a DataError for a folder that cannot
+    make a data set (missing, empty, one class, an empty class folder, unknown ``classes``)."""
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"{printable(root)}: no such folder")
+    if not root.is_dir():
+        raise DataError(f"{printable(root)}: not a folder (expected a folder of images, or of class folders)")
+    folders, others = _class_folders(root)
+    visited = {key for key in [_folder_id(root)] if key is not None}
+    passed_over: list[str] = []
+    notes: list[str] = []
+
+    if not folders:
+        if classes:
+            raise DataError(f"{printable(root)}: --classes needs one folder per class, and this folder has no subfolders")
+        files = _files_under(root, visited, passed_over)
+        if not files:
+            raise DataError(f"{printable(root)}: no files to import (hidden files are not imported)")
+        return ImageFolder(root, files, None, None, passed_over, notes)
+
+    if classes is not None:
+        duplicates = sorted({name for name in classes if classes.count(name) > 1})
+        if duplicates:
+            raise DataError(f"--classes names {show_names(duplicates)} more than once")
+        missing = [name for name in classes if name not in folders]
+        if missing:
+            raise DataError(
+                f"{printable(root)}: no class folder {show_names(missing)} (its class folders: {show_names(folders)})"
+            )
+        left_out = [name for name in folders if name not in classes]
+        if left_out:
+            notes.append(f"{printable(root)}: folders not in --classes are not imported: {show_names(left_out)}")
+        chosen = list(classes)
+    else:
+        chosen = folders
+    if len(chosen) < 2:
+        raise DataError(
+            f"{printable(root)}: only one class folder ({show_names(chosen)}); a labelled set needs at "
+            "least two (a folder of images without subfolders imports them unlabelled)"
+        )
+    if others:
+        notes.append(
+            f"{printable(root)}: {len(others)} file(s) beside the class folders are not imported "
+            f"({show_names(others, 3)})"
+        )
+
+    files, labels = [], []
+    for index, name in enumerate(chosen):
+        folder = root / name
+        key = _folder_id(folder)
+        if key is not None and key in visited:
+            raise DataError(f"{printable(folder)}: the class folder '{printable(name)}' is a link to a folder already imported")
+        if key is not None:
+            visited.add(key)
+        found = _files_under(folder, visited, passed_over)
+        if not found:
+            raise DataError(
+                f"{printable(folder)}: the class folder '{printable(name)}' holds no files; add images, "
+                "remove it, or choose the classes with --classes"
+            )
+        files += found
+        labels += [index] * len(found)
+    return ImageFolder(root, files, np.asarray(labels, dtype=np.int64), chosen, passed_over, notes)
