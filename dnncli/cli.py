@@ -447,7 +447,7 @@ def predict(
 @app.command()
 @handle_errors
 def evaluate(
-    data: Annotated[Path, typer.Argument(help="HDF5 file with examples and labels.", show_default=False)],
+    data: Annotated[Path, typer.Argument(help="HDF5 file with examples and labels, or a folder with one subfolder of images per class (named as the model's classes).", show_default=False)],
     model: ModelOption = None,
     x_key: Annotated[Optional[str], typer.Option("--x-key", help="Key of the examples (default: the model's test or training key, else test_set_x or train_set_x).", show_default=False)] = None,
     y_key: Annotated[Optional[str], typer.Option("--y-key", help="Key of the labels (default: the one paired with the examples' key).", show_default=False)] = None,
@@ -456,10 +456,14 @@ def evaluate(
     min_f1: Annotated[Optional[float], typer.Option("--min-f1", min=0.0, max=1.0, help="Quality gate: exit 1 if F1 (positive class, or macro) is lower.", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings on stderr.")] = False,
+    cache_dir: Annotated[Path, typer.Option("--cache-dir", help="A folder of images is decoded once and cached here.")] = Path("runs/.cache"),
 ) -> None:
-    """Evaluate a model on a labelled HDF5 set: accuracy, precision, recall, F1, log loss, confusion matrix.
+    """Evaluate a model on a labelled HDF5 set or folder of images: accuracy, precision, recall, F1, log loss, confusion matrix.
 
     [bold]Example:[/bold] dnn evaluate datasets/test_catvnoncat.h5 --min-accuracy 0.75 --json
+
+    A folder (photos/cat/*.jpg, photos/non-cat/*.png) is read as the model's training images
+    were: same size, mode and resize; its subfolders are named as the model's classes.
     """
     from dnncli import evaluation, report
     from dnncli.errors import ConfigError
@@ -468,7 +472,7 @@ def evaluate(
     bundle = load_chosen_model(model)
     if threshold is not None and not bundle.is_binary:
         raise ConfigError("--threshold applies to binary (one sigmoid output) models only")
-    dataset, label_key = evaluation.load_labelled_set(bundle, data, x_key, y_key)
+    dataset, label_key = evaluation.load_labelled_set(bundle, data, x_key, y_key, cache_dir)
     result = evaluation.evaluate(bundle, dataset, label_key, 0.5 if threshold is None else threshold)
     for message in result.warnings:
         _warn(message, quiet)

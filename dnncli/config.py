@@ -105,8 +105,8 @@ class ModelConfig(_Section):
 
 
 class DataConfig(_Section):
-    train: str = Field(description="HDF5 file with the training set.")
-    test: str | None = Field(default=None, description="HDF5 file with the test set.")
+    train: str = Field(description="HDF5 file with the training set, or a folder of images (one subfolder per class).")
+    test: str | None = Field(default=None, description="HDF5 file with the test set, or a folder of images.")
     x_key: str = "train_set_x"
     y_key: str = "train_set_y"
     test_x_key: str = "test_set_x"
@@ -130,12 +130,37 @@ class DataConfig(_Section):
         default=None,
         description="[start, stop]: test on these examples; without data.test, of the training file.",
     )
-    validation: str | None = Field(default=None, description="HDF5 file with a validation set.")
+    validation: str | None = Field(default=None, description="HDF5 file with a validation set, or a folder of images.")
     validation_x_key: str | None = Field(default=None, description="Default: x_key.")
     validation_y_key: str | None = Field(default=None, description="Default: y_key.")
     validation_fraction: float | None = Field(
         default=None, gt=0, lt=1, description="Hold out this fraction of the training examples."
     )
+
+    # folders of images given as train, test or validation (see dnn data import)
+    image_size: list[int] = Field(
+        default=[64, 64], description="Folders of images: [height, width] of every example."
+    )
+    image_mode: Literal["rgb", "grayscale"] = Field(
+        default="rgb", description="Folders of images: rgb (h, w, 3) or grayscale (h, w) examples."
+    )
+    resize: Literal["squash", "crop", "pad"] = Field(
+        default="squash", description="Folders of images: squash, crop (the centre) or pad (black borders)."
+    )
+    classes: list[str] | None = Field(
+        default=None, description="Folders of images: the class folders in label order (default: all, sorted)."
+    )
+    cache_dir: str | None = Field(
+        default=None, description="Where folders of images are cached once decoded (default: <output.dir>/.cache)."
+    )
+
+    @model_validator(mode="after")
+    def _check_images(self) -> "DataConfig":
+        if not (len(self.image_size) == 2 and all(1 <= n <= 4096 for n in self.image_size)):
+            raise ValueError(f"image_size = {self.image_size}: expected [height, width] between 1 and 4096, e.g. [64, 64]")
+        if self.classes is not None and (len(set(self.classes)) != len(self.classes) or len(self.classes) < 2):
+            raise ValueError(f"classes = {self.classes}: expected at least two different folder names")
+        return self
 
     @model_validator(mode="after")
     def _check_scale(self) -> "DataConfig":

@@ -119,12 +119,20 @@ def _keys_of(path: Path) -> list[str] | None:
         return None
 
 
+DEFAULT_CACHE_DIR = "runs/.cache"
+
+
 def load_labelled_set(
-    bundle: ModelBundle, path: str | Path, x_key: str | None = None, y_key: str | None = None
+    bundle: ModelBundle, path: str | Path, x_key: str | None = None, y_key: str | None = None,
+    cache_dir: str | Path = DEFAULT_CACHE_DIR,
 ) -> tuple[Dataset, str]:
     """The data set to evaluate on and its label key: the keys given, else the first pair of the
-    model's training config (test keys first) or the course's names that the file holds."""
+    model's training config (test keys first) or the course's names that the file holds. A
+    folder of images (one subfolder per class, named as the model's classes) is read as the
+    model's training images were, and cached under ``cache_dir``."""
     path = Path(path)
+    if path.is_dir():
+        return _image_folder(bundle, path, cache_dir), "(folder names)"
     candidates, classes_key = _model_keys(bundle)
     if x_key is None:
         keys = _keys_of(path)
@@ -142,6 +150,21 @@ def load_labelled_set(
             raise ConfigError(f"--x-key {x_key} given without --y-key: name the labels' array too")
         y_key = x_key[:-2] + "_y"
     return load_dataset(path, x_key, y_key, classes_key), y_key
+
+
+def _image_folder(bundle: ModelBundle, path: Path, cache_dir: str | Path) -> Dataset:
+    from dnncli.data.image_cache import load_image_folder, options_for_shape
+
+    if bundle.input_dtype != "uint8":
+        raise DataError(
+            f"{path}: a folder of images gives uint8 pixels, but the model was trained on "
+            f"{bundle.input_dtype} examples; evaluate it on an HDF5 file of those"
+        )
+    if bundle.network.is_regression:
+        raise DataError(f"{path}: a folder of images gives class labels, but the model is a regression")
+    options = options_for_shape(tuple(bundle.input_shape), bundle.input_resize, str(path))
+    options.classes = bundle.class_names
+    return load_image_folder(path, options, cache_dir, fixed_classes=True)
 
 
 def _check_fits(bundle: ModelBundle, dataset: Dataset) -> list[str]:

@@ -403,3 +403,69 @@ def test_split_takes_the_training_set_of_a_shared_file_and_refuses_what_it_canno
     one_error_line(invoke("data", "split", str(football), "-o", str(tmp_path / "o.h5"), "--test-fraction", "0.001"),
                    "leaves no test example")
     only_the(tmp_path, "football.h5")
+
+
+# ---- folders of images wherever a data file goes ---------------------------------------------
+
+
+def coloured_folder(root: Path, counts: dict[str, int], seed: int = 0) -> None:
+    """Class 'dark' of dark pictures and 'bright' of bright ones, of assorted sizes."""
+    rng = np.random.default_rng(seed)
+    for name, count in counts.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        base = 40 if name == "dark" else 170
+        for i in range(count):
+            size = (6 + i % 3, 5 + i % 4, 3)
+            Image.fromarray((base + rng.integers(0, 60, size)).astype(np.uint8)).save(root / name / f"{i:02d}.png")
+
+
+def test_folders_train_test_and_evaluate_like_files_decoded_once_and_again_when_a_file_changes(tmp_path: Path) -> None:
+    from dnncli import load_config, run_training
+    from dnncli.data.hdf5 import load_dataset
+    from dnncli.run.prepare import prepare
+
+    coloured_folder(tmp_path / "train", {"dark": 12, "bright": 12})
+    coloured_folder(tmp_path / "test", {"dark": 5, "bright": 5}, seed=1)
+    cache = tmp_path / "cache"
+    config = tmp_path / "folders.yaml"
+    config.write_text(
+        f"name: folders\nmodel: {{hidden: [3], seed: 1}}\n"
+        f"data: {{train: {tmp_path / 'train'}, test: {tmp_path / 'test'}, image_size: [4, 4], resize: pad,\n"
+        f"       classes: [dark, bright], cache_dir: {cache}}}\n"
+        "training: {learning_rate: 0.5, iterations: 40}\n"
+    )
+    metrics, _, prepared = run_training(load_config(config, []), run_dir=tmp_path / "run")
+    assert metrics["train_accuracy"] == 1.0 and metrics["test_accuracy"] == 1.0
+    assert load_model(tmp_path / "run").input_resize == "pad"
+    cached = sorted((cache / "images").iterdir())
+    assert len(cached) == 2  # the training folder and the test folder
+
+    # the cache holds exactly what dnn data import writes
+    assert invoke("data", "import", str(tmp_path / "train"), "-o", str(tmp_path / "train.h5"), "--size", "4x4",
+                  "--resize", "pad", "--classes", "dark,bright").exit_code == 0
+    imported = load_dataset(tmp_path / "train.h5")
+    np.testing.assert_array_equal(prepared.data.X, imported.columns(255.0))
+
+    again = prepare(load_config(config, []))
+    assert sorted((cache / "images").iterdir()) == cached  # nothing decoded twice
+    assert [p.stat().st_mtime_ns for p in cached] == [p.stat().st_mtime_ns for p in sorted((cache / "images").iterdir())]
+    np.testing.assert_array_equal(again.data.X, prepared.data.X)
+    Image.fromarray(np.full((4, 4, 3), 255, np.uint8)).save(tmp_path / "train" / "dark" / "00.png")  # one file changed
+    changed = prepare(load_config(config, []))
+    assert len(list((cache / "images").iterdir())) == 3
+    assert np.array_equal(changed.data.X[:, 0], np.ones(48)) and not np.array_equal(changed.data.X, prepared.data.X)
+
+    # dnn evaluate on a folder reads it as the model's training images were, labels by folder name
+    result = invoke("evaluate", str(tmp_path / "test"), "--model", str(tmp_path / "run"), "--cache-dir", str(cache), "--json")
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    report = json.loads(result.stdout)
+    assert report["accuracy"] == 1.0 and report["examples"] == 10 and report["classes"] == ["dark", "bright"]
+    assert len(list((cache / "images").iterdir())) == 3  # the test folder was cached by the run already
+    (tmp_path / "test" / "dark").rename(tmp_path / "only-bright")  # a folder with some classes only
+    result = invoke("evaluate", str(tmp_path / "test"), "--model", str(tmp_path / "run"), "--cache-dir", str(cache), "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["confusion_matrix"] == [[0, 0], [0, 5]]
+    coloured_folder(tmp_path / "test", {"grey": 1})
+    one_error_line(invoke("evaluate", str(tmp_path / "test"), "--model", str(tmp_path / "run"), "--cache-dir", str(cache)),
+                   "the folder 'grey' is not one of the classes 'dark', 'bright'")

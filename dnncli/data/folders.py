@@ -115,9 +115,13 @@ def show_names(names: list[str], limit: int = 10) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def scan_folder(root: str | Path, classes: list[str] | None = None) -> ImageFolder:
+def scan_folder(root: str | Path, classes: list[str] | None = None, *, fixed_classes: bool = False) -> ImageFolder:
     """The files to import from ``root`` and their classes; a DataError for a folder that cannot
-    make a data set (missing, empty, one class, an empty class folder, unknown ``classes``)."""
+    make a data set (missing, empty, one class, an empty class folder, unknown ``classes``).
+
+    ``fixed_classes``: ``classes`` are the labels of a model or of a training set, and the folder
+    holds examples of some of them (a test set, an evaluation): folders of other names are an
+    error, and missing, empty or single class folders are fine."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"{printable(root)}: no such folder")
@@ -129,6 +133,11 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> ImageFold
     notes: list[str] = []
 
     if not folders:
+        if fixed_classes:
+            raise DataError(
+                f"{printable(root)}: no class folders; labelled examples need one subfolder per class"
+                + (f" ({show_names(classes)})" if classes else "")
+            )
         if classes:
             raise DataError(f"{printable(root)}: --classes needs one folder per class, and this folder has no subfolders")
         files = _files_under(root, visited, passed_over)
@@ -136,7 +145,14 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> ImageFold
             raise DataError(f"{printable(root)}: no files to import (hidden files are not imported)")
         return ImageFolder(root, files, None, None, passed_over, notes)
 
-    if classes is not None:
+    if fixed_classes and classes is not None:
+        unknown = [name for name in folders if name not in classes]
+        if unknown:
+            raise DataError(
+                f"{printable(root)}: the folder {show_names(unknown[:1])} is not one of the classes "
+                f"{show_names(classes)}; its examples could not be labelled"
+            )
+    elif classes is not None:
         duplicates = sorted({name for name in classes if classes.count(name) > 1})
         if duplicates:
             raise DataError(f"--classes names {show_names(duplicates)} more than once")
@@ -151,7 +167,9 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> ImageFold
         chosen = list(classes)
     else:
         chosen = folders
-    if len(chosen) < 2:
+    if fixed_classes:
+        chosen = list(classes or folders)
+    elif len(chosen) < 2:
         raise DataError(
             f"{printable(root)}: only one class folder ({show_names(chosen)}); a labelled set needs at "
             "least two (a folder of images without subfolders imports them unlabelled)"
@@ -165,17 +183,21 @@ def scan_folder(root: str | Path, classes: list[str] | None = None) -> ImageFold
     files, labels = [], []
     for index, name in enumerate(chosen):
         folder = root / name
+        if fixed_classes and name not in folders:
+            continue  # no examples of this class here
         key = _folder_id(folder)
         if key is not None and key in visited:
             raise DataError(f"{printable(folder)}: the class folder '{printable(name)}' is a link to a folder already imported")
         if key is not None:
             visited.add(key)
         found = _files_under(folder, visited, passed_over)
-        if not found:
+        if not found and not fixed_classes:
             raise DataError(
                 f"{printable(folder)}: the class folder '{printable(name)}' holds no files; add images, "
                 "remove it, or choose the classes with --classes"
             )
         files += found
         labels += [index] * len(found)
+    if not files:
+        raise DataError(f"{printable(root)}: no files to import in its class folders")
     return ImageFolder(root, files, np.asarray(labels, dtype=np.int64), chosen, passed_over, notes)

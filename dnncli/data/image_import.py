@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from dnncli import __version__
-from dnncli.data.folders import scan_folder
+from dnncli.data.folders import ImageFolder, scan_folder
 from dnncli.data.images import DEFAULT_MAX_PIXELS, DEFAULT_RESIZE, RESIZE_MODES, load_image
 from dnncli.data.setfile import check_target, write_set
 from dnncli.data.splits import stratified_split
@@ -249,6 +249,73 @@ def decode_files(
 # ---- the file --------------------------------------------------------------------------------
 
 
+@dataclass
+class DecodedFolder:
+    """A folder's readable images, in its order, with their labels and files."""
+
+    examples: np.ndarray
+    labels: np.ndarray | None
+    relative_paths: list[str]
+    classes: list[str] | None
+    files: int  # files found (readable or not)
+    skipped: list[str]  # one message per file left out
+
+
+def decode_folder(
+    folder: ImageFolder,
+    options: ImportOptions,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    on_skip: Callable[[str], None] | None = None,
+    every_class: bool = True,
+) -> DecodedFolder:
+    """Decode every file of ``folder``; each one that cannot be read goes to ``on_skip`` and is
+    left out (with ``options.strict``: an error, after all were reported). ``every_class``:
+    a class none of whose files could be read is an error."""
+    skipped = list(folder.passed_over)
+    for message in folder.passed_over:
+        if on_skip is not None:
+            on_skip(message)
+    examples, failures = decode_files(folder.files, options, progress)
+    for _, message in failures:
+        skipped.append(message)
+        if on_skip is not None:
+            on_skip(message)
+    n_files = len(folder.files) + len(folder.passed_over)
+    if options.strict and skipped:
+        raise DataError(f"{len(skipped)} of {n_files} files could not be imported (--strict); nothing written")
+
+    kept = np.ones(len(folder.files), dtype=bool)
+    kept[[index for index, _ in failures]] = False
+    if not kept.any():
+        raise DataError(f"{printable(folder.root)}: none of its {n_files} files is an image that can be read; nothing written")
+    labels = folder.labels
+    if not kept.all():
+        examples = examples[kept]
+        labels = labels[kept] if labels is not None else None
+    if labels is not None and every_class:
+        counts = np.bincount(labels, minlength=len(folder.classes or []))
+        empty = [name for name, count in zip(folder.classes or [], counts) if count == 0]
+        if empty:
+            raise DataError(
+                f"{printable(folder.root)}: no readable image in the class folder '{printable(empty[0])}'; nothing written"
+            )
+    relative = [path for path, keep in zip(folder.relative_paths(), kept) if keep]
+    return DecodedFolder(examples, labels, relative, folder.classes, n_files, skipped)
+
+
+def file_attributes(options: ImportOptions) -> dict[str, object]:
+    """What a file of imported images records about how they were read."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tool_version": __version__,
+        "image_size": np.asarray(options.size, dtype=np.int64),
+        "image_mode": options.mode,
+        "image_resize": options.resize,
+    }
+
+
 def import_folder(
     source: str | Path,
     target: str | Path,
@@ -270,36 +337,8 @@ def import_folder(
     for note in folder.notes:
         if on_note is not None:
             on_note(note)
-    skipped = list(folder.passed_over)
-    for message in folder.passed_over:
-        if on_skip is not None:
-            on_skip(message)
-
-    examples, failures = decode_files(folder.files, options, progress)
-    for _, message in failures:
-        skipped.append(message)
-        if on_skip is not None:
-            on_skip(message)
-    n_files = len(folder.files) + len(folder.passed_over)
-    if options.strict and skipped:
-        raise DataError(f"{len(skipped)} of {n_files} files could not be imported (--strict); nothing written")
-
-    kept = np.ones(len(folder.files), dtype=bool)
-    kept[[index for index, _ in failures]] = False
-    if not kept.any():
-        raise DataError(f"{printable(folder.root)}: none of its {n_files} files is an image that can be read; nothing written")
-    labels = folder.labels
-    if not kept.all():
-        examples = examples[kept]
-        labels = labels[kept] if labels is not None else None
-    relative = [path for path, keep in zip(folder.relative_paths(), kept) if keep]
-    if labels is not None:
-        counts = np.bincount(labels, minlength=len(folder.classes or []))
-        empty = [name for name, count in zip(folder.classes or [], counts) if count == 0]
-        if empty:
-            raise DataError(
-                f"{printable(folder.root)}: no readable image in the class folder '{printable(empty[0])}'; nothing written"
-            )
+    decoded = decode_folder(folder, options, progress=progress, on_skip=on_skip)
+    examples, labels, relative = decoded.examples, decoded.labels, decoded.relative_paths
 
     parts: dict[str, tuple[np.ndarray, np.ndarray | None, list[str]]] = {}
     test_counts = None
@@ -315,19 +354,11 @@ def import_folder(
         test_counts = _counts(parts["test"][1], folder.classes, len(test_idx))
     else:
         parts[options.prefix] = (examples, labels, relative)
-    attributes = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "tool_version": __version__,
-        "image_size": np.asarray(options.size, dtype=np.int64),
-        "image_mode": options.mode,
-        "image_resize": options.resize,
-    }
-    write_set(target, parts, folder.classes, attributes)
+    write_set(target, parts, folder.classes, file_attributes(options))
     first = next(iter(parts.values()))
     return ImportResult(
-        target, folder.classes, _counts(first[1], folder.classes, len(first[0])), test_counts, n_files, skipped,
-        options.prefix if options.test_fraction is None else "train",
+        target, folder.classes, _counts(first[1], folder.classes, len(first[0])), test_counts, decoded.files,
+        decoded.skipped, options.prefix if options.test_fraction is None else "train",
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from dnncli.data.splits import hold_out, take_range
 from dnncli.errors import ConfigError, DataError
 from dnncli.network.model import Network
 from dnncli.training.settings import Examples, TrainData, TrainSettings, normalize_keep_probs
+
+if TYPE_CHECKING:
+    from dnncli.data.image_import import ImportOptions
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
@@ -183,22 +187,53 @@ def _in(base: str | None, path: str) -> str:
     return path if base is None or Path(path).is_absolute() else str(Path(base) / path)
 
 
+def _images(config: Config, base_dir: str | None) -> tuple[ImportOptions, str]:
+    """How folders of images are read (``data.image_size``, ``image_mode``, ``resize``,
+    ``classes``) and where they are cached."""
+    from dnncli.data.image_import import ImportOptions
+
+    data = config.data
+    options = ImportOptions(
+        size=(data.image_size[0], data.image_size[1]), mode=data.image_mode, resize=data.resize, classes=data.classes
+    )
+    return options, _in(base_dir, data.cache_dir or str(Path(config.output.dir) / ".cache"))
+
+
+def _load(
+    config: Config, base_dir: str | None, path: str, x_key: str, y_key: str,
+    train_set: Dataset | None = None, stream_over_bytes: int | None = None,
+) -> Dataset:
+    """The HDF5 file ``path``, or the folder of images ``path``: the training folder read as
+    the config says, a test or validation folder as the training examples were (shape, resize,
+    class names)."""
+    full = _in(base_dir, path)
+    if not Path(full).is_dir():
+        return load_dataset(full, x_key, y_key, config.data.classes_key, stream_over_bytes=stream_over_bytes)
+    from dnncli.data.image_cache import load_image_folder, options_for_shape
+
+    options, cache_dir = _images(config, base_dir)
+    if train_set is None:
+        return load_image_folder(full, options, cache_dir, stream_over_bytes=stream_over_bytes)
+    like_training = options_for_shape(train_set.input_shape, train_set.resize or config.data.resize, full)
+    like_training.classes = train_set.classes
+    return load_image_folder(full, like_training, cache_dir, fixed_classes=True)
+
+
 def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
     """Load the data and build the network ``config`` describes. Relative data paths are read
     from ``base_dir`` (default: the current directory); the config keeps them as written."""
     data = config.data
     split_rng, train_rng = generators(config)
     # a training file over the memory budget stays on disk, read a batch at a time (dnncli.data.columns)
-    whole_file = load_dataset(
-        _in(base_dir, data.train), data.x_key, data.y_key, data.classes_key,
-        stream_over_bytes=int(data.memory_budget_mb * 1e6),
+    whole_file = _load(
+        config, base_dir, data.train, data.x_key, data.y_key, stream_over_bytes=int(data.memory_budget_mb * 1e6)
     )
     train_set = take_range(whole_file, data.train_range, "data.train_range")
     layers, activations = resolve_architecture(config, train_set)
     check_memory(config, layers, train_set)
     test_set, test_y_key = None, data.test_y_key
     if data.test:
-        test_set = load_dataset(_in(base_dir, data.test), data.test_x_key, data.test_y_key, data.classes_key)
+        test_set = _load(config, base_dir, data.test, data.test_x_key, data.test_y_key, train_set)
     elif data.test_range is not None:  # the test examples are another range of the training file
         test_set, test_y_key = whole_file, data.y_key
     if test_set is not None:
@@ -206,9 +241,7 @@ def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
         _check_shape(test_set, train_set)
     val_set, val_y_key = None, data.validation_y_key or data.y_key
     if data.validation:
-        val_set = load_dataset(
-            _in(base_dir, data.validation), data.validation_x_key or data.x_key, val_y_key, data.classes_key
-        )
+        val_set = _load(config, base_dir, data.validation, data.validation_x_key or data.x_key, val_y_key, train_set)
         _check_shape(val_set, train_set)
     elif data.validation_fraction is not None:
         train_set, val_set = hold_out(train_set, data.validation_fraction, split_rng)
