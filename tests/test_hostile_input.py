@@ -205,7 +205,8 @@ HOSTILE_H5: dict[str, tuple[Callable[[Path], Path], str]] = {
     "truncated": (_truncated, "cannot read HDF5 data"),
     "zero bytes": (lambda p: (p.write_bytes(b""), p)[1], "is empty (0 bytes)"),
     "not hdf5": (lambda p: (p.write_text("just text"), p)[1], "not an HDF5 file"),
-    "a directory": (lambda p: (p.mkdir(), p)[1], "is a directory"),
+    # a folder is a folder of images (see test_data_import.py): an empty one has nothing to train on
+    "an empty folder": (lambda p: (p.mkdir(), p)[1], "no files to import"),
     "no such key": (lambda p: _h5(p, lambda f: f.create_dataset("other", data=X12)), "no dataset 'train_set_x'"),
     "x is a group": (lambda p: _h5(p, _replace("train_set_x", lambda f, k: f.create_group(k))), "is a group"),
     "object (vlen string) pixels": (
