@@ -29,6 +29,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Make and inspect data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+plot_app = typer.Typer(help="Pictures of models and runs: decision boundaries, learning curves compared.", no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
 
 
 # ---- shared plumbing -------------------------------------------------------------------------
@@ -94,6 +96,11 @@ def root(
 # ---- dnn train -------------------------------------------------------------------------------
 
 
+class PictureFormat(str, enum.Enum):
+    png = "png"
+    svg = "svg"
+
+
 @app.command()
 @handle_errors
 def train(
@@ -112,27 +119,39 @@ def train(
         Optional[Path],
         typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted run (runs/<name>.partial) from its checkpoint."),
     ] = None,
+    plot_format: Annotated[
+        Optional[PictureFormat],
+        typer.Option("--plot-format", help="Pictures as png (default) or svg (sets output.plot).", show_default=False),
+    ] = None,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no pictures, and do not load matplotlib (output.plot=none).")] = False,
 ) -> None:
     """Train the network a YAML config describes and write its run directory.
 
     [bold]Example:[/bold] dnn train configs/cat_deep.yaml --set training.iterations=500
 
-    The run directory (runs/<name>/, numbered if it exists) holds model.h5, history.csv, loss.png,
-    metrics.json and config.yaml; runs/latest points at it. Ctrl-C (or SIGTERM) stops at the end
-    of the current epoch with a checkpoint in runs/<name>.partial: continue with --resume.
+    The run directory (runs/<name>/, numbered if it exists) holds model.h5, history.csv, loss.png
+    (and boundary.png for 2-D inputs), metrics.json and config.yaml; runs/latest points at it.
+    Ctrl-C (or SIGTERM) stops after the current update step with a checkpoint in
+    runs/<name>.partial: continue with --resume.
     """
     from dnncli import report
     from dnncli.config import load_config
     from dnncli.run.training import resumable_config, resume_training, run_training
 
+    if plot_format is not None and no_plot:
+        raise DnnError("--plot-format and --no-plot contradict each other: give one of them")
     if resume is not None:
-        if config is not None or set_ or print_config or run_dir is not None or force:
-            raise DnnError("--resume continues a run as it was started: give no config, --set, --run-dir or --force")
+        if config is not None or set_ or print_config or run_dir is not None or force or plot_format or no_plot:
+            raise DnnError(
+                "--resume continues a run as it was started: give no config, --set, --run-dir, --force, "
+                "--plot-format or --no-plot"
+            )
         cfg = resumable_config(resume)
     elif config is None:
         raise DnnError("give a config file (dnn train CONFIG), or --resume RUN_DIR to continue a run")
     else:
-        cfg = load_config(config, set_ or [])
+        plot = "none" if no_plot else (plot_format.value if plot_format is not None else None)
+        cfg = load_config(config, [*(set_ or []), *([f"output.plot={plot}"] if plot else [])])
     if print_config:
         sys.stdout.write(cfg.to_yaml())
         return
@@ -457,6 +476,15 @@ def evaluate(
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings on stderr.")] = False,
     cache_dir: Annotated[Path, typer.Option("--cache-dir", help="A folder of images is decoded once and cached here.")] = Path("runs/.cache"),
+    errors: Annotated[
+        Optional[Path],
+        typer.Option("--errors", metavar="PICTURE", help="Write the misclassified examples (images, or the points on the boundary for 2-D inputs) to this .png or .svg.", show_default=False),
+    ] = None,
+    errors_limit: Annotated[int, typer.Option("--errors-limit", min=1, max=400, help="--errors: at most this many images, the most confident errors first.")] = 36,
+    confusion: Annotated[
+        Optional[Path],
+        typer.Option("--confusion", metavar="PICTURE", help="Write the confusion matrix as a heatmap (counts and row percentages) to this .png or .svg.", show_default=False),
+    ] = None,
 ) -> None:
     """Evaluate a model on a labelled HDF5 set or folder of images: accuracy, precision, recall, F1, log loss, confusion matrix.
 
@@ -464,24 +492,46 @@ def evaluate(
 
     A folder (photos/cat/*.jpg, photos/non-cat/*.png) is read as the model's training images
     were: same size, mode and resize; its subfolders are named as the model's classes.
+
+    [bold]Pictures:[/bold] dnn evaluate datasets/test_catvnoncat.h5 --errors errors.png --confusion confusion.png
     """
     from dnncli import evaluation, report
     from dnncli.errors import ConfigError
     from dnncli.modelfile import load_chosen_model
+    from dnncli.plots.figure import picture_format
 
+    pictures = {
+        name: (path, picture_format(path, f"--{name}"))
+        for name, path in (("errors", errors), ("confusion", confusion)) if path is not None
+    }
     bundle = load_chosen_model(model)
     if threshold is not None and not bundle.is_binary:
         raise ConfigError("--threshold applies to binary (one sigmoid output) models only")
+    if pictures:
+        from dnncli.plots.commands import check_evaluation_pictures
+
+        check_evaluation_pictures(bundle, errors, confusion)
     dataset, label_key = evaluation.load_labelled_set(bundle, data, x_key, y_key, cache_dir)
     result = evaluation.evaluate(bundle, dataset, label_key, 0.5 if threshold is None else threshold)
     for message in result.warnings:
         _warn(message, quiet)
+    written: dict[str, Any] = {}
+    if pictures:
+        from dnncli.plots.commands import evaluation_pictures
+
+        written = evaluation_pictures(
+            bundle, dataset, label_key, result, errors=pictures.get("errors"), errors_limit=errors_limit,
+            confusion=pictures.get("confusion"), threshold=0.5 if threshold is None else threshold,
+        )
     if json_output:
-        sys.stdout.write(report.to_json(result.as_dict()) + "\n")
+        sys.stdout.write(report.to_json({**result.as_dict(), **written}) + "\n")
     else:
         console = stdout_console()
         for table in evaluation.tables(result):
             console.print(table)
+        if not quiet:
+            for path in written.get("files", {}).values():
+                sys.stderr.write(f"wrote {path}\n")
     evaluation.check_gates(result, min_accuracy, min_f1)
 
 
@@ -548,6 +598,67 @@ def info(
     if description["config"]:
         console.print("[bold]training config[/bold]")
         console.print(description["config"].rstrip(), markup=False)
+
+
+# ---- dnn plot ----------------------------------------------------------------------------------
+
+PictureOption = Annotated[Path, typer.Option("--output", "-o", help="The picture to write: a .png or .svg file name.")]
+
+
+def _print_written(payload: dict[str, Any], json_output: bool) -> None:
+    from dnncli import report
+
+    if json_output:
+        sys.stdout.write(report.to_json(payload) + "\n")
+    else:
+        for path in payload["files"]:
+            print(path)
+
+
+@plot_app.command("boundary")
+@handle_errors
+def plot_boundary(
+    data: Annotated[Path, typer.Argument(help="HDF5 file with 2-D points and their labels.", show_default=False)],
+    model: ModelOption = None,
+    output: PictureOption = Path("boundary.png"),
+    x_key: Annotated[Optional[str], typer.Option("--x-key", help="Draw this set only (default: every set of the file the model's config or the course's layout names: train and test).", show_default=False)] = None,
+    y_key: Annotated[Optional[str], typer.Option("--y-key", help="Key of its labels (default: the one paired with --x-key).", show_default=False)] = None,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: the decision threshold (default 0.5).", show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the file written and each set's accuracy as JSON on stdout.")] = False,
+) -> None:
+    """Draw a 2-D model's decision regions with the data's points coloured by class.
+
+    [bold]Example:[/bold] dnn plot boundary --model runs/football_l2 datasets/football2d.h5 -o boundary.png
+    """
+    from dnncli.errors import ConfigError
+    from dnncli.modelfile import load_chosen_model
+    from dnncli.plots.commands import plot_boundary as draw
+    from dnncli.plots.figure import picture_format
+
+    fmt = picture_format(output)
+    bundle = load_chosen_model(model)
+    if threshold is not None and not bundle.is_binary:
+        raise ConfigError("--threshold applies to binary (one sigmoid output) models only")
+    payload = draw(bundle, data, output, fmt, x_key=x_key, y_key=y_key, threshold=0.5 if threshold is None else threshold)
+    _print_written(payload, json_output)
+
+
+@plot_app.command("curves")
+@handle_errors
+def plot_curves(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or directories of runs (a sweep, runs/).", show_default=False)],
+    output: PictureOption = Path("compare.png"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print the file written and the runs drawn as JSON on stdout.")] = False,
+) -> None:
+    """Compare runs: their training and validation cost (and accuracy) on one figure, one colour per run.
+
+    [bold]Example:[/bold] dnn plot curves runs/cat_deep runs/cat_deep-2 -o compare.png
+    """
+    from dnncli.plots.commands import plot_curves as draw
+    from dnncli.plots.figure import picture_format
+
+    fmt = picture_format(output)
+    _print_written(draw(runs, output, fmt), json_output)
 
 
 def main() -> None:

@@ -281,6 +281,10 @@ class TrainingConfig(_Section):
 
 class OutputConfig(_Section):
     dir: str = Field(default="runs", description="Where run directories go: <dir>/<name>/.")
+    plot: Literal["png", "svg", "none"] = Field(
+        default="png",
+        description="The run's pictures (loss, and boundary for 2-D inputs): png, svg, or none (no matplotlib).",
+    )
 
 
 class Config(_Section):

@@ -73,6 +73,11 @@ class Evaluation:
     confusion: list[list[int]] | None = None
     regression: dict[str, float] | None = None
     warnings: list[str] = field(default_factory=list)
+    # per example, for the pictures (not in --json): true class, predicted class, and the
+    # probability the model gave its prediction
+    y_true: np.ndarray | None = field(default=None, repr=False)
+    y_pred: np.ndarray | None = field(default=None, repr=False)
+    confidence: np.ndarray | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"model": self.model, "data": self.data, "examples": self.examples}
@@ -167,6 +172,28 @@ def _image_folder(bundle: ModelBundle, path: Path, cache_dir: str | Path) -> Dat
     return load_image_folder(path, options, cache_dir, fixed_classes=True)
 
 
+def labelled_sets(
+    bundle: ModelBundle, path: str | Path, x_key: str | None = None, y_key: str | None = None
+) -> list[tuple[str, Dataset, str]]:
+    """Every labelled set of ``path`` the model's training config (or the course's layout) names,
+    as ``(x key, data set, y key)``: a file of train and test points gives both. With ``x_key``,
+    that set only."""
+    path = Path(path)
+    keys = _keys_of(path)
+    if x_key is not None or keys is None:
+        dataset, label_key = load_labelled_set(bundle, path, x_key, y_key)
+        return [(x_key or "examples", dataset, label_key)]
+    candidates, classes_key = _model_keys(bundle)
+    present: dict[str, str] = {}
+    for x, y in candidates:
+        if x in keys and y in keys:
+            present.setdefault(x, y)
+    if not present:
+        dataset, label_key = load_labelled_set(bundle, path)  # raises, naming the keys there
+        return [("examples", dataset, label_key)]
+    return [(x, load_dataset(path, x, y, classes_key), y) for x, y in present.items()]
+
+
 def _check_fits(bundle: ModelBundle, dataset: Dataset) -> list[str]:
     model_name = bundle.path or "the model"
     if dataset.input_shape != tuple(bundle.input_shape):
@@ -212,6 +239,8 @@ def evaluate(
     k = len(names)
     y_true = class_labels(dataset, k, y_key)
     y_pred = bundle.labels(AL, threshold)
+    # the probability the model gave its prediction (binary: of class 1, or of class 0)
+    confidence = np.where(y_pred == 1, AL[0], 1 - AL[0]) if bundle.is_binary else AL[y_pred, np.arange(y_pred.size)]
     confusion = confusion_matrix(y_true, y_pred, k)
     scores = per_class_scores(confusion)
     headline = (lambda s: float(s[1])) if k == 2 else (lambda s: float(np.mean(s)))
@@ -227,6 +256,7 @@ def evaluate(
         for name, p, r, f, s in zip(names, scores["precision"], scores["recall"], scores["f1"], scores["support"])
     ]
     result.confusion = confusion.tolist()
+    result.y_true, result.y_pred, result.confidence = y_true, y_pred, confidence.astype(np.float64)
     return result
 
 

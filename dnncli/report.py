@@ -1,4 +1,4 @@
-"""Reports out: history CSV, the learning-curve plot, summary tables, JSON for pipelines."""
+"""Reports out: history CSV, summary tables, JSON for pipelines (pictures: :mod:`dnncli.plots`)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from dnncli.config import Config
     from dnncli.training.state import History
-
-LOSS_LABELS = {
-    "binary_crossentropy": "binary cross-entropy",
-    "categorical_crossentropy": "categorical cross-entropy",
-    "mse": "mean squared error / 2",
-}
 
 
 def write_history_csv(history: "History", path: Path) -> None:
@@ -28,7 +21,10 @@ def write_history_csv(history: "History", path: Path) -> None:
     # mini-batch runs count epochs; validation and schedules add their columns
     if "epoch" in present:
         columns.insert(1, "epoch")
-    columns += [k for k in ("val_cost", "val_accuracy", "learning_rate") if k in present]
+    columns += [
+        k for k in ("test_cost", "val_cost", "val_accuracy", "train_r2", "test_r2", "val_r2", "learning_rate")
+        if k in present
+    ]
     extra = sorted(present - set(columns))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns + extra, lineterminator="\n")
@@ -36,52 +32,6 @@ def write_history_csv(history: "History", path: Path) -> None:
     for row in history.rows:
         writer.writerow({k: ("" if v is None else (repr(v) if isinstance(v, float) else v)) for k, v in row.items()})
     Path(path).write_text(buffer.getvalue())
-
-
-def plot_learning_curve(history: "History", path: Path, config: "Config", loss_name: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    by_epoch = any(v is not None for v in history.column("epoch"))
-    x_label = "epoch" if by_epoch else "iteration"
-    iterations = history.column(x_label)
-    costs = history.column("cost")
-    val_costs = history.column("val_cost")
-    accuracies = {
-        name: history.column(name)
-        for name in ("train_accuracy", "test_accuracy", "val_accuracy")
-        if any(v is not None for v in history.column(name))
-    }
-    fig, axes = plt.subplots(
-        1, 2 if accuracies else 1, figsize=(11 if accuracies else 6.5, 4.2), squeeze=False
-    )
-    ax = axes[0][0]
-    ax.plot(iterations, costs, color="tab:blue", linewidth=1.8, label="training")
-    if any(v is not None for v in val_costs):
-        val_line = [math.nan if v is None else v for v in val_costs]
-        ax.plot(iterations, val_line, color="tab:orange", linewidth=1.8, label="validation")
-        best = min(range(len(val_line)), key=lambda i: math.inf if math.isnan(val_line[i]) else val_line[i])
-        ax.plot([iterations[best]], [val_line[best]], "o", color="tab:red", label="lowest validation cost")
-        ax.legend(loc="upper right")
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(f"cost ({LOSS_LABELS.get(loss_name, loss_name)})")
-    ax.set_title(f"{config.name}: learning rate {config.training.learning_rate:g}")
-    ax.grid(True, alpha=0.3)
-    if accuracies:
-        ax2 = axes[0][1]
-        for name, values in accuracies.items():
-            ax2.plot(iterations, values, label=name.replace("_", " ").replace("val ", "validation "), linewidth=1.8)
-        ax2.set_xlabel(x_label)
-        ax2.set_ylabel("accuracy")
-        ax2.set_ylim(-0.02, 1.02)
-        ax2.set_title("accuracy")
-        ax2.grid(True, alpha=0.3)
-        ax2.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, format="png")  # explicit: the path may be an atomic temp name
-    plt.close(fig)
 
 
 def fmt(value: Any, digits: int = 6) -> str:
@@ -118,7 +68,8 @@ def training_summary(metrics: dict[str, Any]) -> "Table":
     table.add_row("iterations", str(metrics.get("iterations")))
     table.add_row("time", f"{metrics.get('seconds', 0):.2f} s")
     run_dir = metrics.get("run_dir", "")
-    table.add_row("files", f"{run_dir}/ (model.h5, history.csv, loss.png, metrics.json, config.yaml)")
+    files = metrics.get("files") or ["model.h5", "history.csv", "metrics.json", "config.yaml"]
+    table.add_row("files", f"{run_dir}/ ({', '.join(files)})")
     return table
 
 

@@ -15,8 +15,10 @@ from tests.conftest import CONFIGS, run_dnn, shared_file
 
 
 def train_config(tmp_path: Path, config: str, train: Path, test: Path | None = None, *extra: str) -> tuple[dict, list[dict]]:
+    # the numbers are what these tests check; pictures are test_pictures.py's (and --no-plot
+    # spares each run matplotlib's import)
     args = ["train", str(CONFIGS / config), "--set", f"data.train={train}", "--run-dir", str(tmp_path / "run"),
-            "--json", "--quiet", *extra]
+            "--json", "--quiet", "--no-plot", *extra]
     if test is not None:
         args += ["--set", f"data.test={test}"]
     result = run_dnn(*args, cwd=tmp_path)

@@ -30,7 +30,7 @@ def test_version_and_subcommand_help_import_no_heavy_library() -> None:
     code = (
         "from typer.testing import CliRunner\n"
         "from dnncli.cli import app\n"
-        "for args in (['--version'], ['train', '--help'], ['predict', '--help']):\n"
+        "for args in (['--version'], ['train', '--help'], ['predict', '--help'], ['plot', 'boundary', '--help']):\n"
         "    result = CliRunner().invoke(app, args)\n"
         "    assert result.exit_code == 0, (args, result.output)"
     )

@@ -1,6 +1,7 @@
-"""What a run writes: ``model.h5``, ``history.csv``, ``loss.png``, ``metrics.json`` and
-``config.yaml``, each atomically; and ``metrics.json``'s content, built in one place for a
-finished run and for one that stopped early (interrupted, diverged).
+"""What a run writes: ``model.h5``, ``history.csv``, its pictures (``loss.png``, and
+``boundary.png`` for 2-D inputs: :mod:`dnncli.plots.run`), ``metrics.json`` and ``config.yaml``,
+each atomically; and ``metrics.json``'s content, built in one place for a finished run and for
+one that stopped early (interrupted, diverged).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from dnncli import __version__, atomic
 from dnncli.modelfile import MODEL_FILENAME, ModelBundle, save_model
 from dnncli.network.model import Network
+from dnncli.plots.run import picture_names
 from dnncli.run.prepare import PreparedRun
 from dnncli.training.state import History, TrainResult, TrainState
 
@@ -43,6 +45,10 @@ def run_metrics(
             metrics.update(best_epoch=result.best_epoch, stopped_early=result.stopped_early)
         metrics.update(result.scores)
         metrics.update(first_layer=result.first_layer, first_layer_reason=result.first_layer_reason)
+        metrics["files"] = [
+            MODEL_FILENAME, "history.csv", *picture_names(prepared.config.output.plot, prepared.network),
+            "metrics.json", "config.yaml",
+        ]
     else:
         metrics.update(epoch=state.epoch, iteration=state.iteration)
         if state.batch_in_epoch:
@@ -56,8 +62,9 @@ def run_metrics(
 def write_outputs(
     prepared: PreparedRun, network: Network, history: History, metrics: dict[str, Any], directory: Path
 ) -> None:
-    """The model, history, plot, metrics and config, each file written atomically."""
+    """The model, history, pictures, metrics and config, each file written atomically."""
     from dnncli import report
+    from dnncli.plots.run import write_run_pictures
 
     config_yaml = prepared.config.to_yaml()
     bundle = ModelBundle(
@@ -72,9 +79,6 @@ def write_outputs(
     )
     save_model(bundle, directory / MODEL_FILENAME)
     atomic.write_with(directory / "history.csv", lambda tmp: report.write_history_csv(history, tmp))
-    atomic.write_with(
-        directory / "loss.png",
-        lambda tmp: report.plot_learning_curve(history, tmp, prepared.config, network.loss_name),
-    )
+    write_run_pictures(directory, prepared, network, history.rows, metrics)
     atomic.write_text(directory / "metrics.json", report.to_json(metrics) + "\n")
     atomic.write_text(directory / "config.yaml", config_yaml)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -44,6 +45,17 @@ def _evaluate(network: Network, examples: Examples, l2_lambda: float = 0.0) -> t
     """Cost and accuracy of the current parameters, without dropout."""
     AL, caches = network.forward(examples.X)
     return network.cost(AL, caches, examples.Y, l2_lambda), network.accuracy(AL, examples.Y)
+
+
+def _r2_columns(network: Network, parts: Sequence[tuple[Any, ...]]) -> dict[str, float | None]:
+    """R^2 of each named part: ``(name, X, Y)``, or ``(name, examples)`` (None: no such set)."""
+    columns: dict[str, float | None] = {}
+    for name, *arrays in parts:
+        if arrays[0] is None:
+            continue
+        X, Y = (arrays[0].X, arrays[0].Y) if len(arrays) == 1 else arrays
+        columns[f"{name}_r2"] = regression_scores(network.predict_proba(X), Y)["r2"]
+    return columns
 
 
 def _diverged(where: str, last_good_cost: float, learning_rate: float) -> TrainingDiverged:
@@ -81,9 +93,13 @@ class _Loop:
             row["epoch"] = state.epoch
         row["cost"] = cost
         row["train_accuracy"] = train_accuracy
-        row["test_accuracy"] = (
-            net.accuracy(net.predict_proba(data.test.X), data.test.Y) if data.test is not None else None
-        )
+        row["test_accuracy"] = None
+        if data.test is not None:
+            # like the validation cost: the loss alone, comparable with the training cost's fit
+            row["test_cost"], row["test_accuracy"] = _evaluate(net, data.test)
+        if net.is_regression:  # R^2 where classifiers have accuracies
+            parts = (("train", data.X, data.Y), ("test", data.test), ("val", data.validation))
+            row.update(_r2_columns(net, parts))
         stop = False
         if data.validation is not None:
             # the validation cost is the loss alone: the L2 term measures the weights, not the fit
@@ -304,6 +320,9 @@ def _finish(loop: _Loop) -> TrainResult:
             "train_accuracy": train_accuracy,
             "test_accuracy": test_accuracy,
         }
+        if data.test is not None:
+            row["test_cost"] = test_cost
+        row.update({k: v for k, v in scores.items() if k.endswith("_r2")})
         if data.validation is not None:
             row["val_cost"], row["val_accuracy"] = val_cost, val_accuracy
         if settings.schedule != "constant":

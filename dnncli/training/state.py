@@ -16,7 +16,8 @@ from dnncli.training.optimizers import Optimizer
 @dataclass
 class History:
     """Rows of ``iteration, cost, train_accuracy, test_accuracy`` and, where they apply, ``epoch``,
-    ``val_cost``, ``val_accuracy``, ``learning_rate`` (accuracies may be None)."""
+    ``test_cost``, ``val_cost``, ``val_accuracy``, ``learning_rate``, and for a regression
+    ``train_r2``, ``test_r2``, ``val_r2`` (accuracies may be None)."""
 
     rows: list[dict[str, float | int | None]] = field(default_factory=list)
 
