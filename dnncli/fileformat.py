@@ -27,10 +27,14 @@ def check_format(
     """The file's format version, or ``error`` if it is not a ``name`` file this dnn can read."""
     if attrs.get("format") != name:
         raise error(f"{path}: not a dnn {what} (no 'format = {name}' attribute)")
-    found = int(attrs.get("format_version", 0))
+    raw = attrs.get("format_version", 0)
+    try:
+        found = int(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise error(f"{path}: format_version = {str(raw)[:40]!r} is not a version number") from None
     if found > version:
         raise error(
-            f"{path}: written by dnn {attrs.get('tool_version', '?')} in {what} format {found}; "
+            f"{path}: written by dnn {str(attrs.get('tool_version', '?'))[:40]} in {what} format {found}; "
             f"this dnn ({__version__}) reads format {version}: upgrade dnn"
         )
     return found

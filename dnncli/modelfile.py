@@ -111,6 +111,18 @@ def resolve_model_path(path: str | Path) -> Path:
 
 
 _REQUIRED_ATTRS = ("layer_sizes", "activations", "input_shape")
+# what an image or HDF5 example can be stored as (numpy's names)
+INPUT_DTYPES = (
+    "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
+    "float16", "float32", "float64", "bool",
+)
+# No trained network of this tool has a weight anywhere near this; beyond it one forward pass can
+# overflow float32 (and 1e308 overflows float64 at the first sum): a corrupt or forged file.
+MAX_PARAMETER = 1e15
+# input_divisor: 255 for uint8 pixels, 65535, 1, or a data.scale; a number this small or large
+# only turns every input into an overflow
+DIVISOR_RANGE = (1e-30, 1e30)
+MAX_LAYERS = 1000
 
 
 def _check_consistent(
@@ -121,70 +133,126 @@ def _check_consistent(
         raise ModelFileError(
             f"{path}: input_shape {input_shape} does not hold the {layer_sizes[0]} inputs of layer 1"
         )
-    if not (np.isfinite(divisor) and divisor > 0):
-        raise ModelFileError(f"{path}: input_divisor = {divisor}, expected a positive number")
+    if not (np.isfinite(divisor) and DIVISOR_RANGE[0] <= divisor <= DIVISOR_RANGE[1]):
+        raise ModelFileError(
+            f"{path}: input_divisor = {divisor}, expected a positive number between "
+            f"{DIVISOR_RANGE[0]:g} and {DIVISOR_RANGE[1]:g}"
+        )
     if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
-        raise ModelFileError(f"{path}: classes must be a list of names, got {classes!r}")
+        raise ModelFileError(f"{path}: classes must be a list of names, got {_short(classes)}")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _int_list(value: object, path: Path, key: str, max_len: int) -> list[int]:
+    array = np.asarray(value)
+    if array.ndim != 1 or array.dtype.kind not in "iu" or array.size > max_len:
+        raise ModelFileError(f"{path}: the attribute '{key}' is not a list of integers")
+    return [int(n) for n in array]
+
+
+def _number(value: object, path: Path, key: str) -> float:
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(()).item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ModelFileError(f"{path}: the attribute '{key}' is {_short(value)}, expected a number")
+    return float(value)
 
 
 def load_model(path: str | Path) -> ModelBundle:
+    """A model file, every attribute and array checked before use: one line naming the file
+    and the key when anything is missing, corrupt, out of range or larger than it should be."""
     import h5py
 
+    from dnncli.hdf5safe import checked_dataset, json_attr, open_hdf5, read_attr
+    from dnncli.resources import describe_bytes, fits_in_memory, parameter_count
+
     path = resolve_model_path(path)
-    if not path.exists():
-        raise ModelFileError(f"{path}: no such model file")
-    if not h5py.is_hdf5(str(path)):
-        raise ModelFileError(f"{path}: not a dnn model file (not HDF5)")
     try:
-        with h5py.File(path, "r") as f:
-            attrs = dict(f.attrs)
-            check_format(attrs, path, FORMAT, FORMAT_VERSION, "model file", ModelFileError)
-            missing = [key for key in _REQUIRED_ATTRS if key not in attrs]
+        with open_hdf5(path, ModelFileError, what="model file", corrupt="corrupt dnn model file") as f:
+            header = {key: read_attr(f, key, path, ModelFileError) for key in ("format", "format_version", "tool_version")}
+            check_format(header, path, FORMAT, FORMAT_VERSION, "model file", ModelFileError)
+            missing = [key for key in _REQUIRED_ATTRS if key not in f.attrs]
             if missing:
                 raise ModelFileError(f"{path}: the attribute '{missing[0]}' is missing")
-            layer_sizes = [int(n) for n in attrs["layer_sizes"]]
+            layer_sizes = _int_list(read_attr(f, "layer_sizes", path, ModelFileError), path, "layer_sizes", MAX_LAYERS)
             if len(layer_sizes) < 2 or min(layer_sizes) < 1:
                 raise ModelFileError(f"{path}: layer_sizes = {layer_sizes} is not a network")
-            activations = json.loads(attrs["activations"])
+            n_bytes = parameter_count(layer_sizes) * 8
+            if not fits_in_memory(n_bytes):
+                raise ModelFileError(
+                    f"{path}: layer_sizes = {_short(layer_sizes)} declares {describe_bytes(n_bytes)} of "
+                    "parameters, more than this machine's memory"
+                )
+            activations = json_attr(f, "activations", path, ModelFileError, "null", list)
+            if not all(isinstance(a, str) for a in activations):
+                raise ModelFileError(f"{path}: activations must be a list of names, got {_short(activations)}")
             params = {}
             for l in range(1, len(layer_sizes)):
                 for name, shape in ((f"W{l}", (layer_sizes[l], layer_sizes[l - 1])), (f"b{l}", (layer_sizes[l], 1))):
-                    if name not in f or not isinstance(f[name], h5py.Dataset):
+                    if not isinstance(f.get(name), h5py.Dataset):
                         raise ModelFileError(f"{path}: the array '{name}' is missing")
-                    node = f[name]  # shape and type checked before reading: never trust a size
-                    if node.shape != shape or node.dtype.kind != "f":
+                    node = f[name]  # shape, type and storage checked before reading: never trust a size
+                    if node.shape != shape or node.dtype.kind != "f" or node.dtype.itemsize not in (4, 8):
                         raise ModelFileError(
-                            f"{path}: '{name}' has shape {node.shape} ({node.dtype}), expected {shape} floats"
+                            f"{path}: '{name}' has shape {node.shape} ({node.dtype}), expected {shape} "
+                            "float32 or float64"
                         )
+                    node = checked_dataset(f, name, path, ModelFileError, max_bytes=int(np.prod(shape)) * 8)
                     value = np.asarray(node[()])
                     if not np.all(np.isfinite(value)):
                         raise ModelFileError(f"{path}: '{name}' contains NaN or infinite values")
+                    if value.size and np.max(np.abs(value)) > MAX_PARAMETER:
+                        raise ModelFileError(
+                            f"{path}: '{name}' holds {np.max(np.abs(value)):.3g}; parameters beyond "
+                            f"{MAX_PARAMETER:g} are not a trained network's"
+                        )
                     params[name] = value
-            network = Network(layer_sizes, activations, params, float(attrs.get("leaky_relu_slope", 0.01)))
-            input_shape = tuple(int(d) for d in attrs["input_shape"])
-            input_divisor = float(attrs.get("input_divisor", 1.0))
-            classes = json.loads(attrs.get("classes", "null"))
+            if len({v.dtype for v in params.values()}) > 1:
+                raise ModelFileError(f"{path}: its arrays mix float32 and float64")
+            slope = _number(read_attr(f, "leaky_relu_slope", path, ModelFileError, 0.01), path, "leaky_relu_slope")
+            if not (np.isfinite(slope) and 0 <= slope < 1):
+                raise ModelFileError(f"{path}: leaky_relu_slope = {slope}, expected a number in [0, 1)")
+            try:
+                network = Network(layer_sizes, activations, params, slope)
+            except ValueError as exc:
+                raise ModelFileError(f"{path}: {exc}") from None
+            input_shape = tuple(_int_list(read_attr(f, "input_shape", path, ModelFileError), path, "input_shape", 32))
+            if not input_shape or min(input_shape) < 1:
+                raise ModelFileError(f"{path}: input_shape = {input_shape} is not the shape of an example")
+            input_dtype = read_attr(f, "input_dtype", path, ModelFileError, "uint8")
+            if input_dtype not in INPUT_DTYPES:
+                raise ModelFileError(
+                    f"{path}: input_dtype = {_short(input_dtype)}, expected one of {', '.join(INPUT_DTYPES)}"
+                )
+            input_divisor = _number(read_attr(f, "input_divisor", path, ModelFileError, 1.0), path, "input_divisor")
+            classes = json_attr(f, "classes", path, ModelFileError, "null", (list, type(None)))
             _check_consistent(path, layer_sizes, input_shape, input_divisor, classes)
-            input_resize = str(attrs.get("input_resize", DEFAULT_RESIZE))  # older models: squash
+            input_resize = read_attr(f, "input_resize", path, ModelFileError, DEFAULT_RESIZE)  # older models: squash
             if input_resize not in RESIZE_MODES:
                 raise ModelFileError(
-                    f"{path}: input_resize = {input_resize!r}, expected one of {', '.join(RESIZE_MODES)}"
+                    f"{path}: input_resize = {_short(input_resize)}, expected one of {', '.join(RESIZE_MODES)}"
                 )
+            config = read_attr(f, "config", path, ModelFileError, "")
+            tool_version = read_attr(f, "tool_version", path, ModelFileError, "?")
             return ModelBundle(
                 network=network,
                 input_shape=input_shape,
-                input_dtype=str(attrs.get("input_dtype", "uint8")),
+                input_dtype=input_dtype,
                 input_divisor=input_divisor,
                 input_resize=input_resize,
                 classes=classes,
-                config=str(attrs.get("config", "")),
-                metrics=json.loads(attrs.get("metrics", "{}")),
-                tool_version=str(attrs.get("tool_version", "?")),
+                config=config if isinstance(config, str) else "",
+                metrics=json_attr(f, "metrics", path, ModelFileError, "{}", dict),
+                tool_version=str(tool_version)[:100],
                 path=path,
             )
     except ModelFileError:
         raise
-    except (KeyError, ValueError, TypeError, OSError, json.JSONDecodeError) as exc:
+    except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
         raise ModelFileError(f"{path}: corrupt dnn model file ({str(exc).splitlines()[0]})") from None
 
 

@@ -312,12 +312,12 @@ HOSTILE_MODELS: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
     "no format attribute": (_edit(lambda f: f.attrs.__delitem__("format")), "not a dnn model file"),
     "no layer sizes": (_edit(lambda f: f.attrs.__delitem__("layer_sizes")), "'layer_sizes' is missing"),
     "an unknown activation": (_edit(_set_attr("activations", json.dumps(["relu", "bogus"]))), "bogus"),
-    "activations not JSON": (_edit(_set_attr("activations", "[relu")), "corrupt dnn model file"),
+    "activations not JSON": (_edit(_set_attr("activations", "[relu")), "'activations' is not valid JSON"),
     "an input shape that disagrees": (_edit(_set_attr("input_shape", np.array([5]))), "input_shape (5,)"),
     "a zero divisor": (_edit(_set_attr("input_divisor", 0.0)), "input_divisor = 0.0"),
-    "classes not a list": (_edit(_set_attr("classes", '{"a": 1}')), "classes must be a list"),
+    "classes not a list": (_edit(_set_attr("classes", '{"a": 1}')), "'classes' holds a dict"),
     "truncated": (_truncate_copy, "corrupt dnn model file"),
-    "zero bytes": (lambda good, target: (target.write_bytes(b""), target)[1], "not HDF5"),
+    "zero bytes": (lambda good, target: (target.write_bytes(b""), target)[1], "is empty (0 bytes)"),
 }
 
 

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dnncli.data.h5checks import checked_dataset
 from dnncli.errors import DataError
-from dnncli.resources import describe_bytes, fits_in_memory
 
 
 @dataclass
@@ -71,8 +69,19 @@ def resolve_divisor(scale: str | float, dtype: np.dtype) -> float:
     return float(scale)
 
 
-def _decode(names: np.ndarray) -> list[str]:
-    return [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names.tolist()]
+MAX_CLASSES_BYTES = 1024**2
+MAX_CLASS_NAME = 200
+
+
+def _decode(names: np.ndarray, path: Path, key: str) -> list[str]:
+    """Class names as text: bytes decoded as UTF-8 (undecodable bytes replaced), numbers as text."""
+    if names.dtype.kind not in "SUOuifb":
+        raise DataError(f"{path}: '{key}' holds {names.dtype} data, expected class names")
+    decoded = [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names.tolist()]
+    for name in decoded:
+        if len(name) > MAX_CLASS_NAME:
+            raise DataError(f"{path}: '{key}' holds a class name of {len(name)} characters (at most {MAX_CLASS_NAME})")
+    return decoded
 
 
 def load_dataset(
@@ -89,49 +98,29 @@ def load_dataset(
     """
     import h5py  # imported here: h5py is slow to import and most commands never need it
 
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such data file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected an HDF5 file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: is empty (0 bytes), expected an HDF5 file")
-    try:
-        is_hdf5 = h5py.is_hdf5(str(path))
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc}") from None
-    if not is_hdf5:
-        raise DataError(f"{path}: not an HDF5 file")
-    try:
-        with h5py.File(path, "r") as f:
-            keys = sorted(f.keys())
+    from dnncli.hdf5safe import checked_dataset, open_audited, open_hdf5
 
-            def read(key: str) -> np.ndarray:
-                node = checked_dataset(f, key, path)  # refuses links and storage in other files
-                if node is None:
-                    raise DataError(
-                        f"{path}: no dataset '{key}' (keys there: {', '.join(keys) or 'none'})"
-                    )
-                if not isinstance(node, h5py.Dataset):
-                    raise DataError(f"{path}: '{key}' is a group, expected an array")
-                # the declared shape is checked first: a few bytes of compressed (or never written)
-                # chunks can claim terabytes
+    path = Path(path)
+    try:
+        # audited on opening: nothing outside the file (external links or storage, virtual data)
+        with open_hdf5(path, DataError, what="data file") as f:
+
+            def read(key: str) -> np.ndarray | None:
+                # the declared shape and chunks are checked first: a few bytes of compressed (or
+                # never written) chunks can claim terabytes
+                node = checked_dataset(f, key, path, DataError)
                 n_bytes = int(np.prod(node.shape or (), dtype=object)) * node.dtype.itemsize
-                if not fits_in_memory(n_bytes):
-                    raise DataError(
-                        f"{path}: '{key}' has shape {node.shape} ({describe_bytes(n_bytes)} of "
-                        f"{node.dtype}), more than this machine's memory"
-                    )
                 if key == x_key and stream_over_bytes is not None and n_bytes > stream_over_bytes and node.ndim >= 2:
                     return None  # streamed: reopened below, outside this block that closes the file
                 return node[()]
 
             X = read(x_key)
             y = read(y_key) if y_key else None
-            classes_node = checked_dataset(f, classes_key, path) if classes_key else None
-            classes = _decode(np.asarray(classes_node[()]).reshape(-1)) if isinstance(
-                classes_node, h5py.Dataset
-            ) else None
+            classes = None
+            if classes_key and isinstance(f.get(classes_key), h5py.Dataset):
+                # class names are shown and saved: a few thousand short names at most
+                names = checked_dataset(f, classes_key, path, DataError, max_bytes=MAX_CLASSES_BYTES)
+                classes = _decode(np.asarray(names[()]).reshape(-1), path, classes_key)
             resize = recorded_resize(f.attrs, path)
     except DataError:
         raise
@@ -139,7 +128,7 @@ def load_dataset(
         raise DataError(f"{path}: cannot read HDF5 data: {str(exc).splitlines()[0]}") from None
 
     streamed = X is None
-    X = h5py.File(path, "r")[x_key] if streamed else np.asarray(X)
+    X = open_audited(path, DataError, what="data file")[x_key] if streamed else np.asarray(X)
     if X.dtype.kind not in "uifb":
         raise DataError(f"{path}: '{x_key}' holds {X.dtype} data, expected numbers")
     if X.ndim < 1:
