@@ -12,13 +12,25 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
+from dnncli.errors import io_failure
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds."""
+    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds.
+
+    An I/O failure (no space, file too large, read-only, name too long, a file where the directory
+    should be) becomes one line naming ``target`` (:func:`dnncli.errors.io_failure`); the previous
+    ``target`` is left as it was."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise io_failure(exc, target.parent, "create the directory") from None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=suffix + ".tmp", dir=target.parent)
+    except OSError as exc:
+        raise io_failure(exc, target, "write") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -28,8 +40,10 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
             os.fsync(f.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
+    except OSError as exc:  # the writer's, or ours: a write that failed half-way is not kept
+        raise io_failure(exc, target, "write") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
 
 

@@ -37,39 +37,66 @@ app.add_typer(plot_app, name="plot")
 
 
 def fail(message: str, code: int) -> None:
-    """One line on stderr, then exit with ``code``."""
-    sys.stderr.write(f"error: {message}\n")
-    sys.stderr.flush()
+    """One line on stderr (control characters escaped: it may quote a file's content or name),
+    then exit with ``code``, whether or not the line could be written."""
+    from dnncli.display import escape_controls
+    from dnncli.streams import write_stderr
+
+    write_stderr(f"error: {escape_controls(message)}")
     raise typer.Exit(code)
 
 
+def _one_line_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """Python's warnings (NumPy's "overflow encountered in ...") as one line, not two with code."""
+    from dnncli.display import escape_controls
+    from dnncli.streams import write_stderr
+
+    text = str(message).strip().splitlines()
+    write_stderr(f"warning: {escape_controls(text[0] if text else category.__name__)}")
+
+
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the library's errors into one line on stderr and the documented exit code."""
+    """Turn the library's errors into one line on stderr and the documented exit code; make a
+    closed or full stdout an error of its own (exit 3) and a closed or full stderr harmless."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except DnnError as exc:
-            fail(exc.message, exc.exit_code)
-        except KeyboardInterrupt:
-            fail("interrupted", EXIT_SIGINT)
-        except BrokenPipeError:
-            # The reader went away (`dnn predict ... | head`): stop quietly, as `cat` would.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(EXIT_BROKEN_PIPE)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except MemoryError:
-            fail("out of memory; try a smaller network, fewer examples or float32", EXIT_RUNTIME)
-        except Exception as exc:  # a bug of ours: still one line, the traceback on request
-            if os.environ.get("DNN_DEBUG"):
+        import warnings
+
+        from dnncli.errors import io_failure
+        from dnncli.streams import guarded_streams, stdout_closed
+
+        with guarded_streams(), warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            try:
+                if sys.stdout is None:
+                    raise stdout_closed()
+                result = command(*args, **kwargs)
+                sys.stdout.flush()  # a full stdout fails here, inside the handler, not at exit
+                return result
+            except DnnError as exc:
+                fail(exc.message, exc.exit_code)
+            except KeyboardInterrupt:
+                fail("interrupted", EXIT_SIGINT)
+            except BrokenPipeError:
+                # The reader went away (`dnn predict ... | head`): stop quietly, as `cat` would.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                raise typer.Exit(EXIT_BROKEN_PIPE)
+            except (typer.Exit, typer.Abort, SystemExit):
                 raise
-            fail(
-                f"internal error: {type(exc).__name__}: {exc} (set DNN_DEBUG=1 for the traceback)",
-                EXIT_RUNTIME,
-            )
+            except MemoryError:
+                fail("out of memory; try a smaller network, fewer examples or float32", EXIT_RUNTIME)
+            except OSError as exc:  # an I/O failure no writer named: still one line with the file
+                failure = io_failure(exc, exc.filename, "read or write")
+                fail(failure.message, failure.exit_code)
+            except Exception as exc:  # a bug of ours: still one line, the traceback on request
+                if os.environ.get("DNN_DEBUG"):
+                    raise
+                fail(
+                    f"internal error: {type(exc).__name__}: {exc} (set DNN_DEBUG=1 for the traceback)",
+                    EXIT_RUNTIME,
+                )
 
     return wrapper
 
@@ -402,7 +429,10 @@ class PredictFormat(str, enum.Enum):
 
 def _warn(message: str, quiet: bool) -> None:
     if not quiet:
-        sys.stderr.write(f"warning: {message}\n")
+        from dnncli.display import escape_controls
+        from dnncli.streams import write_stderr
+
+        write_stderr(f"warning: {escape_controls(message)}")
 
 
 @app.command()
@@ -424,7 +454,9 @@ def predict(
     An unreadable file is named on stderr, the others are still predicted, and the exit code is 2.
     """
     from dnncli import predict as predicting
+    from dnncli.display import escape_controls
     from dnncli.errors import EXIT_BAD_INPUT, ConfigError
+    from dnncli.streams import write_stderr
     from dnncli.modelfile import load_chosen_model
 
     bundle = load_chosen_model(model)
@@ -444,7 +476,7 @@ def predict(
         total += 1
         if isinstance(record, predicting.Failure):
             failures += 1
-            sys.stderr.write(f"error: {record.message}\n")
+            write_stderr(f"error: {escape_controls(record.message)}")
         elif output_format == PredictFormat.csv:
             sys.stdout.write(predicting.csv_row(record))
         elif output_format == PredictFormat.jsonl:
@@ -459,7 +491,7 @@ def predict(
         raise ConfigError("no image paths given (standard input was empty)")
     if failures:
         if total > 1 and not quiet:
-            sys.stderr.write(f"error: {failures} of {total} files could not be predicted\n")
+            write_stderr(f"error: {failures} of {total} files could not be predicted")
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -662,4 +694,7 @@ def plot_curves(
 
 
 def main() -> None:
-    app(prog_name="dnn")
+    from dnncli.streams import guarded_streams
+
+    with guarded_streams():  # also for click's own messages (usage errors) on a closed or full stderr
+        app(prog_name="dnn")

@@ -33,6 +33,10 @@ Init = Literal["zeros", "random", "xavier", "he"]
 MAX_ITERATIONS = 10**9
 MAX_CONFIG_BYTES = 1 << 20
 MAX_YAML_VALUES = 100_000  # after expanding anchors and aliases ("billion laughs")
+MIN_SCALE = 1e-30  # data.scale: beyond 1e±30 any pixel leaves float32's range (or vanishes)
+# float32's and float64's smallest normal numbers: a smaller epsilon vanishes in the sum
+# sqrt(s) + epsilon (or is a subnormal that overflows the step), and 0/0 is NaN
+SMALLEST_NORMAL = {"float32": 1.1754943508222875e-38, "float64": 2.2250738585072014e-308}
 
 
 class _Section(BaseModel):
@@ -166,6 +170,11 @@ class DataConfig(_Section):
     def _check_scale(self) -> "DataConfig":
         if isinstance(self.scale, float) and not self.scale > 0:
             raise ValueError(f"scale = {self.scale}: must be a positive divisor, 'auto' or 'none'")
+        if isinstance(self.scale, float) and not MIN_SCALE <= self.scale <= 1 / MIN_SCALE:
+            raise ValueError(
+                f"scale = {self.scale}: a divisor this {'small' if self.scale < 1 else 'large'} turns every input "
+                f"into an overflow or a zero; expected a number between {MIN_SCALE:g} and {1 / MIN_SCALE:g}"
+            )
         return self
 
     @model_validator(mode="after")
@@ -250,6 +259,12 @@ class TrainingConfig(_Section):
             self.iterations = None
         elif self.iterations is None:
             raise ValueError("no budget: set iterations or epochs")
+        if self.optimizer in ("adam", "rmsprop") and self.epsilon < SMALLEST_NORMAL[self.dtype]:
+            raise ValueError(
+                f"epsilon = {self.epsilon} is below {self.dtype}'s smallest normal number "
+                f"({SMALLEST_NORMAL[self.dtype]:.3g}): it vanishes from sqrt(s) + epsilon and a zero "
+                "gradient then gives 0/0 = NaN; use e.g. 1e-8"
+            )
         probs = self.keep_prob if isinstance(self.keep_prob, list) else [self.keep_prob]
         for k in probs:
             if not 0 < k <= 1:
@@ -299,6 +314,11 @@ class Config(_Section):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
             raise ValueError(
                 f"name = {self.name!r}: use letters, digits, '.', '_' or '-' (it names a directory)"
+            )
+        if self.name == "latest" or self.name.endswith(".partial"):
+            raise ValueError(
+                f"name = {self.name!r}: 'latest' and names ending in '.partial' are dnn's own (the link "
+                "to the newest run, unfinished runs); choose another name"
             )
         return self
 

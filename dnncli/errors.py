@@ -6,6 +6,8 @@ Exit codes: 0 success, 1 a check or quality gate failed, 2 usage error or bad in
 
 from __future__ import annotations
 
+import errno
+
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 3
@@ -61,3 +63,26 @@ class Interrupted(DnnError):
     """SIGINT or SIGTERM stopped training (after a checkpoint); exit 130 or 143."""
 
     exit_code = EXIT_SIGINT
+
+
+class IOFailure(DnnError):
+    """A file could not be written or read: the device is full, the file too large, the name too
+    long, the file system read-only (exit 3); or the place given cannot hold it (exit 2)."""
+
+    exit_code = EXIT_RUNTIME
+
+
+# the place named is wrong (a file where a directory belongs, no permission): the user's input
+_BAD_PLACE = {
+    errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.ELOOP,
+}
+
+
+def io_failure(exc: OSError, path: object, operation: str) -> IOFailure:
+    """One line naming ``path`` and the ``operation`` that failed, and why; exit 2 when the place
+    given is unusable, 3 when the system failed (no space, file too large, name too long,
+    read-only file system, I/O error)."""
+    reason = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    code = EXIT_BAD_INPUT if exc.errno in _BAD_PLACE else EXIT_RUNTIME
+    where = f"{path}: " if path not in (None, "") else ""
+    return IOFailure(f"{where}cannot {operation}: {reason}", code)

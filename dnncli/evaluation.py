@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from dnncli.data.hdf5 import Dataset, class_labels, load_dataset
-from dnncli.errors import CheckFailed, ConfigError, DataError
+from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_dataset
+from dnncli.display import markup_safe, shown
+from dnncli.errors import CheckFailed, ConfigError, DataError, ModelFileError
 from dnncli.modelfile import ModelBundle
 from dnncli.network.scores import regression_scores
 
@@ -113,14 +114,13 @@ def _model_keys(bundle: ModelBundle) -> tuple[list[tuple[str, str]], str]:
 
 
 def _keys_of(path: Path) -> list[str] | None:
-    import h5py
+    """The file's top-level keys (None if it is not a readable HDF5 file: loading then says why)."""
+    from dnncli.hdf5safe import open_hdf5
 
     try:
-        if not path.is_file() or not h5py.is_hdf5(str(path)):
-            return None
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path, DataError, what="data file") as f:
             return list(f.keys())
-    except (OSError, RuntimeError):
+    except (DataError, OSError, RuntimeError):
         return None
 
 
@@ -219,8 +219,15 @@ def evaluate(
     """Every metric of ``bundle``'s network on ``dataset``, scaled exactly as its training data."""
     warnings = _check_fits(bundle, dataset)
     net = bundle.network
+    check_representable(dataset, bundle.input_divisor, net.dtype)
     X = dataset.columns(bundle.input_divisor, net.dtype)
-    AL, caches = net.forward(X)
+    with np.errstate(all="ignore"):  # checked just below: non-finite outputs are refused
+        AL, caches = net.forward(X)
+    if not np.all(np.isfinite(AL)):
+        raise ModelFileError(
+            f"{bundle.path}: gives non-finite outputs (NaN or infinite probabilities) on {dataset.source}: "
+            "its parameters or input_divisor are out of range; retrain it"
+        )
     result = Evaluation(model=str(bundle.path), data=dataset.source, examples=dataset.m, warnings=warnings)
     if dataset.y is None:
         raise DataError(f"{dataset.source}: no labels to evaluate against")

@@ -116,9 +116,12 @@ INPUT_DTYPES = (
     "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
     "float16", "float32", "float64", "bool",
 )
-# No trained network of this tool has a weight anywhere near this; beyond it one forward pass can
-# overflow float32 (and 1e308 overflows float64 at the first sum): a corrupt or forged file.
-MAX_PARAMETER = 1e15
+# A parameter beyond the square root of its type's largest number overflows the first product it
+# takes part in (1.3e154 in float64, 1.8e19 in float32): not a network that predicts anything. (The
+# last good parameters kept from a diverged run can be large, 1e34 say, but stay far below.)
+def max_parameter(dtype: np.dtype) -> float:
+    return float(np.sqrt(np.finfo(dtype).max))
+
 # input_divisor: 255 for uint8 pixels, 65535, 1, or a data.scale; a number this small or large
 # only turns every input into an overflow
 DIVISOR_RANGE = (1e-30, 1e30)
@@ -205,10 +208,10 @@ def load_model(path: str | Path) -> ModelBundle:
                     value = np.asarray(node[()])
                     if not np.all(np.isfinite(value)):
                         raise ModelFileError(f"{path}: '{name}' contains NaN or infinite values")
-                    if value.size and np.max(np.abs(value)) > MAX_PARAMETER:
+                    if value.size and np.max(np.abs(value)) > max_parameter(value.dtype):
                         raise ModelFileError(
-                            f"{path}: '{name}' holds {np.max(np.abs(value)):.3g}; parameters beyond "
-                            f"{MAX_PARAMETER:g} are not a trained network's"
+                            f"{path}: '{name}' holds {np.max(np.abs(value)):.3g}; a {value.dtype} parameter "
+                            f"beyond {max_parameter(value.dtype):.3g} overflows any product it is in"
                         )
                     params[name] = value
             if len({v.dtype for v in params.values()}) > 1:

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator, TextIO
 
 import numpy as np
 
+from dnncli.display import csv_text, shown
 from dnncli.data.images import DEFAULT_MAX_PIXELS, image_extensions, image_mode, images_to_columns, load_image
 from dnncli.errors import DataError, DnnError
 from dnncli.modelfile import ModelBundle
@@ -142,12 +143,19 @@ def predict_files(
     def flush() -> Iterator[Prediction | Failure]:
         good = [(p, x) for p, x in batch if not isinstance(x, Failure)]
         results: Iterator[Prediction] = iter(())
+        finite: Iterator[bool] = iter(())
         if good:
             X = images_to_columns([x for _, x in good], bundle.input_divisor, net.dtype)
-            AL = net.predict_proba(X)
-            results = iter(predictions_from_output(bundle, [p for p, _ in good], AL, threshold))
-        for _, x in batch:
-            yield x if isinstance(x, Failure) else next(results)
+            with np.errstate(all="ignore"):  # checked just below: a non-finite output is never shown
+                AL = net.predict_proba(X)
+                results = iter(predictions_from_output(bundle, [p for p, _ in good], AL, threshold))
+            finite = iter(np.all(np.isfinite(AL), axis=0).tolist())
+        for path, x in batch:
+            if isinstance(x, Failure):
+                yield x
+            else:
+                prediction = next(results)
+                yield prediction if next(finite) else Failure(path, non_finite_message(bundle, path))
         batch.clear()
 
     for item in paths:
@@ -164,23 +172,31 @@ def predict_files(
     yield from flush()
 
 
+def non_finite_message(bundle: ModelBundle, path: str) -> str:
+    return (
+        f"{path}: the model {bundle.path or ''} gives non-finite outputs for it (NaN or infinite "
+        "probabilities): its parameters or input_divisor are out of range; retrain it"
+    )
+
+
 # ---- rendering -------------------------------------------------------------------------------
 
 
 def csv_header(bundle: ModelBundle) -> list[str]:
     if bundle.network.is_regression:
         return ["path", *(f"output{k}" for k in range(bundle.network.layer_sizes[-1]))]
-    return ["path", "class", "index", "probability", *(f"p_{name}" for name in bundle.class_names)]
+    return ["path", "class", "index", "probability", *(csv_text(f"p_{name}") for name in bundle.class_names)]
 
 
 def csv_row(prediction: Prediction) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if prediction.outputs is not None:
-        writer.writerow([prediction.path, *map(repr, prediction.outputs)])
+        writer.writerow([csv_text(prediction.path), *map(repr, prediction.outputs)])
     else:
         writer.writerow([
-            prediction.path, prediction.class_name, prediction.class_index, repr(prediction.probability),
+            csv_text(prediction.path), csv_text(prediction.class_name), prediction.class_index,
+            repr(prediction.probability),
             *map(repr, prediction.probabilities.values()),
         ])
     return buffer.getvalue()

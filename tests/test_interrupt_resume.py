@@ -22,7 +22,7 @@ import pytest
 from dnncli.config import load_config
 from dnncli.errors import DataError, Interrupted, RunDirError, TrainingDiverged
 from dnncli.modelfile import load_model
-from dnncli.run.checkpoint import load_checkpoint
+from dnncli.run.checkpoint import checksum, load_checkpoint
 from dnncli.run.directory import CHECKPOINT_NAME, partial_path
 from dnncli.run.training import resume_training, run_training
 from dnncli.training.settings import Hooks
@@ -342,10 +342,15 @@ def test_a_tampered_epoch_position_is_refused_and_format_1_checkpoints_still_res
     checkpoint = partial_path(target) / CHECKPOINT_NAME
     with h5py.File(checkpoint, "r+") as f:
         f["epoch_order"][...] = np.zeros(40, dtype=f["epoch_order"].dtype)  # not an order of the examples
+    with pytest.raises(RunDirError, match="checksum does not match"):
+        resume_training(partial_path(target))
+    with h5py.File(checkpoint, "r+") as f:  # a recomputed checksum: the fields are still checked
+        f.attrs["checksum"] = checksum(f)
     with pytest.raises(RunDirError, match="epoch_order is not an order of the 40 examples"):
         resume_training(partial_path(target))
     with h5py.File(checkpoint, "r+") as f:
         f.attrs["state"] = f.attrs["state"].replace('"epoch_seen": 24', '"epoch_seen": 0')
+        f.attrs["checksum"] = checksum(f)
     with pytest.raises(RunDirError, match="position in the epoch is impossible"):
         resume_training(partial_path(target))
 
@@ -359,6 +364,7 @@ def test_a_tampered_epoch_position_is_refused_and_format_1_checkpoints_still_res
         for key in ("batch_in_epoch", "epoch_cost_sum", "epoch_seen"):
             del state[key]
         f.attrs["state"], f.attrs["format_version"] = json.dumps(state), 1
+        del f.attrs["checksum"]  # format 1 and 2 had none
     resume_training(partial_path(old))
     assert_same_params(load_model(old).network.params, expected)
 

@@ -174,6 +174,35 @@ def recorded_resize(attrs, path: Path) -> str | None:  # attrs: h5py.AttributeMa
     return value
 
 
+def check_representable(dataset: Dataset, divisor: float, dtype: np.dtype | type) -> None:
+    """Refuse examples that leave ``dtype``'s range once divided by ``divisor`` (float64 data
+    beyond float32's 3.4e38, or a divisor so small that any pixel overflows): bad input, not a
+    training run that diverges."""
+    dtype = np.dtype(dtype)
+    raw = dataset.X_raw
+    limit = float(np.finfo(dtype).max)
+    y = dataset.y
+    if y is not None and y.dtype.kind == "f" and y.size and float(np.max(np.abs(y))) > limit:
+        raise DataError(
+            f"{dataset.source}: its targets reach {float(np.max(np.abs(y))):.4g}, beyond {dtype}'s range "
+            f"(largest {limit:.4g}); rescale them or train in float64"
+        )
+    if raw.dtype.kind in "uib" and divisor >= 1:
+        return  # integers of up to 64 bits are far inside float32's range
+    largest = 0.0
+    for start in range(0, raw.shape[0], 1024):
+        block = np.asarray(raw[start : start + 1024])
+        if block.size:
+            largest = max(largest, float(np.max(np.abs(block.astype(np.float64)))))
+    with np.errstate(over="ignore", divide="ignore"):
+        scaled = largest / divisor
+    if not (np.isfinite(scaled) and scaled <= limit):
+        raise DataError(
+            f"{dataset.source}: its examples reach {largest:.4g}, which divided by {divisor:g} is beyond "
+            f"{dtype}'s range (largest {limit:.4g}); rescale the data (data.scale) or train in float64"
+        )
+
+
 def class_labels(dataset: Dataset, n_classes: int, key: str) -> np.ndarray:
     """The labels as integers in ``0..n_classes-1``, or a one-line error naming the bad value."""
     y = dataset.y

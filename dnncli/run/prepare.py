@@ -13,7 +13,7 @@ import numpy as np
 
 from dnncli.config import Config
 from dnncli.data.columns import training_columns
-from dnncli.data.hdf5 import Dataset, class_labels, load_dataset, resolve_divisor
+from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_dataset, resolve_divisor
 from dnncli.data.images import DEFAULT_RESIZE
 from dnncli.data.splits import hold_out, take_range
 from dnncli.errors import ConfigError, DataError
@@ -262,6 +262,9 @@ def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
         dtype=DTYPES[config.training.dtype],
     )
     divisor = resolve_divisor(data.scale, train_set.X_raw.dtype)
+    for dataset in (train_set, test_set, val_set):  # float64 data beyond float32: bad input, not divergence
+        if dataset is not None:
+            check_representable(dataset, divisor, network.dtype)
     X = training_columns(train_set, divisor, network.dtype, data.memory_budget_mb, config.training.batch_size)
     Y = _targets(network, train_set, data.y_key)
     test = validation = None

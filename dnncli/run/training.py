@@ -34,7 +34,7 @@ import numpy as np
 from dnncli import atomic
 from dnncli.config import Config, load_config
 from dnncli.errors import EXIT_SIGINT, EXIT_SIGTERM, DataError, Interrupted, RunDirError, TrainingDiverged
-from dnncli.run.checkpoint import Checkpoint, data_fingerprint, load_checkpoint
+from dnncli.run.checkpoint import Checkpoint, check_fits_network, data_fingerprint, load_checkpoint
 from dnncli.run.directory import PartialRun, choose_run_dir, find_partial, open_run_dir, point_latest
 from dnncli.run.outputs import run_metrics, write_outputs
 from dnncli.run.prepare import PreparedRun, prepare
@@ -86,7 +86,9 @@ def resume_training(path: str | Path, *, progress: Hooks | None = None) -> Finis
                 "with a lower learning rate"
             )
         config = resumable_config(partial.path)
-        checkpoint = load_checkpoint(partial.checkpoint) if partial.checkpoint.exists() else None
+        checkpoint = (
+            load_checkpoint(partial.checkpoint, config.model.layers) if partial.checkpoint.exists() else None
+        )
         # relative data paths are read from where the run started; config.yaml keeps them as written
         prepared = prepare(config, base_dir=checkpoint.cwd if checkpoint is not None else os.getcwd())
         if checkpoint is not None:
@@ -231,10 +233,7 @@ def _check_checkpoint_fits(checkpoint: Checkpoint, prepared: PreparedRun, partia
             f"{config.data.train}: the training data changed since the checkpoint in {partial.path}; "
             "resuming on other data would not continue the same run"
         )
-    for key, value in prepared.network.params.items():
-        saved = checkpoint.params.get(key)
-        if saved is None or saved.shape != value.shape:
-            raise RunDirError(f"{partial.checkpoint}: its parameters do not fit the run's network ('{key}')")
+    check_fits_network(checkpoint, partial.checkpoint, prepared.network.params, prepared.settings.optimizer)
     order = checkpoint.state.epoch_order
     if order is not None and not np.array_equal(np.sort(order), np.arange(data.m)):
         raise RunDirError(

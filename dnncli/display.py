@@ -1,0 +1,61 @@
+"""Showing text that came from outside (class names, file names and paths, keys, attributes)
+exactly as it is, and nothing more: the one way such text reaches a terminal or a pipe.
+
+* Control characters (escape sequences that retitle or clear a terminal, carriage returns that
+  overwrite a line, bidirectional overrides that reorder it) are written as escapes (``\\x1b``,
+  ``\\u202e``); bytes of a file name that are not UTF-8 (Python keeps them as lone surrogates)
+  are written as ``\\xNN``, so a strict UTF-8 stdout never fails on them.
+* In Rich tables, text is a :class:`rich.text.Text`: no markup (``[link=...]``, ``[bold]``) and no
+  emoji codes are interpreted (:func:`shown`); in a string given to Rich, :func:`markup_safe`.
+* CSV text cells that start with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) get a
+  leading ``'``, so a spreadsheet shows them instead of running them as formulas (:func:`csv_text`).
+  Numbers are never changed.
+* JSON needs nothing more: ``json.dumps`` escapes every control character and non-ASCII
+  character.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# C0 and C1 controls, DEL, bidirectional and line-breaking format characters, and surrogates
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_KEEP_NEWLINES = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: Any, keep_newlines: bool = False) -> str:
+    """``text`` with every control or format character written as an escape."""
+    pattern = _UNSAFE_KEEP_NEWLINES if keep_newlines else _UNSAFE
+    return pattern.sub(_escape, str(text))
+
+
+def markup_safe(text: Any) -> str:
+    """``text`` for a string Rich renders with markup: controls escaped, then markup escaped."""
+    from rich.markup import escape
+
+    return escape(escape_controls(text))
+
+
+def shown(text: Any, style: str = ""):  # -> rich.text.Text
+    """``text`` as a Rich renderable shown literally: no markup, no emoji codes, no controls."""
+    from rich.text import Text
+
+    return Text(escape_controls(text), style=style)
+
+
+def csv_text(text: Any) -> str:
+    """A text cell for CSV: controls escaped, and a leading ``'`` where a spreadsheet would
+    otherwise read a formula."""
+    cell = escape_controls(text)
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
