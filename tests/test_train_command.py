@@ -113,9 +113,14 @@ def test_earlier_runs_are_never_overwritten(tmp_path: Path, tiny_config: Path) -
     assert_one_clean_error_line(refused, 2, "already exists", "--force")
     assert marker.read_text() == "keep me"
 
+    # --force replaces only what a run wrote: a file of the user's in it is never deleted
+    kept = run_dnn("train", str(tiny_config), "--run-dir", str(runs / "tiny"), "--force", cwd=tmp_path)
+    assert_one_clean_error_line(kept, 2, "is not a dnn run directory", "mine.txt")
+    assert marker.read_text() == "keep me"
+    marker.unlink()
     forced = run_dnn("train", str(tiny_config), "--run-dir", str(runs / "tiny"), "--force", "--quiet", cwd=tmp_path)
     assert forced.returncode == 0
-    assert not marker.exists() and (runs / "tiny" / "model.h5").exists()
+    assert (runs / "tiny" / "model.h5").exists()
     assert run_entries(runs) == ["latest", "tiny", "tiny-2"]  # no staging or backup directory left
 
 

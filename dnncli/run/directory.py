@@ -14,6 +14,14 @@ A run of ``runs/<name>/`` lives in ``runs/<name>.partial/`` until it is complete
 Two runs never write the same directory: the second refuses (or, when the name was chosen
 automatically, takes the next free name). A ``latest`` symlink beside a finished run points at the
 newest one, for the commands that follow.
+
+Nothing is deleted or replaced that dnn did not make: ``--force`` replaces only a recognisable run
+directory (:func:`run_directory_problem`: a finished run's ``model.h5``, ``metrics.json`` and
+``config.yaml``, or an unfinished run's ``.lock``, and no file a run does not write), and
+``latest`` is replaced only when it is a symlink to a sibling's name, as dnn makes it. A
+``.partial`` directory gets its ``config.yaml`` before it appears under its name (it is written in
+the temporary directory that is then renamed), so a kill at any moment leaves a directory that
+``--resume`` continues, or (only a lock: from an older dnn) one that a new run takes over.
 """
 
 from __future__ import annotations
@@ -24,16 +32,62 @@ import fcntl
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from dnncli import atomic
 from dnncli.atomic import make_public
-from dnncli.errors import RunDirError
+from dnncli.errors import RunDirError, io_failure
 from dnncli.modelfile import LATEST
 
 PARTIAL_SUFFIX = ".partial"
 LOCK_NAME = ".lock"
 CHECKPOINT_NAME = "checkpoint.h5"
+CONFIG_NAME = "config.yaml"
+# every file a run directory holds, finished or not
+RUN_FILES = frozenset(
+    {"model.h5", "history.csv", "loss.png", "metrics.json", CONFIG_NAME, CHECKPOINT_NAME, LOCK_NAME}
+)
+FINISHED_MARKERS = ("model.h5", "metrics.json", CONFIG_NAME)
+
+
+def _is_leftover(name: str) -> bool:
+    """A temporary file of an atomic write that a kill cut short (``.model.h5.x1y2.h5.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def run_directory_problem(path: Path, partial: bool = False) -> str | None:
+    """Why ``path`` is not a run directory dnn wrote (None: it is one, it may be replaced).
+
+    A finished run holds ``model.h5``, ``metrics.json`` and ``config.yaml``; an unfinished one
+    (``partial``) its ``.lock``; neither holds anything a run does not write."""
+    if path.is_symlink():
+        return "it is a symbolic link"
+    if not path.is_dir():
+        return "it is not a directory"
+    try:
+        names = [entry.name for entry in os.scandir(path)]
+    except OSError as exc:
+        return f"it cannot be listed: {exc.strerror}"
+    foreign = sorted(n for n in names if n not in RUN_FILES and not _is_leftover(n))
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        return f"it holds {foreign[0]!r}{more}, which no dnn run writes"
+    markers = (LOCK_NAME,) if partial else FINISHED_MARKERS
+    missing = [m for m in markers if m not in names]
+    if missing:
+        return f"it has no {missing[0]}"
+    return None
+
+
+def check_run_name(target: Path) -> None:
+    """``latest`` and ``<name>.partial`` are dnn's own names: never a run's."""
+    if target.name == LATEST or target.name.endswith(PARTIAL_SUFFIX):
+        raise RunDirError(
+            f"{target}: '{LATEST}' and names ending in '{PARTIAL_SUFFIX}' are dnn's own (the link to "
+            "the newest run, unfinished runs); choose another --run-dir"
+        )
 
 
 def partial_path(target: Path) -> Path:
@@ -56,6 +110,8 @@ def find_partial(path: Path) -> Path:
         raise RunDirError(f"{path}: no unfinished run here (expected a <name>{PARTIAL_SUFFIX} directory)")
     if not path.is_dir():
         raise RunDirError(f"{path}: no such run directory")
+    if not (path / LOCK_NAME).exists():  # every unfinished run has its lock file; a finished one not
+        raise RunDirError(f"{path}: has no {LOCK_NAME}, so it is not an unfinished dnn run; there is nothing to resume")
     return path
 
 
@@ -71,7 +127,7 @@ class RunLock:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise RunDirError(f"{directory}: cannot create its lock file: {exc.strerror}") from None
+            raise io_failure(exc, path, "create the lock file") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -116,22 +172,30 @@ class PartialRun:
         return self.path / CHECKPOINT_NAME
 
     @classmethod
-    def create(cls, target: Path, force: bool = False) -> "PartialRun":
-        """Create and lock ``<target>.partial``; refuse if a live run holds it.
+    def create(cls, target: Path, force: bool = False, config_yaml: str | None = None) -> "PartialRun":
+        """Create and lock ``<target>.partial`` holding ``config_yaml`` as its ``config.yaml``;
+        refuse if a live run holds it.
 
-        An unfinished run left by a dead process is kept (it can be resumed) unless ``force``.
+        An unfinished run left by a dead process is kept (it can be resumed) unless ``force``;
+        one that holds nothing but its lock (killed before its config was written, by an older
+        dnn) is taken over. Anything that is not an unfinished dnn run is never removed.
         """
         path = partial_path(target)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunDirError(f"{target.parent}: cannot create the runs directory: {exc.strerror}") from None
+            raise io_failure(exc, target.parent, "create the runs directory") from None
         for _ in range(3):
             if path.exists() or path.is_symlink():
-                if not path.is_dir():
-                    raise RunDirError(f"{path}: exists and is not a directory")
+                problem = run_directory_problem(path, partial=True)
+                if problem is not None:
+                    raise RunDirError(
+                        f"{path}: exists and is not an unfinished dnn run ({problem}); it is left as it "
+                        "is: move it away or choose another --run-dir"
+                    )
                 lock = RunLock.acquire(path)  # refuses if a live run holds it
-                if not force:
+                empty = not any(n not in (LOCK_NAME,) and not _is_leftover(n) for n in os.listdir(path))
+                if not force and not empty:
                     lock.release()
                     raise RunDirError(
                         f"{path}: holds an unfinished run; resume it with `dnn train --resume {path}` "
@@ -140,13 +204,20 @@ class PartialRun:
                 shutil.rmtree(path, ignore_errors=True)
                 lock.release()
             # built and locked under a temporary name, then renamed: a visible .partial directory
-            # therefore always has a lock file, and two runs cannot both create it
+            # therefore always has a lock file and its config, and two runs cannot both create it
             try:
-                tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+                tmp = Path(tempfile.mkdtemp(prefix=f".{target.name[:100]}.new-", dir=target.parent))
             except OSError as exc:
-                raise RunDirError(f"{target.parent}: cannot write: {exc.strerror}") from None
+                raise io_failure(exc, target.parent, "create the run directory") from None
             make_public(tmp)
             lock = RunLock.acquire(tmp)
+            if config_yaml is not None:
+                try:
+                    atomic.write_text(tmp / CONFIG_NAME, config_yaml)
+                except BaseException:
+                    lock.release()
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
             try:
                 os.rename(tmp, path)  # fails if path exists (a non-empty directory)
             except OSError:
@@ -168,10 +239,11 @@ class PartialRun:
         """Rename the complete run to its target; ``force`` replaces an existing one."""
         (self.path / CHECKPOINT_NAME).unlink(missing_ok=True)
         old = None
-        if self.target.exists():
-            if not force:
+        if self.target.exists() or self.target.is_symlink():
+            problem = run_directory_problem(self.target) if force else "it appeared while training"
+            if problem is not None:
                 raise RunDirError(
-                    f"{self.target}: appeared while training; the run is kept in {self.path}"
+                    f"{self.target}: exists and is not replaced ({problem}); the run is kept in {self.path}"
                 )
             old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
             os.replace(self.target, old)
@@ -199,11 +271,16 @@ def choose_run_dir(output_dir: str | Path, name: str, run_dir: str | Path | None
     """The directory this run will be renamed into: never an existing one unless ``force``."""
     if run_dir is not None:
         target = Path(run_dir)
-        if target.exists() and not force:
+        check_run_name(target)
+        if (target.exists() or target.is_symlink()) and not force:
             raise RunDirError(f"{target}: already exists; choose another --run-dir or pass --force")
+        _check_replaceable(target, force)
         return target
     base = Path(output_dir) / name
-    if force or not _name_taken(base):
+    if force:
+        _check_replaceable(base, force)
+        return base
+    if not _name_taken(base):
         return base
     n = 2
     while _name_taken(base.parent / f"{base.name}-{n}"):
@@ -211,12 +288,25 @@ def choose_run_dir(output_dir: str | Path, name: str, run_dir: str | Path | None
     return base.parent / f"{base.name}-{n}"
 
 
+def _check_replaceable(target: Path, force: bool) -> None:
+    """With ``force``, an existing ``target`` must be a run directory dnn wrote."""
+    if force and (target.exists() or target.is_symlink()):
+        problem = run_directory_problem(target)
+        if problem is not None:
+            raise RunDirError(
+                f"{target}: exists and is not a dnn run directory ({problem}); --force replaces only "
+                "a run directory dnn wrote (model.h5, metrics.json, config.yaml): choose another --run-dir"
+            )
+
+
 def _name_taken(target: Path) -> bool:
     # an unfinished run (running, interrupted or killed) keeps its name: it may be resumed
     return target.exists() or target.is_symlink() or partial_path(target).exists()
 
 
-def open_run_dir(output_dir: str | Path, name: str, run_dir: str | Path | None, force: bool) -> PartialRun:
+def open_run_dir(
+    output_dir: str | Path, name: str, run_dir: str | Path | None, force: bool, config_yaml: str | None = None
+) -> PartialRun:
     """Choose the run's directory and create its locked ``.partial`` twin to train into.
 
     With an explicit ``run_dir`` a directory in use is refused; with an automatic name a run
@@ -225,18 +315,39 @@ def open_run_dir(output_dir: str | Path, name: str, run_dir: str | Path | None, 
     for _ in range(100):
         target = choose_run_dir(output_dir, name, run_dir, force)
         try:
-            return PartialRun.create(target, force)
+            return PartialRun.create(target, force, config_yaml)
         except RunDirError:
             if run_dir is not None or force or not _name_taken(target):
                 raise
     raise RunDirError(f"{output_dir}: could not find a free run directory name for {name!r}")
 
 
-def point_latest(run_dir: Path) -> None:
-    """Make ``latest`` beside ``run_dir`` point at it (replaced in one step)."""
+class LatestNotUpdated(UserWarning):
+    """``latest`` exists and is not dnn's symlink: it is left alone."""
+
+
+def latest_is_ours(link: Path) -> bool:
+    """``latest`` may be replaced: absent, or a symlink to a sibling's name (as dnn makes it)."""
+    if not link.is_symlink():
+        return not link.exists()
+    target = os.readlink(link)
+    return "/" not in target and target not in ("", ".", "..")
+
+
+def point_latest(run_dir: Path) -> bool:
+    """Make ``latest`` beside ``run_dir`` point at it (replaced in one step); False, with a
+    warning, when ``latest`` is something dnn did not make (a file, a directory, another link)."""
     link = run_dir.parent / LATEST
+    if not latest_is_ours(link):
+        warnings.warn(
+            f"{link} is not a symlink dnn made; it is left as it is (the run is in {run_dir})",
+            LatestNotUpdated,
+            stacklevel=2,
+        )
+        return False
     tmp = run_dir.parent / f".{LATEST}.{os.getpid()}.tmp"
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     os.symlink(run_dir.name, tmp)
     os.replace(tmp, link)
+    return True

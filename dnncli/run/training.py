@@ -31,7 +31,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from dnncli import atomic
 from dnncli.config import Config, load_config
 from dnncli.errors import EXIT_SIGINT, EXIT_SIGTERM, DataError, Interrupted, RunDirError, TrainingDiverged
 from dnncli.run.checkpoint import Checkpoint, check_fits_network, data_fingerprint, load_checkpoint
@@ -65,12 +64,8 @@ def run_training(
     prepared = prepare(config)
     if run_dir is not None:
         choose_run_dir(prepared.output_dir, prepared.name, run_dir, force)  # refuse an existing one before training
-    partial = open_run_dir(prepared.output_dir, prepared.name, run_dir, force)
-    try:
-        atomic.write_text(partial.path / "config.yaml", prepared.config.to_yaml())
-    except BaseException:
-        partial.discard()
-        raise
+    # config.yaml is written before the .partial directory appears: a kill leaves it resumable
+    partial = open_run_dir(prepared.output_dir, prepared.name, run_dir, force, prepared.config.to_yaml())
     return _train_to_finish(prepared, partial, progress, resume=None, force=force, resuming=False)
 
 
