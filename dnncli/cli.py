@@ -182,6 +182,10 @@ def train(
     if print_config:
         sys.stdout.write(cfg.to_yaml())
         return
+    if quiet:
+        import warnings
+
+        warnings.simplefilter("ignore")  # within this command only (handle_errors restores the filters)
     show_bar = not quiet and sys.stderr.isatty()
     print_every = (cfg.training.print_every or cfg.training.record_every) if verbose and not quiet else None
     from dnncli.progress import TrainingProgress
@@ -420,6 +424,15 @@ ModelOption = Annotated[
 ]
 
 
+def _finite(value: Optional[float]) -> Optional[float]:
+    """Typer's min/max let NaN through (every comparison with it is false), and inf past max=None."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 class PredictFormat(str, enum.Enum):
     table = "table"
     json = "json"
@@ -442,7 +455,7 @@ def predict(
     model: ModelOption = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Also predict the images of subdirectories.")] = False,
     output_format: Annotated[PredictFormat, typer.Option("--format", "-f", help="table, or for pipelines json (one array), jsonl (one object a line) or csv.")] = PredictFormat.table,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: predict the positive class when its probability is above this (default 0.5).", show_default=False)] = None,
+    threshold: Annotated[Optional[float], typer.Option(callback=_finite, min=0.0, max=1.0, help="Binary models: predict the positive class when its probability is above this (default 0.5).", show_default=False)] = None,
     max_pixels: Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels than this (decompression bombs).")] = 40_000_000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or warnings on stderr (unreadable files are still named).")] = False,
 ) -> None:
@@ -502,9 +515,9 @@ def evaluate(
     model: ModelOption = None,
     x_key: Annotated[Optional[str], typer.Option("--x-key", help="Key of the examples (default: the model's test or training key, else test_set_x or train_set_x).", show_default=False)] = None,
     y_key: Annotated[Optional[str], typer.Option("--y-key", help="Key of the labels (default: the one paired with the examples' key).", show_default=False)] = None,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: decision threshold (default 0.5).", show_default=False)] = None,
-    min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", min=0.0, max=1.0, help="Quality gate: exit 1 if the accuracy is lower.", show_default=False)] = None,
-    min_f1: Annotated[Optional[float], typer.Option("--min-f1", min=0.0, max=1.0, help="Quality gate: exit 1 if F1 (positive class, or macro) is lower.", show_default=False)] = None,
+    threshold: Annotated[Optional[float], typer.Option(callback=_finite, min=0.0, max=1.0, help="Binary models: decision threshold (default 0.5).", show_default=False)] = None,
+    min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", callback=_finite, min=0.0, max=1.0, help="Quality gate: exit 1 if the accuracy is lower.", show_default=False)] = None,
+    min_f1: Annotated[Optional[float], typer.Option("--min-f1", callback=_finite, min=0.0, max=1.0, help="Quality gate: exit 1 if F1 (positive class, or macro) is lower.", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings on stderr.")] = False,
     cache_dir: Annotated[Path, typer.Option("--cache-dir", help="A folder of images is decoded once and cached here.")] = Path("runs/.cache"),
@@ -572,8 +585,8 @@ def evaluate(
 def gradcheck(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config to check (default: the engine's own cases).", show_default=False)] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config key (repeatable).")] = None,
-    epsilon: Annotated[float, typer.Option(min=1e-12, help="Step of the two-sided finite differences.")] = 1e-7,
-    threshold: Annotated[float, typer.Option(min=1e-15, help="Largest relative difference that passes.")] = 1e-7,
+    epsilon: Annotated[float, typer.Option(callback=_finite, min=1e-12, max=1.0, help="Step of the two-sided finite differences.")] = 1e-7,
+    threshold: Annotated[float, typer.Option(callback=_finite, min=1e-15, help="Largest relative difference that passes.")] = 1e-7,
     examples: Annotated[int, typer.Option(min=1, help="With a config: how many of its training examples.")] = 5,
     max_coordinates: Annotated[int, typer.Option("--max-coordinates", min=1, help="With a config: at most this many entries of each parameter array, sampled.")] = 200,
     json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
@@ -628,8 +641,10 @@ def info(
     for table in modelinfo.tables(description):
         console.print(table)
     if description["config"]:
+        from dnncli.display import shown
+
         console.print("[bold]training config[/bold]")
-        console.print(description["config"].rstrip(), markup=False)
+        console.print(shown(description["config"].rstrip(), keep_newlines=True))
 
 
 # ---- dnn plot ----------------------------------------------------------------------------------

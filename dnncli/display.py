@@ -47,11 +47,12 @@ def markup_safe(text: Any) -> str:
     return escape(escape_controls(text))
 
 
-def shown(text: Any, style: str = ""):  # -> rich.text.Text
-    """``text`` as a Rich renderable shown literally: no markup, no emoji codes, no controls."""
+def shown(text: Any, style: str = "", keep_newlines: bool = False):  # -> rich.text.Text
+    """``text`` as a Rich renderable shown literally: no markup, no emoji codes, no controls
+    (line breaks kept with ``keep_newlines``, for multi-line text such as a config)."""
     from rich.text import Text
 
-    return Text(escape_controls(text), style=style)
+    return Text(escape_controls(text, keep_newlines), style=style)
 
 
 def csv_text(text: Any) -> str:

@@ -48,10 +48,6 @@ MAX_ATTR_BYTES = 4 * 1024**2
 MAX_JSON_DEPTH = 32
 
 
-class _Refused(Exception):
-    """Raised inside ``visit_links`` to stop the walk; turned into the caller's error outside."""
-
-
 @contextlib.contextmanager
 def open_hdf5(
     path: str | Path, error: type[DnnError], what: str = "HDF5 file", corrupt: str = "cannot read HDF5 data"
@@ -119,12 +115,21 @@ def audit(f: Any, path: Path, error: type[DnnError], corrupt: str = "cannot read
     problem: list[str] = []
     count = 0
 
-    def visit(name: str) -> None:
+    # the callback stops the walk by returning something (an exception raised inside HDF5's
+    # iteration would not cross it cleanly)
+    def visit(name: str) -> bool | None:
+        try:
+            return inspect(name)
+        except Exception as exc:  # noqa: BLE001 - never raised through HDF5's C iteration
+            problem.append(f"'{name}' cannot be read ({_first_line(exc)})")
+            return True
+
+    def inspect(name: str) -> bool | None:
         nonlocal count
         count += 1
         if count > MAX_LINKS:
             problem.append(f"holds more than {MAX_LINKS} links; not a dnn file")
-            raise _Refused
+            return True
         try:
             link = f.get(name, getlink=True)
         except (TypeError, KeyError, OSError, RuntimeError, ValueError):
@@ -146,13 +151,10 @@ def audit(f: Any, path: Path, error: type[DnnError], corrupt: str = "cannot read
                                    "external storage is refused")
         else:
             problem.append(f"'{name}' is a link of a kind dnn does not read")
-        if problem:
-            raise _Refused
+        return True if problem else None
 
     try:
         f.visit_links(visit)
-    except _Refused:
-        pass
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
         raise error(f"{path}: {corrupt} ({_first_line(exc)})") from None
     if problem:

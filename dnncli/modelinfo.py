@@ -47,13 +47,11 @@ def describe(bundle: ModelBundle) -> dict[str, Any]:
 
 def tables(info: dict[str, Any]) -> list:  # -> rich renderables
     from rich.table import Table
-    from rich.text import Text
 
-    from dnncli.printable import printable
-
+    from dnncli.display import shown
     from dnncli.report import fmt
 
-    layers = Table(title=f"{info['path']}", title_justify="left")
+    layers = Table(title=shown(info["path"]), title_justify="left")
     for column in ("layer", "shape of W", "activation", "parameters"):
         layers.add_column(column, justify="left" if column in ("activation", "shape of W") else "right")
     for row in info["layers"]:
@@ -66,16 +64,15 @@ def tables(info: dict[str, Any]) -> list:  # -> rich renderables
     about.add_row("layer sizes", str(info["layer_sizes"]))
     about.add_row("input", f"shape {tuple(info['input_shape'])}, {info['scaling']}")
     about.add_row("image files", f"resized by {info['input_resize']}")
-    # class names come from data files and folders: escaped, never read as markup
-    about.add_row("classes", Text(", ".join(map(printable, info["classes"])) if info["classes"] else "-"))
+    about.add_row("classes", shown(", ".join(info["classes"])) if info["classes"] else "-")
     about.add_row("loss", info["loss"])
     about.add_row("parameters dtype", info["dtype"])
-    about.add_row("written by", f"dnn {info['tool_version']}")
+    about.add_row("written by", shown(f"dnn {info['tool_version']}"))
 
     metrics = Table(show_header=False, title="final metrics", title_justify="left")
     metrics.add_column("metric", style="bold")
     metrics.add_column("value")
     for name, value in info["metrics"].items():
         if name not in ("run_dir", "dnn_version", "name"):
-            metrics.add_row(name, fmt(value))
+            metrics.add_row(shown(name), shown(fmt(value)))
     return [layers, about, metrics]

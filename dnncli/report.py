@@ -46,7 +46,9 @@ def fmt(value: Any, digits: int = 6) -> str:
 def training_summary(metrics: dict[str, Any]) -> "Table":
     from rich.table import Table
 
-    table = Table(title=f"run {metrics['name']}", show_header=False, title_justify="left")
+    from dnncli.display import shown
+
+    table = Table(title=shown(f"run {metrics['name']}"), show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
     table.add_row("train accuracy", fmt(metrics.get("train_accuracy"), 4))
@@ -69,7 +71,7 @@ def training_summary(metrics: dict[str, Any]) -> "Table":
     table.add_row("time", f"{metrics.get('seconds', 0):.2f} s")
     run_dir = metrics.get("run_dir", "")
     files = metrics.get("files") or ["model.h5", "history.csv", "metrics.json", "config.yaml"]
-    table.add_row("files", f"{run_dir}/ ({', '.join(files)})")
+    table.add_row("files", shown(f"{run_dir}/ ({', '.join(files)})"))
     return table
 
 
