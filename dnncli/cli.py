@@ -138,7 +138,7 @@ def train(
     ] = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved config and stop.")] = False,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Write the run here instead of <output.dir>/<name>[-N].")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing dnn run directory (never anything dnn did not write).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON on stdout, nothing else.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print 'Cost after iteration N: ...' lines on stderr.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr.")] = False,

@@ -348,7 +348,7 @@ def hostile_pictures(tmp_path: Path) -> tuple[Path, Path]:
     pictures = np.random.default_rng(0).integers(0, 255, size=(4, 8, 8, 3), dtype=np.uint8)
     folder = tmp_path / "pics"
     save_pngs(pictures, folder, names=HOSTILE_NAMES)
-    save_pngs(pictures[:1], folder / "[", names=["inside"])  # a directory named '['
+    save_pngs(pictures[:1], folder / "[", names=["inside]"])  # a directory named "[": "[/inside]" was a closing tag
     os.makedirs(os.fsencode(folder) + b"/sub")
     shutil.copy(folder / "=cmd.png", os.fsencode(folder) + b"/sub/bad\xff.png")  # not UTF-8
     return model, folder
@@ -364,7 +364,7 @@ def test_class_names_and_file_names_are_shown_literally(hostile_pictures: tuple[
     code, table, err = invoke("predict", "--model", str(model), str(folder), "-r")
     assert code == 0, err
     assert_literal(table)
-    for shown in ("[bold]red.png", "esc\\x1b]0;title\\x07.png", "\\u202egnp.exe.png", "[/inside.png", "bad\\xff.png"):
+    for shown in ("[bold]red.png", "esc\\x1b]0;title\\x07.png", "\\u202egnp.exe.png", "[/inside].png", "bad\\xff.png"):
         assert shown in table, (shown, table)
 
     code, out, err = invoke("predict", "--model", str(model), str(folder), "-r", "--format", "csv")
