@@ -35,6 +35,16 @@ def dnn_executable() -> str:
     return found
 
 
+def record_stderr(stderr: str) -> str:
+    """With ``DNN_HOSTILE_STDERR_LOG=FILE`` set, append what a command wrote on stderr to FILE, so
+    that the messages of a whole test run can be searched (``grep "internal error" FILE``)."""
+    log = os.environ.get("DNN_HOSTILE_STDERR_LOG")
+    if log and stderr:
+        with open(log, "a", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(stderr if stderr.endswith("\n") else stderr + "\n")
+    return stderr
+
+
 def run_dnn(*args: str, cwd: Path | None = None, input: str | None = None, env: dict | None = None,
             timeout: float = 300, real: bool = False) -> subprocess.CompletedProcess:
     """Run ``dnn`` as a user would, capturing stdout and stderr and the exit code.
@@ -45,11 +55,14 @@ def run_dnn(*args: str, cwd: Path | None = None, input: str | None = None, env: 
     real process shows (signals, kills, pipes, the entry point itself)."""
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", **(env or {})}
     if real:
-        return subprocess.run(
+        result = subprocess.run(
             [dnn_executable(), *args], cwd=cwd, input=input, capture_output=True, text=True,
             env=full_env, timeout=timeout,
         )
-    return _run_in_process(list(args), cwd, input, full_env)
+    else:
+        result = _run_in_process(list(args), cwd, input, full_env)
+    record_stderr(result.stderr)
+    return result
 
 
 def _run_in_process(args: list[str], cwd: Path | None, input: str | None, env: dict) -> subprocess.CompletedProcess:

@@ -35,18 +35,8 @@ from dnncli.run.checkpoint import checksum
 from dnncli.run.directory import CHECKPOINT_NAME, LOCK_NAME, partial_path
 from dnncli.run.training import run_training
 from dnncli.training.settings import Hooks
-from tests.conftest import dnn_executable, make_images, write_h5
+from tests.conftest import dnn_executable, make_images, record_stderr, write_h5
 from tests.model_helpers import make_model, save_pngs
-
-STDERR_LOG = os.environ.get("DNN_HOSTILE_STDERR_LOG")
-
-
-def record(stderr: str) -> str:
-    if STDERR_LOG and stderr:
-        with open(STDERR_LOG, "a", encoding="utf-8", errors="backslashreplace") as log:
-            log.write(stderr if stderr.endswith("\n") else stderr + "\n")
-    return stderr
-
 
 def invoke(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
     previous = os.getcwd()
@@ -56,7 +46,7 @@ def invoke(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
         result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1"})
     finally:
         os.chdir(previous)
-    return result.exit_code, result.stdout, record(result.stderr)
+    return result.exit_code, result.stdout, record_stderr(result.stderr)
 
 
 def run(*args: str, cwd: Path, shell_redirect: str = "", env: dict | None = None,
@@ -67,7 +57,7 @@ def run(*args: str, cwd: Path, shell_redirect: str = "", env: dict | None = None
         command, cwd=cwd, capture_output=True, text=True, timeout=120, preexec_fn=preexec,
         env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})},
     )
-    record(result.stderr)
+    record_stderr(result.stderr)
     return result
 
 
@@ -609,7 +599,7 @@ def test_a_closed_or_full_stdout_is_an_error_of_its_own(
     monkeypatch.setattr(sys, "stdout", None if stdout == "closed" else FullStream())
     with pytest.raises(typer.Exit) as info:
         COMMANDS[command](everything)
-    err = record(capsys.readouterr().err)
+    err = record_stderr(capsys.readouterr().err)
     refused(info.value.exit_code, "", err, 3, "standard output", "closed" if stdout == "closed" else "No space left")
 
 
@@ -653,12 +643,21 @@ def test_a_failing_device_is_named_in_one_line(everything: dict[str, Any], monke
     assert ("history.csv: cannot write" if where == "history" else "cannot create the run directory") in line
 
 
-def test_a_name_too_long_and_a_bad_place_are_named_in_one_line(everything: dict[str, Any], tmp_path: Path) -> None:
+def test_a_name_too_long_and_a_file_in_the_way_are_named_in_one_line(everything: dict[str, Any], tmp_path: Path) -> None:
     long = tmp_path / ("x" * 300)
     refused(*invoke("train", str(everything["config"]), "--run-dir", str(long), "--quiet"), 3, "File name too long")
     (tmp_path / "a-file").write_text("")
     refused(*invoke("data", "demo", "--out", str(tmp_path / "a-file"), "--train", "4", "--test", "2"), 2, "a-file")
     refused(*invoke("data", "demo", "--out", str(tmp_path / "a-file" / "sub")), 2, "Not a directory")
+
+
+def test_an_unwritable_place_is_bad_input(tmp_path: Path, monkeypatch) -> None:
+    def denied(self: Path, *args: Any, **kwargs: Any) -> None:  # as for a user without root's rights
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    refused(*invoke("data", "demo", "--out", str(tmp_path / "locked"), "--train", "4", "--test", "2"), 2,
+            "locked: cannot create the directory: Permission denied")
 
 
 def test_numeric_faults_are_refusals_not_numpy_warnings(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from dnncli.data.hdf5 import load_dataset
 from dnncli.errors import ConfigError, DataError, ModelFileError
 from dnncli.modelfile import ModelBundle, load_model, save_model
 from dnncli.network.model import Network
-from tests.conftest import make_images, run_dnn, write_h5
+from tests.conftest import make_images, record_stderr, run_dnn, write_h5
 
 
 def assert_clean_refusal(code: int, stdout: str, stderr: str, expected_code: int, *fragments: str) -> None:
@@ -37,7 +37,7 @@ def assert_clean_refusal(code: int, stdout: str, stderr: str, expected_code: int
 
 def invoke(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    return result.exit_code, result.stdout, record_stderr(result.stderr)
 
 
 def leftovers(directory: Path) -> list[str]:
