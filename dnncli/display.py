@@ -4,7 +4,8 @@ exactly as it is, and nothing more: the one way such text reaches a terminal or 
 * Control characters (escape sequences that retitle or clear a terminal, carriage returns that
   overwrite a line, bidirectional overrides that reorder it) are written as escapes (``\\x1b``,
   ``\\u202e``); bytes of a file name that are not UTF-8 (Python keeps them as lone surrogates)
-  are written as ``\\xNN``, so a strict UTF-8 stdout never fails on them.
+  are written as ``\\xNN``, so a strict UTF-8 stdout never fails on them. The escaping itself is
+  :func:`dnncli.printable.printable`; this module is how escaped text reaches Rich and CSV.
 * In Rich tables, text is a :class:`rich.text.Text`: no markup (``[link=...]``, ``[bold]``) and no
   emoji codes are interpreted (:func:`shown`); in a string given to Rich, :func:`markup_safe`.
 * CSV text cells that start with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) get a
@@ -16,28 +17,20 @@ exactly as it is, and nothing more: the one way such text reaches a terminal or 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-# C0 and C1 controls, DEL, bidirectional and line-breaking format characters, and surrogates
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_UNSAFE_KEEP_NEWLINES = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+from dnncli.printable import printable
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
 def escape_controls(text: Any, keep_newlines: bool = False) -> str:
-    """``text`` with every control or format character written as an escape."""
-    pattern = _UNSAFE_KEEP_NEWLINES if keep_newlines else _UNSAFE
-    return pattern.sub(_escape, str(text))
+    """``text`` with every control or format character written as an escape
+    (:func:`dnncli.printable.printable`); ``keep_newlines`` keeps line breaks (a config's text)."""
+    text = str(text)
+    if keep_newlines:
+        return "\n".join(printable(line) for line in text.split("\n"))
+    return printable(text)
 
 
 def markup_safe(text: Any) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_dataset
-from dnncli.display import markup_safe, shown
+from dnncli.display import shown
 from dnncli.errors import CheckFailed, ConfigError, DataError, ModelFileError
 from dnncli.modelfile import ModelBundle
 from dnncli.network.scores import regression_scores
@@ -288,26 +288,22 @@ def check_gates(result: Evaluation, min_accuracy: float | None, min_f1: float | 
 
 def tables(result: Evaluation) -> list:  # -> list of rich tables
     from rich.table import Table
-    from rich.text import Text
 
-    from dnncli.printable import printable
     from dnncli.report import fmt
 
-    def shown(name: str) -> Text:  # class names come from files and folders: never markup
-        return Text(printable(name))
-
-    summary = Table(title=f"{result.data}: {result.examples} examples", show_header=False, title_justify="left")
+    # class names and paths come from files and folders: shown escaped, never read as markup
+    summary = Table(title=shown(f"{result.data}: {result.examples} examples"), show_header=False, title_justify="left")
     summary.add_column("metric", style="bold")
     summary.add_column("value", justify="right")
     if result.regression is not None:
         for name, value in result.regression.items():
             summary.add_row(name, fmt(value))
         return [summary]
-    average = "class " + printable((result.classes or ["", "1"])[1]) if len(result.classes or []) == 2 else "macro"
+    average = "class " + (result.classes or ["", "1"])[1] if len(result.classes or []) == 2 else "macro"
     summary.add_row("accuracy", fmt(result.accuracy, 4))
-    summary.add_row(Text(f"precision ({average})"), fmt(result.precision, 4))
-    summary.add_row(Text(f"recall ({average})"), fmt(result.recall, 4))
-    summary.add_row(Text(f"F1 ({average})"), fmt(result.f1, 4))
+    summary.add_row(shown(f"precision ({average})"), fmt(result.precision, 4))
+    summary.add_row(shown(f"recall ({average})"), fmt(result.recall, 4))
+    summary.add_row(shown(f"F1 ({average})"), fmt(result.f1, 4))
     summary.add_row("log loss", fmt(result.log_loss))
 
     per_class = Table(title="per class", title_justify="left")

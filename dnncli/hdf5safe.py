@@ -16,7 +16,9 @@ byte limit (the memory, or the network that will use the array); :func:`read_att
 :func:`json_attr` bound attributes and the JSON in them (size, nesting depth, type).
 
 Every reader of user HDF5 goes through here: :mod:`dnncli.data.hdf5`, :mod:`dnncli.modelfile`,
-:mod:`dnncli.run.checkpoint` and :mod:`dnncli.evaluation`.
+:mod:`dnncli.run.checkpoint`, :mod:`dnncli.evaluation`, and ``dnn data inspect`` and ``split``
+(:mod:`dnncli.data.inspection`, :mod:`dnncli.data.setfile`), which also list what they walk with
+:func:`link_type`, :func:`check_link` and :func:`check_storage`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from dnncli.errors import DnnError
+from dnncli.errors import DataError, DnnError
+from dnncli.printable import printable
 from dnncli.resources import describe_bytes, fits_in_memory
 
 # more links than any dnn file has (a data set holds a handful); walking is then bounded too
@@ -121,44 +124,91 @@ def audit(f: Any, path: Path, error: type[DnnError], corrupt: str = "cannot read
         try:
             return inspect(name)
         except Exception as exc:  # noqa: BLE001 - never raised through HDF5's C iteration
-            problem.append(f"'{name}' cannot be read ({_first_line(exc)})")
+            problem.append(f"{printable(path)}: '{printable(name)}' cannot be read ({_first_line(exc)})")
             return True
 
     def inspect(name: str) -> bool | None:
         nonlocal count
         count += 1
         if count > MAX_LINKS:
-            problem.append(f"holds more than {MAX_LINKS} links; not a dnn file")
+            problem.append(f"{printable(path)}: holds more than {MAX_LINKS} links; not a file dnn reads")
             return True
         try:
             link = f.get(name, getlink=True)
         except (TypeError, KeyError, OSError, RuntimeError, ValueError):
             link = None
         if isinstance(link, h5py.ExternalLink):
-            problem.append(f"'{name}' is an external link (to {link.filename}:{link.path}); "
-                           "links to other files are refused")
+            problem.append(external_link_message(path, name, link.path, link.filename))
         elif isinstance(link, h5py.SoftLink):
             reason = _soft_link_problem(f, name, link.path)
             if reason:
-                problem.append(f"'{name}' is a soft link that {reason}")
+                problem.append(f"{printable(path)}: '{printable(name)}' is a soft link that {reason}")
         elif isinstance(link, h5py.HardLink):
             node = f[name]  # every component of a visited name is a hard link: nothing is followed
             if isinstance(node, h5py.Dataset):
-                if node.is_virtual:
-                    problem.append(f"'{name}' is a virtual dataset (mapped onto other data); refused")
-                elif node.external:
-                    problem.append(f"'{name}' keeps its data in another file ({node.external[0][0]}); "
-                                   "external storage is refused")
+                message = storage_problem(node, path)
+                if message:
+                    problem.append(message)
         else:
-            problem.append(f"'{name}' is a link of a kind dnn does not read")
+            problem.append(f"{printable(path)}: '{printable(name)}' is a link of a kind dnn does not read")
         return True if problem else None
 
     try:
         f.visit_links(visit)
     except (OSError, RuntimeError, ValueError, KeyError) as exc:
-        raise error(f"{path}: {corrupt} ({_first_line(exc)})") from None
+        raise error(f"{printable(path)}: {corrupt} ({_first_line(exc)})") from None
     if problem:
-        raise error(f"{path}: {problem[0]}")
+        raise error(problem[0])
+
+
+# ---- one link or one dataset, checked without following it ------------------------------------
+# (what the audit applies to every link; `dnn data inspect` applies them while it lists a file)
+
+_OUTSIDE = "refused: dnn reads only data held in the file itself"
+
+
+def external_link_message(path: Path, name: str, target: str, filename: str) -> str:
+    return (
+        f"{printable(path)}: '{printable(name)}' is a link to '{printable(target)}' in the file "
+        f"'{printable(filename)}'; {_OUTSIDE}"
+    )
+
+
+def storage_problem(dataset: Any, path: Path) -> str | None:
+    """Why a dataset's values are not in the file (external or virtual storage), or None."""
+    name = printable(dataset.name or "?")
+    if dataset.is_virtual:
+        return f"{printable(path)}: '{name}' is a virtual dataset assembled from other files; {_OUTSIDE}"
+    if dataset.external:
+        files = ", ".join(sorted({printable(str(entry[0])) for entry in dataset.external}))
+        return f"{printable(path)}: '{name}' stores its values in other files ({files}); {_OUTSIDE}"
+    return None
+
+
+def link_type(group: Any, name: str) -> int | None:
+    """The kind of the link ``name`` in ``group`` (``h5py.h5l.TYPE_HARD``, ``TYPE_SOFT``,
+    ``TYPE_EXTERNAL``), or None if there is none: asked of the link itself, never followed
+    (``name in group`` would open an external link's file to see whether its target exists)."""
+    encoded = name.encode("utf-8", "surrogateescape")
+    if not group.id.links.exists(encoded):
+        return None
+    return group.id.links.get_info(encoded).type
+
+
+def check_link(group: Any, name: str, path: Path, error: type[DnnError] = DataError) -> None:
+    """Refuse ``name`` in ``group`` if it is a link into another file (checked without following it)."""
+    from h5py import h5l
+
+    if link_type(group, name) == h5l.TYPE_EXTERNAL:
+        filename, target = group.id.links.get_val(name.encode("utf-8", "surrogateescape"))
+        raise error(external_link_message(path, name, target.decode("utf-8", "replace"), filename.decode("utf-8", "replace")))
+
+
+def check_storage(dataset: Any, path: Path, error: type[DnnError] = DataError) -> None:
+    """Refuse a dataset whose values are stored in other files (external or virtual storage)."""
+    message = storage_problem(dataset, path)
+    if message:
+        raise error(message)
 
 
 def _soft_link_problem(f: Any, name: str, target: str) -> str | None:

@@ -208,19 +208,16 @@ def jsonl_row(prediction: Prediction) -> str:
 
 def table(predictions: list[Prediction]):  # -> rich.table.Table
     from rich.table import Table
-    from rich.text import Text
-
-    from dnncli.printable import printable
 
     table = Table(show_edge=False)
     table.add_column("path", overflow="fold")
     if predictions and predictions[0].outputs is not None:
         table.add_column("outputs", justify="right")
         for p in predictions:
-            table.add_row(Text(printable(p.path)), ", ".join(f"{v:.6g}" for v in p.outputs or []))
+            table.add_row(shown(p.path), ", ".join(f"{v:.6g}" for v in p.outputs or []))
         return table
     table.add_column("class")
     table.add_column("probability", justify="right")
     for p in predictions:  # paths and class names may hold anything: shown escaped, never as markup
-        table.add_row(Text(printable(p.path)), Text(printable(p.class_name or "")), f"{p.probability:.4f}")
+        table.add_row(shown(p.path), shown(p.class_name or ""), f"{p.probability:.4f}")
     return table

@@ -140,12 +140,13 @@ def soft_link_outside(f: h5py.File, key: str, like: np.ndarray, raw: Path, h5: P
 
 
 REACHING_OUT = {
-    "external storage": (external_storage, "external storage is refused"),
-    "external link": (external_link, "links to other files are refused"),
-    "virtual dataset": (virtual_dataset, "virtual dataset"),
-    "virtual dataset onto itself": (virtual_onto_itself, "virtual dataset"),
-    "soft link loop": (soft_link_loop, "soft link that loops"),
-    "soft link to an external link": (soft_link_outside, "external link"),
+    "external storage": (external_storage, "stores its values in other files"),
+    "external link": (external_link, "is a link to '/x' in the file"),
+    "virtual dataset": (virtual_dataset, "is a virtual dataset"),
+    "virtual dataset onto itself": (virtual_onto_itself, "is a virtual dataset"),
+    "soft link loop": (soft_link_loop, "is a soft link that loops"),
+    # whichever is met first: the soft link leading to 'aside', or 'aside' itself
+    "soft link to an external link": (soft_link_outside, "aside"),
 }
 
 

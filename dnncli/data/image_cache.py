@@ -26,6 +26,7 @@ from dnncli.data.hdf5 import Dataset, load_dataset
 from dnncli.data.image_import import MODES, ImportOptions, decode_folder, file_attributes
 from dnncli.data.setfile import write_set
 from dnncli.errors import DataError
+from dnncli.hdf5safe import open_hdf5
 from dnncli.printable import printable
 
 CACHE_VERSION = 1
@@ -119,7 +120,5 @@ def load_image_folder(
 
 
 def _skipped(cached: Path) -> list[str]:
-    import h5py
-
-    with h5py.File(cached, "r") as f:
+    with open_hdf5(cached, DataError, what="cache file") as f:
         return json.loads(f.attrs.get("skipped", "[]"))

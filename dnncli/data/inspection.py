@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from dnncli.data.folders import scan_folder
-from dnncli.data.h5checks import check_link, check_storage, link_type
+from dnncli.hdf5safe import check_link, check_storage, link_type, open_hdf5
 from dnncli.errors import DataError
 from dnncli.printable import printable
 
@@ -174,7 +174,7 @@ def describe_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     _check_hdf5_path(path)
     try:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path, DataError, what="file") as f:  # audited: nothing outside the file
             found, groups, soft_links = _walk(f, path)
             datasets = []
             for key, node in found:
@@ -518,7 +518,7 @@ def grid_from_file(path: str | Path, out: str | Path, per_class: int = 8, x_key:
     entry = sets[x_key]
     _image_shape_or_error(tuple(entry["example_shape"]), f"{printable(path)}: '{printable(x_key)}'")
     classes = description["classes"]
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, DataError, what="file") as f:
         X = f[x_key]
         y_key = entry.get("y")
         rows: list[GridRow] = []

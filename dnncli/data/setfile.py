@@ -14,6 +14,7 @@ import numpy as np
 
 from dnncli.atomic import write_with
 from dnncli.errors import DataError
+from dnncli.hdf5safe import open_hdf5
 from dnncli.printable import printable
 
 # a set: examples, labels (None: unlabelled), and each example's file (None: not known)
@@ -109,7 +110,7 @@ def split_file(
     paths = None
     others: list[str] = []
     attributes: dict[str, object] = {}
-    with h5py.File(source, "r") as f:
+    with open_hdf5(source, DataError, what="data file") as f:
         prefix = x_key[:-2] if x_key.endswith("_x") else None
         node = f.get(f"{prefix}_paths") if prefix else None
         if isinstance(node, h5py.Dataset) and node.shape == (dataset.m,) and node.dtype.kind == "O":
@@ -139,10 +140,8 @@ def split_file(
 
 
 def _keys(path: Path) -> set[str]:
-    import h5py
-
     try:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path, DataError, what="data file") as f:
             return set(f.keys())
-    except (OSError, ValueError):
+    except (DataError, OSError, ValueError):
         return set()  # load_dataset names the problem
