@@ -27,7 +27,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
 )
-data_app = typer.Typer(help="Make and inspect data sets.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Data sets: the embedded demo set (demo), your own images (import), what a file or folder holds (inspect), a test set drawn from a file (split).",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
 plot_app = typer.Typer(help="Pictures of models and runs: decision boundaries, learning curves compared.", no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
@@ -141,7 +144,8 @@ def train(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing dnn run directory (never anything dnn did not write).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON on stdout, nothing else.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print 'Cost after iteration N: ...' lines on stderr.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or messages on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, log lines or warnings on stderr.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when training ends with a warning (cost rose, accuracy at chance): for CI.")] = False,
     resume: Annotated[
         Optional[Path],
         typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted run (runs/<name>.partial) from its checkpoint."),
@@ -160,6 +164,10 @@ def train(
     (and boundary.png for 2-D inputs), metrics.json and config.yaml; runs/latest points at it.
     Ctrl-C (or SIGTERM) stops after the current update step with a checkpoint in
     runs/<name>.partial: continue with --resume.
+
+    On a terminal a progress bar shows on stderr; otherwise (CI logs) one line at the start, one
+    every training.log_every_seconds and one at the end. A run that diverges (a NaN, or a cost
+    grown a thousandfold) exits 3; one that ends with a warning still exits 0, unless --strict.
     """
     from dnncli import report
     from dnncli.config import load_config
@@ -186,19 +194,35 @@ def train(
         import warnings
 
         warnings.simplefilter("ignore")  # within this command only (handle_errors restores the filters)
-    show_bar = not quiet and sys.stderr.isatty()
+    terminal = sys.stderr.isatty()
     print_every = (cfg.training.print_every or cfg.training.record_every) if verbose and not quiet else None
     from dnncli.progress import TrainingProgress
 
-    with TrainingProgress(show_bar, print_every) as progress:
+    progress = TrainingProgress(
+        cfg.name,
+        show_bar=not quiet and terminal,
+        print_every=print_every,
+        log_every_seconds=cfg.training.log_every_seconds if not quiet and not terminal else None,
+    )
+    with progress:
         if resume is not None:
             metrics = resume_training(resume, progress=progress).metrics
         else:
             metrics = run_training(cfg, run_dir=run_dir, force=force, progress=progress).metrics
+    findings = metrics.get("warnings") or []  # the health checks' (dnncli.training.health)
+    for finding in findings:
+        _warn(finding["message"], quiet)
     if json_output:
         sys.stdout.write(report.to_json(metrics) + "\n")
     else:
         stdout_console().print(report.training_summary(metrics))
+    if strict and findings:
+        from dnncli.errors import CheckFailed
+
+        raise CheckFailed(
+            f"--strict: training ended with {len(findings)} warning(s) "
+            f"({', '.join(f['check'] for f in findings)}; see metrics.json in {metrics['run_dir']})"
+        )
 
 
 # ---- dnn data --------------------------------------------------------------------------------
@@ -484,7 +508,7 @@ def predict(
     )
     collected, failures, total = [], 0, 0
     if output_format == PredictFormat.csv:
-        sys.stdout.write(",".join(predicting.csv_header(bundle)) + "\n")
+        sys.stdout.write(predicting.csv_header_line(bundle))
     for record in records:
         total += 1
         if isinstance(record, predicting.Failure):
@@ -511,10 +535,11 @@ def predict(
 @app.command()
 @handle_errors
 def evaluate(
-    data: Annotated[Path, typer.Argument(help="HDF5 file with examples and labels, or a folder with one subfolder of images per class (named as the model's classes).", show_default=False)],
+    data: Annotated[Optional[Path], typer.Argument(help="HDF5 file with examples and labels, or a folder with one subfolder of images per class (named as the model's classes); default: the model's own test set.", show_default=False)] = None,
     model: ModelOption = None,
     x_key: Annotated[Optional[str], typer.Option("--x-key", help="Key of the examples (default: the model's test or training key, else test_set_x or train_set_x).", show_default=False)] = None,
     y_key: Annotated[Optional[str], typer.Option("--y-key", help="Key of the labels (default: the one paired with the examples' key).", show_default=False)] = None,
+    range_: Annotated[Optional[str], typer.Option("--range", metavar="START:STOP", help="Evaluate examples START..STOP-1 of the file (default: the model's recorded test range of a file it was trained from, else all).", show_default=False)] = None,
     threshold: Annotated[Optional[float], typer.Option(callback=_finite, min=0.0, max=1.0, help="Binary models: decision threshold (default 0.5).", show_default=False)] = None,
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", callback=_finite, min=0.0, max=1.0, help="Quality gate: exit 1 if the accuracy is lower.", show_default=False)] = None,
     min_f1: Annotated[Optional[float], typer.Option("--min-f1", callback=_finite, min=0.0, max=1.0, help="Quality gate: exit 1 if F1 (positive class, or macro) is lower.", show_default=False)] = None,
@@ -533,7 +558,11 @@ def evaluate(
 ) -> None:
     """Evaluate a model on a labelled HDF5 set or folder of images: accuracy, precision, recall, F1, log loss, confusion matrix.
 
-    [bold]Example:[/bold] dnn evaluate datasets/test_catvnoncat.h5 --min-accuracy 0.75 --json
+    [bold]Example:[/bold] dnn evaluate --min-accuracy 0.75 --json
+
+    Without DATA: the model's own test set, as its model file records it. With a file the model
+    was trained from: its recorded test range. Training examples only with an explicit --range,
+    and with a warning. The report says which examples it used (data, keys, range, examples).
 
     A folder (photos/cat/*.jpg, photos/non-cat/*.png) is read as the model's training images
     were: same size, mode and resize; its subfolders are named as the model's classes.
@@ -556,8 +585,9 @@ def evaluate(
         from dnncli.plots.commands import check_evaluation_pictures
 
         check_evaluation_pictures(bundle, errors, confusion)
-    dataset, label_key = evaluation.load_labelled_set(bundle, data, x_key, y_key, cache_dir)
-    result = evaluation.evaluate(bundle, dataset, label_key, 0.5 if threshold is None else threshold)
+    selection = evaluation.select_examples(bundle, data, x_key, y_key, range_, cache_dir)
+    result, dataset = evaluation.evaluate_selection(bundle, selection, 0.5 if threshold is None else threshold)
+    label_key = selection.y_key
     for message in result.warnings:
         _warn(message, quiet)
     written: dict[str, Any] = {}
@@ -583,8 +613,8 @@ def evaluate(
 @app.command()
 @handle_errors
 def gradcheck(
-    config: Annotated[Optional[Path], typer.Argument(help="YAML config to check (default: the engine's own cases).", show_default=False)] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config key (repeatable).")] = None,
+    configs: Annotated[Optional[list[Path]], typer.Argument(metavar="[CONFIG]...", help="YAML configs to check (default: the engine's own cases).", show_default=False)] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config key, in every config given (repeatable).")] = None,
     epsilon: Annotated[float, typer.Option(callback=_finite, min=1e-12, max=1.0, help="Step of the two-sided finite differences.")] = 1e-7,
     threshold: Annotated[float, typer.Option(callback=_finite, min=1e-15, help="Largest relative difference that passes.")] = 1e-7,
     examples: Annotated[int, typer.Option(min=1, help="With a config: how many of its training examples.")] = 5,
@@ -593,28 +623,33 @@ def gradcheck(
 ) -> None:
     """Check backpropagation against finite differences, in float64; exit 1 on any failure.
 
-    [bold]Example:[/bold] dnn gradcheck && dnn gradcheck configs/cat_deep.yaml --examples 3
+    [bold]Example:[/bold] dnn gradcheck && dnn gradcheck configs/cat_deep.yaml configs/football_l2.yaml --examples 3
 
     With no config: every hidden activation with every output and loss on small random networks.
-    With a config: its network as initialised for training, each layer's W and b.
+    With configs: each one's network as initialised for training, each layer's W and b.
     """
     from dnncli import checks, report
     from dnncli.errors import CheckFailed
     from dnncli.network.gradcheck import engine_cases
 
-    if config is None:
+    if not configs:
         checked = checks.run_cases(engine_cases(), epsilon, threshold)
     else:
         from dnncli.config import load_config
 
-        case = checks.config_case(load_config(config, set_ or []), examples)
-        checked = checks.run_cases([case], epsilon, threshold, max_coordinates)
+        # every config is read (and refused) before any is checked
+        cases = [checks.config_case(load_config(config, set_ or []), examples) for config in configs]
+        checked = checks.run_cases(cases, epsilon, threshold, max_coordinates)
     if json_output:
         payload = {"epsilon": epsilon, "threshold": threshold, "passed": all(c.result.passed for c in checked),
                    "cases": [c.as_dict() for c in checked]}
         sys.stdout.write(report.to_json(payload) + "\n")
+    elif not configs:
+        stdout_console().print(checks.cases_table(checked))
     else:
-        stdout_console().print(checks.cases_table(checked) if config is None else checks.parameters_table(checked[0]))
+        console = stdout_console()
+        for case in checked:
+            console.print(checks.parameters_table(case))
     message = checks.failure_message(checked, threshold)
     if message:
         raise CheckFailed(message)

@@ -242,6 +242,10 @@ class TrainingConfig(_Section):
         description="Write a resumable checkpoint every N epochs (iterations with full batches); 0: only "
         "when interrupted.",
     )
+    log_every_seconds: float = Field(
+        default=10.0, gt=0, le=1e9,
+        description="When stderr is not a terminal (a CI log), print a progress line this often (seconds).",
+    )
     checkpoint_min_seconds: float = Field(
         default=5.0, ge=0, le=1e9,
         description="A periodic checkpoint waits until this many seconds have passed since the last one "
@@ -337,7 +341,8 @@ class Config(_Section):
         return self.model_dump(mode="json")
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        """Block style, one key a line, every key present (defaults included)."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
 
 
 # ---- YAML ------------------------------------------------------------------------------------
@@ -439,8 +444,14 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 # ---- overrides -------------------------------------------------------------------------------
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str = "--set") -> None:
-    """Apply ``section.key=value`` overrides in place; values are read as YAML (``0.01``, ``[4, 1]``)."""
+def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str = "--set") -> dict[str, str]:
+    """Apply ``section.key=value`` overrides in place; values are read as YAML (``0.01``, ``[4, 1]``).
+    Returns each overridden key (dotted) with the override as given, for error messages.
+
+    ``model.hidden`` replaces the config's ``model.layers`` (and ``model.layers`` its
+    ``model.hidden``); activations given per layer then become ``hidden_activation`` and
+    ``output_activation``, so that they fit the new number of layers."""
+    applied: dict[str, str] = {}
     for item in overrides:
         key, sep, value_text = item.partition("=")
         key = key.strip()
@@ -455,6 +466,44 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str = "--
                 raise ConfigError(f"{source} {item!r}: {where} is a value, not a section")
             node = child
         node[parts[-1]] = parse_yaml(value_text, f"{source} {key}")
+        applied[key] = item
+    _follow_architecture(raw, applied, source)
+    return applied
+
+
+def _follow_architecture(raw: dict[str, Any], applied: dict[str, str], source: str) -> None:
+    """After ``--set model.hidden=...`` (or ``model.layers``), drop the other way of giving the
+    sizes, and turn per-layer activations the new sizes no longer fit into hidden and output ones."""
+    model = raw.get("model")
+    if not isinstance(model, dict):
+        return
+    if "model.hidden" in applied and "model.layers" not in applied and model.get("hidden") is not None:
+        model.pop("layers", None)
+        n_layers = len(model["hidden"]) + 1 if isinstance(model["hidden"], list) else None
+        given = "model.hidden"
+    elif "model.layers" in applied and "model.hidden" not in applied and model.get("layers") is not None:
+        model.pop("hidden", None)
+        n_layers = len(model["layers"]) - 1 if isinstance(model["layers"], list) else None
+        given = "model.layers"
+    else:
+        return
+    activations = model.get("activations")
+    if "model.activations" in applied or not isinstance(activations, list) or not activations:
+        return
+    if given == "model.layers" and len(activations) == n_layers:
+        return  # same depth: the config's activations still fit
+    del model["activations"]
+    if "model.output_activation" not in applied:
+        model["output_activation"] = activations[-1]
+    hidden = activations[:-1]
+    if hidden and "model.hidden_activation" not in applied:
+        if len(set(map(str, hidden))) > 1:
+            raise ConfigError(
+                f"{source} {applied[given]!r}: the config's model.activations {activations} mix hidden "
+                f"activations, so they cannot follow the new sizes; also {source} model.activations=[...] "
+                "with one per layer"
+            )
+        model["hidden_activation"] = hidden[0]
 
 
 # ---- validation with readable messages -------------------------------------------------------
@@ -545,12 +594,28 @@ def _dedupe_union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-def validate_config(raw: dict[str, Any], source: str) -> Config:
+def _blame(error: dict[str, Any], source: str, overridden: dict[str, str]) -> str:
+    """Where a wrong key or value came from: an override (``--set KEY=VALUE``) or the file."""
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "int", "str"))))
+    where = _loc_text(loc)
+    for key, item in overridden.items():
+        if where == key or where.startswith((key + ".", key + "[")):
+            return f"--set {item}"
+    # a check across keys (a section's, or the whole config's) that an override took part in
+    related = [item for key, item in overridden.items() if not where or key.startswith(where + ".")]
+    return f"{source} with --set {', --set '.join(related)}" if related else source
+
+
+def validate_config(raw: dict[str, Any], source: str, overridden: dict[str, str] | None = None) -> Config:
+    """The config ``raw`` read from ``source``; errors name the key, and ``--set KEY=VALUE``
+    instead of the file for a key that an override gave (``overridden``: key -> override)."""
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        messages = [_describe(e) for e in _dedupe_union_errors(exc.errors())]
-        raise ConfigError(f"{source}: " + "; ".join(messages)) from None
+        by_source: dict[str, list[str]] = {}
+        for error in _dedupe_union_errors(exc.errors()):
+            by_source.setdefault(_blame(error, source, overridden or {}), []).append(_describe(error))
+        raise ConfigError("; ".join(f"{where}: {'; '.join(messages)}" for where, messages in by_source.items())) from None
 
 
 def load_config(
@@ -559,5 +624,5 @@ def load_config(
     """Read, override and validate a YAML config; the run name defaults to the file's stem."""
     raw = read_config_file(path)
     raw.setdefault("name", name or Path(path).stem)
-    apply_overrides(raw, overrides or [])
-    return validate_config(raw, str(path))
+    overridden = apply_overrides(raw, overrides or [])
+    return validate_config(raw, str(path), overridden)

@@ -7,7 +7,8 @@ Layout::
     attrs: format = "dnn-model", format_version, tool_version, layer_sizes, activations,
            leaky_relu_slope, input_shape, input_dtype, input_divisor, input_resize (how image
            files are resized to input_shape; "squash" when absent), classes (JSON),
-           config (the resolved YAML), metrics (JSON)
+           config (the resolved YAML), metrics (JSON), data (JSON: where the training,
+           validation and test examples came from; absent in files of older versions)
 
 Written atomically; read with h5py arrays only (no pickle).
 """
@@ -48,6 +49,9 @@ class ModelBundle:
     classes: list[str] | None = None
     config: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    # {"train": {"file", "bytes", "sha256", "x_key", "y_key", "range", "examples", ...},
+    #  "test": {...}, "validation": {...} or {"held_out_from", "fraction", "seed", ...}}
+    data_sources: dict[str, Any] | None = None
     tool_version: str = __version__
     path: Path | None = None
     # how an image file is resized to input_shape: the training file's record (dnn data import)
@@ -97,6 +101,8 @@ def save_model(bundle: ModelBundle, path: str | Path) -> Path:
             f.attrs["classes"] = json.dumps(bundle.classes)
             f.attrs["config"] = bundle.config
             f.attrs["metrics"] = json.dumps(bundle.metrics)
+            if bundle.data_sources is not None:
+                f.attrs["data"] = json.dumps(bundle.data_sources)
 
     write_with(path, write, suffix=".h5")
     return path
@@ -241,6 +247,8 @@ def load_model(path: str | Path) -> ModelBundle:
                 )
             config = read_attr(f, "config", path, ModelFileError, "")
             tool_version = read_attr(f, "tool_version", path, ModelFileError, "?")
+            # where its examples came from (absent in models of older versions)
+            data_sources = json_attr(f, "data", path, ModelFileError, "null", (dict, type(None)))
             return ModelBundle(
                 network=network,
                 input_shape=input_shape,
@@ -250,6 +258,7 @@ def load_model(path: str | Path) -> ModelBundle:
                 classes=classes,
                 config=config if isinstance(config, str) else "",
                 metrics=json_attr(f, "metrics", path, ModelFileError, "{}", dict),
+                data_sources=data_sources,
                 tool_version=str(tool_version)[:100],
                 path=path,
             )

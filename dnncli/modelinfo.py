@@ -41,8 +41,20 @@ def describe(bundle: ModelBundle) -> dict[str, Any]:
         "scaling": scaling_text(bundle),
         "classes": bundle.classes,
         "metrics": bundle.metrics,
+        "data": bundle.data_sources,
         "config": bundle.config,
     }
+
+
+def source_text(source: dict[str, Any]) -> str:
+    """One recorded data part: ``file 'x'/'y' [start:stop]``, or how it was held out."""
+    if "held_out_from" in source:
+        return (
+            f"{source.get('examples')} examples held out at random from the training range "
+            f"(fraction {source.get('fraction')}, seed {source.get('seed')})"
+        )
+    start, stop = (source.get("range") or ["?", "?"])[:2]
+    return f"{source.get('file')} '{source.get('x_key')}'/'{source.get('y_key')}' [{start}:{stop}]"
 
 
 def tables(info: dict[str, Any]) -> list:  # -> rich renderables
@@ -68,11 +80,18 @@ def tables(info: dict[str, Any]) -> list:  # -> rich renderables
     about.add_row("loss", info["loss"])
     about.add_row("parameters dtype", info["dtype"])
     about.add_row("written by", shown(f"dnn {info['tool_version']}"))
+    for part in ("train", "validation", "test"):
+        source = (info.get("data") or {}).get(part)
+        if isinstance(source, dict):
+            about.add_row(f"{part} examples", shown(source_text(source)))
 
     metrics = Table(show_header=False, title="final metrics", title_justify="left")
     metrics.add_column("metric", style="bold")
     metrics.add_column("value")
     for name, value in info["metrics"].items():
-        if name not in ("run_dir", "dnn_version", "name"):
+        if name == "warnings" and isinstance(value, list):
+            text = "; ".join(str(w.get("message", w)) if isinstance(w, dict) else str(w) for w in value)
+            metrics.add_row(shown(name), shown(text or "none"))
+        elif name not in ("run_dir", "dnn_version", "name", "segments"):
             metrics.add_row(shown(name), shown(fmt(value)))
     return [layers, about, metrics]

@@ -188,18 +188,24 @@ def csv_header(bundle: ModelBundle) -> list[str]:
     return ["path", "class", "index", "probability", *(csv_text(f"p_{name}") for name in bundle.class_names)]
 
 
-def csv_row(prediction: Prediction) -> str:
+def csv_line(fields: list[Any]) -> str:
+    """One CSV line (quoted where a field holds a comma, a quote or a line break)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    if prediction.outputs is not None:
-        writer.writerow([csv_text(prediction.path), *map(repr, prediction.outputs)])
-    else:
-        writer.writerow([
-            csv_text(prediction.path), csv_text(prediction.class_name), prediction.class_index,
-            repr(prediction.probability),
-            *map(repr, prediction.probabilities.values()),
-        ])
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
     return buffer.getvalue()
+
+
+def csv_header_line(bundle: ModelBundle) -> str:
+    return csv_line(csv_header(bundle))
+
+
+def csv_row(prediction: Prediction) -> str:
+    if prediction.outputs is not None:
+        return csv_line([csv_text(prediction.path), *map(repr, prediction.outputs)])
+    return csv_line([
+        csv_text(prediction.path), csv_text(prediction.class_name), prediction.class_index,
+        repr(prediction.probability), *map(repr, prediction.probabilities.values()),
+    ])
 
 
 def jsonl_row(prediction: Prediction) -> str:

@@ -205,6 +205,6 @@ def test_bad_input_gives_one_line_and_leaves_nothing(tmp_path: Path, bad_inputs:
 
 def test_a_diverging_run_stops_with_exit_code_3(tmp_path: Path, tiny_config: Path) -> None:
     result = run_dnn("train", str(tiny_config), "--set", "model.output_activation=linear", "--set", "model.hidden=[]",
-                     "--set", "training.learning_rate=100", cwd=tmp_path)
+                     "--set", "training.learning_rate=100", "--quiet", cwd=tmp_path)
     assert_one_clean_error_line(result, 3, "diverged", "lower learning rate")
     assert not (tmp_path / "runs" / "tiny" / "model.h5").exists()

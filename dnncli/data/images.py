@@ -61,12 +61,22 @@ def image_mode(input_shape: tuple[int, ...]) -> str:
     )
 
 
+# Pillow registers these formats but cannot decode their pixels (identify-only plugins)
+_NOT_DECODED = {"MPEG"}
+
+
 def image_extensions() -> set[str]:
-    """File extensions Pillow can read (``.png``, ``.jpg``, ...), lower case."""
-    from PIL import Image
+    """File extensions of pictures Pillow can decode (``.png``, ``.jpg``, ...), lower case. Stub
+    formats are left out: Pillow only identifies HDF5 (``.h5``), GRIB, BUFR, ... files, so a
+    directory's data sets are not mistaken for its pictures."""
+    from PIL import Image, ImageFile
 
     Image.init()
-    return {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    decoded = {
+        fmt for fmt, (factory, _) in Image.OPEN.items()
+        if fmt not in _NOT_DECODED and not (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))
+    }
+    return {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in decoded}
 
 
 def _open(path: Path, max_pixels: int):  # -> PIL.Image.Image, fully decoded

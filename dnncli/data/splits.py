@@ -5,15 +5,21 @@ examples of a file to train on and the last 2,000 to test on (Python slice bound
 included, stop excluded). ``data.validation_fraction: 0.2`` holds out a fifth of the training
 examples, drawn with the run's seed, to measure the validation cost while training.
 ``dnn data import --test-fraction`` and ``dnn data split`` draw a test set class by class
-(:func:`stratified_split`).
+(:func:`stratified_split`). :func:`check_disjoint` refuses parts of a run that would share
+examples.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
 from dnncli.data.hdf5 import Dataset
-from dnncli.errors import DataError
+from dnncli.errors import ConfigError, DataError
 
 
 def subset(dataset: Dataset, indices: np.ndarray | slice, source: str | None = None) -> Dataset:
@@ -74,3 +80,74 @@ def stratified_split(
     is_test = np.zeros(m, dtype=bool)
     is_test[np.concatenate(chosen)] = True
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+# ---- splits that cannot leak -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """The examples one part of a run (train, test, validation) takes: a file's array ``x_key``,
+    all of it (``bounds`` None) or ``[start, stop]``. ``key`` and ``range_key`` name the config
+    keys that chose them, for the messages."""
+
+    key: str  # "data.train", "data.test", "data.validation"
+    range_key: str | None  # "data.train_range", "data.test_range"; None: the part has no range
+    file: str
+    x_key: str
+    bounds: list[int] | None
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: ``dnn evaluate`` recognises a copy of a training file by it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file (links and relative paths included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist: compare the names
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _describe(part: Part) -> str:
+    if part.bounds is not None:
+        return f"{part.range_key} = [{part.bounds[0]}, {part.bounds[1]}]"
+    return f"{part.key} (all of {part.file}'s '{part.x_key}', no {part.range_key or 'range'})"
+
+
+def check_disjoint(parts: list[Part]) -> None:
+    """Refuse parts that share examples (the same array of the same file, in overlapping
+    ranges): a test or validation example that was also trained on makes its numbers lie."""
+    for i, first in enumerate(parts):
+        for second in parts[i + 1:]:
+            if first.x_key != second.x_key or not same_file(first.file, second.file):
+                continue
+            where = f"{first.file} ('{first.x_key}')"
+            if first.bounds is not None and second.bounds is not None:
+                start, stop = max(first.bounds[0], second.bounds[0]), min(first.bounds[1], second.bounds[1])
+                if start < stop:
+                    raise ConfigError(
+                        f"{_describe(first)} and {_describe(second)} overlap on {where}: examples "
+                        f"{start}..{stop - 1} would be in both; make the ranges disjoint"
+                    )
+                continue
+            if first.key == "data.train" and first.bounds is None and second.bounds is not None:
+                raise ConfigError(
+                    f"{_describe(second)} is a range of {where}, but without data.train_range training "
+                    f"takes all of that file's examples, these included; set data.train_range too, "
+                    f"disjoint from it"
+                )
+            hint = (
+                "hold examples out with data.validation_fraction instead"
+                if "data.validation" in (first.key, second.key)
+                else "give both a range (data.train_range, data.test_range), disjoint"
+            )
+            raise ConfigError(
+                f"{_describe(first)} and {_describe(second)} share examples of {where}; {hint}"
+            )

@@ -7,7 +7,7 @@ Layout of ``checkpoint.h5``::
     /tracker/<key>                    the early-stopping tracker's arrays (best parameters)
     /epoch_order                      a run stopped in the middle of a shuffled epoch: its example order
     attrs: format = "dnn-checkpoint", format_version, tool_version, epoch, iteration,
-           state (JSON: history rows, costs, seconds, flags, and the batches done, cost sum
+           state (JSON: history rows, costs, seconds and segments, flags, and the batches done, cost sum
            and examples seen of an epoch cut short), optimizer, tracker (JSON: the
            state dicts' numbers), rng (JSON: the generator's bit_generator.state),
            data_fingerprint (SHA-256 of the training arrays), cwd (where the data paths start),
@@ -92,6 +92,7 @@ def _state_json(state: TrainState) -> str:
             "last_good_cost": state.last_good_cost,
             "stopped_early": state.stopped_early,
             "seconds": state.seconds,
+            "segments": state.segments,
             "has_tracker": state.tracker is not None,
             "batch_in_epoch": state.batch_in_epoch,
             "epoch_cost_sum": state.epoch_cost_sum,
@@ -270,6 +271,25 @@ def _history(rows: Any, path: Path, iteration: int) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
+def _segments(raw: dict[str, Any], path: Path, iteration: int) -> list[dict[str, float | int]]:
+    """The run's training segments so far (a start, then each resume); a checkpoint written
+    before they were kept counts as one."""
+    segments = raw.get("segments")
+    if segments is None:
+        return [{"from_iteration": 0, "to_iteration": iteration, "seconds": float(_number(raw, "seconds", path, high=1e12))}]
+    if not isinstance(segments, list) or len(segments) > MAX_COUNTER:
+        raise _corrupt(path, "its segments are not a list of training segments")
+    checked = []
+    for segment in segments:
+        if not isinstance(segment, dict):
+            raise _corrupt(path, "a training segment is not a mapping")
+        start = _number(segment, "from_iteration", path, integer=True, high=iteration)
+        stop = _number(segment, "to_iteration", path, integer=True, low=start, high=iteration)
+        checked.append({"from_iteration": start, "to_iteration": stop,
+                        "seconds": float(_number(segment, "seconds", path, high=1e12))})
+    return checked
+
+
 def _state(raw: dict[str, Any], attrs_epoch: Any, attrs_iteration: Any, path: Path) -> TrainState:
     epoch = _number(raw, "epoch", path, integer=True, high=MAX_COUNTER)
     iteration = _number(raw, "iteration", path, integer=True, low=epoch, high=MAX_COUNTER)
@@ -283,6 +303,7 @@ def _state(raw: dict[str, Any], attrs_epoch: Any, attrs_iteration: Any, path: Pa
         last_good_cost=float(_number(raw, "last_good_cost", path)),
         stopped_early=_flag(raw, "stopped_early", path),
         seconds=float(_number(raw, "seconds", path, high=1e12)),
+        segments=_segments(raw, path, iteration),
         # format 1: always at an epoch's end
         batch_in_epoch=_number({"batch_in_epoch": 0, **raw}, "batch_in_epoch", path, integer=True, high=MAX_COUNTER),
         epoch_cost_sum=float(_number({"epoch_cost_sum": 0.0, **raw}, "epoch_cost_sum", path)),

@@ -24,10 +24,13 @@ def run_metrics(
     *,
     status: str,
     result: TrainResult | None = None,
+    warnings: list[dict[str, str]] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """``metrics.json``: with the ``result`` of a finished run, its final numbers; without, where
-    the run stopped (``status`` says why: interrupted, diverged)."""
+    """``metrics.json``: with the ``result`` of a finished run, its final numbers and the health
+    checks' ``warnings``; without, where the run stopped (``status`` says why: interrupted,
+    diverged). ``seconds`` is the training time of all the run's segments (``segments``: each
+    start or resume)."""
     metrics: dict[str, Any] = {"name": prepared.name, "status": status}
     if result is not None:
         metrics.update(
@@ -49,13 +52,19 @@ def run_metrics(
             MODEL_FILENAME, "history.csv", *picture_names(prepared.config.output.plot, prepared.network),
             "metrics.json", "config.yaml",
         ]
+        metrics["warnings"] = list(warnings or [])
     else:
         metrics.update(epoch=state.epoch, iteration=state.iteration)
         if state.batch_in_epoch:
             metrics["batch_in_epoch"] = state.batch_in_epoch
         metrics.update(initial_cost=state.initial_cost, last_finite_cost=state.last_good_cost)
     metrics.update(extra)
-    metrics.update(seconds=round(state.seconds, 6), run_dir=str(run_dir), dnn_version=__version__)
+    metrics.update(
+        seconds=round(state.seconds, 6),
+        segments=[{**segment, "seconds": round(segment["seconds"], 6)} for segment in state.segments],
+        run_dir=str(run_dir),
+        dnn_version=__version__,
+    )
     return metrics
 
 
@@ -76,6 +85,7 @@ def write_outputs(
         classes=prepared.classes,
         config=config_yaml,
         metrics=metrics,
+        data_sources=prepared.data_sources or None,
     )
     save_model(bundle, directory / MODEL_FILENAME)
     atomic.write_with(directory / "history.csv", lambda tmp: report.write_history_csv(history, tmp))

@@ -5,9 +5,10 @@ YAML schema: everything after it works from :class:`PreparedRun`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from dnncli.config import Config
 from dnncli.data.columns import training_columns
 from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_dataset, resolve_divisor
 from dnncli.data.images import DEFAULT_RESIZE
-from dnncli.data.splits import hold_out, take_range
+from dnncli.data.splits import Part, check_disjoint, file_digest, hold_out, take_range
 from dnncli.errors import ConfigError, DataError
 from dnncli.network.model import Network
 from dnncli.training.settings import Examples, TrainData, TrainSettings, normalize_keep_probs
@@ -48,6 +49,10 @@ class PreparedRun:
     checkpoint_min_seconds: float
     # how image files are resized to input_shape: the training file's record (dnn data import)
     input_resize: str = DEFAULT_RESIZE
+    # what the health checks' hints name (dnncli.training.health)
+    init: str = "xavier"
+    # where the training, validation and test examples came from (recorded in the model file)
+    data_sources: dict[str, Any] = field(default_factory=dict)
 
 
 def training_seed(config: Config) -> int | None:
@@ -187,6 +192,90 @@ def _in(base: str | None, path: str) -> str:
     return path if base is None or Path(path).is_absolute() else str(Path(base) / path)
 
 
+def _data_file(key: str, path: str, base: str | None) -> str:
+    """The file (or folder) a ``data.*`` key names, or an error naming the key, the file and
+    where a relative path was looked for."""
+    found = _in(base, path)
+    if not Path(found).exists() and not Path(found).is_symlink():
+        if Path(path).is_absolute():
+            where = ""
+        elif base is None:
+            where = f" (relative paths are read from the current directory, {os.getcwd()})"
+        else:
+            where = f" (relative paths are read from the directory the run started in, {base})"
+        raise DataError(f"{key}: {path}: no such data file{where}")
+    return found
+
+
+# a folder of images has one set of examples, whatever the config's keys say: its pictures,
+# labelled by their folders' names (as dnncli.evaluation names them)
+FOLDER_KEYS = ("(images)", "(folder names)")
+
+
+def _part(key: str, range_key: str | None, path: str, x_key: str, bounds: list[int] | None) -> Part:
+    return Part(key, range_key, path, FOLDER_KEYS[0] if Path(path).is_dir() else x_key, bounds)
+
+
+def _splits(config: Config, base: str | None) -> None:
+    """The parts of the run's examples, checked not to share any before anything is loaded."""
+    data = config.data
+    parts = [_part("data.train", "data.train_range", _in(base, data.train), data.x_key, data.train_range)]
+    if data.test:
+        parts.append(_part("data.test", "data.test_range", _in(base, data.test), data.test_x_key, data.test_range))
+    elif data.test_range is not None:
+        parts.append(_part("data.test", "data.test_range", _in(base, data.train), data.x_key, data.test_range))
+    if data.validation:
+        parts.append(_part("data.validation", None, _in(base, data.validation), data.validation_x_key or data.x_key, None))
+    check_disjoint(parts)
+
+
+def _source(
+    path: str, x_key: str, y_key: str, bounds: list[int] | None, file_m: int, digests: dict[str, str | None]
+) -> dict[str, Any]:
+    """One part's examples as the model file records them: a file with its size and SHA-256 (by
+    which ``dnn evaluate`` recognises a copy), or a folder of images."""
+    absolute = os.path.abspath(path)
+    folder = Path(absolute).is_dir()
+    if absolute not in digests:
+        digests[absolute] = None if folder else file_digest(absolute)
+    start, stop = bounds if bounds is not None else (0, file_m)
+    source: dict[str, Any] = {"file": absolute}
+    if folder:
+        source["folder"] = True
+    else:
+        source.update(bytes=os.path.getsize(absolute), sha256=digests[absolute])
+    x_key, y_key = FOLDER_KEYS if folder else (x_key, y_key)
+    # whole: no range was given, so the part is all of the file or folder, whatever it holds later
+    source.update(x_key=x_key, y_key=y_key, range=[start, stop], whole=bounds is None, examples=stop - start)
+    return source
+
+
+def _with_seeds(config: Config) -> Config:
+    """Without ``model.seed`` a run draws one, so that its config.yaml can repeat it."""
+    if config.model.seed is not None:
+        return config
+    import secrets
+
+    return config.model_copy(update={"model": config.model.model_copy(update={"seed": secrets.randbits(32)})})
+
+
+def _resolved(config: Config, layers: list[int], activations: list[str]) -> Config:
+    """The config as it was used (written as the run's config.yaml): sizes, activations, seeds,
+    the printing interval and the validation keys filled in, so no null stands for a value."""
+    model = config.model.model_copy(
+        update={"layers": layers, "hidden": None, "activations": activations, "output_activation": activations[-1]}
+    )
+    t = config.training
+    training = t.model_copy(update={"seed": training_seed(config), "print_every": t.print_every or t.record_every})
+    data = config.data
+    if data.validation:
+        data = data.model_copy(update={
+            "validation_x_key": data.validation_x_key or data.x_key,
+            "validation_y_key": data.validation_y_key or data.y_key,
+        })
+    return config.model_copy(update={"model": model, "training": training, "data": data})
+
+
 def _images(config: Config, base_dir: str | None) -> tuple[ImportOptions, str]:
     """How folders of images are read (``data.image_size``, ``image_mode``, ``resize``,
     ``classes``) and where they are cached."""
@@ -222,35 +311,49 @@ def _load(
 def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
     """Load the data and build the network ``config`` describes. Relative data paths are read
     from ``base_dir`` (default: the current directory); the config keeps them as written."""
+    config = _with_seeds(config)
     data = config.data
+    _splits(config, base_dir)
     split_rng, train_rng = generators(config)
+    sources: dict[str, Any] = {}
+    digests: dict[str, str | None] = {}
     # a training file over the memory budget stays on disk, read a batch at a time (dnncli.data.columns)
+    train_path = _data_file("data.train", data.train, base_dir)
     whole_file = _load(
         config, base_dir, data.train, data.x_key, data.y_key, stream_over_bytes=int(data.memory_budget_mb * 1e6)
     )
     train_set = take_range(whole_file, data.train_range, "data.train_range")
+    sources["train"] = _source(train_path, data.x_key, data.y_key, data.train_range, whole_file.m, digests)
     layers, activations = resolve_architecture(config, train_set)
     check_memory(config, layers, train_set)
-    test_set, test_y_key = None, data.test_y_key
+    test_set, test_y_key, test_path, test_x_key = None, data.test_y_key, train_path, data.x_key
     if data.test:
+        test_path, test_x_key = _data_file("data.test", data.test, base_dir), data.test_x_key
         test_set = _load(config, base_dir, data.test, data.test_x_key, data.test_y_key, train_set)
     elif data.test_range is not None:  # the test examples are another range of the training file
         test_set, test_y_key = whole_file, data.y_key
     if test_set is not None:
+        sources["test"] = _source(test_path, test_x_key, test_y_key, data.test_range, test_set.m, digests)
         test_set = take_range(test_set, data.test_range, "data.test_range")
         _check_shape(test_set, train_set)
     val_set, val_y_key = None, data.validation_y_key or data.y_key
     if data.validation:
-        val_set = _load(config, base_dir, data.validation, data.validation_x_key or data.x_key, val_y_key, train_set)
+        val_path, val_x_key = _data_file("data.validation", data.validation, base_dir), data.validation_x_key or data.x_key
+        val_set = _load(config, base_dir, data.validation, val_x_key, val_y_key, train_set)
+        sources["validation"] = _source(val_path, val_x_key, val_y_key, None, val_set.m, digests)
         _check_shape(val_set, train_set)
     elif data.validation_fraction is not None:
         train_set, val_set = hold_out(train_set, data.validation_fraction, split_rng)
         val_y_key = data.y_key
+        # the held-out examples are a seeded draw from the training range (dnncli.data.splits.hold_out)
+        sources["validation"] = {
+            "held_out_from": "train", "fraction": data.validation_fraction,
+            "seed": training_seed(config), "examples": val_set.m,
+        }
+    sources["train"]["trained_on"] = train_set.m
+    sources["classes_key"] = data.classes_key
 
-    resolved_model = config.model.model_copy(
-        update={"layers": layers, "hidden": None, "activations": activations, "output_activation": activations[-1]}
-    )
-    resolved = config.model_copy(update={"model": resolved_model})
+    resolved = _resolved(config, layers, activations)
 
     network = Network.create(
         layers,
@@ -287,4 +390,6 @@ def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
         checkpoint_every=config.training.checkpoint_every,
         checkpoint_min_seconds=config.training.checkpoint_min_seconds,
         input_resize=train_set.resize or DEFAULT_RESIZE,
+        init=config.model.init,
+        data_sources=sources,
     )

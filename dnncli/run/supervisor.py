@@ -154,9 +154,12 @@ class Supervisor(Hooks):
     # ---- after a divergence --------------------------------------------------------------
 
     @np.errstate(over="ignore", invalid="ignore")
-    def last_good(self, X: np.ndarray, Y: np.ndarray) -> tuple[Network, int, float] | None:
-        """The newest snapshot whose parameters and full-data cost are finite: the network, its
-        iteration and its cost."""
+    def last_good(
+        self, X: np.ndarray, Y: np.ndarray, max_cost: float = math.inf
+    ) -> tuple[Network, int, float] | None:
+        """The newest snapshot whose parameters are finite and whose full-data cost is at most
+        ``max_cost`` (a cost that grew by orders of magnitude is divergence too): the network,
+        its iteration and its cost."""
         for slot in (self._newest, 1 - self._newest):
             iteration = self._snapshot_iterations[slot]
             params = self._buffers[slot]
@@ -165,6 +168,6 @@ class Supervisor(Hooks):
             candidate = copy.copy(self.network)
             candidate.params = {k: v.copy() for k, v in params.items()}
             cost = candidate.compute_cost(X, Y)
-            if math.isfinite(cost):
+            if math.isfinite(cost) and cost <= max_cost:
                 return candidate, iteration, float(cost)
         return None

@@ -38,8 +38,9 @@ from dnncli.run.directory import PartialRun, choose_run_dir, find_partial, open_
 from dnncli.run.outputs import run_metrics, write_outputs
 from dnncli.run.prepare import PreparedRun, prepare
 from dnncli.run.supervisor import SIGNAL_NAMES, StopNow, StopRequested, Supervisor, deferred_signals
+from dnncli.training import health
 from dnncli.training.loop import train
-from dnncli.training.settings import HookList, Hooks
+from dnncli.training.settings import HookList, Hooks, normalize_keep_probs
 from dnncli.training.state import TrainResult, TrainState
 
 EXIT_FOR_SIGNAL = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
@@ -117,8 +118,9 @@ def _train_to_finish(
     worth resuming or inspecting, and always when the user is resuming it."""
     try:
         result, state = _train_watched(prepared, partial, progress, resume)
+        warnings = [w.as_dict() for w in health_warnings(prepared, result)]
         with deferred_signals():  # a Ctrl-C now would only lose a finished run: finish it
-            metrics = run_metrics(prepared, state, partial.target, status="finished", result=result)
+            metrics = run_metrics(prepared, state, partial.target, status="finished", result=result, warnings=warnings)
             write_outputs(prepared, result.network, result.history, metrics, partial.path)
             point_latest(partial.finish(force))
     except BaseException:
@@ -128,6 +130,21 @@ def _train_to_finish(
             partial.discard()
         raise
     return FinishedRun(metrics, result, prepared)
+
+
+def health_warnings(prepared: PreparedRun, result: TrainResult) -> list[health.HealthWarning]:
+    """The health checks of a finished run (:mod:`dnncli.training.health`)."""
+    network, settings = result.network, prepared.settings
+    return health.check_training(health.TrainingFacts(
+        initial_cost=result.initial_cost,
+        final_cost=result.final_cost,
+        train_accuracy=None if network.is_regression else result.train_accuracy,
+        class_shares=None if network.is_regression else health.class_shares(prepared.data.Y),
+        learning_rate=settings.learning_rate,
+        init=prepared.init,
+        hidden_layers=network.L - 1,
+        keep_prob=normalize_keep_probs(settings.keep_prob, network.L - 1),
+    ))
 
 
 def _train_watched(
@@ -196,7 +213,8 @@ def _keep_last_good(
     partial: PartialRun,
     diverged: TrainingDiverged,
 ) -> TrainingDiverged:
-    last_good = supervisor.last_good(prepared.data.X, prepared.data.Y)
+    # a kept model is never one whose cost exploded, even if it is still finite
+    last_good = supervisor.last_good(prepared.data.X, prepared.data.Y, health.cost_limit(state.initial_cost))
     partial.checkpoint.unlink(missing_ok=True)
     if last_good is None and state.iteration == 0:  # no step taken: the learning rate is not to blame
         return TrainingDiverged(

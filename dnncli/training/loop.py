@@ -20,19 +20,21 @@ only calls its ``forward``, ``cost``, ``backward``, ``sync`` and ``sync_due``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from dnncli.errors import TrainingDiverged
 from dnncli.network.model import Network
 from dnncli.network.scores import regression_scores
+from dnncli.training import health
 from dnncli.training.batches import batch_selectors, epoch_order, n_batches
 from dnncli.training.first_layer import FirstLayer, choose_first_layer, make_first_layer
-from dnncli.training.settings import Examples, Hooks, TrainData, TrainSettings, normalize_keep_probs
+from dnncli.training.settings import Examples, Hooks, TrainData, TrainPlan, TrainSettings, normalize_keep_probs
 from dnncli.training.state import TrainResult, TrainState
 from dnncli.training.threads import blas_threads, limited_blas_threads
 
@@ -85,6 +87,17 @@ class _Loop:
     def diverged(self, where: str) -> TrainingDiverged:
         return _diverged(where, self.state.last_good_cost, self.state.optimizer.learning_rate)
 
+    def check_cost(self, cost: float, where: str) -> None:
+        """Divergence: a cost that is not finite, or that grew by orders of magnitude
+        (:mod:`dnncli.training.health`), which a NaN would only follow later."""
+        if not math.isfinite(cost):
+            raise self.diverged(where)
+        if cost > health.cost_limit(self.state.initial_cost):
+            raise TrainingDiverged(
+                f"training diverged {where}: {health.growth_message(cost, self.state.initial_cost)}; "
+                f"try a lower learning rate than {self.state.optimizer.learning_rate:g}"
+            )
+
     def record(self, cost: float, train_accuracy: float | None) -> bool:
         """A history row for the current parameters; True if early stopping says stop."""
         state, net, data = self.state, self.network, self.data
@@ -110,6 +123,7 @@ class _Loop:
         if self.settings.schedule != "constant":
             row["learning_rate"] = self.settings.rate(state.epoch)  # the rate of the epoch that follows
         state.history.record(**row)
+        self.hooks.on_record(row)
         return stop
 
     def full_batch_epoch(self) -> None:
@@ -120,8 +134,9 @@ class _Loop:
         cost = first.cost(AL, caches, Y, l2_lambda)
         if recorded:
             first.sync()
-        if not math.isfinite(cost) or (recorded and not _parameters_finite(net)):
+        if recorded and not _parameters_finite(net):
             raise self.diverged(f"at iteration {i}")
+        self.check_cost(cost, f"at iteration {i}")
         state.last_good_cost = cost
         if i == 0:
             state.initial_cost = cost
@@ -158,8 +173,7 @@ class _Loop:
             Y_batch = Y[:, columns]
             AL, caches = first.forward(columns, self.keep_probs, self.rng)
             cost = first.cost(AL, caches, Y_batch, settings.l2_lambda)
-            if not math.isfinite(cost):
-                raise self.diverged(f"at epoch {state.epoch}, iteration {state.iteration}")
+            self.check_cost(cost, f"at epoch {state.epoch}, iteration {state.iteration}")
             state.last_good_cost = cost
             total_cost += cost * Y_batch.shape[1]
             seen += Y_batch.shape[1]
@@ -257,28 +271,76 @@ def train(
     def optimizer_state() -> dict:
         return first.explicit_optimizer_state(state.optimizer.state_dict())
 
+    plan = TrainPlan(
+        total_steps=total_steps,
+        total_epochs=total_epochs,
+        steps_per_epoch=n_batches(m, None if full_batch else settings.batch_size),
+        by_epoch=not full_batch,
+        budget_in_epochs=settings.epochs is not None,
+        examples=m,
+        parameters=network.n_params,
+        first_layer=path,
+        first_layer_reason=why,
+        start_iteration=state.iteration,
+        start_epoch=state.epoch,
+    )
+    clock = _SegmentClock(state)
     # a step's largest product decides the BLAS threads (dnncli.training.threads)
     with limited_blas_threads(blas_threads(first.largest_product(m if full_batch else settings.batch_size))):
-        start = time.perf_counter()
-        hooks.on_start(total_steps, not full_batch)
-        if not full_batch and not state.history.rows:
-            loop.initial_record()
-        while not settings.finished(state, m):
-            state.optimizer.learning_rate = settings.rate(state.epoch)
-            epoch()
-            needed = (
-                state.epoch % settings.record_every == 0
-                or settings.finished(state, m)
-                or hooks.stop_requested()  # stop after this step: the hook saves it
-            )
-            if first.sync_due(needed):
-                first.sync()
-                hooks.on_epoch_end(state, optimizer_state)
-        first.sync()
-        state.seconds += time.perf_counter() - start
+        try:
+            hooks.on_start(plan)
+            if not full_batch and not state.history.rows:
+                loop.initial_record()
+            while not settings.finished(state, m):
+                state.optimizer.learning_rate = settings.rate(state.epoch)
+                epoch()
+                needed = (
+                    state.epoch % settings.record_every == 0
+                    or settings.finished(state, m)
+                    or hooks.stop_requested()  # stop after this step: the hook saves it
+                )
+                if first.sync_due(needed):
+                    first.sync()
+                    clock.tick()  # a checkpoint written by the hook holds the time so far
+                    with clock.held():  # a stop raised by the hook keeps exactly that time
+                        hooks.on_epoch_end(state, optimizer_state)
+            first.sync()
+        finally:
+            clock.tick()  # interrupted, diverged or done: the time spent counts
         result = _finish(loop)
     result.first_layer, result.first_layer_reason = path, why
+    hooks.on_end(result)
     return result
+
+
+class _SegmentClock:
+    """The training time of one ``train`` call (a segment of a run that may be interrupted and
+    resumed), kept in the state as it goes: ``state.seconds`` is the time of all segments so far,
+    ``state.segments`` lists each one."""
+
+    def __init__(self, state: TrainState) -> None:
+        self.state, self.start, self.before = state, time.perf_counter(), state.seconds
+        self.holding = False
+        self.segment: dict[str, float | int] = {
+            "from_iteration": state.iteration, "to_iteration": state.iteration, "seconds": 0.0,
+        }
+        state.segments.append(self.segment)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Within the block the time stands still, and stays so if the block raises: a run the
+        epoch hook stops (after saving a checkpoint with the time so far) then reports the time
+        its checkpoint holds, which a resumed run continues from."""
+        self.holding = True
+        yield
+        self.holding = False
+
+    def tick(self) -> None:
+        if self.holding:
+            return
+        elapsed = time.perf_counter() - self.start
+        self.segment["to_iteration"], self.segment["seconds"] = self.state.iteration, elapsed
+        self.state.seconds = self.before + elapsed
 
 
 def _finish(loop: _Loop) -> TrainResult:
@@ -289,8 +351,9 @@ def _finish(loop: _Loop) -> TrainResult:
 
     AL, caches = network.forward(data.X)
     final_cost = network.cost(AL, caches, data.Y, settings.l2_lambda)
-    if not math.isfinite(final_cost) or not _parameters_finite(network):
+    if not _parameters_finite(network):
         raise loop.diverged("after the last iteration")
+    loop.check_cost(final_cost, "after the last iteration")
     train_accuracy = network.accuracy(AL, data.Y)
     scores: dict[str, float | None] = {}
 
@@ -328,6 +391,7 @@ def _finish(loop: _Loop) -> TrainResult:
         if settings.schedule != "constant":
             row["learning_rate"] = settings.rate(state.epoch)
         state.history.record(**row)
+        loop.hooks.on_record(row)
     return TrainResult(
         network=network,
         history=state.history,

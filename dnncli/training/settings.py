@@ -17,7 +17,7 @@ from dnncli.training.optimizers import Optimizer, make_optimizer
 from dnncli.training.schedules import Schedule
 
 if TYPE_CHECKING:
-    from dnncli.training.state import TrainState
+    from dnncli.training.state import TrainResult, TrainState
 
 
 class Examples(NamedTuple):
@@ -137,18 +137,41 @@ class TrainSettings:
         )
 
 
+@dataclass(frozen=True)
+class TrainPlan:
+    """What one ``train`` call is about to do, told to :meth:`Hooks.on_start`."""
+
+    total_steps: int  # the whole budget in update steps
+    total_epochs: int
+    steps_per_epoch: int
+    by_epoch: bool  # mini-batches: costs are reported per epoch
+    budget_in_epochs: bool  # the settings gave ``epochs`` (else ``iterations``)
+    examples: int
+    parameters: int
+    first_layer: str  # "plain" or "gram"
+    first_layer_reason: str
+    start_iteration: int = 0  # above 0 when continuing a run
+    start_epoch: int = 0
+
+
 class Hooks:
     """How a caller follows and steers :func:`~dnncli.training.loop.train`. Every method may be
     overridden and none must be: the defaults do nothing (and never ask to stop)."""
 
-    def on_start(self, total_steps: int, by_epoch: bool) -> None:
-        """Before the first step: the run's whole budget in update steps (mini-batches: ``by_epoch``)."""
+    def on_start(self, plan: TrainPlan) -> None:
+        """Before the first step: the budget, the data's size and how layer 1 is trained."""
 
     def on_step(self, iteration: int, cost: float) -> None:
         """After update step ``iteration`` (1, 2, ...), whose batch had ``cost`` before the update."""
 
     def on_epoch(self, epoch: int, cost: float) -> None:
         """Mini-batches only: after ``epoch`` (0: the initial parameters), the mean of its batch costs."""
+
+    def on_record(self, row: dict[str, Any]) -> None:
+        """After a history row is recorded (cost, accuracies, and validation metrics if any)."""
+
+    def on_end(self, result: "TrainResult") -> None:
+        """After training ended normally, with its final numbers."""
 
     def on_epoch_end(self, state: "TrainState", optimizer_state: Callable[[], dict[str, Any]]) -> None:
         """After an epoch (or an epoch cut short by a stop request), with the network's parameters
@@ -167,9 +190,17 @@ class HookList(Hooks):
     def __init__(self, *hooks: Hooks | None) -> None:
         self.hooks = [h for h in hooks if h is not None]
 
-    def on_start(self, total_steps: int, by_epoch: bool) -> None:
+    def on_start(self, plan: TrainPlan) -> None:
         for h in self.hooks:
-            h.on_start(total_steps, by_epoch)
+            h.on_start(plan)
+
+    def on_record(self, row: dict[str, Any]) -> None:
+        for h in self.hooks:
+            h.on_record(row)
+
+    def on_end(self, result: "TrainResult") -> None:
+        for h in self.hooks:
+            h.on_end(result)
 
     def on_step(self, iteration: int, cost: float) -> None:
         for h in self.hooks:

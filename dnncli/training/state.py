@@ -45,7 +45,9 @@ class TrainState:
     last_good_cost: float = math.nan
     tracker: EarlyStopping | None = None
     stopped_early: bool = False
-    seconds: float = 0.0
+    seconds: float = 0.0  # training time over all segments so far (a segment: one ``train`` call)
+    # each segment: {"from_iteration", "to_iteration", "seconds"}
+    segments: list[dict[str, float | int]] = field(default_factory=list)
     # an epoch of mini-batches cut short by a stop request: the batches it has done, the sum of
     # their costs (weighted by their sizes) and examples, and its example order (None: unshuffled).
     # 0 batches: the run stands at an epoch boundary.
