@@ -15,6 +15,12 @@ import numpy as np
 from dnncli.errors import DataError
 
 
+# how images of other sizes were brought to the set's size (dnncli.data.images.fit_to_size);
+# what predict did before the mode was recorded, and what models without the record get: squash
+RESIZE_MODES = ("squash", "crop", "pad")
+DEFAULT_RESIZE = "squash"
+
+
 @dataclass
 class Dataset:
     """Examples as stored (``X_raw`` of shape ``(m, ...)``), labels, and class names."""
@@ -161,8 +167,6 @@ def load_dataset(
 
 def recorded_resize(attrs, path: Path) -> str | None:  # attrs: h5py.AttributeManager
     """The file's ``image_resize`` attribute (how its images were resized), if it has one."""
-    from dnncli.data.images import RESIZE_MODES
-
     value = attrs.get("image_resize")
     if value is None:
         return None

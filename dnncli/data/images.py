@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dnncli.data.hdf5 import Dataset
+from dnncli.data.hdf5 import DEFAULT_RESIZE, RESIZE_MODES, Dataset
 from dnncli.errors import DataError
 from dnncli.printable import printable
 
@@ -44,9 +44,6 @@ _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 _MODE_FOR_CHANNELS = {1: "L", 3: "RGB", 4: "RGBA"}
 
-RESIZE_MODES = ("squash", "crop", "pad")
-# what predict did before the resize mode was recorded: models without the record get it
-DEFAULT_RESIZE = "squash"
 
 
 def image_mode(input_shape: tuple[int, ...]) -> str:
