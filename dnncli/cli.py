@@ -225,6 +225,51 @@ def train(
         )
 
 
+# ---- dnn sweep, dnn runs ---------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP_FILE", help="YAML sweep file: base config, metric, sampler, trials, space.", show_default=False)],
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Trials at once (default: the cores; with --scheduler: the cluster's worker threads). Each local trial gets cores / jobs BLAS threads.", show_default=False)] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Run the trials on a Dask cluster, e.g. tcp://HOST:8786 (workers must see the same paths).", show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the trials as a JSON array on stdout, nothing else.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live table or messages on stderr.")] = False,
+) -> None:
+    """Train many variants of a config and find the best: grid, random or TPE search (Optuna).
+
+    [bold]Example:[/bold] dnn sweep sweep.yaml --jobs 2
+
+    Writes sweeps/<name>/: study.db (the Optuna study), trials/<n>/ (one ordinary run directory
+    each), results.csv, best.yaml (the base config with the best parameters) and sweep.png. Stopped
+    by Ctrl-C, SIGTERM or SIGKILL, the same command continues where it was.
+    """
+    from dnncli.sweep.driver import require
+
+    require("optuna", *(["distributed"] if scheduler else []))
+    from dnncli import report
+    from dnncli.sweep import display, results
+    from dnncli.sweep.driver import run_sweep
+    from dnncli.sweep.spec import load_sweep
+
+    spec = load_sweep(sweep_file)
+    for note in spec.notes:
+        _warn(note, quiet)
+    shown = display.SweepDisplay(stderr_console(), live=sys.stderr.isatty(), quiet=quiet)
+    outcome = run_sweep(spec, jobs=jobs, scheduler=scheduler, events=shown)
+    if json_output:
+        sys.stdout.write(report.to_json(results.json_records(spec, outcome.records)) + "\n")
+        return
+    console = stdout_console()
+    console.print(display.trials_table(spec, outcome.records, outcome.best))
+    if outcome.best is not None:
+        console.print(
+            f"best: trial {outcome.best.number}, {spec.metric} {outcome.best.value:.6g}; "
+            f"its config: {spec.directory / 'best.yaml'}", markup=False,
+        )
+
+
 # ---- dnn data --------------------------------------------------------------------------------
 
 

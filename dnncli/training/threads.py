@@ -6,7 +6,8 @@ processes already occupy the cores, the threads spend their time waiting for eac
 on a 2-core machine running other jobs, one such product measured 15 to 30 times slower with two
 threads than with one, and the cat set's plain full-batch training 7 times slower. So training
 uses one BLAS thread when a step's largest product is small, as many as the last minute's load
-left idle otherwise (at least one), and the library's default (all cores) on an idle machine. A thread count the user
+left idle otherwise (at least one, at most ``DNN_BLAS_THREADS`` when set: ``dnn sweep`` sets it),
+and the library's default (all cores) on an idle machine. A thread count the user
 set in the environment (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) is
 always left alone.
 """
@@ -20,6 +21,9 @@ from typing import Iterator, Sequence
 # multiply-adds of a step's largest product under which one thread is faster
 SMALL_PRODUCT = 20_000_000
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# at most this many threads for one run: dnn sweep sets it to cores / parallel trials, so that
+# trials running side by side do not fight over the cores
+CAP_VARIABLE = "DNN_BLAS_THREADS"
 
 
 def largest_product(layer_sizes: Sequence[int], batch: int) -> int:
@@ -44,8 +48,16 @@ def blas_threads(product: int) -> int | None:
         return None
     if product < SMALL_PRODUCT:
         return 1
-    idle = idle_cores()
+    idle, cap = idle_cores(), thread_cap()
+    if cap is not None:
+        return max(1, min(idle, cap))
     return None if idle >= (os.cpu_count() or 1) else max(1, idle)
+
+
+def thread_cap() -> int | None:
+    """``DNN_BLAS_THREADS`` when it is a positive integer."""
+    text = os.environ.get(CAP_VARIABLE, "")
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 @contextlib.contextmanager

@@ -1,0 +1,118 @@
+"""What a sweep shows while it runs (stderr) and at the end (stdout).
+
+On a terminal: a live table of the latest trials (number, parameters, metric, state) under a line
+with the progress and the best so far. Elsewhere (a pipe, a log file): one line per finished
+trial. ``--quiet``: nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dnncli.sweep.driver import TrialRecord
+from dnncli.sweep.results import best_record, format_value
+from dnncli.sweep.spec import Sweep
+
+LIVE_ROWS = 15
+STATE_STYLE = {"complete": "green", "running": "cyan", "pruned": "yellow", "failed": "red", "interrupted": "magenta"}
+
+
+def _short(key: str) -> str:
+    return key.split(".", 1)[-1]
+
+
+def trials_table(sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, title: str | None = None) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("trial", justify="right")
+    for param in sweep.params:
+        table.add_column(_short(param.key), justify="right")
+    table.add_column(sweep.metric, justify="right")
+    table.add_column("seconds", justify="right")
+    table.add_column("state")
+    for r in records:
+        marker = " *" if best is not None and r.number == best.number else ""
+        style = STATE_STYLE.get(r.state, "")
+        state = f"[{style}]{r.state}[/{style}]" if style else r.state
+        if r.state == "failed" and r.error:
+            state += f": {r.error[:60]}"
+        table.add_row(
+            f"{r.number}{marker}", *[format_value(r.params.get(p.key)) for p in sweep.params],
+            format_value(r.value), format_value(r.seconds), state,
+        )
+    return table
+
+
+def summary_line(sweep: Sweep, records: list[TrialRecord], planned: int) -> str:
+    done = sum(r.state in ("complete", "pruned", "failed") for r in records)
+    running = sum(r.state == "running" for r in records)
+    best = best_record(sweep, records)
+    line = f"sweep {sweep.name}: {done}/{planned} trials done, {running} running"
+    if best is not None:
+        line += f"; best {sweep.metric} {best.value:.4g} (trial {best.number})"
+    return line
+
+
+class SweepDisplay:
+    """The driver's events, rendered on stderr."""
+
+    def __init__(self, console: Any, live: bool, quiet: bool) -> None:
+        self.console, self.quiet = console, quiet
+        self.live_enabled = live and not quiet
+        self.live: Any = None
+        self.records: dict[int, TrialRecord] = {}
+        self.sweep: Sweep | None = None
+        self.planned = 0
+        self.started_at = time.perf_counter()
+
+    def begin(self, sweep: Sweep, records: dict[int, TrialRecord], planned: int) -> None:
+        self.sweep, self.records, self.planned = sweep, records, planned
+        done = sum(r.state in ("complete", "pruned", "failed") for r in records.values())
+        if not self.quiet:
+            where = f"{sweep.directory}"
+            again = f", {done} finished before" if done else ""
+            self.console.print(f"sweep {sweep.name}: {planned} trials ({sweep.sampler}) in {where}{again}", markup=False)
+        if self.live_enabled:
+            from rich.live import Live
+
+            self.live = Live(self._render(), console=self.console, transient=True, refresh_per_second=4)
+            self.live.start()
+
+    def _render(self) -> Any:
+        from rich.console import Group
+
+        assert self.sweep is not None
+        records = [self.records[n] for n in sorted(self.records)]
+        best = best_record(self.sweep, records)
+        running = [r for r in records if r.state == "running"]
+        shown = (running + [r for r in records if r.state != "running"][::-1])[:LIVE_ROWS]
+        shown.sort(key=lambda r: r.number)
+        return Group(
+            summary_line(self.sweep, records, self.planned) + f" ({time.perf_counter() - self.started_at:.0f} s)",
+            trials_table(self.sweep, shown, best),
+        )
+
+    def started(self, record: TrialRecord) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def finished(self, record: TrialRecord) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+        elif not self.quiet and self.sweep is not None:
+            params = " ".join(f"{_short(k)}={format_value(v)}" for k, v in record.params.items())
+            value = f" {self.sweep.metric}={format_value(record.value)}" if record.value is not None else ""
+            error = f" ({record.error})" if record.error and record.state != "complete" else ""
+            done = sum(r.state in ("complete", "pruned", "failed") for r in self.records.values())
+            self.console.print(
+                f"trial {record.number} {record.state}: {params}{value}, {format_value(record.seconds)} s{error} "
+                f"[{done}/{self.planned}]",
+                markup=False, highlight=False,
+            )
+
+    def end(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None

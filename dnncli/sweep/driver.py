@@ -1,0 +1,400 @@
+"""The sweep's driver: an Optuna study (ask and tell) recorded in ``sweeps/<name>/study.db``, trials
+handed to workers, results collected.
+
+The study database is the sweep's memory. Run the same command again after Ctrl-C, SIGTERM or
+SIGKILL, and the driver carries on where it was: finished trials (complete, pruned, failed) are
+kept; a trial the study still has as running was interrupted, and is handed out again with the
+parameters it was given (its run directory resumes from its checkpoint, or starts again, or is
+simply read if it had finished); only the trials still missing are asked for. Every planned trial
+is thus run exactly once.
+
+The driver holds a lock on the sweep's directory, so a second driver refuses instead of
+counting trials twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import math
+import os
+import signal
+import threading
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+from dnncli import __version__, atomic
+from dnncli.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    ConfigError,
+    DnnError,
+    Interrupted,
+    RunDirError,
+)
+from dnncli.sweep.spec import Sweep
+from dnncli.sweep.worker import SWEEP_ID_FILE
+
+INSTALL_HINT = "pip install 'dnncli[sweep]'"
+STUDY_FILE = "study.db"
+SWEEP_RECORD = "sweep.json"
+BAD_INPUT_LIMIT = 3  # trials failing on bad input before any succeeds: the sweep stops
+
+
+def require(*modules: str) -> None:
+    """Refuse in one line when an optional dependency of ``dnn sweep`` is missing."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise DnnError(f"dnn sweep needs {' and '.join(missing)}: {INSTALL_HINT}")
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the results show it."""
+
+    number: int
+    state: str  # running, complete, pruned, failed, interrupted
+    params: dict[str, Any]  # config key -> value
+    run_dir: str
+    value: float | None = None
+    metrics: dict[str, Any] | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+    def as_dict(self, metric: str) -> dict[str, Any]:
+        return {
+            "number": self.number, "state": self.state, "params": self.params, "metric": metric,
+            "value": self.value, "metrics": self.metrics or {}, "seconds": self.seconds,
+            "run_dir": self.run_dir, "error": self.error,
+        }
+
+
+class SweepEvents(Protocol):
+    def begin(self, sweep: Sweep, records: dict[int, TrialRecord], planned: int) -> None: ...
+    def started(self, record: TrialRecord) -> None: ...
+    def finished(self, record: TrialRecord) -> None: ...
+    def end(self) -> None: ...
+
+
+@dataclass
+class SweepOutcome:
+    sweep: Sweep
+    records: list[TrialRecord]
+    best: TrialRecord | None
+    files: list[Path] = field(default_factory=list)
+
+
+# ---- the sweep's directory -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def sweep_lock(directory: Path) -> Iterator[None]:
+    path = directory / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            raise RunDirError(
+                f"{directory}: in use by another dnn sweep{f' (pid {owner})' if owner else ''}; "
+                "wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _check_identity(sweep: Sweep) -> None:
+    """A rerun must be the same sweep (its budget may change); the first run records it."""
+    record = sweep.directory / SWEEP_RECORD
+    identity = json.loads(json.dumps(sweep.identity()))
+    if record.exists():
+        try:
+            saved = json.loads(record.read_text()).get("identity")
+        except (OSError, ValueError, AttributeError):
+            saved = None
+        if saved != identity:
+            differ = sorted(k for k in identity if not isinstance(saved, dict) or saved.get(k) != identity[k])
+            raise ConfigError(
+                f"{sweep.source}: {sweep.directory} holds a sweep started with another "
+                f"{', '.join(differ) or 'sweep file'}; to start a new sweep set another name: in the "
+                f"sweep file, or remove {sweep.directory}"
+            )
+    atomic.write_text(
+        record,
+        json.dumps({"source": str(sweep.source), "planned_trials": sweep.trials, "dnn_version": __version__,
+                    "identity": identity}, indent=2) + "\n",
+    )
+    if not (sweep.directory / SWEEP_ID_FILE).exists():
+        atomic.write_text(sweep.directory / SWEEP_ID_FILE, uuid.uuid4().hex + "\n")
+
+
+# ---- the study -------------------------------------------------------------------------------
+
+
+def _open_study(sweep: Sweep, parallel: bool) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if sweep.sampler == "grid":
+        sampler = _GridSampler({p.study_name: p.grid() for p in sweep.params}, seed=sweep.seed)
+    elif sweep.sampler == "random":
+        sampler = optuna.samplers.RandomSampler(seed=sweep.seed)
+    else:
+        # a constant liar keeps parallel TPE trials from all asking for the same point
+        sampler = optuna.samplers.TPESampler(seed=sweep.seed, constant_liar=parallel)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{(sweep.directory / STUDY_FILE).resolve()}")
+    return optuna.create_study(
+        storage=storage, sampler=sampler, pruner=optuna.pruners.NopPruner(),  # pruning: in the worker
+        study_name=sweep.name, direction=sweep.goal, load_if_exists=True,
+    )
+
+
+def _grid_sampler_class() -> type:
+    import optuna
+
+    class GridSampler(optuna.samplers.GridSampler):
+        """Optuna's grid, without its ``study.stop()`` once the grid is done: that only works
+        inside ``study.optimize``, and the driver counts the planned trials itself."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            pass
+
+    return GridSampler
+
+
+def _GridSampler(search_space: dict[str, list[Any]], seed: int) -> Any:
+    return _grid_sampler_class()(search_space, seed=seed)
+
+
+_STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "interrupted", "WAITING": "interrupted"}
+
+
+def _read_metrics(run_dir: Path) -> dict[str, Any] | None:
+    with contextlib.suppress(OSError, ValueError):
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        return metrics if isinstance(metrics, dict) else None
+    return None
+
+
+def _record_of(sweep: Sweep, frozen: Any) -> TrialRecord:
+    run_dir = sweep.directory / "trials" / str(frozen.number)
+    state = _STATES.get(frozen.state.name, frozen.state.name.lower())
+    metrics = _read_metrics(run_dir) if state in ("complete", "interrupted") else None
+    value = frozen.value if state in ("complete", "pruned") else None
+    if state == "pruned" and value is None and frozen.intermediate_values:
+        value = frozen.intermediate_values[max(frozen.intermediate_values)]
+    return TrialRecord(
+        number=frozen.number, state=state, params=sweep.config_values(frozen.params), run_dir=str(run_dir),
+        value=value, metrics=metrics, seconds=frozen.user_attrs.get("seconds"), error=frozen.user_attrs.get("error"),
+    )
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class _Stop:
+    """SIGINT / SIGTERM: stop handing out trials and ask the running ones to stop; again: at once."""
+
+    def __init__(self, executor: Any) -> None:
+        self.executor, self.signum, self.error = executor, None, None
+
+    def __bool__(self) -> bool:
+        return self.signum is not None or self.error is not None
+
+    def handler(self, signum: int, frame: Any) -> None:
+        self.signum = self.signum or signum
+        self.executor.interrupt()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.signal(s, self.handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, old in previous.items():
+                signal.signal(s, old)
+
+
+def _default_jobs() -> int:
+    return os.cpu_count() or 1
+
+
+def run_sweep(
+    sweep: Sweep, *, jobs: int | None = None, scheduler: str | None = None, events: SweepEvents | None = None
+) -> SweepOutcome:
+    """Run (or continue) the sweep until every planned trial has finished; the results."""
+    require("optuna", *(["distributed"] if scheduler else []))
+    sweep.directory.mkdir(parents=True, exist_ok=True)
+    (sweep.directory / "trials").mkdir(exist_ok=True)
+    with sweep_lock(sweep.directory):
+        _check_identity(sweep)
+        sweep_id = (sweep.directory / SWEEP_ID_FILE).read_text().strip()
+        if scheduler:
+            from dnncli.sweep.cluster import DaskWorkers
+
+            executor: Any = DaskWorkers(scheduler, jobs)
+        else:
+            from dnncli.sweep.local import LocalWorkers
+
+            jobs = jobs or _default_jobs()
+            executor = LocalWorkers(jobs, max(1, _default_jobs() // jobs))
+        try:
+            study = _open_study(sweep, parallel=(jobs or 2) > 1)
+            return _drive(sweep, study, executor, sweep_id, events)
+        finally:
+            executor.close()
+
+
+def _drive(sweep: Sweep, study: Any, executor: Any, sweep_id: str, events: SweepEvents | None) -> SweepOutcome:
+    from optuna.trial import TrialState
+
+    from dnncli.sweep import results
+
+    trials = study.get_trials(deepcopy=False)
+    records = {t.number: _record_of(sweep, t) for t in trials}
+    # trials a stopped or killed driver left running: handed out again first, with their parameters
+    orphans = sorted((t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)), key=lambda t: t.number)
+    to_ask = max(0, sweep.trials - len(trials))
+    distributions = {p.study_name: p.distribution() for p in sweep.params}
+    in_flight: dict[int, int] = {}  # trial number -> trial id
+    stop = _Stop(executor)
+    bad_input: list[str] = []
+    if events:
+        events.begin(sweep, records, max(sweep.trials, len(trials)))
+
+    def finished_snapshot() -> list[Any]:
+        if sweep.pruner == "none":
+            return []
+        return study.get_trials(deepcopy=True, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+    def dispatch(number: int, trial_id: int, params: dict[str, Any]) -> None:
+        values = sweep.config_values(params)
+        raw, overrides = sweep.trial_raw(values, number)
+        record = TrialRecord(number, "running", values, str(sweep.directory / "trials" / str(number)))
+        payload = {
+            "number": number, "trial_dir": str(Path(record.run_dir).resolve()), "config": raw,
+            "overrides": overrides, "metric": sweep.metric, "goal": sweep.goal, "pruner": sweep.pruner,
+            "finished": finished_snapshot(), "dnn_version": __version__,
+            "sweep_dir": str(sweep.directory.resolve()), "sweep_id": sweep_id,
+        }
+        executor.submit(payload)
+        in_flight[number] = trial_id
+        records[number] = record
+        if events:
+            events.started(record)
+
+    with stop.installed():
+        while True:
+            while not stop and len(in_flight) < max(1, executor.capacity()):
+                if orphans:
+                    frozen = orphans.pop(0)
+                    dispatch(frozen.number, frozen._trial_id, frozen.params)
+                elif to_ask > 0:
+                    trial = study.ask(distributions)
+                    to_ask -= 1
+                    dispatch(trial.number, trial._trial_id, trial.params)
+                else:
+                    break
+                if executor.capacity() == 0:
+                    break  # a cluster with no worker yet: wait for one
+            if not in_flight:
+                break
+            for outcome in executor.wait(0.25):
+                number = outcome["number"]
+                trial_id = in_flight.pop(number)
+                record = _tell(study, sweep, trial_id, records[number], outcome)
+                if events:
+                    events.finished(record)
+                if record.state == "complete":
+                    bad_input.clear()
+                elif outcome.get("exit_code") == EXIT_BAD_INPUT and not any(
+                    r.state == "complete" for r in records.values()
+                ):
+                    bad_input.append(f"trial {number}: {record.error}")
+                    if len(bad_input) >= BAD_INPUT_LIMIT and not stop:
+                        stop.error = bad_input[-1]
+                        executor.interrupt()
+                elif outcome["state"] == "busy" and not stop:
+                    stop.error = f"trial {number}: {record.error}"
+                    executor.interrupt()
+                if record.state != "running":
+                    results.write_csv(sweep, records)
+            if not in_flight and stop:
+                break
+    if events:
+        events.end()
+
+    ordered = [records[n] for n in sorted(records)]
+    best = results.best_record(sweep, ordered)
+    files = results.write_all(sweep, ordered, best)
+    if stop.error is not None:
+        raise DnnError(f"{stop.error} (the sweep stopped; fix the cause, then rerun the same command)")
+    if stop.signum is not None:
+        name = signal.Signals(stop.signum).name
+        done = sum(r.state in ("complete", "pruned", "failed") for r in ordered)
+        left = sweep.trials - done
+        raise Interrupted(
+            f"sweep interrupted by {name}: {done} of {sweep.trials} trials finished, {left} left "
+            f"(interrupted trials resume from their checkpoints); continue with the same command",
+            exit_code=EXIT_SIGINT if stop.signum == signal.SIGINT else EXIT_SIGTERM,
+        )
+    return SweepOutcome(sweep, ordered, best, files)
+
+
+def _tell(study: Any, sweep: Sweep, trial_id: int, record: TrialRecord, outcome: dict[str, Any]) -> TrialRecord:
+    """Record a worker's outcome in the study; the trial's record as the results show it."""
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    known_steps = set(storage.get_trial(trial_id).intermediate_values)
+    for step, value in outcome.get("reports") or []:
+        if step not in known_steps:
+            storage.set_trial_intermediate_value(trial_id, step, value)
+    for key, value in (outcome.get("system_attrs") or {}).items():
+        if key.startswith("completed_rung"):
+            storage.set_trial_system_attr(trial_id, key, value)
+    record.seconds, record.error = outcome.get("seconds"), outcome.get("error")
+    if outcome.get("seconds") is not None:
+        storage.set_trial_user_attr(trial_id, "seconds", outcome["seconds"])
+    number = record.number
+    state = outcome["state"]
+    if state == "complete":
+        record.metrics = outcome["metrics"]
+        value = (outcome["metrics"] or {}).get(sweep.metric)
+        if _finite(value):
+            study.tell(number, float(value))
+            record.state, record.value = "complete", float(value)
+            return record
+        state, record.error = "failed", f"{sweep.metric} is {value!r} in {record.run_dir}/metrics.json"
+    if state == "pruned":
+        study.tell(number, state=TrialState.PRUNED)
+        record.state = "pruned"
+        reports = outcome.get("reports") or []
+        record.value = reports[-1][1] if reports else None
+        return record
+    if state == "failed":
+        storage.set_trial_user_attr(trial_id, "error", record.error)
+        study.tell(number, state=TrialState.FAIL)
+        record.state = "failed"
+        return record
+    record.state = "interrupted"  # still running in the study: the next run hands it out again
+    return record

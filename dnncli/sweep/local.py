@@ -1,0 +1,175 @@
+"""Trials in local worker processes (``dnn sweep --jobs N``).
+
+Each worker is a fresh interpreter (the ``spawn`` start method: nothing of the driver's state, its
+SQLite connection or threads, is inherited) that sets its BLAS thread cap before NumPy is first
+imported, then runs one trial after another from a pipe.
+
+Workers live in a session of their own, so that a terminal's Ctrl-C reaches the driver only, which
+asks each busy worker to stop (SIGTERM: the trial stops after its current update step with a
+checkpoint, exactly as ``dnn train`` does). On Linux a worker also gets SIGINT when the driver
+dies, even by SIGKILL, so no trial goes on unwatched holding its run directory.
+
+SIGINT rather than SIGTERM: in a worker that is not training at that moment (loading the data,
+waiting for a trial) it is a KeyboardInterrupt, which ends the trial as interrupted, or the
+worker, cleanly.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the driver died before prctl took effect
+        os._exit(0)
+
+
+def worker_main(conn: Connection, parent_pid: int, blas_threads: int) -> None:
+    """A worker process: trials from ``conn`` until it closes."""
+    os.setsid()
+    _die_with_parent(parent_pid)
+    from dnncli.sweep.worker import THREADS_VARIABLE, run_trial  # no NumPy yet
+
+    os.environ[THREADS_VARIABLE] = str(blas_threads)
+    while True:
+        try:
+            payload = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        if payload is None:
+            return
+        outcome = run_trial(payload)
+        try:
+            conn.send(outcome)
+        except (OSError, BrokenPipeError):
+            return
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    number: int | None = None  # the trial it runs
+    payload: dict[str, Any] | None = None
+    attempts: int = 0
+
+
+class LocalWorkers:
+    """Up to ``jobs`` trials at once, each with ``blas_threads`` BLAS threads at most."""
+
+    RETRIES = 1  # a worker that died (killed, out of memory): its trial is tried once more
+
+    def __init__(self, jobs: int, blas_threads: int) -> None:
+        self.jobs, self.blas_threads = jobs, blas_threads
+        self.context = multiprocessing.get_context("spawn")
+        self.workers: list[_Worker] = []
+        self.attempts: dict[int, int] = {}
+        self.stopping = False
+
+    def capacity(self) -> int:
+        return self.jobs
+
+    def busy(self) -> int:
+        return sum(w.number is not None for w in self.workers)
+
+    def _start_worker(self) -> _Worker:
+        parent_end, child_end = self.context.Pipe()
+        process = self.context.Process(
+            target=worker_main, args=(child_end, os.getpid(), self.blas_threads), daemon=True,
+            name="dnn-sweep-worker",
+        )
+        process.start()
+        child_end.close()
+        worker = _Worker(process, parent_end)
+        self.workers.append(worker)
+        return worker
+
+    def submit(self, payload: dict[str, Any]) -> None:
+        for idle in [w for w in self.workers if w.number is None and not w.process.is_alive()]:
+            self.workers.remove(idle)
+            idle.conn.close()
+        worker = next((w for w in self.workers if w.number is None), None) or self._start_worker()
+        worker.number, worker.payload = payload["number"], payload
+        worker.conn.send(payload)
+
+    def wait(self, timeout: float) -> list[dict[str, Any]]:
+        """Outcomes of the trials that finished within ``timeout`` seconds."""
+        busy = [w for w in self.workers if w.number is not None]
+        if not busy:
+            return []
+        ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout)
+        outcomes = []
+        for worker in busy:
+            if worker.conn in ready or worker.process.sentinel in ready:
+                outcome = self._collect(worker)
+                if outcome is not None:
+                    outcomes.append(outcome)
+        return outcomes
+
+    def _collect(self, worker: _Worker) -> dict[str, Any] | None:
+        try:
+            if worker.conn.poll():
+                outcome = worker.conn.recv()
+                worker.number, worker.payload = None, None
+                return outcome
+        except (EOFError, OSError):
+            pass
+        if worker.process.is_alive():
+            return None
+        # the process died in the middle of a trial: give the trial to a new worker, once
+        payload, number = worker.payload, worker.number
+        self.workers.remove(worker)
+        worker.conn.close()
+        if self.stopping:  # stopped before its training loop could take the signal
+            return {"number": number, "state": "interrupted", "metrics": None, "exit_code": None,
+                    "reports": [], "system_attrs": {}, "seconds": None, "error": "interrupted"}
+        tries = self.attempts.get(number, 0) + 1
+        self.attempts[number] = tries
+        if tries <= self.RETRIES:
+            self.submit(payload)
+            return None
+        code = worker.process.exitcode
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return {"number": number, "state": "failed", "metrics": None, "exit_code": 3, "reports": [],
+                "system_attrs": {}, "seconds": None,
+                "error": f"its worker process died ({how}), twice; see sweeps' trials/{number}.partial"}
+
+    def interrupt(self) -> None:
+        """Ask every running trial to stop after its current update step (a second time: at once)."""
+        self.stopping = True
+        for worker in self.workers:
+            if worker.number is not None and worker.process.is_alive():
+                try:
+                    os.kill(worker.process.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+
+    def close(self) -> None:
+        for worker in self.workers:
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+        for worker in self.workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(timeout=5)
+            worker.conn.close()
+        self.workers = []

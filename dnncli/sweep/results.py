@@ -1,0 +1,193 @@
+"""A sweep's results: ``results.csv``, the JSON records, ``best.yaml`` and ``sweep.png``.
+
+Every file is written atomically, ``results.csv`` after every trial, so an interrupted sweep
+still has the results it got.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from dnncli import atomic
+from dnncli.config import apply_overrides
+
+if TYPE_CHECKING:
+    from dnncli.sweep.driver import TrialRecord
+    from dnncli.sweep.spec import Sweep
+
+# metrics.json keys that are not measurements of the trained network
+NOT_METRICS = {"name", "run_dir", "dnn_version", "first_layer", "first_layer_reason", "status", "overrides", "started"}
+
+
+def metric_columns(records: list["TrialRecord"]) -> list[str]:
+    """Every numeric metric any trial has, in the order metrics.json gives them."""
+    columns: list[str] = []
+    for record in records:
+        for key, value in (record.metrics or {}).items():
+            if key not in NOT_METRICS and key not in columns and (value is None or isinstance(value, (int, float))):
+                columns.append(key)
+    return columns
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return value
+
+
+def csv_text(sweep: "Sweep", records: list["TrialRecord"]) -> str:
+    metrics = metric_columns(records)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    keys = [p.key for p in sweep.params]
+    writer.writerow(["number", "state", *keys, sweep.metric, *[m for m in metrics if m != sweep.metric],
+                     "trial_seconds", "run_dir", "error"])
+    for r in sorted(records, key=lambda r: r.number):
+        row = [r.number, r.state, *[_cell(r.params.get(k)) for k in keys], _cell(r.value)]
+        row += [_cell((r.metrics or {}).get(m)) for m in metrics if m != sweep.metric]
+        row += [_cell(r.seconds), r.run_dir, _cell(r.error)]
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def write_csv(sweep: "Sweep", records: dict[int, "TrialRecord"] | list["TrialRecord"]) -> Path:
+    rows = list(records.values()) if isinstance(records, dict) else records
+    path = sweep.directory / "results.csv"
+    atomic.write_text(path, csv_text(sweep, rows))
+    return path
+
+
+def best_record(sweep: "Sweep", records: list["TrialRecord"]) -> "TrialRecord | None":
+    complete = [r for r in records if r.state == "complete" and r.value is not None]
+    if not complete:
+        return None
+    sign = 1 if sweep.goal == "maximize" else -1
+    # ties go to the earlier trial
+    return max(complete, key=lambda r: (sign * r.value, -r.number))
+
+
+def best_yaml(sweep: "Sweep", best: "TrialRecord") -> str:
+    """The base config with the best trial's parameters, ready for ``dnn train``."""
+    raw = copy.deepcopy(sweep.base_raw)
+    apply_overrides(raw, [f"{k}={json.dumps(v)}" for k, v in best.params.items()])
+    header = (
+        f"# The best trial of sweep {sweep.name} ({sweep.source}): trial {best.number}, "
+        f"{sweep.metric} = {best.value:.6g}\n"
+        f"# its run: {best.run_dir}; train it again with: dnn train {sweep.directory / 'best.yaml'}\n"
+    )
+    return header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None)
+
+
+def write_all(sweep: "Sweep", records: list["TrialRecord"], best: "TrialRecord | None") -> list[Path]:
+    files = [write_csv(sweep, records)]
+    if best is not None:
+        path = sweep.directory / "best.yaml"
+        atomic.write_text(path, best_yaml(sweep, best))
+        files.append(path)
+    if any(r.value is not None for r in records):
+        path = sweep.directory / "sweep.png"
+        atomic.write_with(path, lambda tmp: plot(sweep, records, best, tmp), suffix=".png")
+        files.append(path)
+    return files
+
+
+def json_records(sweep: "Sweep", records: list["TrialRecord"]) -> list[dict[str, Any]]:
+    return [r.as_dict(sweep.metric) for r in sorted(records, key=lambda r: r.number)]
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+# ---- sweep.png -------------------------------------------------------------------------------
+
+
+def plot(sweep: "Sweep", records: list["TrialRecord"], best: "TrialRecord | None", path: Path) -> None:
+    """The metric against each swept parameter (log axes where the scale is log; β as 1 − β on
+    a log axis), and the best-so-far curve over the trials."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scored = [r for r in records if r.value is not None]
+    panels = len(sweep.params) + 1
+    columns = min(3, panels)
+    rows = math.ceil(panels / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax, param in zip(flat, sweep.params):
+        _parameter_panel(ax, sweep, param, scored, best)
+    _best_so_far_panel(flat[len(sweep.params)], sweep, records)
+    for ax in flat[panels:]:
+        ax.set_visible(False)
+    fig.suptitle(f"sweep {sweep.name}: {sweep.metric} ({sweep.goal})", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _parameter_panel(ax: Any, sweep: "Sweep", param: Any, scored: list["TrialRecord"], best: Any) -> None:
+    def x_of(record: "TrialRecord") -> Any:
+        value = record.params[param.key]
+        if param.scale == "one_minus_log_uniform":
+            return 1.0 - value
+        if param.scale == "choice":
+            return [json.dumps(c) for c in param.choices].index(json.dumps(value))
+        return value
+
+    for state, marker, colour in (("complete", "o", "tab:blue"), ("pruned", "x", "tab:gray")):
+        points = [r for r in scored if r.state == state]
+        if points:
+            ax.scatter([x_of(r) for r in points], [r.value for r in points], marker=marker, color=colour,
+                       alpha=0.8, label=state if state == "pruned" else None)
+    if best is not None:
+        ax.scatter([x_of(best)], [best.value], marker="*", s=180, color="tab:red", zorder=3, label="best")
+    label = param.key
+    if param.scale == "one_minus_log_uniform":
+        label = f"1 − {param.key}"
+    if param.log:
+        ax.set_xscale("log")
+    if param.scale == "choice":
+        ax.set_xticks(range(len(param.choices)))
+        labels = [format_value(c) for c in param.choices]
+        ax.set_xticklabels(labels, rotation=20 if max(len(t) for t in labels) > 6 else 0)
+        ax.set_xlim(-0.5, len(param.choices) - 0.5)
+    ax.set_xlabel(label)
+    ax.set_ylabel(sweep.metric)
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
+def _best_so_far_panel(ax: Any, sweep: "Sweep", records: list["TrialRecord"]) -> None:
+    better = max if sweep.goal == "maximize" else min
+    numbers, values, best_curve, best = [], [], [], None
+    for r in sorted(records, key=lambda r: r.number):
+        if r.state == "complete" and r.value is not None:
+            best = r.value if best is None else better(best, r.value)
+            numbers.append(r.number)
+            values.append(r.value)
+            best_curve.append(best)
+    ax.scatter(numbers, values, color="tab:blue", alpha=0.6, label="trial")
+    ax.step(numbers, best_curve, where="post", color="tab:red", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(sweep.metric)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)

@@ -1,0 +1,218 @@
+"""One trial of a sweep: an ordinary run directory, trained through the library.
+
+:func:`run_trial` is the whole of a worker's job, the same in a local worker process and on a Dask
+worker: it takes a picklable payload (the trial's config, its directory, the metric, the pruner's
+view of the finished trials) and returns a picklable outcome, never raising. It is idempotent, so a
+trial can be handed out again after its worker or the driver died:
+
+* ``trials/<n>/`` complete: its ``metrics.json`` is the result (it finished, but nobody heard);
+* ``trials/<n>.partial/`` left by an interrupted or killed attempt: resumed from its checkpoint
+  (``dnn train --resume``), or started again from iteration 0 when it has none;
+* nothing yet: trained from the start.
+
+Results are always read back from the run's ``metrics.json``.
+
+Nothing here imports NumPy at module level: a local worker sets its BLAS thread count before the
+first import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import math
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from dnncli import __version__
+
+THREADS_VARIABLE = "DNN_BLAS_THREADS"  # read by dnncli.training.threads
+SWEEP_ID_FILE = ".sweep-id"
+LOCK_WAIT_SECONDS = 60.0
+
+
+class TrialPruned(Exception):
+    """Raised from the training loop's record hook when the pruner says stop."""
+
+    def __init__(self, step: int, value: float) -> None:
+        super().__init__(f"pruned at step {step} ({value:.6g})")
+        self.step, self.value = step, value
+
+
+class PruningWatch:
+    """A progress callback that reports the watched metric at every recorded history row to a
+    private, in-memory copy of the study (the finished trials as they were when this one was
+    handed out) and stops the run when the pruner says so.
+
+    Deciding in the worker keeps the same code for local processes and Dask workers, which cannot
+    reach the driver's SQLite database; the driver records the reports afterwards.
+    """
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        import optuna
+
+        from dnncli.sweep.spec import HISTORY_COLUMNS
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.study = optuna.create_study(
+            direction=payload["goal"], pruner=make_pruner(payload["pruner"]),
+            sampler=optuna.samplers.RandomSampler(seed=0),
+        )
+        self.study.add_trials(payload.get("finished") or [])
+        self.trial = self.study.ask()
+        self.column = HISTORY_COLUMNS[payload["metric"]]
+        self.reports: list[tuple[int, float]] = []
+
+    def __call__(self, iteration: int, cost: float) -> None:
+        pass
+
+    def recorded(self, row: dict[str, Any]) -> None:
+        value = row.get(self.column)
+        if value is None or not math.isfinite(value):
+            return
+        step = int(row["epoch"] if "epoch" in row else row["iteration"])
+        if self.reports and step <= self.reports[-1][0]:
+            return  # a resumed run records the rows after its checkpoint again
+        self.trial.report(float(value), step)
+        self.reports.append((step, float(value)))
+        if self.trial.should_prune():
+            raise TrialPruned(step, float(value))
+
+    def system_attrs(self) -> dict[str, Any]:
+        # the successive-halving pruner keeps each trial's rungs here
+        return dict(self.study._storage.get_trial(self.trial._trial_id).system_attrs)
+
+
+def make_pruner(name: str) -> Any:
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner()
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def _wait_unlocked(partial: Path, timeout: float = LOCK_WAIT_SECONDS) -> bool:
+    """Wait until no process holds the run's lock (an attempt that is still stopping); True if free."""
+    lock = partial / ".lock"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+        finally:
+            os.close(fd)  # closing releases a lock we took: the run reopens it
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
+class TrialBusy(Exception):
+    """Another live process holds the trial's run directory."""
+
+
+def _partial_status(partial: Path) -> str | None:
+    try:
+        return json.loads((partial / "metrics.json").read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def run_or_resume(config: Any, trial_dir: Path, progress: Any = None) -> dict[str, Any]:
+    """Finish the trial's run directory however far an earlier attempt got; its metrics."""
+    from dnncli.errors import TrainingDiverged
+    from dnncli.rundir import partial_path
+    from dnncli.runs import run_training
+    from dnncli.supervised import resume_training
+
+    metrics_file = trial_dir / "metrics.json"
+    if not metrics_file.is_file():
+        partial = partial_path(trial_dir)
+        if partial.is_dir():
+            if not _wait_unlocked(partial):
+                raise TrialBusy(f"{partial}: still in use by another process after {LOCK_WAIT_SECONDS:.0f} s")
+            if _partial_status(partial) == "diverged":
+                raise TrainingDiverged(f"training diverged (an earlier attempt; its last good parameters are in {partial})")
+            if (partial / "config.yaml").is_file():
+                resume_training(partial, progress=progress)
+            else:  # killed before it wrote anything worth keeping
+                shutil.rmtree(partial)
+                run_training(config, run_dir=trial_dir, progress=progress)
+        else:
+            run_training(config, run_dir=trial_dir, progress=progress)
+    return json.loads(metrics_file.read_text())
+
+
+def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run (or finish) one trial; an outcome dict, whatever happens."""
+    start = time.perf_counter()
+    outcome: dict[str, Any] = {
+        "number": payload["number"], "state": "failed", "metrics": None, "error": None,
+        "exit_code": None, "reports": [], "system_attrs": {}, "host": socket.gethostname(),
+    }
+    watch = None
+    try:
+        if payload.get("blas_threads"):
+            os.environ[THREADS_VARIABLE] = str(payload["blas_threads"])
+        if payload.get("dnn_version") != __version__:
+            raise _Refused(f"this worker runs dnn {__version__}, the sweep's driver dnn {payload.get('dnn_version')}")
+        sweep_dir = Path(payload["sweep_dir"])
+        if _read(sweep_dir / SWEEP_ID_FILE) != payload["sweep_id"]:
+            raise _Refused(
+                f"this worker ({socket.gethostname()}) does not see the sweep directory {sweep_dir}: "
+                "workers must share the driver's file system (data and sweep directory at the same paths)"
+            )
+        from dnncli.config import validate_config
+
+        config = validate_config(payload["config"], f"trial {payload['number']}")
+        watch = PruningWatch(payload) if payload.get("pruner", "none") != "none" else None
+        outcome["metrics"] = run_or_resume(config, Path(payload["trial_dir"]), progress=watch)
+        outcome["state"] = "complete"
+    except TrialPruned as pruned:
+        from dnncli.rundir import partial_path
+
+        outcome["state"], outcome["error"] = "pruned", str(pruned)
+        shutil.rmtree(partial_path(Path(payload["trial_dir"])), ignore_errors=True)
+    except TrialBusy as busy:
+        outcome["state"], outcome["error"] = "busy", str(busy)
+    except KeyboardInterrupt:  # a second signal: stopped at once
+        outcome["state"], outcome["error"] = "interrupted", "stopped at once"
+    except Exception as exc:
+        from dnncli.errors import DnnError, Interrupted
+
+        if isinstance(exc, Interrupted):
+            outcome["state"], outcome["error"] = "interrupted", exc.message
+        elif isinstance(exc, DnnError):
+            outcome["error"], outcome["exit_code"] = exc.message, exc.exit_code
+        elif isinstance(exc, _Refused):
+            outcome["error"], outcome["exit_code"] = str(exc), 2
+        else:
+            outcome["error"], outcome["exit_code"] = f"internal error: {type(exc).__name__}: {exc}", 3
+    if watch is not None:
+        outcome["reports"], outcome["system_attrs"] = watch.reports, watch.system_attrs()
+    outcome["seconds"] = round(time.perf_counter() - start, 6)
+    return outcome
+
+
+class _Refused(Exception):
+    """The worker cannot run this sweep's trials at all."""
+
+
+def _read(path: Path) -> str | None:
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return path.read_text().strip()
+    return None
