@@ -54,6 +54,9 @@ class DaskWorkers:
         self.tag = uuid.uuid4().hex[:8]
         self.stopping = False
 
+    def start(self, count: int) -> None:
+        pass  # the cluster's workers are already there
+
     def capacity(self) -> int:
         threads = sum(self.client.nthreads().values())
         return min(threads, self.jobs) if self.jobs else threads

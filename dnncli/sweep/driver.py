@@ -49,9 +49,14 @@ BAD_INPUT_LIMIT = 3  # trials failing on bad input before any succeeds: the swee
 
 def require(*modules: str) -> None:
     """Refuse in one line when an optional dependency of ``dnn sweep`` is missing."""
-    import importlib.util
+    import importlib
 
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = []
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
     if missing:
         raise DnnError(f"dnn sweep needs {' and '.join(missing)}: {INSTALL_HINT}")
 
@@ -274,6 +279,7 @@ def _drive(sweep: Sweep, study: Any, executor: Any, sweep_id: str, events: Sweep
     # trials a stopped or killed driver left running: handed out again first, with their parameters
     orphans = sorted((t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)), key=lambda t: t.number)
     to_ask = max(0, sweep.trials - len(trials))
+    executor.start(len(orphans) + to_ask)
     distributions = {p.study_name: p.distribution() for p in sweep.params}
     in_flight: dict[int, int] = {}  # trial number -> trial id
     stop = _Stop(executor)

@@ -47,6 +47,10 @@ def worker_main(conn: Connection, parent_pid: int, blas_threads: int) -> None:
     from dnncli.sweep.worker import THREADS_VARIABLE, run_trial  # no NumPy yet
 
     os.environ[THREADS_VARIABLE] = str(blas_threads)
+    # the imports every trial needs, done while the driver still opens its study
+    import dnncli.runs  # noqa: F401
+    import dnncli.supervised  # noqa: F401
+
     while True:
         try:
             payload = conn.recv()
@@ -99,6 +103,12 @@ class LocalWorkers:
         worker = _Worker(process, parent_end)
         self.workers.append(worker)
         return worker
+
+    def start(self, count: int) -> None:
+        """Start ``count`` workers now (they import NumPy and the library while the driver
+        opens its study), at most ``jobs``."""
+        while len(self.workers) < min(count, self.jobs):
+            self._start_worker()
 
     def submit(self, payload: dict[str, Any]) -> None:
         for idle in [w for w in self.workers if w.number is None and not w.process.is_alive()]:

@@ -532,6 +532,8 @@ def _check_space_values(sweep: Sweep) -> None:
                 validate_config(raw, "-")
             except ConfigError as exc:
                 reason = exc.message.removeprefix("-: ")
+                if param.key == "model.hidden" and sweep.base_config.model.layers is not None:
+                    reason += " (the base gives model.layers: add set: [model.layers=null, model.activations=null])"
                 raise ConfigError(
                     f"{sweep.source}: space.{param.key} = {json.dumps(value)} makes an invalid config: {reason}"
                 ) from None

@@ -1,0 +1,310 @@
+"""dnn sweep: real trials on the football set, in local worker processes and on a real Dask
+cluster; a sweep killed by SIGKILL and run again; bad sweep files.
+
+Runs are tiny (200 iterations) so that the whole file stays within a few seconds of trials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import CONFIGS, dnn_executable, shared_file
+from dnncli.cli import app
+
+pytest.importorskip("optuna", reason="dnn sweep needs optuna: pip install 'dnncli[sweep]'")
+
+MIDDLE_RATE = float(f"{(0.03 * 0.3) ** 0.5:.12g}")  # the grid's middle point on the log scale
+NOT_COMPARED = {"seconds", "run_dir", "name", "started"}
+
+
+def write_sweep(directory: Path, football: Path, name: str = "grid", rate_steps: int = 3) -> Path:
+    """A 6-point grid over football's learning rate (log scale) and L2 lambda (with
+    ``rate_steps=2``, its 4 corners)."""
+    path = directory / f"{name}.yaml"
+    path.write_text(
+        f"""name: {name}
+base: {CONFIGS / 'football.yaml'}
+set: [training.iterations=200, training.record_every=50, training.checkpoint_every=100,
+      training.checkpoint_min_seconds=0, data.train={football}, data.test={football}]
+metric: {{name: test_accuracy, goal: maximize}}
+sampler: grid
+space:
+  training.learning_rate: {{log_uniform: [0.03, 0.3], steps: {rate_steps}}}
+  training.l2_lambda: {{choice: [0.0, 0.7]}}
+output: {{dir: {directory / 'sweeps'}}}
+"""
+    )
+    return path
+
+
+def signature(run_dir: Path) -> dict:
+    """Everything a run computed: metrics (but times and names), history, parameters."""
+    from dnncli.modelfile import load_model
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    params = load_model(run_dir / "model.h5").network.params
+    return {
+        "metrics": {k: v for k, v in metrics.items() if k not in NOT_COMPARED},
+        "history": (run_dir / "history.csv").read_text(),
+        "params": {k: v.tobytes() for k, v in sorted(params.items())},
+    }
+
+
+def trial_signatures(sweep_dir: Path) -> dict[int, dict]:
+    trials = sweep_dir / "trials"
+    return {int(p.name): signature(p) for p in trials.iterdir() if p.name.isdigit()}
+
+
+def signatures_by_point(sweep_dir: Path) -> dict[tuple[float, float], dict]:
+    from dnncli.config import load_config
+
+    by_point = {}
+    for number, found in trial_signatures(sweep_dir).items():
+        training = load_config(sweep_dir / "trials" / str(number) / "config.yaml").training
+        by_point[(training.learning_rate, training.l2_lambda)] = found
+    return by_point
+
+
+@pytest.fixture(scope="module")
+def football() -> Path:
+    return shared_file("football2d.h5")
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(tmp_path_factory: pytest.TempPathFactory, football: Path) -> dict:
+    """The 6-trial grid with --jobs 2, uninterrupted."""
+    work = tmp_path_factory.mktemp("sweep")
+    sweep_file = write_sweep(work, football)
+    result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--jobs", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    sweep_dir = work / "sweeps" / "grid"
+    return {"dir": sweep_dir, "records": json.loads(result.stdout), "signatures": trial_signatures(sweep_dir),
+            "by_point": signatures_by_point(sweep_dir), "stderr": result.stderr}
+
+
+def test_a_grid_with_two_jobs_equals_the_same_configs_trained_one_by_one(grid_sweep: dict, tmp_path: Path) -> None:
+    records, sweep_dir = grid_sweep["records"], grid_sweep["dir"]
+    assert [r["number"] for r in records] == list(range(6))
+    assert all(r["state"] == "complete" for r in records)
+    points = {(r["params"]["training.learning_rate"], r["params"]["training.l2_lambda"]) for r in records}
+    assert len(points) == 6
+    assert {lr for lr, _ in points} == {0.03, MIDDLE_RATE, 0.3}
+    assert {lam for _, lam in points} == {0.0, 0.7}
+    # every trial is an ordinary run directory: trained again one by one with dnn train, bit for bit
+    runner = CliRunner()
+    for number, expected in grid_sweep["signatures"].items():
+        again = tmp_path / f"again-{number}"
+        result = runner.invoke(app, ["train", str(sweep_dir / "trials" / str(number) / "config.yaml"),
+                                     "--run-dir", str(again), "--quiet"])
+        assert result.exit_code == 0, result.output
+        assert signature(again) == expected, f"trial {number} differs from dnn train of its config"
+        assert records[number]["value"] == expected["metrics"]["test_accuracy"]
+    # the results: one row per trial, the best config ready for dnn train, the picture
+    lines = (sweep_dir / "results.csv").read_text().splitlines()
+    assert lines[0].startswith("number,state,training.learning_rate,training.l2_lambda,test_accuracy,")
+    assert len(lines) == 7
+    best = max(records, key=lambda r: (r["value"], -r["number"]))
+    from dnncli.config import load_config
+
+    best_config = load_config(sweep_dir / "best.yaml")
+    assert best_config.training.learning_rate == best["params"]["training.learning_rate"]
+    assert best_config.training.l2_lambda == best["params"]["training.l2_lambda"]
+    assert (sweep_dir / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Traceback" not in grid_sweep["stderr"]
+
+
+def _complete_trials(sweep_dir: Path) -> list[int]:
+    trials = sweep_dir / "trials"
+    if not trials.is_dir():
+        return []
+    return sorted(int(p.name) for p in trials.iterdir() if p.name.isdigit() and (p / "metrics.json").exists())
+
+
+def _study_trials(sweep_dir: Path) -> list:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=sweep_dir.name, storage=f"sqlite:///{sweep_dir / 'study.db'}")
+    return study.get_trials(deepcopy=False)
+
+
+def test_sigkill_of_the_driver_then_the_same_command_runs_every_planned_trial_once(
+    grid_sweep: dict, tmp_path: Path, football: Path
+) -> None:
+    sweep_file = write_sweep(tmp_path, football)
+    sweep_dir = tmp_path / "sweeps" / "grid"
+    driver = subprocess.Popen(
+        [dnn_executable(), "sweep", str(sweep_file), "--jobs", "2", "--quiet"], cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _complete_trials(sweep_dir) and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        driver.send_signal(signal.SIGKILL)
+    finally:
+        driver.wait(timeout=30)
+    finished_before = _complete_trials(sweep_dir)
+    assert 1 <= len(finished_before) < 6, "the driver was not killed in the middle of the sweep"
+
+    result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--jobs", "2", "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [(r["number"], r["state"]) for r in records] == [(n, "complete") for n in range(6)]
+    # exactly the planned trials, each once, and no run left unfinished
+    study_trials = _study_trials(sweep_dir)
+    assert sorted(t.number for t in study_trials) == list(range(6))
+    assert all(t.state.name == "COMPLETE" for t in study_trials)
+    assert sorted(p.name for p in (sweep_dir / "trials").iterdir() if p.name != "latest") == [str(n) for n in range(6)]
+    # the same results as the uninterrupted sweep, trial by trial
+    assert trial_signatures(sweep_dir) == grid_sweep["signatures"]
+
+
+def _start(command: list[str], log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent)
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
+    grid_sweep: dict, tmp_path: Path, football: Path
+) -> None:
+    pytest.importorskip("distributed", reason="--scheduler needs dask[distributed]")
+    bin_dir = Path(sys.executable).parent
+    scheduler_file = tmp_path / "scheduler.json"
+    processes: list[subprocess.Popen] = []
+    try:
+        processes.append(_start([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                 "--no-dashboard", "--scheduler-file", str(scheduler_file)], tmp_path / "scheduler.log"))
+        for i in range(2):
+            processes.append(_start([str(bin_dir / "dask"), "worker", "--scheduler-file", str(scheduler_file),
+                                     "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"],
+                                    tmp_path / f"worker{i}.log"))
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        address = json.loads(scheduler_file.read_text())["address"]
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+
+        sweep_file = write_sweep(tmp_path, football, name="corners", rate_steps=2)
+        sweep_dir = tmp_path / "sweeps" / "corners"
+        # the driver in a thread of this process (the subprocess smoke test is the SIGKILL one)
+        outcome: list = []
+        driver = threading.Thread(target=lambda: outcome.append(CliRunner().invoke(
+            app, ["sweep", str(sweep_file), "--scheduler", address, "--json", "--quiet"])))
+        driver.start()
+        # once trials are under way, one worker dies (SIGKILL: no goodbye to the scheduler)
+        trials = sweep_dir / "trials"
+        while driver.is_alive() and time.monotonic() < deadline + 60:
+            if trials.is_dir() and any(p.name.endswith(".partial") for p in trials.iterdir()):
+                break
+            time.sleep(0.02)
+        processes[1].send_signal(signal.SIGKILL)
+        driver.join(timeout=180)
+        assert not driver.is_alive()
+        result = outcome[0]
+        assert result.exit_code == 0, result.output
+        records = json.loads(result.stdout)
+        assert [(r["number"], r["state"]) for r in records] == [(n, "complete") for n in range(4)]
+        # the four corners of the local grid, each bit for bit as the local sweep computed it
+        by_point = signatures_by_point(sweep_dir)
+        assert len(by_point) == 4
+        assert all(found == grid_sweep["by_point"][point] for point, found in by_point.items())
+        assert processes[1].poll() is not None  # the lost worker really was gone
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+# ---- bad sweep files -------------------------------------------------------------------------
+
+
+def _base_config(tmp_path: Path, tiny_data: dict[str, Path], validation: bool = False) -> Path:
+    base = tmp_path / "base.yaml"
+    extra = "  validation_fraction: 0.25\n" if validation else ""
+    base.write_text(
+        f"model: {{hidden: [4]}}\ndata:\n  train: {tiny_data['train']}\n  test: {tiny_data['test']}\n{extra}"
+        "training: {iterations: 20}\n"
+    )
+    return base
+
+
+BAD_SWEEPS = {
+    "unknown key": ("trails: 4\nspace: {training.learning_rate: {log_uniform: [0.001, 1]}}\n",
+                    "unknown key 'trails' (did you mean 'trials'?)"),
+    "unknown config key": ("trials: 4\nspace: {training.learning_rat: {log_uniform: [0.001, 1]}}\n",
+                           "unknown config key 'training.learning_rat' (did you mean 'training.learning_rate'?)"),
+    "empty space": ("trials: 4\nspace: {}\n", "space is empty"),
+    "low above high": ("trials: 4\nspace: {training.l2_lambda: {uniform: [1, 0.5]}}\n",
+                       "space.training.l2_lambda: uniform = [1.0, 0.5]: low must be below high"),
+    "log range through 0": ("trials: 4\nspace: {training.learning_rate: {log_uniform: [0, 1]}}\n",
+                            "space.training.learning_rate: log_uniform = [0.0, 1.0]: a log scale needs low > 0"),
+    "grid without steps": ("sampler: grid\nspace: {training.learning_rate: {log_uniform: [0.001, 1]}}\n",
+                           "space.training.learning_rate: a grid over the continuous range log_uniform = [0.001, 1.0] needs steps"),
+    "two scales": ("trials: 4\nspace: {training.l2_lambda: {uniform: [0, 1], choice: [0, 1]}}\n",
+                   "space.training.l2_lambda: give exactly one scale"),
+    "beta range reaching 1": ("trials: 4\nspace: {training.beta: {one_minus_log_uniform: [0.9, 1]}}\n",
+                              "space.training.beta: one_minus_log_uniform = [0.9, 1.0]: draws 1 - 10^r"),
+    "no budget": ("sampler: random\nspace: {training.l2_lambda: {uniform: [0, 1]}}\n",
+                  "trials: the random sampler needs a budget"),
+    "a value the config refuses": ("trials: 4\nspace: {training.learning_rate: {uniform: [0, 1]}}\n",
+                                   "space.training.learning_rate = 0.0 makes an invalid config: training.learning_rate: must be > 0"),
+    "an integer key as floats": ("trials: 4\nspace: {training.iterations: {log_uniform: [10, 100]}}\n",
+                                 "space.training.iterations = 10.0 makes an invalid config: training.iterations: expected an integer"),
+    "validation metric without a validation set": (
+        "metric: val_accuracy\ntrials: 4\nspace: {training.l2_lambda: {uniform: [0, 1]}}\n",
+        "metric.name = val_accuracy needs a validation set"),
+    "a metric that does not exist": ("metric: {name: val_acc}\ntrials: 4\nspace: {training.l2_lambda: {uniform: [0, 1]}}\n",
+                                     "metric.name: expected"),
+    "pruning on a metric known only at the end": (
+        "metric: test_r2\npruner: median\ntrials: 4\nspace: {training.l2_lambda: {uniform: [0, 1]}}\n", "test_r2"),
+    "more trials than the grid": ("sampler: grid\ntrials: 9\nspace: {training.l2_lambda: {choice: [0, 1]}}\n",
+                                  "trials = 9 but the grid has only 2 points"),
+    "not a mapping": ("- 1\n- 2\n", "the sweep file is a list"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SWEEPS), ids=list(BAD_SWEEPS))
+def test_bad_sweep_files_are_refused_in_one_line(case: str, tmp_path: Path, tiny_data: dict[str, Path]) -> None:
+    body, expected = BAD_SWEEPS[case]
+    base = _base_config(tmp_path, tiny_data)
+    sweep_file = tmp_path / "bad.yaml"
+    sweep_file.write_text(body if body.startswith("-") else f"base: {base}\n{body}")
+    result = CliRunner().invoke(app, ["sweep", str(sweep_file)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {sweep_file}: "), result.stderr
+    assert expected in lines[0]
+    assert not (tmp_path / "sweeps").exists()  # nothing written
+
+
+def test_without_optuna_dnn_sweep_says_what_to_install(
+    tmp_path: Path, tiny_data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if it were not installed
+    sweep_file = tmp_path / "s.yaml"
+    sweep_file.write_text(f"base: {_base_config(tmp_path, tiny_data)}\ntrials: 2\nspace: {{training.l2_lambda: {{uniform: [0, 1]}}}}\n")
+    result = CliRunner().invoke(app, ["sweep", str(sweep_file)])
+    assert result.exit_code == 2
+    assert result.stderr == "error: dnn sweep needs optuna: pip install 'dnncli[sweep]'\n"
