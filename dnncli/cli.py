@@ -270,6 +270,52 @@ def sweep(
         )
 
 
+@app.command()
+@handle_errors
+def runs(
+    args: Annotated[Optional[list[str]], typer.Argument(metavar="[DIR] | compare RUN RUN...", help="A directory of runs (default: runs/) or a sweep's directory; or compare and two or more run directories.", show_default=False)] = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", metavar="KEY", help="Sort by a metric (best first), a setting (training.learning_rate), name, date or status.", show_default=False)] = None,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the order.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")] = False,
+    csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout instead of a table.")] = False,
+) -> None:
+    """List runs (name, date, status, the settings that differ, final metrics), or compare some.
+
+    [bold]Example:[/bold] dnn runs --sort test_accuracy; dnn runs sweeps/lr --csv; dnn runs compare runs/a runs/b
+    """
+    from dnncli import report, runlist
+
+    if json_output and csv_output:
+        raise DnnError("give --json or --csv, not both")
+    args = args or []
+    if args[:1] == ["compare"]:
+        if sort is not None or reverse:
+            raise DnnError("dnn runs compare shows the runs in the order given: no --sort or --reverse")
+        chosen = runlist.resolve_runs(args[1:])
+        if json_output:
+            sys.stdout.write(report.to_json(runlist.comparison(chosen)) + "\n")
+        elif csv_output:
+            sys.stdout.write(runlist.comparison_csv(chosen))
+        else:
+            stdout_console().print(runlist.comparison_table(chosen))
+        return
+    if len(args) > 1:
+        raise DnnError(f"dnn runs takes one directory, got {len(args)}: {' '.join(args)} (to put runs side by side: dnn runs compare A B)")
+    found = runlist.find_runs(Path(args[0] if args else "runs"))
+    if sort is not None:
+        found = runlist.sort_runs(found, sort, reverse)
+    elif reverse:
+        found = found[::-1]
+    if json_output:
+        sys.stdout.write(report.to_json(runlist.runs_json(found)) + "\n")
+    elif csv_output:
+        sys.stdout.write(runlist.runs_csv(found))
+    elif not found:
+        sys.stderr.write(f"no runs in {args[0] if args else 'runs'}\n")
+    else:
+        stdout_console().print(runlist.runs_table(found))
+
+
 # ---- dnn data --------------------------------------------------------------------------------
 
 

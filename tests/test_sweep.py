@@ -310,3 +310,98 @@ def test_without_optuna_dnn_sweep_says_what_to_install(
     result = CliRunner().invoke(app, ["sweep", str(sweep_file)])
     assert result.exit_code == 2
     assert result.stderr == "error: dnn sweep needs optuna: pip install 'dnncli[sweep]'\n"
+
+
+# ---- pruning ---------------------------------------------------------------------------------
+
+
+def test_the_median_pruner_stops_a_trial_below_the_finished_trials_median() -> None:
+    import optuna
+
+    from dnncli.sweep.worker import PruningWatch, TrialPruned
+
+    finished = [
+        optuna.trial.create_trial(value=0.9, intermediate_values={0: 0.5, 50: 0.8 + i / 100, 100: 0.9},
+                                  state=optuna.trial.TrialState.COMPLETE)
+        for i in range(5)
+    ]
+    watch = PruningWatch({"goal": "maximize", "pruner": "median", "metric": "val_accuracy", "finished": finished})
+    watch.recorded({"iteration": 0, "cost": 0.7, "val_accuracy": 0.5})  # as good as the median: goes on
+    watch.recorded({"iteration": 0, "cost": 0.7, "val_accuracy": 0.5})  # a resumed run's repeated row
+    with pytest.raises(TrialPruned):
+        watch.recorded({"iteration": 50, "cost": 0.4, "val_accuracy": 0.6})  # median there: 0.82
+    assert watch.reports == [(0, 0.5), (50, 0.6)]
+    # minimizing a cost, the same curve is a good one
+    watch = PruningWatch({"goal": "minimize", "pruner": "median", "metric": "final_cost", "finished": [
+        optuna.trial.create_trial(value=0.3, intermediate_values={0: 0.7, 50: 0.5}, state=optuna.trial.TrialState.COMPLETE)
+        for _ in range(5)]})
+    watch.recorded({"iteration": 0, "cost": 0.7})
+    watch.recorded({"iteration": 50, "cost": 0.4})
+    assert watch.reports == [(0, 0.7), (50, 0.4)]
+
+
+# ---- dnn runs --------------------------------------------------------------------------------
+
+
+def test_dnn_runs_lists_a_sweeps_trials_sorted_with_the_settings_that_differ(grid_sweep: dict) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["runs", str(grid_sweep["dir"]), "--sort", "test_accuracy", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)
+    assert sorted(int(r["name"]) for r in listed) == list(range(6))
+    accuracies = [r["metrics"]["test_accuracy"] for r in listed]
+    assert accuracies == sorted(accuracies, reverse=True)  # best first
+    assert all(set(r["settings"]) == {"training.learning_rate", "training.l2_lambda"} for r in listed)
+    assert all(r["status"] == "finished" for r in listed)
+    by_cost = json.loads(runner.invoke(app, ["runs", str(grid_sweep["dir"]), "--sort", "final_cost", "--json"]).stdout)
+    costs = [r["metrics"]["final_cost"] for r in by_cost]
+    assert costs == sorted(costs)  # a cost: smallest first
+    csv_lines = runner.invoke(app, ["runs", str(grid_sweep["dir"] / "trials"), "--csv"]).stdout.splitlines()
+    assert csv_lines[0].startswith("name,path,date,status,training.learning_rate,training.l2_lambda,")
+    assert [line.split(",")[0] for line in csv_lines[1:]] == [str(n) for n in range(6)]
+    table = runner.invoke(app, ["runs", str(grid_sweep["dir"])]).stdout
+    assert "learning_rate" in table and "test_accuracy" in table
+
+
+def test_dnn_runs_compare_and_the_status_of_unfinished_runs(grid_sweep: dict, tmp_path: Path) -> None:
+    import fcntl
+    import shutil
+
+    runs_dir = tmp_path / "runs"
+    trials = grid_sweep["dir"] / "trials"
+    shutil.copytree(trials / "0", runs_dir / "a")
+    shutil.copytree(trials / "1", runs_dir / "b")
+    (runs_dir / "killed.partial").mkdir()
+    shutil.copy(trials / "2" / "config.yaml", runs_dir / "killed.partial")
+    (runs_dir / "live.partial").mkdir()
+    shutil.copy(trials / "3" / "config.yaml", runs_dir / "live.partial")
+    runner = CliRunner()
+    with open(runs_dir / "live.partial" / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a training process holds it
+        listed = json.loads(runner.invoke(app, ["runs", str(runs_dir), "--json"]).stdout)
+    assert {r["name"]: r["status"] for r in listed} == {
+        "a": "finished", "b": "finished", "killed.partial": "incomplete", "live.partial": "running"}
+
+    result = runner.invoke(app, ["runs", "compare", str(runs_dir / "a"), str(runs_dir / "b"), "--json"])
+    assert result.exit_code == 0, result.output
+    compared = json.loads(result.stdout)
+    a, b = (json.loads((runs_dir / n / "metrics.json").read_text()) for n in ("a", "b"))
+    assert set(compared["settings"]) == {k for k in ("training.learning_rate", "training.l2_lambda")
+                                         if grid_sweep["records"][0]["params"][k] != grid_sweep["records"][1]["params"][k]}
+    assert compared["metrics"]["test_accuracy"] == [a["test_accuracy"], b["test_accuracy"]]
+    assert "test_accuracy" in runner.invoke(app, ["runs", "compare", str(runs_dir / "a"), str(runs_dir / "b")]).stdout
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["nowhere"], "error: nowhere: no such directory"),
+    (["compare", "one"], "error: dnn runs compare needs at least two runs"),
+    (["--sort", "nosuch"], "error: --sort nosuch: no run has it"),
+    (["compare", "x1", "x2"], "error: x1: no such directory"),
+])
+def test_dnn_runs_refuses_bad_arguments_in_one_line(args: list[str], expected: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    result = CliRunner().invoke(app, ["runs", *args])
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(expected), result.stderr

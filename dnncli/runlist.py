@@ -1,0 +1,315 @@
+"""``dnn runs``: the run directories under ``runs/`` (or a sweep's trials) in one table, and
+``dnn runs compare``: chosen runs side by side.
+
+A run directory is recognised by its ``metrics.json`` or ``config.yaml``; its status is
+``finished``, ``running`` (a ``.partial`` directory whose lock a live process holds),
+``interrupted``, ``diverged`` or ``incomplete`` (a ``.partial`` that a killed run left before
+writing anything but its config). The settings shown are those that differ between the listed
+runs (from each run's resolved ``config.yaml``), the metrics those of ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import errno
+import fcntl
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dnncli.errors import ConfigError, RunDirError
+
+PARTIAL_SUFFIX = ".partial"
+# metrics shown in the table (all of them go to --json and --csv)
+TABLE_METRICS = ("final_cost", "train_accuracy", "val_accuracy", "test_accuracy", "train_r2", "val_r2", "test_r2")
+NOT_METRICS = {"name", "run_dir", "dnn_version", "first_layer", "first_layer_reason", "status", "overrides", "started"}
+# settings that always differ and say nothing
+IGNORED_SETTINGS = {"name", "output.dir"}
+SMALLER_IS_BETTER = ("cost", "mae", "seconds")
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    name: str
+    status: str
+    date: dt.datetime | None
+    settings: dict[str, Any] = field(default_factory=dict)  # flattened config.yaml
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self, shown_settings: list[str] | None = None) -> dict[str, Any]:
+        keys = shown_settings if shown_settings is not None else list(self.settings)
+        return {
+            "name": self.name, "path": str(self.path), "status": self.status,
+            "date": self.date.isoformat(timespec="seconds") if self.date else None,
+            "settings": {k: self.settings.get(k) for k in keys},
+            "metrics": {k: v for k, v in self.metrics.items() if k not in NOT_METRICS},
+        }
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, child in value.items():
+            flat.update(_flatten(child, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: value}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(path.read_text())
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
+def _read_settings(path: Path) -> dict[str, Any]:
+    from dnncli.config import parse_yaml
+
+    with contextlib.suppress(OSError, UnicodeDecodeError, ConfigError):
+        raw = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        if isinstance(raw, dict):
+            return _flatten(raw)
+    return {}
+
+
+def _locked(directory: Path) -> bool:
+    try:
+        fd = os.open(directory / ".lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)
+
+
+def _date(metrics: dict[str, Any], directory: Path) -> dt.datetime | None:
+    started = metrics.get("started")
+    if isinstance(started, str):
+        with contextlib.suppress(ValueError):
+            return dt.datetime.fromisoformat(started)
+    for name in ("metrics.json", "config.yaml"):
+        with contextlib.suppress(OSError):
+            return dt.datetime.fromtimestamp((directory / name).stat().st_mtime).astimezone()
+    return None
+
+
+def read_run(directory: Path, name: str | None = None) -> RunInfo | None:
+    """The run in ``directory``, or None if it is not a run directory."""
+    metrics_file, config_file = directory / "metrics.json", directory / "config.yaml"
+    if directory.is_symlink() or not directory.is_dir() or not (metrics_file.exists() or config_file.exists()):
+        return None
+    metrics = _read_json(metrics_file)
+    if directory.name.endswith(PARTIAL_SUFFIX):
+        status = "running" if _locked(directory) else metrics.get("status") or "incomplete"
+    else:
+        status = "finished" if metrics_file.exists() else "incomplete"
+    return RunInfo(directory, name or directory.name, str(status), _date(metrics, directory),
+                   _read_settings(config_file), metrics)
+
+
+def _natural_key(name: str) -> tuple:
+    # trials 2 before 10
+    stem = name.removesuffix(PARTIAL_SUFFIX)
+    return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
+
+
+def find_runs(directory: Path) -> list[RunInfo]:
+    """The run directories in ``directory`` (``runs/``, or a sweep: its ``trials/``)."""
+    if not directory.exists():
+        raise RunDirError(f"{directory}: no such directory")
+    if not directory.is_dir():
+        raise RunDirError(f"{directory}: not a directory")
+    if (directory / "trials").is_dir() and (directory / "sweep.json").exists():
+        directory = directory / "trials"  # a sweep
+    single = read_run(directory)
+    if single is not None:
+        return [single]
+    found = [read_run(child) for child in directory.iterdir()]
+    return sorted((r for r in found if r is not None), key=lambda r: _natural_key(r.name))
+
+
+def differing_settings(runs: list[RunInfo]) -> list[str]:
+    """Config keys whose values are not the same in every run, in config order."""
+    keys: list[str] = []
+    for run in runs:
+        keys += [k for k in run.settings if k not in keys]
+    differ = []
+    for key in keys:
+        if key in IGNORED_SETTINGS:
+            continue
+        values = {json.dumps(run.settings[key], sort_keys=True, default=str) if key in run.settings else None
+                  for run in runs}
+        if len(values) > 1:
+            differ.append(key)
+    return differ
+
+
+def metric_keys(runs: list[RunInfo]) -> list[str]:
+    keys: list[str] = []
+    for run in runs:
+        for key, value in run.metrics.items():
+            if key not in NOT_METRICS and key not in keys and (value is None or isinstance(value, (int, float))):
+                keys.append(key)
+    return keys
+
+
+def sort_runs(runs: list[RunInfo], key: str, reverse: bool = False) -> list[RunInfo]:
+    """Sort by a metric (best first: larger accuracies and R², smaller costs), a setting, or
+    name, date, status; runs without the value last."""
+    known = {"name", "date", "status"} | set(metric_keys(runs)) | {k for r in runs for k in r.settings}
+    if key not in known:
+        raise ConfigError(f"--sort {key}: no run has it; sort by name, date, status, a metric "
+                          f"({', '.join(metric_keys(runs)) or 'none yet'}) or a setting such as training.learning_rate")
+
+    def value(run: RunInfo) -> Any:
+        if key == "name":
+            return _natural_key(run.name)
+        if key == "date":
+            return run.date.timestamp() if run.date else None
+        if key == "status":
+            return run.status
+        if key in run.metrics:
+            return run.metrics[key]
+        return run.settings.get(key)
+
+    descending = key in {k for r in runs for k in r.metrics} and not key.endswith(SMALLER_IS_BETTER)
+    present = [r for r in runs if isinstance(value(r), (int, float, str, tuple)) and not isinstance(value(r), bool)]
+    absent = [r for r in runs if r not in present]
+    try:
+        ordered = sorted(present, key=value, reverse=descending != reverse)
+    except TypeError:  # mixed types: compare as text
+        ordered = sorted(present, key=lambda r: str(value(r)), reverse=descending != reverse)
+    return ordered + absent
+
+
+def _text(value: Any, digits: int = 6) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _date_text(date: dt.datetime | None) -> str:
+    return date.astimezone().strftime("%Y-%m-%d %H:%M") if date else "-"
+
+
+def short_names(keys: list[str]) -> list[str]:
+    """``learning_rate`` for ``training.learning_rate``, unless two keys share that last part."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return [short if last.count(short) == 1 else key for key, short in zip(keys, last)]
+
+
+def runs_table(runs: list[RunInfo]) -> Any:
+    from rich.table import Table
+
+    settings = differing_settings(runs)
+    metrics = [k for k in TABLE_METRICS if any(k in r.metrics for r in runs)]
+    headers = ["name", "date", "status", *short_names(settings), *metrics]
+    rows = [
+        [run.name, _date_text(run.date), run.status, *[_text(run.settings.get(k)) for k in settings],
+         *[_text(run.metrics.get(k), 4) for k in metrics]]
+        for run in runs
+    ]
+    table = Table(header_style="bold")
+    # never squeezed into "…": a wide table is wider than the terminal, not unreadable
+    for i, header in enumerate(headers):
+        width = max(len(header), *(len(row[i]) for row in rows)) if rows else len(header)
+        table.add_column(header, justify="left" if i < 3 else "right", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def runs_json(runs: list[RunInfo]) -> list[dict[str, Any]]:
+    settings = differing_settings(runs)
+    return [run.as_dict(settings) for run in runs]
+
+
+def runs_csv(runs: list[RunInfo]) -> str:
+    settings, metrics = differing_settings(runs), metric_keys(runs)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["name", "path", "date", "status", *settings, *metrics])
+    for run in runs:
+        cell = lambda v: "" if v is None else (json.dumps(v) if isinstance(v, (list, dict)) else v)  # noqa: E731
+        writer.writerow([run.name, str(run.path), run.date.isoformat(timespec="seconds") if run.date else "",
+                         run.status, *[cell(run.settings.get(k)) for k in settings],
+                         *[cell(run.metrics.get(k)) for k in metrics]])
+    return out.getvalue()
+
+
+# ---- compare ---------------------------------------------------------------------------------
+
+
+def resolve_runs(names: list[str], runs_dir: Path = Path("runs")) -> list[RunInfo]:
+    """Runs named by their directory, or by their name under ``runs/``."""
+    if len(names) < 2:
+        raise ConfigError("dnn runs compare needs at least two runs, e.g. dnn runs compare runs/a runs/b")
+    found = []
+    for name in names:
+        path = Path(name)
+        if not path.exists() and (runs_dir / name).exists():
+            path = runs_dir / name
+        run = read_run(path, name=name)
+        if run is None:
+            what = "no such directory" if not path.exists() else "not a run directory (no metrics.json or config.yaml)"
+            raise RunDirError(f"{name}: {what}")
+        found.append(run)
+    return found
+
+
+def comparison(runs: list[RunInfo]) -> dict[str, Any]:
+    settings, metrics = differing_settings(runs), metric_keys(runs)
+    return {
+        "runs": [{"name": r.name, "path": str(r.path), "status": r.status,
+                  "date": r.date.isoformat(timespec="seconds") if r.date else None} for r in runs],
+        "settings": {k: [r.settings.get(k) for r in runs] for k in settings},
+        "metrics": {k: [r.metrics.get(k) for r in runs] for k in metrics},
+    }
+
+
+def comparison_table(runs: list[RunInfo]) -> Any:
+    from rich.table import Table
+
+    data = comparison(runs)
+    table = Table(header_style="bold")
+    table.add_column("")
+    for run in runs:
+        table.add_column(run.name, justify="right")
+    table.add_row("status", *[r.status for r in runs])
+    table.add_row("date", *[_date_text(r.date) for r in runs], end_section=True)
+    for key, values in data["settings"].items():
+        table.add_row(key, *[_text(v) for v in values])
+    if data["settings"]:
+        table.rows[-1].end_section = True
+    for key, values in data["metrics"].items():
+        table.add_row(key, *[_text(v) for v in values])
+    return table
+
+
+def comparison_csv(runs: list[RunInfo]) -> str:
+    data = comparison(runs)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["key", *[r.name for r in runs]])
+    for section in ("settings", "metrics"):
+        for key, values in data[section].items():
+            writer.writerow([key, *["" if v is None else (json.dumps(v) if isinstance(v, (list, dict)) else v)
+                                    for v in values]])
+    return out.getvalue()
