@@ -208,7 +208,7 @@ def train(
         if resume is not None:
             metrics = resume_training(resume, progress=progress).metrics
         else:
-            metrics = run_training(cfg, run_dir=run_dir, force=force, progress=progress).metrics
+            metrics = run_training(cfg, run_dir=run_dir, force=force, progress=progress, overrides=set_ or []).metrics
     findings = metrics.get("warnings") or []  # the health checks' (dnncli.training.health)
     for finding in findings:
         _warn(finding["message"], quiet)

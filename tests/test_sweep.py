@@ -25,7 +25,7 @@ from dnncli.cli import app
 pytest.importorskip("optuna", reason="dnn sweep needs optuna: pip install 'dnncli[sweep]'")
 
 MIDDLE_RATE = float(f"{(0.03 * 0.3) ** 0.5:.12g}")  # the grid's middle point on the log scale
-NOT_COMPARED = {"seconds", "run_dir", "name", "started"}
+NOT_COMPARED = {"seconds", "run_dir", "name", "started", "overrides"}
 
 
 def write_sweep(directory: Path, football: Path, name: str = "grid", rate_steps: int = 3) -> Path:
@@ -110,6 +110,11 @@ def test_a_grid_with_two_jobs_equals_the_same_configs_trained_one_by_one(grid_sw
         assert result.exit_code == 0, result.output
         assert signature(again) == expected, f"trial {number} differs from dnn train of its config"
         assert records[number]["value"] == expected["metrics"]["test_accuracy"]
+        # metrics.json says how the trial was made: the sweep's set, then the trial's values
+        overrides = records[number]["metrics"]["overrides"]
+        assert overrides[:2] == ["training.iterations=200", "training.record_every=50"]
+        assert overrides[-2:] == [f"{k}={json.dumps(v)}" for k, v in records[number]["params"].items()]
+        assert records[number]["metrics"]["started"].endswith("+00:00")
     # the results: one row per trial, the best config ready for dnn train, the picture
     lines = (sweep_dir / "results.csv").read_text().splitlines()
     assert lines[0].startswith("number,state,training.learning_rate,training.l2_lambda,test_accuracy,")
@@ -318,7 +323,7 @@ def test_without_optuna_dnn_sweep_says_what_to_install(
 def test_the_median_pruner_stops_a_trial_below_the_finished_trials_median() -> None:
     import optuna
 
-    from dnncli.sweep.worker import PruningWatch, TrialPruned
+    from dnncli.sweep.pruning import PruningWatch, TrialPruned
 
     finished = [
         optuna.trial.create_trial(value=0.9, intermediate_values={0: 0.5, 50: 0.8 + i / 100, 100: 0.9},
@@ -326,17 +331,17 @@ def test_the_median_pruner_stops_a_trial_below_the_finished_trials_median() -> N
         for i in range(5)
     ]
     watch = PruningWatch({"goal": "maximize", "pruner": "median", "metric": "val_accuracy", "finished": finished})
-    watch.recorded({"iteration": 0, "cost": 0.7, "val_accuracy": 0.5})  # as good as the median: goes on
-    watch.recorded({"iteration": 0, "cost": 0.7, "val_accuracy": 0.5})  # a resumed run's repeated row
+    watch.on_record({"iteration": 0, "cost": 0.7, "val_accuracy": 0.5})  # as good as the median: goes on
+    watch.on_record({"iteration": 0, "cost": 0.7, "val_accuracy": 0.5})  # a resumed run's repeated row
     with pytest.raises(TrialPruned):
-        watch.recorded({"iteration": 50, "cost": 0.4, "val_accuracy": 0.6})  # median there: 0.82
+        watch.on_record({"iteration": 50, "cost": 0.4, "val_accuracy": 0.6})  # median there: 0.82
     assert watch.reports == [(0, 0.5), (50, 0.6)]
     # minimizing a cost, the same curve is a good one
     watch = PruningWatch({"goal": "minimize", "pruner": "median", "metric": "final_cost", "finished": [
         optuna.trial.create_trial(value=0.3, intermediate_values={0: 0.7, 50: 0.5}, state=optuna.trial.TrialState.COMPLETE)
         for _ in range(5)]})
-    watch.recorded({"iteration": 0, "cost": 0.7})
-    watch.recorded({"iteration": 50, "cost": 0.4})
+    watch.on_record({"iteration": 0, "cost": 0.7})
+    watch.on_record({"iteration": 50, "cost": 0.4})
     assert watch.reports == [(0, 0.7), (50, 0.4)]
 
 
@@ -405,3 +410,18 @@ def test_dnn_runs_refuses_bad_arguments_in_one_line(args: list[str], expected: s
     result = CliRunner().invoke(app, ["runs", *args])
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(expected), result.stderr
+
+
+def test_metrics_json_records_the_start_time_the_version_and_the_overrides(tiny_config: Path, tmp_path: Path) -> None:
+    import datetime as dt
+
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    result = CliRunner().invoke(app, ["train", str(tiny_config), "--set", "training.iterations=30",
+                                      "--set", "model.hidden=[4]", "--run-dir", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["overrides"] == ["training.iterations=30", "model.hidden=[4]"]
+    assert before <= dt.datetime.fromisoformat(metrics["started"]) <= dt.datetime.now(dt.timezone.utc)
+    from dnncli import __version__
+
+    assert metrics["dnn_version"] == __version__

@@ -65,6 +65,7 @@ def run_metrics(
         run_dir=str(run_dir),
         dnn_version=__version__,
     )
+    metrics.update(prepared.origin)  # started, overrides
     return metrics
 
 

@@ -53,6 +53,8 @@ class PreparedRun:
     init: str = "xavier"
     # where the training, validation and test examples came from (recorded in the model file)
     data_sources: dict[str, Any] = field(default_factory=dict)
+    # how the run was started, for metrics.json: `started` (ISO 8601) and `overrides` (--set)
+    origin: dict[str, Any] = field(default_factory=dict)
 
 
 def training_seed(config: Config) -> int | None:

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -60,9 +61,13 @@ def run_training(
     run_dir: str | Path | None = None,
     force: bool = False,
     progress: Hooks | None = None,
+    overrides: Sequence[str] = (),
 ) -> FinishedRun:
-    """Load, train and write a run in ``run_dir`` (default ``<output.dir>/<name>[-N]``)."""
+    """Load, train and write a run in ``run_dir`` (default ``<output.dir>/<name>[-N]``);
+    ``overrides`` (the ``--set`` items the config was read with) are recorded in metrics.json."""
+    started = _now()
     prepared = prepare(config)
+    prepared.origin = {"started": started, "overrides": list(overrides)}
     if run_dir is not None:
         choose_run_dir(prepared.output_dir, prepared.name, run_dir, force)  # refuse an existing one before training
     # config.yaml is written before the .partial directory appears: a kill leaves it resumable
@@ -70,8 +75,12 @@ def run_training(
     return _train_to_finish(prepared, partial, progress, resume=None, force=force, resuming=False)
 
 
-def resume_training(path: str | Path, *, progress: Hooks | None = None) -> FinishedRun:
-    """Continue an interrupted run from its ``.partial`` directory and finish it."""
+def resume_training(
+    path: str | Path, *, progress: Hooks | None = None, overrides: Sequence[str] | None = None
+) -> FinishedRun:
+    """Continue an interrupted run from its ``.partial`` directory and finish it. Its start time
+    and overrides are those the interrupted run recorded (``overrides``: when it recorded none, a
+    run killed before it could)."""
     partial = PartialRun.reopen(Path(path))
     try:
         for leftover in partial.path.glob(".*.tmp"):  # a write cut short by SIGKILL
@@ -87,6 +96,7 @@ def resume_training(path: str | Path, *, progress: Hooks | None = None) -> Finis
         )
         # relative data paths are read from where the run started; config.yaml keeps them as written
         prepared = prepare(config, base_dir=checkpoint.cwd if checkpoint is not None else os.getcwd())
+        prepared.origin = _recorded_origin(partial, overrides)
         if checkpoint is not None:
             _check_checkpoint_fits(checkpoint, prepared, partial, config)
     except BaseException:
@@ -254,11 +264,36 @@ def _check_checkpoint_fits(checkpoint: Checkpoint, prepared: PreparedRun, partia
         )
 
 
-def _status(partial: PartialRun) -> str | None:
+def _partial_metrics(partial: PartialRun) -> dict[str, Any]:
     try:
-        return json.loads((partial.path / "metrics.json").read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
+        metrics = json.loads((partial.path / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def _status(partial: PartialRun) -> str | None:
+    return _partial_metrics(partial).get("status")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _recorded_origin(partial: PartialRun, overrides: Sequence[str] | None) -> dict[str, Any]:
+    """When and how an unfinished run was started: from its partial metrics.json, or (a run killed
+    before writing one) its config.yaml's time, which it wrote when it started."""
+    recorded = _partial_metrics(partial)
+    started = recorded.get("started")
+    if not isinstance(started, str):
+        try:
+            mtime = (partial.path / "config.yaml").stat().st_mtime
+            started = datetime.fromtimestamp(mtime, timezone.utc).isoformat(timespec="seconds")
+        except OSError:
+            started = None
+    known = recorded.get("overrides")
+    return {"started": started, "overrides": known if isinstance(known, list) else
+            (list(overrides) if overrides is not None else None)}
 
 
 def _worth_keeping(partial: PartialRun) -> bool:

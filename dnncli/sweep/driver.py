@@ -298,7 +298,7 @@ def _drive(sweep: Sweep, study: Any, executor: Any, sweep_id: str, events: Sweep
         record = TrialRecord(number, "running", values, str(sweep.directory / "trials" / str(number)))
         payload = {
             "number": number, "trial_dir": str(Path(record.run_dir).resolve()), "config": raw,
-            "overrides": overrides, "metric": sweep.metric, "goal": sweep.goal, "pruner": sweep.pruner,
+            "overrides": [*sweep.fixed, *overrides], "metric": sweep.metric, "goal": sweep.goal, "pruner": sweep.pruner,
             "finished": finished_snapshot(), "dnn_version": __version__,
             "sweep_dir": str(sweep.directory.resolve()), "sweep_id": sweep_id,
         }

@@ -48,8 +48,7 @@ def worker_main(conn: Connection, parent_pid: int, blas_threads: int) -> None:
 
     os.environ[THREADS_VARIABLE] = str(blas_threads)
     # the imports every trial needs, done while the driver still opens its study
-    import dnncli.runs  # noqa: F401
-    import dnncli.supervised  # noqa: F401
+    import dnncli.run.training  # noqa: F401
 
     while True:
         try:

@@ -22,7 +22,6 @@ import contextlib
 import errno
 import fcntl
 import json
-import math
 import os
 import shutil
 import socket
@@ -31,72 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from dnncli import __version__
+from dnncli.sweep.pruning import TrialPruned
 
 THREADS_VARIABLE = "DNN_BLAS_THREADS"  # read by dnncli.training.threads
 SWEEP_ID_FILE = ".sweep-id"
 LOCK_WAIT_SECONDS = 60.0
-
-
-class TrialPruned(Exception):
-    """Raised from the training loop's record hook when the pruner says stop."""
-
-    def __init__(self, step: int, value: float) -> None:
-        super().__init__(f"pruned at step {step} ({value:.6g})")
-        self.step, self.value = step, value
-
-
-class PruningWatch:
-    """A progress callback that reports the watched metric at every recorded history row to a
-    private, in-memory copy of the study (the finished trials as they were when this one was
-    handed out) and stops the run when the pruner says so.
-
-    Deciding in the worker keeps the same code for local processes and Dask workers, which cannot
-    reach the driver's SQLite database; the driver records the reports afterwards.
-    """
-
-    def __init__(self, payload: dict[str, Any]) -> None:
-        import optuna
-
-        from dnncli.sweep.spec import HISTORY_COLUMNS
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.study = optuna.create_study(
-            direction=payload["goal"], pruner=make_pruner(payload["pruner"]),
-            sampler=optuna.samplers.RandomSampler(seed=0),
-        )
-        self.study.add_trials(payload.get("finished") or [])
-        self.trial = self.study.ask()
-        self.column = HISTORY_COLUMNS[payload["metric"]]
-        self.reports: list[tuple[int, float]] = []
-
-    def __call__(self, iteration: int, cost: float) -> None:
-        pass
-
-    def recorded(self, row: dict[str, Any]) -> None:
-        value = row.get(self.column)
-        if value is None or not math.isfinite(value):
-            return
-        step = int(row["epoch"] if "epoch" in row else row["iteration"])
-        if self.reports and step <= self.reports[-1][0]:
-            return  # a resumed run records the rows after its checkpoint again
-        self.trial.report(float(value), step)
-        self.reports.append((step, float(value)))
-        if self.trial.should_prune():
-            raise TrialPruned(step, float(value))
-
-    def system_attrs(self) -> dict[str, Any]:
-        # the successive-halving pruner keeps each trial's rungs here
-        return dict(self.study._storage.get_trial(self.trial._trial_id).system_attrs)
-
-
-def make_pruner(name: str) -> Any:
-    import optuna
-
-    if name == "median":
-        return optuna.pruners.MedianPruner()
-    if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
-    return optuna.pruners.NopPruner()
 
 
 def _wait_unlocked(partial: Path, timeout: float = LOCK_WAIT_SECONDS) -> bool:
@@ -132,12 +70,11 @@ def _partial_status(partial: Path) -> str | None:
         return None
 
 
-def run_or_resume(config: Any, trial_dir: Path, progress: Any = None) -> dict[str, Any]:
+def run_or_resume(config: Any, trial_dir: Path, progress: Any = None, overrides: list[str] | None = None) -> dict[str, Any]:
     """Finish the trial's run directory however far an earlier attempt got; its metrics."""
     from dnncli.errors import TrainingDiverged
-    from dnncli.rundir import partial_path
-    from dnncli.runs import run_training
-    from dnncli.supervised import resume_training
+    from dnncli.run import resume_training, run_training
+    from dnncli.run.directory import partial_path
 
     metrics_file = trial_dir / "metrics.json"
     if not metrics_file.is_file():
@@ -148,12 +85,12 @@ def run_or_resume(config: Any, trial_dir: Path, progress: Any = None) -> dict[st
             if _partial_status(partial) == "diverged":
                 raise TrainingDiverged(f"training diverged (an earlier attempt; its last good parameters are in {partial})")
             if (partial / "config.yaml").is_file():
-                resume_training(partial, progress=progress)
+                resume_training(partial, progress=progress, overrides=overrides)
             else:  # killed before it wrote anything worth keeping
                 shutil.rmtree(partial)
-                run_training(config, run_dir=trial_dir, progress=progress)
+                run_training(config, run_dir=trial_dir, progress=progress, overrides=overrides)
         else:
-            run_training(config, run_dir=trial_dir, progress=progress)
+            run_training(config, run_dir=trial_dir, progress=progress, overrides=overrides)
     return json.loads(metrics_file.read_text())
 
 
@@ -179,11 +116,14 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
         from dnncli.config import validate_config
 
         config = validate_config(payload["config"], f"trial {payload['number']}")
-        watch = PruningWatch(payload) if payload.get("pruner", "none") != "none" else None
-        outcome["metrics"] = run_or_resume(config, Path(payload["trial_dir"]), progress=watch)
+        if payload.get("pruner", "none") != "none":
+            from dnncli.sweep.pruning import PruningWatch
+
+            watch = PruningWatch(payload)
+        outcome["metrics"] = run_or_resume(config, Path(payload["trial_dir"]), watch, payload.get("overrides"))
         outcome["state"] = "complete"
     except TrialPruned as pruned:
-        from dnncli.rundir import partial_path
+        from dnncli.run.directory import partial_path
 
         outcome["state"], outcome["error"] = "pruned", str(pruned)
         shutil.rmtree(partial_path(Path(payload["trial_dir"])), ignore_errors=True)

@@ -210,6 +210,10 @@ class HookList(Hooks):
         for h in self.hooks:
             h.on_epoch(epoch, cost)
 
+    def on_record(self, row: dict[str, float | int | None]) -> None:
+        for h in self.hooks:
+            h.on_record(row)
+
     def on_epoch_end(self, state: "TrainState", optimizer_state: Callable[[], dict[str, Any]]) -> None:
         for h in self.hooks:
             h.on_epoch_end(state, optimizer_state)
