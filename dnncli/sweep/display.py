@@ -22,10 +22,12 @@ def _short(key: str) -> str:
     return key.split(".", 1)[-1]
 
 
-def trials_table(sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, title: str | None = None) -> Any:
+def trials_table(
+    sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, running_since: dict[int, float] | None = None
+) -> Any:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", header_style="bold")
+    table = Table(header_style="bold")
     table.add_column("trial", justify="right")
     for param in sweep.params:
         table.add_column(_short(param.key), justify="right")
@@ -38,9 +40,12 @@ def trials_table(sweep: Sweep, records: list[TrialRecord], best: TrialRecord | N
         state = f"[{style}]{r.state}[/{style}]" if style else r.state
         if r.state == "failed" and r.error:
             state += f": {r.error[:60]}"
+        seconds = r.seconds
+        if r.state == "running" and running_since and r.number in running_since:
+            seconds = round(time.perf_counter() - running_since[r.number], 1)
         table.add_row(
             f"{r.number}{marker}", *[format_value(r.params.get(p.key)) for p in sweep.params],
-            format_value(r.value), format_value(r.seconds), state,
+            format_value(r.value), format_value(seconds), state,
         )
     return table
 
@@ -66,6 +71,7 @@ class SweepDisplay:
         self.sweep: Sweep | None = None
         self.planned = 0
         self.started_at = time.perf_counter()
+        self.running_since: dict[int, float] = {}
 
     def begin(self, sweep: Sweep, records: dict[int, TrialRecord], planned: int) -> None:
         self.sweep, self.records, self.planned = sweep, records, planned
@@ -77,8 +83,12 @@ class SweepDisplay:
         if self.live_enabled:
             from rich.live import Live
 
-            self.live = Live(self._render(), console=self.console, transient=True, refresh_per_second=4)
+            # Live renders this object again at every refresh (__rich__): the clocks keep moving
+            self.live = Live(self, console=self.console, transient=True, refresh_per_second=2)
             self.live.start()
+
+    def __rich__(self) -> Any:
+        return self._render()
 
     def _render(self) -> Any:
         from rich.console import Group
@@ -91,16 +101,18 @@ class SweepDisplay:
         shown.sort(key=lambda r: r.number)
         return Group(
             summary_line(self.sweep, records, self.planned) + f" ({time.perf_counter() - self.started_at:.0f} s)",
-            trials_table(self.sweep, shown, best),
+            trials_table(self.sweep, shown, best, self.running_since),
         )
 
     def started(self, record: TrialRecord) -> None:
+        self.running_since[record.number] = time.perf_counter()
         if self.live is not None:
-            self.live.update(self._render())
+            self.live.refresh()
 
     def finished(self, record: TrialRecord) -> None:
+        self.running_since.pop(record.number, None)
         if self.live is not None:
-            self.live.update(self._render())
+            self.live.refresh()
         elif not self.quiet and self.sweep is not None:
             params = " ".join(f"{_short(k)}={format_value(v)}" for k, v in record.params.items())
             value = f" {self.sweep.metric}={format_value(record.value)}" if record.value is not None else ""
