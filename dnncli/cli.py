@@ -273,7 +273,7 @@ def sweep(
 @app.command()
 @handle_errors
 def runs(
-    args: Annotated[Optional[list[str]], typer.Argument(metavar="[DIR] | compare RUN RUN...", help="A directory of runs (default: runs/) or a sweep's directory; or compare and two or more run directories.", show_default=False)] = None,
+    args: Annotated[Optional[list[str]], typer.Argument(metavar="DIR | compare RUN RUN", help="A directory of runs (default: runs/) or a sweep's directory; or compare and two or more run directories.", show_default=False)] = None,
     sort: Annotated[Optional[str], typer.Option("--sort", metavar="KEY", help="Sort by a metric (best first), a setting (training.learning_rate), name, date or status.", show_default=False)] = None,
     reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the order.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")] = False,

@@ -330,20 +330,20 @@ def _drive(sweep: Sweep, study: Any, executor: Any, sweep_id: str, events: Sweep
                 record = _tell(study, sweep, trial_id, records[number], outcome)
                 if events:
                     events.finished(record)
-                if record.state == "complete":
-                    bad_input.clear()
-                elif outcome.get("exit_code") == EXIT_BAD_INPUT and not any(
+                if outcome["state"] in ("busy", "refused"):
+                    # not the trial's fault (its directory in use, a worker that cannot run it):
+                    # it stays to be run again, and the sweep stops to let the cause be fixed
+                    if not stop:
+                        stop.error = f"trial {number}: {record.error}"
+                        executor.interrupt()
+                elif record.state == "failed" and outcome.get("exit_code") == EXIT_BAD_INPUT and not any(
                     r.state == "complete" for r in records.values()
                 ):
                     bad_input.append(f"trial {number}: {record.error}")
                     if len(bad_input) >= BAD_INPUT_LIMIT and not stop:
                         stop.error = bad_input[-1]
                         executor.interrupt()
-                elif outcome["state"] == "busy" and not stop:
-                    stop.error = f"trial {number}: {record.error}"
-                    executor.interrupt()
-                if record.state != "running":
-                    results.write_csv(sweep, records)
+                results.write_csv(sweep, records)
             if not in_flight and stop:
                 break
     if events:

@@ -138,8 +138,8 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
             outcome["state"], outcome["error"] = "interrupted", exc.message
         elif isinstance(exc, DnnError):
             outcome["error"], outcome["exit_code"] = exc.message, exc.exit_code
-        elif isinstance(exc, _Refused):
-            outcome["error"], outcome["exit_code"] = str(exc), 2
+        elif isinstance(exc, _Refused):  # not the trial's fault: it stays to be run again
+            outcome["state"], outcome["error"], outcome["exit_code"] = "refused", str(exc), 2
         else:
             outcome["error"], outcome["exit_code"] = f"internal error: {type(exc).__name__}: {exc}", 3
     if watch is not None:
