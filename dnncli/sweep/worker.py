@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from dnncli import __version__
-from dnncli.sweep.pruning import TrialPruned
 
 THREADS_VARIABLE = "DNN_BLAS_THREADS"  # read by dnncli.training.threads
 SWEEP_ID_FILE = ".sweep-id"
@@ -102,9 +101,11 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
         "exit_code": None, "reports": [], "system_attrs": {}, "host": socket.gethostname(),
     }
     watch = None
+    if payload.get("blas_threads"):
+        os.environ[THREADS_VARIABLE] = str(payload["blas_threads"])
+    from dnncli.sweep.pruning import TrialPruned  # NumPy from here on
+
     try:
-        if payload.get("blas_threads"):
-            os.environ[THREADS_VARIABLE] = str(payload["blas_threads"])
         if payload.get("dnn_version") != __version__:
             raise _Refused(f"this worker runs dnn {__version__}, the sweep's driver dnn {payload.get('dnn_version')}")
         sweep_dir = Path(payload["sweep_dir"])
