@@ -343,7 +343,7 @@ def _absolute_data_paths(raw: dict[str, Any], cwd: Path) -> None:
     data = raw.get("data")
     if not isinstance(data, dict):
         return
-    for key in ("train", "test", "validation"):
+    for key in ("train", "test", "validation", "cache_dir"):
         value = data.get(key)
         if isinstance(value, str) and not Path(value).is_absolute():
             data[key] = str(cwd / value)
@@ -541,5 +541,5 @@ def _check_space_values(sweep: Sweep) -> None:
 def _check_data_paths(config: Config) -> None:
     for key in ("train", "test", "validation"):
         value = getattr(config.data, key)
-        if value is not None and not os.path.isfile(value):
-            raise DataError(f"{value}: no such file (data.{key} of the sweep's base config)")
+        if value is not None and not os.path.exists(value):
+            raise DataError(f"{value}: no such file or folder (data.{key} of the sweep's base config)")
