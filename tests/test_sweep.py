@@ -194,14 +194,18 @@ def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
     try:
         processes.append(_start([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
                                  "--no-dashboard", "--scheduler-file", str(scheduler_file)], tmp_path / "scheduler.log"))
-        for i in range(2):
-            processes.append(_start([str(bin_dir / "dask"), "worker", "--scheduler-file", str(scheduler_file),
-                                     "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"],
-                                    tmp_path / f"worker{i}.log"))
         deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
+        address = None
+        while address is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        address = json.loads(scheduler_file.read_text())["address"]
+            try:  # the scheduler writes the file in place: it may exist and be empty for a moment
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                pass
+        assert address, (tmp_path / "scheduler.log").read_text()
+        for i in range(2):
+            processes.append(_start([str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
+                                     "--no-dashboard", "--host", "127.0.0.1"], tmp_path / f"worker{i}.log"))
         from distributed import Client
 
         with Client(address, timeout=30) as client:
