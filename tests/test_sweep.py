@@ -30,13 +30,13 @@ NOT_COMPARED = {"seconds", "run_dir", "name", "started", "overrides"}
 
 def write_sweep(directory: Path, football: Path, name: str = "grid", rate_steps: int = 3) -> Path:
     """A 6-point grid over football's learning rate (log scale) and L2 lambda (with
-    ``rate_steps=2``, its 4 corners)."""
+    ``rate_steps=2``, its 4 corners); no pictures in the trials, to keep them fast."""
     path = directory / f"{name}.yaml"
     path.write_text(
         f"""name: {name}
 base: {CONFIGS / 'football.yaml'}
 set: [training.iterations=200, training.record_every=50, training.checkpoint_every=100,
-      training.checkpoint_min_seconds=0, data.train={football}, data.test={football}]
+      training.checkpoint_min_seconds=0, data.train={football}, data.test={football}, output.plot=none]
 metric: {{name: test_accuracy, goal: maximize}}
 sampler: grid
 space:
@@ -421,7 +421,7 @@ def test_metrics_json_records_the_start_time_the_version_and_the_overrides(tiny_
 
     before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     result = CliRunner().invoke(app, ["train", str(tiny_config), "--set", "training.iterations=30",
-                                      "--set", "model.hidden=[4]", "--run-dir", str(tmp_path / "run"), "--quiet"])
+                                      "--set", "model.hidden=[4]", "--run-dir", str(tmp_path / "run"), "--quiet", "--no-plot"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["overrides"] == ["training.iterations=30", "model.hidden=[4]"]

@@ -69,6 +69,7 @@ HISTORY_COLUMNS = {
     "val_accuracy": "val_accuracy",
     "val_cost": "val_cost",
     "test_accuracy": "test_accuracy",
+    "test_cost": "test_cost",
     "train_accuracy": "train_accuracy",
     "final_cost": "cost",
 }
