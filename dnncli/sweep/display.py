@@ -26,14 +26,10 @@ def trials_table(
     sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, running_since: dict[int, float] | None = None
 ) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(header_style="bold")
-    table.add_column("trial", justify="right")
-    for param in sweep.params:
-        table.add_column(_short(param.key), justify="right")
-    table.add_column(sweep.metric, justify="right")
-    table.add_column("seconds", justify="right")
-    table.add_column("state")
+    headers = ["trial", *[_short(p.key) for p in sweep.params], sweep.metric, "seconds", "state"]
+    rows = []
     for r in records:
         marker = " *" if best is not None and r.number == best.number else ""
         style = STATE_STYLE.get(r.state, "")
@@ -43,10 +39,17 @@ def trials_table(
         seconds = r.seconds
         if r.state == "running" and running_since and r.number in running_since:
             seconds = round(time.perf_counter() - running_since[r.number], 1)
-        table.add_row(
+        rows.append([
             f"{r.number}{marker}", *[format_value(r.params.get(p.key)) for p in sweep.params],
             format_value(r.value), format_value(seconds), state,
-        )
+        ])
+    table = Table(header_style="bold")
+    # never squeezed into "…": a wide table is wider than the terminal, not unreadable
+    for i, header in enumerate(headers):
+        width = max([len(header)] + [len(Text.from_markup(row[i]).plain) for row in rows])
+        table.add_column(header, justify="left" if i == len(headers) - 1 else "right", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 

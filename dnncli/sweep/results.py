@@ -95,9 +95,7 @@ def write_all(sweep: "Sweep", records: list["TrialRecord"], best: "TrialRecord |
         atomic.write_text(path, best_yaml(sweep, best))
         files.append(path)
     if any(r.value is not None for r in records):
-        path = sweep.directory / "sweep.png"
-        atomic.write_with(path, lambda tmp: plot(sweep, records, best, tmp), suffix=".png")
-        files.append(path)
+        files.append(plot(sweep, records, best, sweep.directory / "sweep.png"))
     return files
 
 
@@ -118,32 +116,42 @@ def format_value(value: Any) -> str:
 # ---- sweep.png -------------------------------------------------------------------------------
 
 
-def plot(sweep: "Sweep", records: list["TrialRecord"], best: "TrialRecord | None", path: Path) -> None:
+def plot(sweep: "Sweep", records: list["TrialRecord"], best: "TrialRecord | None", path: Path) -> Path:
     """The metric against each swept parameter (log axes where the scale is log; β as 1 − β on
-    a log axis), and the best-so-far curve over the trials."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    a log axis), and the best-so-far curve over the trials; written atomically, the same bytes for
+    the same results, text from the sweep file never read as mathtext (dnncli.plots.figure)."""
+    from dnncli.plots.figure import drawing, plain, save
 
     scored = [r for r in records if r.value is not None]
     panels = len(sweep.params) + 1
     columns = min(3, panels)
     rows = math.ceil(panels / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
-    flat = [ax for row in axes for ax in row]
-    for ax, param in zip(flat, sweep.params):
-        _parameter_panel(ax, sweep, param, scored, best)
-    _best_so_far_panel(flat[len(sweep.params)], sweep, records)
-    for ax in flat[panels:]:
-        ax.set_visible(False)
-    fig.suptitle(f"sweep {sweep.name}: {sweep.metric} ({sweep.goal})", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=100)
-    plt.close(fig)
+    with drawing() as plt:
+        fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+        flat = [ax for row in axes for ax in row]
+        for i, (ax, param) in enumerate(zip(flat, sweep.params)):
+            _parameter_panel(ax, sweep, param, scored, best, legend=i == 0)
+        _best_so_far_panel(flat[len(sweep.params)], sweep, records)
+        for ax in flat[panels:]:
+            ax.set_visible(False)
+        fig.suptitle(plain(f"sweep {sweep.name}: {sweep.metric} ({sweep.goal})", 120), fontsize=11)
+        fig.tight_layout()
+        return save(fig, path, "png")
 
 
-def _parameter_panel(ax: Any, sweep: "Sweep", param: Any, scored: list["TrialRecord"], best: Any) -> None:
+def _log_ticks(ax: Any, low: float, high: float) -> None:
+    """Decades (and 3s when the range is short) labelled as plain numbers; no crowded minor labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    decades = math.log10(high / low) if low > 0 and high > low else 0
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0) if decades < 3 else (1.0,), numticks=12))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _parameter_panel(
+    ax: Any, sweep: "Sweep", param: Any, scored: list["TrialRecord"], best: Any, legend: bool
+) -> None:
     def x_of(record: "TrialRecord") -> Any:
         value = record.params[param.key]
         if param.scale == "one_minus_log_uniform":
@@ -159,20 +167,24 @@ def _parameter_panel(ax: Any, sweep: "Sweep", param: Any, scored: list["TrialRec
                        alpha=0.8, label=state if state == "pruned" else None)
     if best is not None:
         ax.scatter([x_of(best)], [best.value], marker="*", s=180, color="tab:red", zorder=3, label="best")
+    from dnncli.plots.figure import plain
+
     label = param.key
     if param.scale == "one_minus_log_uniform":
         label = f"1 − {param.key}"
     if param.log:
         ax.set_xscale("log")
+        low, high = param.distribution().low, param.distribution().high
+        _log_ticks(ax, low, high)
     if param.scale == "choice":
         ax.set_xticks(range(len(param.choices)))
-        labels = [format_value(c) for c in param.choices]
+        labels = [plain(format_value(c), 24) for c in param.choices]
         ax.set_xticklabels(labels, rotation=20 if max(len(t) for t in labels) > 6 else 0)
         ax.set_xlim(-0.5, len(param.choices) - 0.5)
-    ax.set_xlabel(label)
+    ax.set_xlabel(plain(label, 80))
     ax.set_ylabel(sweep.metric)
     ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
+    if legend and ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
 
 
