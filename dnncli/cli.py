@@ -264,9 +264,11 @@ def sweep(
     console = stdout_console()
     console.print(display.trials_table(spec, outcome.records, outcome.best))
     if outcome.best is not None:
+        from dnncli.display import escape_controls
+
         console.print(
-            f"best: trial {outcome.best.number}, {spec.metric} {outcome.best.value:.6g}; "
-            f"its config: {spec.directory / 'best.yaml'}", markup=False,
+            escape_controls(f"best: trial {outcome.best.number}, {spec.metric} {outcome.best.value:.6g}; "
+                            f"its config: {spec.directory / 'best.yaml'}"), markup=False, highlight=False,
         )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dnncli.display import csv_text, escape_controls, shown
 from dnncli.errors import ConfigError, RunDirError
 
 PARTIAL_SUFFIX = ".partial"
@@ -226,13 +227,16 @@ def runs_table(runs: list[RunInfo]) -> Any:
          *[_text(run.metrics.get(k), 4) for k in metrics]]
         for run in runs
     ]
+    # names, paths and values may come from anywhere: shown literally (no markup, no controls)
+    headers = [escape_controls(h) for h in headers]
+    rows = [[escape_controls(cell) for cell in row] for row in rows]
     table = Table(header_style="bold")
     # never squeezed into "…": a wide table is wider than the terminal, not unreadable
     for i, header in enumerate(headers):
         width = max(len(header), *(len(row[i]) for row in rows)) if rows else len(header)
-        table.add_column(header, justify="left" if i < 3 else "right", no_wrap=True, min_width=width)
+        table.add_column(shown(header), justify="left" if i < 3 else "right", no_wrap=True, min_width=width)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*[shown(cell) for cell in row])
     return table
 
 
@@ -241,16 +245,27 @@ def runs_json(runs: list[RunInfo]) -> list[dict[str, Any]]:
     return [run.as_dict(settings) for run in runs]
 
 
+def _csv_cell(value: Any) -> Any:
+    """Numbers as they are; text literal, never read as a spreadsheet formula."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return csv_text(json.dumps(value))
+    if isinstance(value, (str, Path)):
+        return csv_text(str(value))
+    return value
+
+
 def runs_csv(runs: list[RunInfo]) -> str:
     settings, metrics = differing_settings(runs), metric_keys(runs)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["name", "path", "date", "status", *settings, *metrics])
+    writer.writerow([_csv_cell(h) for h in ["name", "path", "date", "status", *settings, *metrics]])
     for run in runs:
-        cell = lambda v: "" if v is None else (json.dumps(v) if isinstance(v, (list, dict)) else v)  # noqa: E731
-        writer.writerow([run.name, str(run.path), run.date.isoformat(timespec="seconds") if run.date else "",
-                         run.status, *[cell(run.settings.get(k)) for k in settings],
-                         *[cell(run.metrics.get(k)) for k in metrics]])
+        writer.writerow([_csv_cell(run.name), _csv_cell(run.path),
+                         run.date.isoformat(timespec="seconds") if run.date else "", run.status,
+                         *[_csv_cell(run.settings.get(k)) for k in settings],
+                         *[_csv_cell(run.metrics.get(k)) for k in metrics]])
     return out.getvalue()
 
 
@@ -291,15 +306,15 @@ def comparison_table(runs: list[RunInfo]) -> Any:
     table = Table(header_style="bold")
     table.add_column("")
     for run in runs:
-        table.add_column(run.name, justify="right")
-    table.add_row("status", *[r.status for r in runs])
+        table.add_column(shown(run.name), justify="right")
+    table.add_row("status", *[shown(r.status) for r in runs])
     table.add_row("date", *[_date_text(r.date) for r in runs], end_section=True)
     for key, values in data["settings"].items():
-        table.add_row(key, *[_text(v) for v in values])
+        table.add_row(shown(key), *[shown(_text(v)) for v in values])
     if data["settings"]:
         table.rows[-1].end_section = True
     for key, values in data["metrics"].items():
-        table.add_row(key, *[_text(v) for v in values])
+        table.add_row(shown(key), *[shown(_text(v)) for v in values])
     return table
 
 
@@ -307,9 +322,8 @@ def comparison_csv(runs: list[RunInfo]) -> str:
     data = comparison(runs)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["key", *[r.name for r in runs]])
+    writer.writerow(["key", *[_csv_cell(r.name) for r in runs]])
     for section in ("settings", "metrics"):
         for key, values in data[section].items():
-            writer.writerow([key, *["" if v is None else (json.dumps(v) if isinstance(v, (list, dict)) else v)
-                                    for v in values]])
+            writer.writerow([_csv_cell(key), *[_csv_cell(v) for v in values]])
     return out.getvalue()

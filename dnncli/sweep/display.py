@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dnncli.display import escape_controls, shown
 from dnncli.sweep.driver import TrialRecord
 from dnncli.sweep.results import best_record, format_value
 from dnncli.sweep.spec import Sweep
@@ -26,14 +27,12 @@ def trials_table(
     sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, running_since: dict[int, float] | None = None
 ) -> Any:
     from rich.table import Table
-    from rich.text import Text
 
     headers = ["trial", *[_short(p.key) for p in sweep.params], sweep.metric, "seconds", "state"]
     rows = []
     for r in records:
         marker = " *" if best is not None and r.number == best.number else ""
-        style = STATE_STYLE.get(r.state, "")
-        state = f"[{style}]{r.state}[/{style}]" if style else r.state
+        state = r.state
         if r.state == "failed" and r.error:
             state += f": {r.error[:60]}"
         seconds = r.seconds
@@ -43,13 +42,16 @@ def trials_table(
             f"{r.number}{marker}", *[format_value(r.params.get(p.key)) for p in sweep.params],
             format_value(r.value), format_value(seconds), state,
         ])
+    # every cell shown literally (values and messages may come from files: no markup, no controls)
+    cells = [[escape_controls(cell) for cell in row] for row in rows]
     table = Table(header_style="bold")
     # never squeezed into "…": a wide table is wider than the terminal, not unreadable
     for i, header in enumerate(headers):
-        width = max([len(header)] + [len(Text.from_markup(row[i]).plain) for row in rows])
-        table.add_column(header, justify="left" if i == len(headers) - 1 else "right", no_wrap=True, min_width=width)
-    for row in rows:
-        table.add_row(*row)
+        width = max([len(header)] + [len(row[i]) for row in cells])
+        table.add_column(shown(header), justify="left" if i == len(headers) - 1 else "right", no_wrap=True,
+                         min_width=width)
+    for row, record in zip(cells, records):
+        table.add_row(*[shown(c) for c in row[:-1]], shown(row[-1], STATE_STYLE.get(record.state, "")))
     return table
 
 
@@ -82,7 +84,8 @@ class SweepDisplay:
         if not self.quiet:
             where = f"{sweep.directory}"
             again = f", {done} finished before" if done else ""
-            self.console.print(f"sweep {sweep.name}: {planned} trials ({sweep.sampler}) in {where}{again}", markup=False)
+            self.console.print(escape_controls(f"sweep {sweep.name}: {planned} trials ({sweep.sampler}) in {where}{again}"),
+                               markup=False, highlight=False)
         if self.live_enabled:
             from rich.live import Live
 
@@ -103,7 +106,7 @@ class SweepDisplay:
         shown = (running + [r for r in records if r.state != "running"][::-1])[:LIVE_ROWS]
         shown.sort(key=lambda r: r.number)
         return Group(
-            summary_line(self.sweep, records, self.planned) + f" ({time.perf_counter() - self.started_at:.0f} s)",
+            shown(summary_line(self.sweep, records, self.planned) + f" ({time.perf_counter() - self.started_at:.0f} s)"),
             trials_table(self.sweep, shown, best, self.running_since),
         )
 
@@ -122,8 +125,8 @@ class SweepDisplay:
             error = f" ({record.error})" if record.error and record.state != "complete" else ""
             done = sum(r.state in ("complete", "pruned", "failed") for r in self.records.values())
             self.console.print(
-                f"trial {record.number} {record.state}: {params}{value}, {format_value(record.seconds)} s{error} "
-                f"[{done}/{self.planned}]",
+                escape_controls(f"trial {record.number} {record.state}: {params}{value}, "
+                                f"{format_value(record.seconds)} s{error} [{done}/{self.planned}]"),
                 markup=False, highlight=False,
             )
 

@@ -38,10 +38,15 @@ def metric_columns(records: list["TrialRecord"]) -> list[str]:
 
 
 def _cell(value: Any) -> Any:
+    """A CSV cell: numbers as they are, text literal and never read as a spreadsheet formula."""
+    from dnncli.display import csv_text
+
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
-        return json.dumps(value)
+        return csv_text(json.dumps(value))
+    if isinstance(value, str):
+        return csv_text(value)
     return value
 
 
@@ -55,7 +60,7 @@ def csv_text(sweep: "Sweep", records: list["TrialRecord"]) -> str:
     for r in sorted(records, key=lambda r: r.number):
         row = [r.number, r.state, *[_cell(r.params.get(k)) for k in keys], _cell(r.value)]
         row += [_cell((r.metrics or {}).get(m)) for m in metrics if m != sweep.metric]
-        row += [_cell(r.seconds), r.run_dir, _cell(r.error)]
+        row += [_cell(r.seconds), _cell(r.run_dir), _cell(r.error)]
         writer.writerow(row)
     return out.getvalue()
 
