@@ -28,7 +28,7 @@ from dnncli.errors import ConfigError, RunDirError
 PARTIAL_SUFFIX = ".partial"
 # metrics shown in the table (all of them go to --json and --csv)
 TABLE_METRICS = ("final_cost", "train_accuracy", "val_accuracy", "test_accuracy", "train_r2", "val_r2", "test_r2")
-NOT_METRICS = {"name", "run_dir", "dnn_version", "first_layer", "first_layer_reason", "status", "overrides", "started", "files"}
+NOT_METRICS = {"name", "run_dir", "dnn_version", "first_layer", "first_layer_reason", "status", "overrides", "started", "files", "segments", "warnings"}
 # settings that always differ and say nothing
 IGNORED_SETTINGS = {"name", "output.dir"}
 SMALLER_IS_BETTER = ("cost", "mae", "seconds")

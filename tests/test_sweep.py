@@ -25,7 +25,7 @@ from dnncli.cli import app
 pytest.importorskip("optuna", reason="dnn sweep needs optuna: pip install 'dnncli[sweep]'")
 
 MIDDLE_RATE = float(f"{(0.03 * 0.3) ** 0.5:.12g}")  # the grid's middle point on the log scale
-NOT_COMPARED = {"seconds", "run_dir", "name", "started", "overrides"}
+NOT_COMPARED = {"seconds", "segments", "run_dir", "name", "started", "overrides"}
 
 
 def write_sweep(directory: Path, football: Path, name: str = "grid", rate_steps: int = 3) -> Path:

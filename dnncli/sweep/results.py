@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from dnncli.sweep.spec import Sweep
 
 # metrics.json keys that are not measurements of the trained network
-NOT_METRICS = {"name", "run_dir", "dnn_version", "first_layer", "first_layer_reason", "status", "overrides", "started", "files"}
+NOT_METRICS = {"name", "run_dir", "dnn_version", "first_layer", "first_layer_reason", "status", "overrides", "started", "files", "segments", "warnings"}
 
 
 def metric_columns(records: list["TrialRecord"]) -> list[str]:
