@@ -38,6 +38,7 @@ from dnncli.errors import (
     Interrupted,
     RunDirError,
 )
+from dnncli.sweep.results import TrialRecord
 from dnncli.sweep.spec import Sweep
 from dnncli.sweep.worker import SWEEP_ID_FILE
 
@@ -59,27 +60,6 @@ def require(*modules: str) -> None:
             missing.append(module)
     if missing:
         raise DnnError(f"dnn sweep needs {' and '.join(missing)}: {INSTALL_HINT}")
-
-
-@dataclass
-class TrialRecord:
-    """One trial as the results show it."""
-
-    number: int
-    state: str  # running, complete, pruned, failed, interrupted
-    params: dict[str, Any]  # config key -> value
-    run_dir: str
-    value: float | None = None
-    metrics: dict[str, Any] | None = None
-    seconds: float | None = None
-    error: str | None = None
-
-    def as_dict(self, metric: str) -> dict[str, Any]:
-        return {
-            "number": self.number, "state": self.state, "params": self.params, "metric": metric,
-            "value": self.value, "metrics": self.metrics or {}, "seconds": self.seconds,
-            "run_dir": self.run_dir, "error": self.error,
-        }
 
 
 class SweepEvents(Protocol):

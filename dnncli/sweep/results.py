@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +21,34 @@ from dnncli import atomic
 from dnncli.config import apply_overrides
 
 if TYPE_CHECKING:
-    from dnncli.sweep.driver import TrialRecord
     from dnncli.sweep.spec import Sweep
 
 # metrics.json keys that are not measurements of the trained network
 NOT_METRICS = {"name", "run_dir", "dnn_version", "first_layer", "first_layer_reason", "status", "overrides", "started", "files", "segments", "warnings"}
 
 
-def metric_columns(records: list["TrialRecord"]) -> list[str]:
+@dataclass
+class TrialRecord:
+    """One trial as the results show it."""
+
+    number: int
+    state: str  # running, complete, pruned, failed, interrupted
+    params: dict[str, Any]  # config key -> value
+    run_dir: str
+    value: float | None = None
+    metrics: dict[str, Any] | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+    def as_dict(self, metric: str) -> dict[str, Any]:
+        return {
+            "number": self.number, "state": self.state, "params": self.params, "metric": metric,
+            "value": self.value, "metrics": self.metrics or {}, "seconds": self.seconds,
+            "run_dir": self.run_dir, "error": self.error,
+        }
+
+
+def metric_columns(records: list[TrialRecord]) -> list[str]:
     """Every numeric metric any trial has, in the order metrics.json gives them."""
     columns: list[str] = []
     for record in records:
@@ -50,7 +71,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def csv_text(sweep: "Sweep", records: list["TrialRecord"]) -> str:
+def csv_text(sweep: "Sweep", records: list[TrialRecord]) -> str:
     metrics = metric_columns(records)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -65,14 +86,14 @@ def csv_text(sweep: "Sweep", records: list["TrialRecord"]) -> str:
     return out.getvalue()
 
 
-def write_csv(sweep: "Sweep", records: dict[int, "TrialRecord"] | list["TrialRecord"]) -> Path:
+def write_csv(sweep: "Sweep", records: dict[int, TrialRecord] | list[TrialRecord]) -> Path:
     rows = list(records.values()) if isinstance(records, dict) else records
     path = sweep.directory / "results.csv"
     atomic.write_text(path, csv_text(sweep, rows))
     return path
 
 
-def best_record(sweep: "Sweep", records: list["TrialRecord"]) -> "TrialRecord | None":
+def best_record(sweep: "Sweep", records: list[TrialRecord]) -> "TrialRecord | None":
     complete = [r for r in records if r.state == "complete" and r.value is not None]
     if not complete:
         return None
@@ -81,7 +102,7 @@ def best_record(sweep: "Sweep", records: list["TrialRecord"]) -> "TrialRecord | 
     return max(complete, key=lambda r: (sign * r.value, -r.number))
 
 
-def best_yaml(sweep: "Sweep", best: "TrialRecord") -> str:
+def best_yaml(sweep: "Sweep", best: TrialRecord) -> str:
     """The base config with the best trial's parameters, ready for ``dnn train``."""
     raw = copy.deepcopy(sweep.base_raw)
     apply_overrides(raw, [f"{k}={json.dumps(v)}" for k, v in best.params.items()])
@@ -93,7 +114,7 @@ def best_yaml(sweep: "Sweep", best: "TrialRecord") -> str:
     return header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None)
 
 
-def write_all(sweep: "Sweep", records: list["TrialRecord"], best: "TrialRecord | None") -> list[Path]:
+def write_all(sweep: "Sweep", records: list[TrialRecord], best: "TrialRecord | None") -> list[Path]:
     files = [write_csv(sweep, records)]
     if best is not None:
         path = sweep.directory / "best.yaml"
@@ -104,7 +125,7 @@ def write_all(sweep: "Sweep", records: list["TrialRecord"], best: "TrialRecord |
     return files
 
 
-def json_records(sweep: "Sweep", records: list["TrialRecord"]) -> list[dict[str, Any]]:
+def json_records(sweep: "Sweep", records: list[TrialRecord]) -> list[dict[str, Any]]:
     return [r.as_dict(sweep.metric) for r in sorted(records, key=lambda r: r.number)]
 
 
@@ -121,7 +142,7 @@ def format_value(value: Any) -> str:
 # ---- sweep.png -------------------------------------------------------------------------------
 
 
-def plot(sweep: "Sweep", records: list["TrialRecord"], best: "TrialRecord | None", path: Path) -> Path:
+def plot(sweep: "Sweep", records: list[TrialRecord], best: "TrialRecord | None", path: Path) -> Path:
     """The metric against each swept parameter (log axes where the scale is log; β as 1 − β on
     a log axis), and the best-so-far curve over the trials; written atomically, the same bytes for
     the same results, text from the sweep file never read as mathtext (dnncli.plots.figure)."""
@@ -155,9 +176,9 @@ def _log_ticks(ax: Any, low: float, high: float) -> None:
 
 
 def _parameter_panel(
-    ax: Any, sweep: "Sweep", param: Any, scored: list["TrialRecord"], best: Any, legend: bool
+    ax: Any, sweep: "Sweep", param: Any, scored: list[TrialRecord], best: Any, legend: bool
 ) -> None:
-    def x_of(record: "TrialRecord") -> Any:
+    def x_of(record: TrialRecord) -> Any:
         value = record.params[param.key]
         if param.scale == "one_minus_log_uniform":
             return 1.0 - value
@@ -193,7 +214,7 @@ def _parameter_panel(
         ax.legend(fontsize=8)
 
 
-def _best_so_far_panel(ax: Any, sweep: "Sweep", records: list["TrialRecord"]) -> None:
+def _best_so_far_panel(ax: Any, sweep: "Sweep", records: list[TrialRecord]) -> None:
     better = max if sweep.goal == "maximize" else min
     numbers, values, best_curve, best = [], [], [], None
     for r in sorted(records, key=lambda r: r.number):
