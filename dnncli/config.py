@@ -116,10 +116,11 @@ class DataConfig(_Section):
     test_x_key: str = "test_set_x"
     test_y_key: str = "test_set_y"
     classes_key: str = "list_classes"
-    memory_budget_mb: float = Field(
-        default=100.0, gt=0,
-        description="Training inputs larger than this (MB, as stored or as floats) are kept as stored "
-        "and scaled a batch at a time; over it as stored, they are read from the file batch by batch.",
+    memory_budget_mb: Literal["auto"] | float = Field(
+        default="auto",
+        description="Training inputs whose float matrix exceeds this (MB) are kept as stored and scaled a "
+        "batch at a time; over it as stored, they are read from the file batch by batch. auto: half of "
+        "the memory available at the start (cgroup limit and MemAvailable).",
     )
     scale: Literal["auto", "none"] | float = Field(
         default="auto",
@@ -175,6 +176,12 @@ class DataConfig(_Section):
                 f"scale = {self.scale}: a divisor this {'small' if self.scale < 1 else 'large'} turns every input "
                 f"into an overflow or a zero; expected a number between {MIN_SCALE:g} and {1 / MIN_SCALE:g}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_memory_budget(self) -> "DataConfig":
+        if isinstance(self.memory_budget_mb, float) and not self.memory_budget_mb > 0:
+            raise ValueError(f"memory_budget_mb = {self.memory_budget_mb}: must be a positive number of MB or 'auto'")
         return self
 
     @model_validator(mode="after")
@@ -588,9 +595,14 @@ def _dedupe_union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )
         key = _loc_text(loc)
         if key in seen:
+            # 'auto' | float: the literal's message also names the number it could have been
+            first = next(e for e in kept if e["_key"] == key)
+            if first["type"] == "literal_error" and error["type"] in ("float_type", "float_parsing"):
+                expected = str(first["ctx"]["expected"]).replace(" or ", ", ")
+                first["ctx"] = {**first["ctx"], "expected": f"{expected} or a number"}
             continue
         seen.add(key)
-        kept.append(error)
+        kept.append({**error, "_key": key})
     return kept
 
 

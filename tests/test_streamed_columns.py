@@ -10,6 +10,7 @@ import pytest
 from dnncli.data.columns import ScaledColumns, training_columns
 from dnncli.data.hdf5 import load_dataset
 from dnncli.modelfile import load_model
+from dnncli.resources import memory_budget_bytes, place_training_inputs
 from tests.conftest import make_images, run_dnn, write_h5
 
 
@@ -41,13 +42,18 @@ def test_scaled_columns_give_the_float_matrix_s_numbers(stored, where) -> None:
 def test_only_inputs_over_the_budget_are_kept_as_stored(stored) -> None:
     path, _ = stored
     dataset = load_dataset(path)
-    whole = training_columns(dataset, 255.0, np.float64, 100.0, None)
-    assert isinstance(whole, np.ndarray) and whole.flags.c_contiguous
-    # mini-batches: the same numbers, column-major so that a batch's columns are contiguous
-    mini = training_columns(dataset, 255.0, np.float32, 100.0, 8)
+
+    def placed(itemsize: int, budget_mb: float):
+        return place_training_inputs(dataset.m, dataset.n_x, 1, itemsize, memory_budget_bytes(budget_mb))
+
+    # full batch or mini-batches: the float matrix column-major, each example's values contiguous
+    whole = training_columns(dataset, 255.0, np.float64, placed(8, 100.0), None)
+    assert isinstance(whole, np.ndarray) and whole.flags.f_contiguous
+    mini = training_columns(dataset, 255.0, np.float32, placed(4, 100.0), 8)
     assert mini.flags.f_contiguous
     np.testing.assert_array_equal(mini, dataset.columns(255.0, np.float32))
-    streamed = training_columns(dataset, 255.0, np.float64, 0.001, 8)
+    np.testing.assert_array_equal(whole, dataset.columns(255.0, np.float64))
+    streamed = training_columns(dataset, 255.0, np.float64, placed(8, 0.001), 8)
     assert isinstance(streamed, ScaledColumns) and streamed.raw.dtype == np.uint8
 
 

@@ -18,10 +18,7 @@ from typing import Any
 import numpy as np
 
 from dnncli.data.hdf5 import divide
-
-
-def float_columns_bytes(m: int, n_x: int, itemsize: int) -> int:
-    return int(m) * int(n_x) * int(itemsize)
+from dnncli.resources import InputPlacement
 
 
 class ScaledColumns:
@@ -127,18 +124,17 @@ class _TransposedColumns:
 
 
 def training_columns(
-    dataset: Any, divisor: float, dtype: np.dtype | type, budget_mb: float, chunk: int | None
+    dataset: Any, divisor: float, dtype: np.dtype | type, placement: InputPlacement, chunk: int | None
 ) -> np.ndarray | ScaledColumns:
-    """The training inputs: the float matrix when it fits ``budget_mb``, else kept as stored
-    (in memory or in the file) and scaled a batch of ``chunk`` examples at a time.
+    """The training inputs where ``placement`` (:func:`dnncli.resources.place_training_inputs`)
+    puts them: the float matrix, or kept as stored (in memory or in the file) and scaled a batch
+    of ``chunk`` examples at a time.
 
-    With mini-batches (``chunk`` under ``m``) the float matrix is column-major, each example's
-    values contiguous, so that gathering a shuffled batch ``X[:, indices]`` copies whole columns
-    (a quarter of MNIST's training step went to the strided gather from a row-major matrix)."""
-    n_bytes = float_columns_bytes(dataset.m, dataset.n_x, np.dtype(dtype).itemsize)
-    if isinstance(dataset.X_raw, np.ndarray) and n_bytes <= budget_mb * 1e6:
-        if chunk is None or chunk >= dataset.m:
-            return dataset.columns(divisor, dtype)
+    The float matrix is column-major, each example's values contiguous, as the file stores them:
+    gathering a shuffled batch ``X[:, indices]`` copies whole columns (a quarter of MNIST's training
+    step went to the strided gather from a row-major matrix), and the first layer's products
+    ``W1 @ X`` and ``dZ1 @ X.T`` are fastest that way (:mod:`dnncli.network.model`)."""
+    if placement.floats_in_memory and isinstance(dataset.X_raw, np.ndarray):
         # the transposed view of the examples is already column-major: astype keeps that order
         X = divide(dataset.X_raw.reshape(dataset.m, -1).T.astype(dtype), divisor)
         return np.asfortranarray(X)

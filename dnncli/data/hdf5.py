@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dnncli.errors import DataError
+from dnncli.resources import stays_in_file
 
 
 # how images of other sizes were brought to the set's size (dnncli.data.images.fit_to_size);
@@ -99,8 +100,9 @@ def load_dataset(
 ) -> Dataset:
     """Read examples, labels and class names from an HDF5 file, with one-line errors.
 
-    With ``stream_over_bytes``, examples that take more than that many bytes as stored are not
-    read: ``X_raw`` is then the open ``h5py.Dataset``, read a batch at a time while training.
+    With ``stream_over_bytes`` (the run's memory budget), examples that take more than that many
+    bytes as stored are not read (:func:`dnncli.resources.stays_in_file`): ``X_raw`` is then the
+    open ``h5py.Dataset``, read a batch at a time while training.
     """
     import h5py  # imported here: h5py is slow to import and most commands never need it
 
@@ -116,7 +118,7 @@ def load_dataset(
                 # never written) chunks can claim terabytes
                 node = checked_dataset(f, key, path, DataError)
                 n_bytes = int(np.prod(node.shape or (), dtype=object)) * node.dtype.itemsize
-                if key == x_key and stream_over_bytes is not None and n_bytes > stream_over_bytes and node.ndim >= 2:
+                if key == x_key and stream_over_bytes is not None and stays_in_file(n_bytes, stream_over_bytes) and node.ndim >= 2:
                     return None  # streamed: reopened below, outside this block that closes the file
                 return node[()]
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dnncli import resources
 from dnncli.config import Config
 from dnncli.data.columns import training_columns
 from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_dataset, resolve_divisor
@@ -162,18 +163,19 @@ def _targets(network: Network, dataset: Dataset, y_key: str) -> np.ndarray:
     return network.encode_targets(class_labels(dataset, network.n_classes, y_key))
 
 
-def check_memory(config: Config, layers: list[int], train_set: Dataset) -> None:
-    """Refuse, before allocating, a network and data set that cannot fit in this machine's memory."""
-    from dnncli import resources
-
+def check_memory(
+    config: Config, layers: list[int], train_set: Dataset, placement: resources.InputPlacement | None = None
+) -> None:
+    """Refuse, before allocating, a network and data set that cannot fit in this machine's memory
+    (its RAM, or its cgroup limit if lower)."""
     batch = config.training.batch_size
     itemsize = np.dtype(DTYPES[config.training.dtype]).itemsize
-    held = None  # inputs over the budget are scaled a batch at a time (dnncli.data.columns)
-    if train_set.m * layers[0] * itemsize > config.data.memory_budget_mb * 1e6:
+    held = None  # inputs kept as stored are scaled a batch at a time (dnncli.data.columns)
+    if placement is not None and not placement.floats_in_memory:
         held = batch or 256
     needed = resources.training_bytes(layers, train_set.m, itemsize, batch, held)
     if not resources.fits_in_memory(needed):
-        total = resources.physical_memory() or 0
+        total = resources.memory_capacity() or 0
         raise ConfigError(
             f"model.layers = {layers}: training needs at least {resources.describe_bytes(needed)} "
             f"({resources.parameter_count(layers):,} parameters, {train_set.m} examples), more than "
@@ -261,15 +263,19 @@ def _with_seeds(config: Config) -> Config:
     return config.model_copy(update={"model": config.model.model_copy(update={"seed": secrets.randbits(32)})})
 
 
-def _resolved(config: Config, layers: list[int], activations: list[str]) -> Config:
+def _resolved(config: Config, layers: list[int], activations: list[str], budget: int) -> Config:
     """The config as it was used (written as the run's config.yaml): sizes, activations, seeds,
-    the printing interval and the validation keys filled in, so no null stands for a value."""
+    the printing interval, the validation keys and the memory budget filled in, so no null (nor
+    auto) stands for a value."""
     model = config.model.model_copy(
         update={"layers": layers, "hidden": None, "activations": activations, "output_activation": activations[-1]}
     )
     t = config.training
     training = t.model_copy(update={"seed": training_seed(config), "print_every": t.print_every or t.record_every})
-    data = config.data
+    # the budget as resolved: a resumed run places its inputs (and rounds its sums) as this one did
+    data = config.data.model_copy(
+        update={"memory_budget_mb": resources.resolved_budget_setting(config.data.memory_budget_mb, budget)}
+    )
     if data.validation:
         data = data.model_copy(update={
             "validation_x_key": data.validation_x_key or data.x_key,
@@ -319,15 +325,28 @@ def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
     split_rng, train_rng = generators(config)
     sources: dict[str, Any] = {}
     digests: dict[str, str | None] = {}
-    # a training file over the memory budget stays on disk, read a batch at a time (dnncli.data.columns)
+    # the memory budget (auto: from the memory available now) decides where the training inputs
+    # live (dnncli.resources.place_training_inputs); a file over it even as stored stays on disk
+    budget = resources.memory_budget_bytes(data.memory_budget_mb)
     train_path = _data_file("data.train", data.train, base_dir)
-    whole_file = _load(
-        config, base_dir, data.train, data.x_key, data.y_key, stream_over_bytes=int(data.memory_budget_mb * 1e6)
-    )
+    whole_file = _load(config, base_dir, data.train, data.x_key, data.y_key, stream_over_bytes=budget)
     train_set = take_range(whole_file, data.train_range, "data.train_range")
     sources["train"] = _source(train_path, data.x_key, data.y_key, data.train_range, whole_file.m, digests)
     layers, activations = resolve_architecture(config, train_set)
-    check_memory(config, layers, train_set)
+    val_set, val_y_key, held_out = None, data.validation_y_key or data.y_key, None
+    if data.validation_fraction is not None and not data.validation:
+        train_set, val_set = hold_out(train_set, data.validation_fraction, split_rng)
+        val_y_key = data.y_key
+        # the held-out examples are a seeded draw from the training range (dnncli.data.splits.hold_out)
+        held_out = {
+            "held_out_from": "train", "fraction": data.validation_fraction,
+            "seed": training_seed(config), "examples": val_set.m,
+        }
+    placement = resources.place_training_inputs(
+        train_set.m, train_set.n_x, train_set.X_raw.dtype.itemsize, np.dtype(DTYPES[config.training.dtype]).itemsize,
+        budget, in_file=not isinstance(train_set.X_raw, np.ndarray),
+    )
+    check_memory(config, layers, train_set, placement)
     test_set, test_y_key, test_path, test_x_key = None, data.test_y_key, train_path, data.x_key
     if data.test:
         test_path, test_x_key = _data_file("data.test", data.test, base_dir), data.test_x_key
@@ -338,24 +357,17 @@ def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
         sources["test"] = _source(test_path, test_x_key, test_y_key, data.test_range, test_set.m, digests)
         test_set = take_range(test_set, data.test_range, "data.test_range")
         _check_shape(test_set, train_set)
-    val_set, val_y_key = None, data.validation_y_key or data.y_key
     if data.validation:
         val_path, val_x_key = _data_file("data.validation", data.validation, base_dir), data.validation_x_key or data.x_key
         val_set = _load(config, base_dir, data.validation, val_x_key, val_y_key, train_set)
         sources["validation"] = _source(val_path, val_x_key, val_y_key, None, val_set.m, digests)
         _check_shape(val_set, train_set)
-    elif data.validation_fraction is not None:
-        train_set, val_set = hold_out(train_set, data.validation_fraction, split_rng)
-        val_y_key = data.y_key
-        # the held-out examples are a seeded draw from the training range (dnncli.data.splits.hold_out)
-        sources["validation"] = {
-            "held_out_from": "train", "fraction": data.validation_fraction,
-            "seed": training_seed(config), "examples": val_set.m,
-        }
+    elif held_out is not None:
+        sources["validation"] = held_out
     sources["train"]["trained_on"] = train_set.m
     sources["classes_key"] = data.classes_key
 
-    resolved = _resolved(config, layers, activations)
+    resolved = _resolved(config, layers, activations, budget)
 
     network = Network.create(
         layers,
@@ -370,7 +382,7 @@ def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
     for dataset in (train_set, test_set, val_set):  # float64 data beyond float32: bad input, not divergence
         if dataset is not None:
             check_representable(dataset, divisor, network.dtype)
-    X = training_columns(train_set, divisor, network.dtype, data.memory_budget_mb, config.training.batch_size)
+    X = training_columns(train_set, divisor, network.dtype, placement, config.training.batch_size)
     Y = _targets(network, train_set, data.y_key)
     test = validation = None
     if test_set is not None:
