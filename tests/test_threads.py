@@ -1,36 +1,116 @@
-"""BLAS threads during training: one for small steps or a busy machine, the user's setting kept."""
+"""Threads during training: one for small steps, the cores idle now for large ones (within the
+affinity mask, the cgroup quota and DNN_BLAS_THREADS), the user's library setting kept."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from dnncli import resources
 from dnncli.training import threads
-from dnncli.training.threads import SMALL_PRODUCT, blas_threads, largest_product, limited_blas_threads
+from dnncli.training.threads import (
+    SMALL_PRODUCT,
+    blas_threads,
+    idle_cores,
+    largest_product,
+    limited_blas_threads,
+    parallel,
+    run_threads,
+)
+
+CAT = largest_product([12288, 20, 7, 5, 1], 209)
 
 
 @pytest.fixture(autouse=True)
 def no_thread_variables(monkeypatch):
-    for name in threads.THREAD_VARIABLES:
+    for name in (*threads.THREAD_VARIABLES, threads.CAP_VARIABLE):
         monkeypatch.delenv(name, raising=False)
 
 
-def test_small_steps_take_one_thread_large_ones_the_idle_cores(monkeypatch) -> None:
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: 8)
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+@pytest.fixture
+def machine(monkeypatch):
+    """An 8-CPU machine without quota whose idleness the test sets."""
+    state = {"idle": 8.0, "cpus": set(range(8)), "quota": None}
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: state["cpus"])
+    monkeypatch.setattr(resources, "cpu_quota", lambda root=resources.ROOT: state["quota"])
+    monkeypatch.setattr(threads, "idle_cores", lambda *a, **k: state["idle"])
+    return state
+
+
+def test_small_steps_take_one_thread_large_ones_the_idle_cores(machine) -> None:
     assert largest_product([784, 128, 64, 10], 64) == 784 * 128 * 64
     assert blas_threads(largest_product([784, 128, 64, 10], 64)) == 1
-    cat = largest_product([12288, 20, 7, 5, 1], 209)
-    assert blas_threads(cat) is None  # every core idle: the library's default
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (2.6, 0.0, 0.0))
-    assert blas_threads(cat) == 5
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (11.0, 0.0, 0.0))
-    assert blas_threads(cat) == 1
+    assert blas_threads(CAT) == 8
+    machine["idle"] = 5.4
+    assert blas_threads(CAT) == 5
+    machine["idle"] = 0.2  # every core busy: still one
+    assert blas_threads(CAT) == 1
+
+
+def test_the_affinity_mask_the_cgroup_quota_and_dnn_blas_threads_bound_the_count(machine, monkeypatch) -> None:
+    machine["cpus"] = {2, 3, 5}  # taskset -c 2,3,5
+    assert blas_threads(CAT) == 3
+    machine["quota"] = 2.5  # docker --cpus 2.5
+    assert blas_threads(CAT) == 2
+    machine["quota"] = None
+    monkeypatch.setenv("DNN_BLAS_THREADS", "1")  # dnn sweep: cores / trials side by side
+    assert blas_threads(CAT) == 1
+    monkeypatch.setenv("DNN_BLAS_THREADS", "two")  # not a count: ignored
+    assert blas_threads(CAT) == 3
 
 
 def test_a_thread_count_from_the_environment_is_left_alone(monkeypatch) -> None:
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
     assert blas_threads(SMALL_PRODUCT // 10) is None
+    with limited_blas_threads(None):
+        assert run_threads() == 2  # and dnn's own workers follow it
+
+
+def test_idleness_is_measured_now_from_proc_stat(tmp_path: Path) -> None:
+    stat = tmp_path / "proc" / "stat"
+    stat.parent.mkdir()
+
+    def write(cpu0: tuple[int, int], cpu1: tuple[int, int]) -> None:  # (busy, idle) ticks of each CPU
+        stat.write_text(
+            "cpu  0 0 0 0 0 0 0 0 0 0\n"
+            f"cpu0 {cpu0[0]} 0 0 {cpu0[1]} 0 0 0 0 0 0\n"
+            f"cpu1 {cpu1[0]} 0 0 {cpu1[1]} 0 0 0 0 0 0\nintr 1 2 3\n"
+        )
+
+    write((1000, 5000), (1000, 5000))
+    # over the window, cpu0 is busy throughout and cpu1 idle throughout
+    busy_one = idle_cores(0.1, cpus=[0, 1], root=tmp_path, sleep=lambda s: write((1010, 5000), (1000, 5010)))
+    assert busy_one == pytest.approx(1.0, abs=0.05)
+    # only the CPUs of the affinity mask count
+    assert idle_cores(0.1, cpus=[1], root=tmp_path, sleep=lambda s: write((1020, 5000), (1000, 5020))) == pytest.approx(1.0, abs=0.05)
+    # no /proc/stat: every allowed CPU counts as idle
+    assert idle_cores(0.1, cpus=[0, 1], root=tmp_path / "none", sleep=lambda s: None) == 2.0
+
+
+def test_parallel_updates_split_the_work_and_give_the_same_result() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=100_003), rng.normal(size=100_003)
+    expected = a * 3.0 + b
+    out = np.empty_like(a)
+    seen: list[tuple[int, int]] = []
+
+    def work(start: int, stop: int) -> None:
+        seen.append((start, stop))
+        np.multiply(a[start:stop], 3.0, out=out[start:stop])
+        out[start:stop] += b[start:stop]
+
+    parallel(work, a.size, minimum=1000)  # outside a run: one part
+    assert seen == [(0, a.size)]
+    np.testing.assert_array_equal(out, expected)
+    seen.clear()
+    out[:] = 0
+    with limited_blas_threads(3):
+        assert run_threads() == 3
+        parallel(work, a.size, minimum=1000)
+    assert sorted(seen)[0][0] == 0 and sorted(seen)[-1][1] == a.size and len(seen) == 3
+    np.testing.assert_array_equal(out, expected)
 
 
 def test_the_limit_applies_inside_the_block_only() -> None:

@@ -1,22 +1,37 @@
-"""How many BLAS threads a training run uses.
+"""How many threads a training run uses: BLAS threads for the products, and dnn's own worker
+threads for the element-wise optimizer updates of large networks.
 
 OpenBLAS's threads wait for work by spinning. With cores to spare that pays on large products
 (the cat set's ``W1 @ X``); on small ones (a mini-batch of 64 through 128 units), or when other
 processes already occupy the cores, the threads spend their time waiting for each other instead:
 on a 2-core machine running other jobs, one such product measured 15 to 30 times slower with two
-threads than with one, and the cat set's plain full-batch training 7 times slower. So training
-uses one BLAS thread when a step's largest product is small, as many as the last minute's load
-left idle otherwise (at least one, at most ``DNN_BLAS_THREADS`` when set: ``dnn sweep`` sets it),
-and the library's default (all cores) on an idle machine. A thread count the user
-set in the environment (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) is
-always left alone.
+threads than with one, and the cat set's plain full-batch training 7 times slower. So:
+
+* a step whose largest product is small (under ``SMALL_PRODUCT`` multiply-adds) uses one thread;
+* otherwise as many as there are idle cores *now*: the CPU time the cores this process may run on
+  spent idle over a short window (``/proc/stat``, ``IDLE_WINDOW`` seconds, this process's own
+  threads not counted), not the load average, which still holds a run that ended a minute ago;
+* never more than the cores of the process's affinity mask (``taskset``, ``docker --cpuset-cpus``),
+  nor than its cgroup CPU quota allows (``docker --cpus``, Kubernetes CPU limits), nor than
+  ``DNN_BLAS_THREADS`` when that is set (``dnn sweep`` sets it to cores / trials side by side);
+* a thread count the user set for the library (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``,
+  ``MKL_NUM_THREADS``) is left alone.
+
+The count chosen for a run also bounds :func:`parallel`, which splits large element-wise updates
+(Adam on a 245,000-parameter network) over that many threads (NumPy releases the GIL in them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
-from typing import Iterator, Sequence
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from dnncli import resources
 
 # multiply-adds of a step's largest product under which one thread is faster
 SMALL_PRODUCT = 20_000_000
@@ -24,52 +39,153 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 # at most this many threads for one run: dnn sweep sets it to cores / parallel trials, so that
 # trials running side by side do not fight over the cores
 CAP_VARIABLE = "DNN_BLAS_THREADS"
+# seconds over which idleness is measured at the start of a run (/proc/stat counts in 10 ms ticks)
+IDLE_WINDOW = 0.1
+
+# the threads of the run in progress (see limited_blas_threads); 1 outside a run
+_run_threads: contextvars.ContextVar[int] = contextvars.ContextVar("dnn_run_threads", default=1)
+_pool: ThreadPoolExecutor | None = None
 
 
 def largest_product(layer_sizes: Sequence[int], batch: int) -> int:
     return max(n * n_prev for n_prev, n in zip(layer_sizes[:-1], layer_sizes[1:])) * int(batch)
 
 
-def idle_cores() -> int:
-    """Cores the last minute's load left idle (all of them where the platform does not say)."""
-    cores = os.cpu_count() or 1
+def allowed_cpus() -> list[int]:
+    """The CPUs this process may run on (its affinity mask)."""
     try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        return cores
-    return max(0, cores - round(load))
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))
 
 
-def blas_threads(product: int) -> int | None:
-    """How many BLAS threads a step whose largest product has ``product`` multiply-adds should use:
-    1 for small steps, else as many as there are idle cores (at least 1); None: the library's
-    default (every core idle, or a thread count set in the environment)."""
-    if any(os.environ.get(name) for name in THREAD_VARIABLES):
-        return None
-    if product < SMALL_PRODUCT:
-        return 1
-    idle, cap = idle_cores(), thread_cap()
-    if cap is not None:
-        return max(1, min(idle, cap))
-    return None if idle >= (os.cpu_count() or 1) else max(1, idle)
+def usable_cores(root: Path = resources.ROOT) -> int:
+    """Cores this process may use: its affinity mask, at most its cgroup CPU quota (at least 1)."""
+    return resources.cores_from_quota(resources.cpu_quota(root), len(allowed_cpus()))
 
 
 def thread_cap() -> int | None:
     """``DNN_BLAS_THREADS`` when it is a positive integer."""
-    text = os.environ.get(CAP_VARIABLE, "")
+    text = os.environ.get(CAP_VARIABLE, "").strip()
     return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def _cpu_ticks(cpus: Sequence[int], root: Path) -> tuple[int, int] | None:
+    """``(busy, total)`` clock ticks of ``cpus`` since boot, from ``/proc/stat``."""
+    try:
+        lines = (root / "proc" / "stat").read_text().splitlines()
+    except OSError:
+        return None
+    wanted = {f"cpu{n}" for n in cpus}
+    busy = total = 0
+    for line in lines:
+        fields = line.split()
+        if not fields or fields[0] not in wanted:
+            continue
+        # user nice system idle iowait irq softirq steal (guest time is already in user)
+        ticks = [int(v) for v in fields[1:9] if v.isdigit()]
+        if len(ticks) < 4:
+            continue
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+        total += sum(ticks)
+        busy += sum(ticks) - idle
+    return (busy, total) if total else None
+
+
+def _own_ticks() -> float:
+    """CPU time of this process (all its threads, user and system) in clock ticks."""
+    times = os.times()
+    return (times.user + times.system) * os.sysconf("SC_CLK_TCK")
+
+
+def idle_cores(
+    window: float = IDLE_WINDOW, cpus: Sequence[int] | None = None, root: Path = resources.ROOT,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """How many of ``cpus`` (default: the affinity mask) were idle over the last ``window``
+    seconds, not counting the time this process itself used (OpenBLAS threads still spinning
+    after a product). Where ``/proc/stat`` is missing: all of them."""
+    cpus = list(cpus) if cpus is not None else allowed_cpus()
+    before, own_before = _cpu_ticks(cpus, root), _own_ticks()
+    if before is None:
+        return float(len(cpus))
+    sleep(window)
+    after, own_after = _cpu_ticks(cpus, root), _own_ticks()
+    if after is None or after[1] <= before[1]:
+        return float(len(cpus))
+    busy = max(0.0, (after[0] - before[0]) - (own_after - own_before))
+    total = after[1] - before[1]
+    return len(cpus) * max(0.0, 1.0 - busy / total)
+
+
+def blas_threads(product: int) -> int | None:
+    """How many threads a step whose largest product has ``product`` multiply-adds should use:
+    1 for small steps, else the idle cores now (at least 1), within the affinity mask, the cgroup
+    quota and ``DNN_BLAS_THREADS``; None: a count set in the environment for the library."""
+    if any(os.environ.get(name) for name in THREAD_VARIABLES):
+        return None
+    if product < SMALL_PRODUCT:
+        return 1
+    limit = usable_cores()
+    cap = thread_cap()
+    if cap is not None:
+        limit = min(limit, cap)
+    if limit <= 1:
+        return 1
+    return max(1, min(limit, round(idle_cores())))
+
+
+def _environment_threads() -> int:
+    for name in THREAD_VARIABLES:
+        text = os.environ.get(name, "").strip()
+        if text.isdigit() and int(text) > 0:
+            return int(text)
+    return 1
 
 
 @contextlib.contextmanager
 def limited_blas_threads(threads: int | None) -> Iterator[None]:
-    """Within the block, BLAS uses at most ``threads`` threads (None: unchanged)."""
-    if threads is None:
-        yield
-        return
+    """Within the block, BLAS uses at most ``threads`` threads (None: unchanged), and so does
+    :func:`parallel`."""
+    token = _run_threads.set(max(1, threads) if threads is not None else _environment_threads())
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # without it, the BLAS default stays
-        yield
+        if threads is None:
+            yield
+            return
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # without it, the BLAS default stays
+            yield
+            return
+        with threadpool_limits(limits=threads, user_api="blas"):
+            yield
+    finally:
+        _run_threads.reset(token)
+
+
+def run_threads() -> int:
+    """The threads the run in progress may use (1 outside :func:`limited_blas_threads`)."""
+    return _run_threads.get()
+
+
+def parallel(work: Callable[[int, int], None], n: int, *, minimum: int, align: int = 64) -> None:
+    """``work(start, stop)`` over ``range(n)`` cut into contiguous parts, one per thread the run
+    may use (:func:`run_threads`), each at least ``minimum`` long; the calling thread does the
+    first part. ``work`` must only touch its own part (as NumPy element-wise operations on
+    slices do), so the result is the same whatever the number of parts."""
+    parts = max(1, min(run_threads(), n // max(1, minimum)))
+    if parts == 1:
+        work(0, n)
         return
-    with threadpool_limits(limits=threads, user_api="blas"):
-        yield
+    global _pool
+    if _pool is None or _pool._max_workers < parts - 1:  # noqa: SLF001 (grown, never shrunk)
+        _pool = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="dnn-update")
+    size = -(-n // parts)
+    size = -(-size // align) * align  # parts start on cache-line-friendly boundaries
+    bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
+    futures = [_pool.submit(work, start, stop) for start, stop in bounds[1:]]
+    try:
+        work(*bounds[0])
+    finally:
+        for future in futures:
+            future.result()
