@@ -23,19 +23,35 @@ from typing import Any
 
 import numpy as np
 
+from dnncli.training.threads import parallel
+
 Params = dict[str, np.ndarray]
 StateDict = dict[str, Any]
 
 OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 
 
+# element-wise updates of at least this many numbers are split over the run's threads
+# (dnncli.training.threads.parallel); under it, handing work to a thread costs more than it saves
+PARALLEL_MINIMUM = 65_536
+# the flat optimizers work through their vectors this many numbers at a time (1 MB of float64):
+# gradient, moments, step and parameters of one piece stay in the cache between the dozen operations
+CHUNK = 131_072
+
+
 class Optimizer:
-    """What every optimizer has: a name, a learning rate, ``update`` and its state as a dict."""
+    """What every optimizer has: a name, a learning rate, ``update`` and its state as a dict.
+
+    Updates happen in place and allocate nothing per step: temporaries live in scratch arrays
+    kept from one step to the next (``_scratch``), and large parameters are updated by the run's
+    threads in parallel. Each element goes through the same operations in the same order as the
+    formulas above, so the results do not depend on how the work is split."""
 
     name = "optimizer"
 
     def __init__(self, learning_rate: float) -> None:
         self.learning_rate = float(learning_rate)
+        self._scratch_arrays: dict[tuple[tuple[int, ...], np.dtype], np.ndarray] = {}
 
     def update(self, params: Params, grads: Params) -> None:
         raise NotImplementedError
@@ -51,11 +67,24 @@ class Optimizer:
     # moments are keyed "v_W1", "s_b2", ...: one flat dict of arrays saves as it is
     @staticmethod
     def _zeros_like(params: Params, prefix: str) -> Params:
-        return {f"{prefix}_{key}": np.zeros_like(value) for key, value in params.items()}
+        return {f"{prefix}_{key}": np.zeros_like(value, order="C") for key, value in params.items()}
 
     @staticmethod
     def _copy_arrays(state: StateDict, prefix: str) -> Params:
         return {k: np.array(v, copy=True) for k, v in state.items() if k.startswith(prefix + "_")}
+
+    def _scratch(self, like: np.ndarray) -> np.ndarray:
+        """A flat array as long as ``like``, in its type, kept for the next step."""
+        key = (like.shape, like.dtype)
+        found = self._scratch_arrays.get(key)
+        if found is None:
+            found = self._scratch_arrays[key] = np.empty(like.size, dtype=like.dtype)
+        return found
+
+    @staticmethod
+    def _flat(array: np.ndarray) -> np.ndarray | None:
+        """A flat view of ``array`` (None when it is not C-contiguous: no view exists)."""
+        return array.reshape(-1) if array.flags.c_contiguous else None
 
 
 class GradientDescent(Optimizer):
@@ -66,7 +95,18 @@ class GradientDescent(Optimizer):
     def update(self, params: Params, grads: Params) -> None:
         lr = self.learning_rate
         for key, value in params.items():
-            value -= lr * grads["d" + key]
+            g = grads["d" + key]
+            p, g_flat = self._flat(value), self._flat(g)
+            if p is None or g_flat is None or g.shape != value.shape:
+                value -= lr * g
+                continue
+            step = self._scratch(g)
+
+            def work(start: int, stop: int, p=p, g=g_flat, step=step) -> None:
+                np.multiply(g[start:stop], lr, out=step[start:stop])
+                p[start:stop] -= step[start:stop]
+
+            parallel(work, p.size, minimum=PARALLEL_MINIMUM)
 
 
 class Momentum(Optimizer):
@@ -84,10 +124,24 @@ class Momentum(Optimizer):
             self.v = self._zeros_like(params, "v")
         lr, beta = self.learning_rate, self.beta
         for key, value in params.items():
-            v = self.v["v_" + key]
-            v *= beta
-            v += (1 - beta) * grads["d" + key]
-            value -= lr * v
+            v, g = self.v["v_" + key], grads["d" + key]
+            p, v_flat, g_flat = self._flat(value), self._flat(v), self._flat(g)
+            if p is None or v_flat is None or g_flat is None or not (g.shape == v.shape == value.shape):
+                v *= beta
+                v += (1 - beta) * g
+                value -= lr * v
+                continue
+            step = self._scratch(v)
+
+            def work(start: int, stop: int, p=p, v=v_flat, g=g_flat, step=step) -> None:
+                t, vv = step[start:stop], v[start:stop]
+                vv *= beta
+                np.multiply(g[start:stop], 1 - beta, out=t)
+                vv += t
+                np.multiply(vv, lr, out=t)
+                p[start:stop] -= t
+
+            parallel(work, p.size, minimum=PARALLEL_MINIMUM)
 
     def state_dict(self) -> StateDict:
         return {**super().state_dict(), "beta": self.beta, **self._copy_arrays(self.v, "v")}
@@ -102,14 +156,20 @@ class _FlatMoments(Optimizer):
     """Moments kept in one flat vector per kind, so that an update is a dozen array operations
     whatever the number of layers: for small networks the per-call cost of numpy, not the
     arithmetic, is what takes the time. ``self.v["v_W1"]`` and the like stay available as views
-    into those vectors, and the state dicts hold them per parameter."""
+    into those vectors, and the state dicts hold them per parameter.
+
+    The gradients are gathered into a flat vector kept from step to step (no concatenation), and
+    the vectors are worked through in pieces of ``CHUNK`` numbers, each piece gathered, updated and
+    applied to the parameters while it is in the cache; large networks split the pieces over the
+    run's threads."""
 
     moment_names: tuple[str, ...] = ()
 
     def __init__(self, learning_rate: float) -> None:
         super().__init__(learning_rate)
         self._layout: list[tuple[str, slice, tuple[int, ...]]] | None = None
-        self._flat: dict[str, np.ndarray] = {}
+        self._flat_moments: dict[str, np.ndarray] = {}
+        self._gradient = self._step = np.empty(0)
         for prefix in self.moment_names:
             setattr(self, prefix, {})
 
@@ -129,18 +189,45 @@ class _FlatMoments(Optimizer):
             for name, value in loaded.items():
                 if name in views:
                     views[name][...] = value
-            self._flat[prefix] = flat
+            self._flat_moments[prefix] = flat
             setattr(self, prefix, views)
+        self._gradient = np.empty(start, dtype=dtype)
+        self._step = np.empty(start, dtype=dtype)
 
-    def _flat_gradient(self, grads: Params) -> np.ndarray:
-        """A new vector (the update may change it in place) of the gradients in layout order."""
+    def _pieces(self, params: Params, grads: Params) -> list[tuple[slice, np.ndarray | None, np.ndarray]]:
+        """For each parameter: its part of the flat vectors, a flat view of it (None where it has
+        none: it is then stepped after the pieces) and its gradient, flat."""
         assert self._layout is not None
-        return np.concatenate([grads["d" + key].reshape(-1) for key, _, _ in self._layout])
-
-    def _apply(self, params: Params, step: np.ndarray) -> None:
-        assert self._layout is not None
+        pieces = []
         for key, part, shape in self._layout:
-            params[key] -= step[part].reshape(shape)
+            value, g = params[key], grads["d" + key]
+            if g.shape != shape:
+                raise ValueError(f"gradient d{key} has shape {g.shape}, expected {shape}")
+            pieces.append((part, self._flat(value), g.reshape(-1) if g.flags.c_contiguous else np.ravel(g)))
+        return pieces
+
+    def _run(self, params: Params, grads: Params, math_on: Any) -> None:
+        """Gather, ``math_on(start, stop)`` (which leaves the step in ``self._step``), apply."""
+        pieces = self._pieces(params, grads)
+        gradient, step = self._gradient, self._step
+
+        def work(start: int, stop: int) -> None:
+            for lo in range(start, stop, CHUNK):
+                hi = min(lo + CHUNK, stop)
+                spans = [(part, p, g, max(lo, part.start), min(hi, part.stop)) for part, p, g in pieces
+                         if part.start < hi and part.stop > lo]
+                for part, _, g, a, b in spans:
+                    gradient[a:b] = g[a - part.start : b - part.start]
+                math_on(lo, hi)
+                for part, p, _, a, b in spans:
+                    if p is not None:
+                        p[a - part.start : b - part.start] -= step[a:b]
+
+        parallel(work, gradient.size, minimum=PARALLEL_MINIMUM)
+        assert self._layout is not None
+        for (key, part, shape), (_, p, _) in zip(self._layout, pieces):
+            if p is None:  # a parameter without a flat view (not C-contiguous)
+                params[key] -= step[part].reshape(shape)
 
     def _moments_state(self) -> StateDict:
         state: StateDict = {}
@@ -149,7 +236,7 @@ class _FlatMoments(Optimizer):
         return state
 
     def _load_moments(self, state: StateDict) -> None:
-        self._layout, self._flat = None, {}  # rebuilt from these at the next update
+        self._layout, self._flat_moments = None, {}  # rebuilt from these at the next update
         for prefix in self.moment_names:
             setattr(self, prefix, self._copy_arrays(state, prefix))
 
@@ -166,14 +253,21 @@ class RMSProp(_FlatMoments):
 
     def update(self, params: Params, grads: Params) -> None:
         self._ensure_layout(params)
-        g, s = self._flat_gradient(grads), self._flat["s"]
-        s *= self.beta2
-        s += (1 - self.beta2) * (g * g)
-        denominator = np.sqrt(s)
-        denominator += self.epsilon
-        g /= denominator
-        g *= self.learning_rate
-        self._apply(params, g)
+        beta2, epsilon, lr = self.beta2, self.epsilon, self.learning_rate
+        G, S, T = self._gradient, self._flat_moments["s"], self._step
+
+        def math_on(lo: int, hi: int) -> None:
+            g, s, t = G[lo:hi], S[lo:hi], T[lo:hi]
+            s *= beta2
+            np.multiply(g, g, out=t)
+            t *= 1 - beta2
+            s += t
+            np.sqrt(s, out=t)
+            t += epsilon
+            np.divide(g, t, out=t)
+            t *= lr
+
+        self._run(params, grads, math_on)
 
     def state_dict(self) -> StateDict:
         return {**super().state_dict(), "beta2": self.beta2, "epsilon": self.epsilon, **self._moments_state()}
@@ -207,18 +301,23 @@ class Adam(_FlatMoments):
         root_correction2 = math.sqrt(1.0 - beta2**self.t)
         lr_t = self.learning_rate * root_correction2 / (1.0 - beta1**self.t)
         epsilon_t = self.epsilon * root_correction2
-        g, v, s = self._flat_gradient(grads), self._flat["v"], self._flat["s"]
-        v *= beta1
-        v += (1 - beta1) * g
-        g *= g
-        g *= 1 - beta2
-        s *= beta2
-        s += g
-        denominator = np.sqrt(s)
-        denominator += epsilon_t
-        step = v / denominator
-        step *= lr_t
-        self._apply(params, step)
+        G, V, S, T = self._gradient, self._flat_moments["v"], self._flat_moments["s"], self._step
+
+        def math_on(lo: int, hi: int) -> None:
+            g, v, s, t = G[lo:hi], V[lo:hi], S[lo:hi], T[lo:hi]
+            v *= beta1
+            np.multiply(g, 1 - beta1, out=t)
+            v += t
+            np.multiply(g, g, out=t)
+            t *= 1 - beta2
+            s *= beta2
+            s += t
+            np.sqrt(s, out=t)
+            t += epsilon_t
+            np.divide(v, t, out=t)
+            t *= lr_t
+
+        self._run(params, grads, math_on)
 
     def state_dict(self) -> StateDict:
         return {
