@@ -38,6 +38,47 @@ class Cache(NamedTuple):
 
 
 
+def examples_contiguous(A: np.ndarray) -> bool:
+    """Whether ``A (n, m)`` holds each example's values together (column-major), as the training
+    inputs do (:func:`dnncli.data.columns.training_columns`)."""
+    return A.ndim == 2 and A.flags.f_contiguous and not A.flags.c_contiguous
+
+
+def affine(W: np.ndarray, A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``Z = W A + b``. With column-major ``A`` (examples contiguous) it is computed as
+    ``(A^T W^T)^T``, the layout in which OpenBLAS runs the cat set's first layer 2 to 5 times
+    faster than ``W @ A`` (measured: 3.7 ms against 7.4 ms for float32 on one core, 2.1 against
+    11 ms on two), and Z, A and their gradients then stay column-major through the network."""
+    if examples_contiguous(A):
+        Z = np.matmul(A.T, W.T).T
+    else:
+        Z = W @ A
+    Z += b
+    return Z
+
+
+def weight_gradients(
+    dZ: np.ndarray, A_prev: np.ndarray, W: np.ndarray, m: int, l2_lambda: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``dW = dZ A_prev^T / m (+ lambda/m W)`` and ``db = sum(dZ) / m``, both C-contiguous (the
+    optimizers update them through flat views), divided in place."""
+    dW = dZ @ A_prev.T
+    dW /= m
+    if l2_lambda:
+        dW += (l2_lambda / m) * W
+    db = dZ.sum(axis=1, keepdims=True)
+    db /= m
+    return dW, db
+
+
+def back_through(W: np.ndarray, dZ: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``dA_prev = W^T dZ``, in the layout of ``like`` (A_prev), so that ``g'(Z)`` is applied to
+    arrays of one layout."""
+    if examples_contiguous(like):
+        return np.matmul(dZ.T, W).T
+    return W.T @ dZ
+
+
 @dataclass
 class Network:
     """Layer sizes ``[n0, ..., nL]``, one activation per layer, and the parameters."""
@@ -161,8 +202,7 @@ class Network:
         """Layers ``first..L`` on ``A = A[first-1]``, appending their caches to ``caches``."""
         for l in range(first, self.L + 1):
             W, b = self.params[f"W{l}"], self.params[f"b{l}"]
-            Z = W @ A
-            Z += b
+            Z = affine(W, A, b)
             A_prev = A
             A, D = self.activate(l, Z, keep_probs, rng, masks)
             caches.append(Cache(A_prev, W, b, Z, D))
@@ -222,12 +262,7 @@ class Network:
         """Gradients ``dW[l]`` and ``db[l]`` for every layer (none for the input X)."""
         grads, dZ1 = self.backward_to_first_layer(AL, Y, caches, l2_lambda)
         first = caches[0]
-        m = Y.shape[1]
-        dW1 = (dZ1 @ first.A_prev.T) / m
-        if l2_lambda:
-            dW1 += (l2_lambda / m) * first.W
-        grads["dW1"] = dW1
-        grads["db1"] = dZ1.sum(axis=1, keepdims=True) / m
+        grads["dW1"], grads["db1"] = weight_gradients(dZ1, first.A_prev, first.W, Y.shape[1], l2_lambda)
         return grads
 
     def backward_to_first_layer(
@@ -240,12 +275,8 @@ class Network:
         dZ = AL - Y
         for l in range(self.L, 1, -1):
             A_prev, W = caches[l - 1].A_prev, caches[l - 1].W
-            dW = (dZ @ A_prev.T) / m
-            if l2_lambda:
-                dW += (l2_lambda / m) * W
-            grads[f"dW{l}"] = dW
-            grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True) / m
-            dA_prev = W.T @ dZ
+            grads[f"dW{l}"], grads[f"db{l}"] = weight_gradients(dZ, A_prev, W, m, l2_lambda)
+            dA_prev = back_through(W, dZ, like=A_prev)
             previous = caches[l - 2]
             name = self.activations[l - 2]
             if previous.D is not None:
