@@ -126,3 +126,32 @@ def test_the_limit_applies_inside_the_block_only() -> None:
     assert blas_threads_now() == before
     with limited_blas_threads(None):
         assert blas_threads_now() == before
+
+
+def test_a_run_keeps_its_thread_count_and_a_caller_or_a_checkpoint_can_set_it(tmp_path: Path) -> None:
+    from dnncli.network.model import Network
+    from dnncli.run.checkpoint import load_checkpoint, save_checkpoint
+    from dnncli.training.loop import train
+    from dnncli.training.settings import Hooks, TrainData, TrainSettings
+    from dnncli.training.state import TrainState
+
+    rng = np.random.default_rng(0)
+    data = TrainData(rng.random((6, 40)), (rng.random((1, 40)) > 0.5).astype(float))
+    seen: list[int] = []
+
+    class Watch(Hooks):
+        def on_step(self, iteration: int, cost: float) -> None:
+            seen.append(run_threads())
+
+    net = Network.create([6, 4, 1], ["relu", "sigmoid"], seed=1)
+    settings = TrainSettings(learning_rate=0.1, iterations=3, optimizer="adam")
+    state = TrainState()
+    train(net, data, settings, state=state, hooks=Watch())
+    assert state.threads == 1 and set(seen) == {1}  # a small product: one thread, recorded
+    # a caller (a sweep's worker) or a resumed checkpoint fixes the count
+    seen.clear()
+    state = TrainState(threads=2)
+    train(net, data, settings, state=state, hooks=Watch())
+    assert set(seen) == {2}
+    save_checkpoint(tmp_path / "c.h5", net.params, state.optimizer.state_dict(), rng.bit_generator.state, state, "x", ".")
+    assert load_checkpoint(tmp_path / "c.h5").state.threads == 2

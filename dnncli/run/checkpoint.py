@@ -69,9 +69,16 @@ def data_fingerprint(*arrays: np.ndarray | None) -> str:
         if isinstance(array, ScaledColumns):  # inputs scaled a batch at a time: read in chunks
             digest.update(array.fingerprint())
             continue
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array)
         digest.update(f"{array.shape}{array.dtype.str}".encode())
-        digest.update(memoryview(array).cast("B"))
+        if array.flags.c_contiguous or array.ndim < 2:
+            digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+            continue
+        # column-major training inputs: their C-order bytes a block of rows at a time (the same
+        # digest, without a second copy of a large matrix)
+        rows = max(1, (1 << 22) // max(1, array[0].nbytes))
+        for start in range(0, array.shape[0], rows):
+            digest.update(memoryview(np.ascontiguousarray(array[start : start + rows])).cast("B"))
     return digest.hexdigest()
 
 
@@ -97,6 +104,7 @@ def _state_json(state: TrainState) -> str:
             "batch_in_epoch": state.batch_in_epoch,
             "epoch_cost_sum": state.epoch_cost_sum,
             "epoch_seen": state.epoch_seen,
+            "threads": state.threads,
         }
     )  # Python's json keeps every float exactly (repr), NaN included
 
@@ -308,6 +316,8 @@ def _state(raw: dict[str, Any], attrs_epoch: Any, attrs_iteration: Any, path: Pa
         batch_in_epoch=_number({"batch_in_epoch": 0, **raw}, "batch_in_epoch", path, integer=True, high=MAX_COUNTER),
         epoch_cost_sum=float(_number({"epoch_cost_sum": 0.0, **raw}, "epoch_cost_sum", path)),
         epoch_seen=_number({"epoch_seen": 0, **raw}, "epoch_seen", path, integer=True, high=MAX_COUNTER),
+        # the run's BLAS threads (older checkpoints: decided again)
+        threads=_number({"threads": None, **raw}, "threads", path, integer=True, low=1, high=4096, allow_none=True),
     )
 
 

@@ -285,8 +285,11 @@ def train(
         start_epoch=state.epoch,
     )
     clock = _SegmentClock(state)
-    # a step's largest product decides the BLAS threads (dnncli.training.threads)
-    with limited_blas_threads(blas_threads(first.largest_product(m if full_batch else settings.batch_size))):
+    # a step's largest product decides the BLAS threads (dnncli.training.threads), once per run:
+    # products over another number of threads round differently, so a resumed run keeps it
+    if state.threads is None:
+        state.threads = blas_threads(first.largest_product(m if full_batch else settings.batch_size))
+    with limited_blas_threads(state.threads):
         try:
             hooks.on_start(plan)
             if not full_batch and not state.history.rows:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from dnncli.training.threads import parallel
+from dnncli.training.threads import parallel, run_threads
 
 Params = dict[str, np.ndarray]
 StateDict = dict[str, Any]
@@ -74,17 +74,28 @@ class Optimizer:
         return {k: np.array(v, copy=True) for k, v in state.items() if k.startswith(prefix + "_")}
 
     def _scratch(self, like: np.ndarray) -> np.ndarray:
-        """A flat array as long as ``like``, in its type, kept for the next step."""
+        """A C-contiguous array of ``like``'s shape and type, kept for the next step."""
         key = (like.shape, like.dtype)
         found = self._scratch_arrays.get(key)
         if found is None:
-            found = self._scratch_arrays[key] = np.empty(like.size, dtype=like.dtype)
+            found = self._scratch_arrays[key] = np.empty(like.shape, dtype=like.dtype)
         return found
 
     @staticmethod
     def _flat(array: np.ndarray) -> np.ndarray | None:
         """A flat view of ``array`` (None when it is not C-contiguous: no view exists)."""
         return array.reshape(-1) if array.flags.c_contiguous else None
+
+    @staticmethod
+    def _split(value: np.ndarray, *others: np.ndarray) -> bool:
+        """Whether to split this parameter's update over the run's threads: large, and every
+        array flat-viewable."""
+        return (
+            value.size >= PARALLEL_MINIMUM
+            and run_threads() > 1
+            and value.flags.c_contiguous
+            and all(o.flags.c_contiguous and o.shape == value.shape for o in others)
+        )
 
 
 class GradientDescent(Optimizer):
@@ -96,17 +107,18 @@ class GradientDescent(Optimizer):
         lr = self.learning_rate
         for key, value in params.items():
             g = grads["d" + key]
-            p, g_flat = self._flat(value), self._flat(g)
-            if p is None or g_flat is None or g.shape != value.shape:
-                value -= lr * g
+            step = self._scratch(g)  # lr * g in g's type, as "value -= lr * g" computes it
+            if not self._split(value, g):
+                np.multiply(g, lr, out=step)
+                value -= step
                 continue
-            step = self._scratch(g)
+            p_flat, g_flat, step_flat = value.reshape(-1), g.reshape(-1), step.reshape(-1)
 
-            def work(start: int, stop: int, p=p, g=g_flat, step=step) -> None:
-                np.multiply(g[start:stop], lr, out=step[start:stop])
-                p[start:stop] -= step[start:stop]
+            def work(start: int, stop: int) -> None:
+                np.multiply(g_flat[start:stop], lr, out=step_flat[start:stop])
+                p_flat[start:stop] -= step_flat[start:stop]
 
-            parallel(work, p.size, minimum=PARALLEL_MINIMUM)
+            parallel(work, value.size, minimum=PARALLEL_MINIMUM)
 
 
 class Momentum(Optimizer):
@@ -125,15 +137,9 @@ class Momentum(Optimizer):
         lr, beta = self.learning_rate, self.beta
         for key, value in params.items():
             v, g = self.v["v_" + key], grads["d" + key]
-            p, v_flat, g_flat = self._flat(value), self._flat(v), self._flat(g)
-            if p is None or v_flat is None or g_flat is None or not (g.shape == v.shape == value.shape):
-                v *= beta
-                v += (1 - beta) * g
-                value -= lr * v
-                continue
             step = self._scratch(v)
 
-            def work(start: int, stop: int, p=p, v=v_flat, g=g_flat, step=step) -> None:
+            def work(start: int, stop: int, v=v, g=g, step=step, p=value) -> None:
                 t, vv = step[start:stop], v[start:stop]
                 vv *= beta
                 np.multiply(g[start:stop], 1 - beta, out=t)
@@ -141,7 +147,11 @@ class Momentum(Optimizer):
                 np.multiply(vv, lr, out=t)
                 p[start:stop] -= t
 
-            parallel(work, p.size, minimum=PARALLEL_MINIMUM)
+            if self._split(value, v, g):
+                flat = value.reshape(-1), v.reshape(-1), g.reshape(-1), step.reshape(-1)
+                parallel(lambda a, b: work(a, b, flat[1], flat[2], flat[3], flat[0]), value.size, minimum=PARALLEL_MINIMUM)
+            else:
+                work(0, len(value), v, g, step, value)  # whole rows: every element
 
     def state_dict(self) -> StateDict:
         return {**super().state_dict(), "beta": self.beta, **self._copy_arrays(self.v, "v")}

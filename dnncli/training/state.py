@@ -55,6 +55,10 @@ class TrainState:
     epoch_cost_sum: float = 0.0
     epoch_seen: int = 0
     epoch_order: np.ndarray | None = None
+    # BLAS threads of the run (None: not decided yet, or left to the environment): decided once,
+    # kept in the checkpoint, because products over other thread counts round differently; a
+    # caller may set it (dnncli.training.threads)
+    threads: int | None = None
 
 
 @dataclass
