@@ -51,7 +51,7 @@ class Optimizer:
 
     def __init__(self, learning_rate: float) -> None:
         self.learning_rate = float(learning_rate)
-        self._scratch_arrays: dict[tuple[tuple[int, ...], np.dtype], np.ndarray] = {}
+        self._scratch_arrays: dict[str, np.ndarray] = {}
 
     def update(self, params: Params, grads: Params) -> None:
         raise NotImplementedError
@@ -73,11 +73,11 @@ class Optimizer:
     def _copy_arrays(state: StateDict, prefix: str) -> Params:
         return {k: np.array(v, copy=True) for k, v in state.items() if k.startswith(prefix + "_")}
 
-    def _scratch(self, like: np.ndarray) -> np.ndarray:
-        """A C-contiguous array of ``like``'s shape and type, kept for the next step."""
-        key = (like.shape, like.dtype)
+    def _scratch(self, key: str, like: np.ndarray) -> np.ndarray:
+        """A C-contiguous array of ``like``'s shape and type for parameter ``key``, kept for the
+        next step."""
         found = self._scratch_arrays.get(key)
-        if found is None:
+        if found is None or found.shape != like.shape or found.dtype != like.dtype:
             found = self._scratch_arrays[key] = np.empty(like.shape, dtype=like.dtype)
         return found
 
@@ -92,9 +92,9 @@ class Optimizer:
         array flat-viewable."""
         return (
             value.size >= PARALLEL_MINIMUM
-            and run_threads() > 1
             and value.flags.c_contiguous
             and all(o.flags.c_contiguous and o.shape == value.shape for o in others)
+            and run_threads() > 1
         )
 
 
@@ -107,7 +107,7 @@ class GradientDescent(Optimizer):
         lr = self.learning_rate
         for key, value in params.items():
             g = grads["d" + key]
-            step = self._scratch(g)  # lr * g in g's type, as "value -= lr * g" computes it
+            step = self._scratch(key, g)  # lr * g in g's type, as "value -= lr * g" computes it
             if not self._split(value, g):
                 np.multiply(g, lr, out=step)
                 value -= step
@@ -137,21 +137,16 @@ class Momentum(Optimizer):
         lr, beta = self.learning_rate, self.beta
         for key, value in params.items():
             v, g = self.v["v_" + key], grads["d" + key]
-            step = self._scratch(v)
+            step = self._scratch(key, v)
+            if not self._split(value, v, g):
+                _momentum_step(value, v, g, step, beta, lr)
+                continue
+            flat = value.reshape(-1), v.reshape(-1), g.reshape(-1), step.reshape(-1)
 
-            def work(start: int, stop: int, v=v, g=g, step=step, p=value) -> None:
-                t, vv = step[start:stop], v[start:stop]
-                vv *= beta
-                np.multiply(g[start:stop], 1 - beta, out=t)
-                vv += t
-                np.multiply(vv, lr, out=t)
-                p[start:stop] -= t
+            def work(start: int, stop: int, flat=flat) -> None:
+                _momentum_step(*(a[start:stop] for a in flat), beta, lr)
 
-            if self._split(value, v, g):
-                flat = value.reshape(-1), v.reshape(-1), g.reshape(-1), step.reshape(-1)
-                parallel(lambda a, b: work(a, b, flat[1], flat[2], flat[3], flat[0]), value.size, minimum=PARALLEL_MINIMUM)
-            else:
-                work(0, len(value), v, g, step, value)  # whole rows: every element
+            parallel(work, value.size, minimum=PARALLEL_MINIMUM)
 
     def state_dict(self) -> StateDict:
         return {**super().state_dict(), "beta": self.beta, **self._copy_arrays(self.v, "v")}
@@ -160,6 +155,15 @@ class Momentum(Optimizer):
         super().load_state_dict(state)
         self.beta = float(state["beta"])
         self.v = self._copy_arrays(state, "v")
+
+
+def _momentum_step(p: np.ndarray, v: np.ndarray, g: np.ndarray, t: np.ndarray, beta: float, lr: float) -> None:
+    """``v = beta v + (1 - beta) g; p -= lr v`` in place, ``t`` the scratch."""
+    v *= beta
+    np.multiply(g, 1 - beta, out=t)
+    v += t
+    np.multiply(v, lr, out=t)
+    p -= t
 
 
 class _FlatMoments(Optimizer):
