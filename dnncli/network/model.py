@@ -41,7 +41,7 @@ class Cache(NamedTuple):
 def examples_contiguous(A: np.ndarray) -> bool:
     """Whether ``A (n, m)`` holds each example's values together (column-major), as the training
     inputs do (:func:`dnncli.data.columns.training_columns`)."""
-    return A.ndim == 2 and A.flags.f_contiguous and not A.flags.c_contiguous
+    return isinstance(A, np.ndarray) and A.ndim == 2 and A.flags.f_contiguous and not A.flags.c_contiguous
 
 
 def affine(W: np.ndarray, A: np.ndarray, b: np.ndarray) -> np.ndarray:
