@@ -34,9 +34,9 @@ OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 # element-wise updates of at least this many numbers are split over the run's threads
 # (dnncli.training.threads.parallel); under it, handing work to a thread costs more than it saves
 PARALLEL_MINIMUM = 65_536
-# the flat optimizers work through their vectors this many numbers at a time (1 MB of float64):
-# gradient, moments, step and parameters of one piece stay in the cache between the dozen operations
-CHUNK = 131_072
+# the flat optimizers work through their vectors a megabyte of each at a time: gradient, moments,
+# step and parameters of one piece stay in the cache between the dozen operations
+CHUNK_BYTES = 1 << 20
 
 
 class Optimizer:
@@ -173,7 +173,7 @@ class _FlatMoments(Optimizer):
     into those vectors, and the state dicts hold them per parameter.
 
     The gradients are gathered into a flat vector kept from step to step (no concatenation), and
-    the vectors are worked through in pieces of ``CHUNK`` numbers, each piece gathered, updated and
+    the vectors are worked through a megabyte at a time (``CHUNK_BYTES``), each piece gathered, updated and
     applied to the parameters while it is in the cache; large networks split the pieces over the
     run's threads."""
 
@@ -184,6 +184,7 @@ class _FlatMoments(Optimizer):
         self._layout: list[tuple[str, slice, tuple[int, ...]]] | None = None
         self._flat_moments: dict[str, np.ndarray] = {}
         self._gradient = self._step = np.empty(0)
+        self._views: list[tuple[str, np.ndarray, np.ndarray]] = []
         for prefix in self.moment_names:
             setattr(self, prefix, {})
 
@@ -207,6 +208,9 @@ class _FlatMoments(Optimizer):
             setattr(self, prefix, views)
         self._gradient = np.empty(start, dtype=dtype)
         self._step = np.empty(start, dtype=dtype)
+        # each parameter's part of the gradient and step vectors, shaped like it
+        self._views = [(key, self._gradient[part].reshape(shape), self._step[part].reshape(shape))
+                       for key, part, shape in layout]
 
     def _pieces(self, params: Params, grads: Params) -> list[tuple[slice, np.ndarray | None, np.ndarray]]:
         """For each parameter: its part of the flat vectors, a flat view of it (None where it has
@@ -222,12 +226,20 @@ class _FlatMoments(Optimizer):
 
     def _run(self, params: Params, grads: Params, math_on: Any) -> None:
         """Gather, ``math_on(start, stop)`` (which leaves the step in ``self._step``), apply."""
-        pieces = self._pieces(params, grads)
         gradient, step = self._gradient, self._step
+        n, chunk = gradient.size, max(1, CHUNK_BYTES // gradient.itemsize)
+        if n <= chunk and (n < 2 * PARALLEL_MINIMUM or run_threads() == 1):  # one piece: no slicing
+            for key, g, _ in self._views:
+                np.copyto(g, grads["d" + key])
+            math_on(0, n)
+            for key, _, t in self._views:
+                params[key] -= t
+            return
+        pieces = self._pieces(params, grads)
 
         def work(start: int, stop: int) -> None:
-            for lo in range(start, stop, CHUNK):
-                hi = min(lo + CHUNK, stop)
+            for lo in range(start, stop, chunk):
+                hi = min(lo + chunk, stop)
                 spans = [(part, p, g, max(lo, part.start), min(hi, part.stop)) for part, p, g in pieces
                          if part.start < hi and part.stop > lo]
                 for part, _, g, a, b in spans:
