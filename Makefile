@@ -38,8 +38,11 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	touch $@
 
+# BENCH_ARGS: e.g. "--rounds 2" (the engines take turns twice, each keeps its fastest) or "--cases E"
+BENCH_ARGS ?=
+
 bench: $(BENCH_VENV)/.installed
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BENCH_VENV)/bin/python bench/run.py --out bench/results/latest.md
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BENCH_VENV)/bin/python bench/run.py --out bench/results/latest.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
