@@ -38,7 +38,7 @@ class Cache(NamedTuple):
 
 
 
-# layers with at least this many units multiply column-major inputs as W @ A (see affine)
+# layers with at least this many units compute W @ A, narrower ones (A^T W^T)^T (see affine)
 WIDE_LAYER = 64
 
 
@@ -49,12 +49,14 @@ def examples_contiguous(A: np.ndarray) -> bool:
 
 
 def affine(W: np.ndarray, A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``Z = W A + b``. With column-major ``A`` (examples contiguous) and few output rows it is
-    computed as ``(A^T W^T)^T``, the layout in which OpenBLAS runs the cat set's first layer
-    (20 rows over 12,288 inputs) twice as fast as ``W @ A`` in float32 (3.7 ms against 7.4 ms on
-    one core) and a little faster in float64 (8.8 against 10.2 ms); for a wide layer (MNIST's 128
-    units) ``W @ A`` is a little faster. Z and A then keep the inputs' layout."""
-    if W.shape[0] < WIDE_LAYER and examples_contiguous(A):
+    """``Z = W A + b``. A narrow layer (under ``WIDE_LAYER`` units) computes it as
+    ``(A^T W^T)^T``, the layout in which OpenBLAS runs the cat set's first layer (20 units over
+    12,288 inputs) twice as fast as ``W @ A`` in float32 (3.7 ms against 7.4 ms on one core) and
+    a little faster in float64 (8.8 against 10.2 ms); for a wide layer (MNIST's 128 units)
+    ``W @ A`` is a little faster. The form depends on the layer only, never on how ``A`` is laid
+    out, so that the same inputs give the same outputs to the last bit from any source (training
+    columns, an HDF5 set, image files)."""
+    if W.shape[0] < WIDE_LAYER and isinstance(A, np.ndarray) and A.ndim == 2:
         Z = np.matmul(A.T, W.T).T
     else:
         Z = W @ A
