@@ -123,15 +123,6 @@ class _TransposedColumns:
         return out
 
 
-def take_columns(X: Any, columns: np.ndarray | slice) -> Any:
-    """``X[:, columns]``, a mini-batch. From a column-major matrix, an index array is gathered as
-    whole examples (``X.T[columns].T``): the same values and layout, three times faster than
-    NumPy's strided gather (MNIST, batches of 64: 15 us against 43 us)."""
-    if isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.f_contiguous and isinstance(columns, np.ndarray):
-        return X.T[columns].T
-    return X[:, columns]
-
-
 def training_columns(
     dataset: Any, divisor: float, dtype: np.dtype | type, placement: InputPlacement, chunk: int | None
 ) -> np.ndarray | ScaledColumns:

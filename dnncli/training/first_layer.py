@@ -36,7 +36,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dnncli.data.columns import take_columns
 from dnncli.network.losses import LOSSES, l2_penalty
 from dnncli.network.model import Cache, Network
 from dnncli.training.threads import largest_product
@@ -139,7 +138,7 @@ class FirstLayer:
         keep_probs: Sequence[float] | None = None,
         rng: np.random.Generator | None = None,
     ) -> tuple[np.ndarray, list[Cache]]:
-        X = self.X if columns is None else take_columns(self.X, columns)
+        X = self.X if columns is None else self.X[:, columns]
         return self.network.forward(X, keep_probs, rng)
 
     def cost(self, AL: np.ndarray, caches: list[Cache], Y: np.ndarray, l2_lambda: float = 0.0) -> float:
