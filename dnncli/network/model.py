@@ -38,7 +38,8 @@ class Cache(NamedTuple):
 
 
 
-# layers with at least this many units compute W @ A, narrower ones (A^T W^T)^T (see affine)
+# float32 layers narrower than this over at least as many inputs compute (A^T W^T)^T, the others
+# W @ A (see affine)
 WIDE_LAYER = 64
 
 
@@ -49,15 +50,16 @@ def examples_contiguous(A: np.ndarray) -> bool:
 
 
 def affine(W: np.ndarray, A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``Z = W A + b``. A narrow float32 layer (under ``WIDE_LAYER`` units) computes it as
-    ``(A^T W^T)^T``: OpenBLAS's single-precision kernels run the cat set's first layer (20 units
-    over 12,288 inputs) twice as fast that way (3.7 ms against 7.0-7.4 ms on one core for 209
-    examples, 40-44 ms against 56-68 ms for 2,090). In double precision, and for wide layers
-    (MNIST's 128 units), ``W @ A`` is as fast or faster (float64, 2,090 examples: 86 ms against
-    92 ms). The form depends on the layer and the type only, never on how ``A`` is laid out, so
-    that the same inputs give the same outputs to the last bit from any source (training
-    columns, an HDF5 set, image files)."""
-    if W.shape[0] < WIDE_LAYER and W.dtype == np.float32 and isinstance(A, np.ndarray) and A.ndim == 2:
+    """``Z = W A + b``. A narrow float32 layer over many inputs (under ``WIDE_LAYER`` units, at
+    least as many inputs) computes it as ``(A^T W^T)^T``: OpenBLAS's single-precision kernels run
+    the cat set's first layer (20 units over 12,288 inputs) twice as fast that way (3.7 ms against
+    7.0-7.4 ms on one core for 209 examples, 40-44 ms against 56-68 ms for 2,090). In double
+    precision, for wide layers (MNIST's 128 units) and for small ones, ``W @ A`` is as fast or
+    faster (float64, 2,090 examples: 86 ms against 92 ms), and keeps their sums as they were. The
+    form depends on the layer and the type only, never on how ``A`` is laid out, so that the same
+    inputs give the same outputs to the last bit from any source (training columns, an HDF5 set,
+    image files)."""
+    if W.shape[0] < WIDE_LAYER <= W.shape[1] and W.dtype == np.float32 and isinstance(A, np.ndarray) and A.ndim == 2:
         Z = np.matmul(A.T, W.T).T
     else:
         Z = W @ A
