@@ -153,5 +153,5 @@ def test_a_run_keeps_its_thread_count_and_a_caller_or_a_checkpoint_can_set_it(tm
     state = TrainState(threads=2)
     train(net, data, settings, state=state, hooks=Watch())
     assert set(seen) == {2}
-    save_checkpoint(tmp_path / "c.h5", net.params, state.optimizer.state_dict(), rng.bit_generator.state, state, "x", ".")
+    save_checkpoint(tmp_path / "c.h5", net.params, state.optimizer.state_dict(), rng.bit_generator.state, state, "0" * 64, ".")
     assert load_checkpoint(tmp_path / "c.h5").state.threads == 2
