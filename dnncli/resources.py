@@ -204,14 +204,7 @@ def memory_budget_bytes(setting: float | str, available: int | None = None) -> i
         available = available_memory()
     if available is None:
         available = physical_memory() or FALLBACK_AVAILABLE
-    # whole MB, so that the resolved config (which records it) gives the very same decision
     return max(1, int(available * AUTO_BUDGET_SHARE) // MB) * MB
-
-
-def resolved_budget_setting(setting: float | str, budget: int) -> float:
-    """What a run's resolved config records for ``data.memory_budget_mb``: auto as the number of
-    MB it came to (a resumed run then places its inputs as this one did), a number unchanged."""
-    return float(budget // MB) if setting == "auto" else float(setting)
 
 
 def stays_in_file(stored_bytes: int, budget: int) -> bool:

@@ -105,6 +105,7 @@ def _state_json(state: TrainState) -> str:
             "epoch_cost_sum": state.epoch_cost_sum,
             "epoch_seen": state.epoch_seen,
             "threads": state.threads,
+            "memory_budget": state.memory_budget,
         }
     )  # Python's json keeps every float exactly (repr), NaN included
 
@@ -318,6 +319,7 @@ def _state(raw: dict[str, Any], attrs_epoch: Any, attrs_iteration: Any, path: Pa
         epoch_seen=_number({"epoch_seen": 0, **raw}, "epoch_seen", path, integer=True, high=MAX_COUNTER),
         # the run's BLAS threads (older checkpoints: decided again)
         threads=_number({"threads": None, **raw}, "threads", path, integer=True, low=1, high=4096, allow_none=True),
+        memory_budget=_number({"memory_budget": None, **raw}, "memory_budget", path, integer=True, low=1, allow_none=True),
     )
 
 

@@ -56,6 +56,9 @@ class PreparedRun:
     data_sources: dict[str, Any] = field(default_factory=dict)
     # how the run was started, for metrics.json: `started` (ISO 8601) and `overrides` (--set)
     origin: dict[str, Any] = field(default_factory=dict)
+    # the memory budget in bytes (data.memory_budget_mb, auto resolved from the memory available
+    # at the start): kept in the checkpoint, so that a resumed run places its inputs the same way
+    memory_budget: int | None = None
 
 
 def training_seed(config: Config) -> int | None:
@@ -263,19 +266,15 @@ def _with_seeds(config: Config) -> Config:
     return config.model_copy(update={"model": config.model.model_copy(update={"seed": secrets.randbits(32)})})
 
 
-def _resolved(config: Config, layers: list[int], activations: list[str], budget: int) -> Config:
+def _resolved(config: Config, layers: list[int], activations: list[str]) -> Config:
     """The config as it was used (written as the run's config.yaml): sizes, activations, seeds,
-    the printing interval, the validation keys and the memory budget filled in, so no null (nor
-    auto) stands for a value."""
+    the printing interval and the validation keys filled in, so no null stands for a value."""
     model = config.model.model_copy(
         update={"layers": layers, "hidden": None, "activations": activations, "output_activation": activations[-1]}
     )
     t = config.training
     training = t.model_copy(update={"seed": training_seed(config), "print_every": t.print_every or t.record_every})
-    # the budget as resolved: a resumed run places its inputs (and rounds its sums) as this one did
-    data = config.data.model_copy(
-        update={"memory_budget_mb": resources.resolved_budget_setting(config.data.memory_budget_mb, budget)}
-    )
+    data = config.data
     if data.validation:
         data = data.model_copy(update={
             "validation_x_key": data.validation_x_key or data.x_key,
@@ -316,9 +315,11 @@ def _load(
     return load_image_folder(full, like_training, cache_dir, fixed_classes=True)
 
 
-def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
+def prepare(config: Config, *, base_dir: str | None = None, memory_budget: int | None = None) -> PreparedRun:
     """Load the data and build the network ``config`` describes. Relative data paths are read
-    from ``base_dir`` (default: the current directory); the config keeps them as written."""
+    from ``base_dir`` (default: the current directory); the config keeps them as written.
+    ``memory_budget`` (bytes): the budget a resumed run started with, instead of resolving
+    ``data.memory_budget_mb`` again."""
     config = _with_seeds(config)
     data = config.data
     _splits(config, base_dir)
@@ -327,7 +328,7 @@ def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
     digests: dict[str, str | None] = {}
     # the memory budget (auto: from the memory available now) decides where the training inputs
     # live (dnncli.resources.place_training_inputs); a file over it even as stored stays on disk
-    budget = resources.memory_budget_bytes(data.memory_budget_mb)
+    budget = memory_budget if memory_budget is not None else resources.memory_budget_bytes(data.memory_budget_mb)
     train_path = _data_file("data.train", data.train, base_dir)
     whole_file = _load(config, base_dir, data.train, data.x_key, data.y_key, stream_over_bytes=budget)
     train_set = take_range(whole_file, data.train_range, "data.train_range")
@@ -367,7 +368,7 @@ def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
     sources["train"]["trained_on"] = train_set.m
     sources["classes_key"] = data.classes_key
 
-    resolved = _resolved(config, layers, activations, budget)
+    resolved = _resolved(config, layers, activations)
 
     network = Network.create(
         layers,
@@ -406,4 +407,5 @@ def prepare(config: Config, *, base_dir: str | None = None) -> PreparedRun:
         input_resize=train_set.resize or DEFAULT_RESIZE,
         init=config.model.init,
         data_sources=sources,
+        memory_budget=budget,
     )

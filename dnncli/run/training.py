@@ -95,7 +95,12 @@ def resume_training(
             load_checkpoint(partial.checkpoint, config.model.layers) if partial.checkpoint.exists() else None
         )
         # relative data paths are read from where the run started; config.yaml keeps them as written
-        prepared = prepare(config, base_dir=checkpoint.cwd if checkpoint is not None else os.getcwd())
+        prepared = prepare(
+            config,
+            base_dir=checkpoint.cwd if checkpoint is not None else os.getcwd(),
+            # the budget the run started with (data.memory_budget_mb auto): the inputs placed as then
+            memory_budget=checkpoint.state.memory_budget if checkpoint is not None else None,
+        )
         prepared.origin = _recorded_origin(partial, overrides)
         if checkpoint is not None:
             _check_checkpoint_fits(checkpoint, prepared, partial, config)
@@ -162,7 +167,7 @@ def _train_watched(
 ) -> tuple[TrainResult, TrainState]:
     """:func:`dnncli.training.loop.train` with checkpoints, signals and divergence handled."""
     network, rng, settings, data = prepared.network, prepared.rng, prepared.settings, prepared.data
-    state = TrainState()
+    state = TrainState(memory_budget=prepared.memory_budget)
     if resume is not None:
         state = resume.state
         state.optimizer = settings.make_optimizer()
