@@ -41,6 +41,9 @@ class Cache(NamedTuple):
 # float32 layers narrower than this over at least as many inputs compute (A^T W^T)^T, the others
 # W @ A (see affine)
 WIDE_LAYER = 64
+# float64 products over more column-major examples than twice this go a block of this many
+# examples at a time (see affine)
+EXAMPLE_BLOCK = 256
 
 
 def examples_contiguous(A: np.ndarray) -> bool:
@@ -50,17 +53,26 @@ def examples_contiguous(A: np.ndarray) -> bool:
 
 
 def affine(W: np.ndarray, A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``Z = W A + b``. A narrow float32 layer over many inputs (under ``WIDE_LAYER`` units, at
-    least as many inputs) computes it as ``(A^T W^T)^T``: OpenBLAS's single-precision kernels run
-    the cat set's first layer (20 units over 12,288 inputs) twice as fast that way (3.7 ms against
-    7.0-7.4 ms on one core for 209 examples, 40-44 ms against 56-68 ms for 2,090). In double
-    precision, for wide layers (MNIST's 128 units) and for small ones, ``W @ A`` is as fast or
-    faster (float64, 2,090 examples: 86 ms against 92 ms), and keeps their sums as they were. The
-    form depends on the layer and the type only, never on how ``A`` is laid out, so that the same
-    inputs give the same outputs to the last bit from any source (training columns, an HDF5 set,
-    image files)."""
+    """``Z = W A + b``, in the form OpenBLAS runs fastest (measured with ``bench/micro.py``, one
+    core, the cat set's first layer: 20 units over 12,288 inputs):
+
+    * a narrow float32 layer over many inputs (under ``WIDE_LAYER`` units, at least as many
+      inputs) as ``(A^T W^T)^T``: 3.3 ms against 4.2-4.4 ms for ``W @ A`` with 209 examples;
+    * float64 over many column-major examples a block of ``EXAMPLE_BLOCK`` examples at a time,
+      each block's inputs staying in the cache: 76 ms against 86-90 ms for 2,090 examples at once
+      (float64 blocks give the very same numbers as the whole product);
+    * otherwise ``W @ A``.
+
+    The form depends on the layer, the type and the number of examples only, never on how ``A``
+    is laid out, so that the same inputs give the same outputs to the last bit from any source
+    (training columns, an HDF5 set, image files)."""
     if W.shape[0] < WIDE_LAYER <= W.shape[1] and W.dtype == np.float32 and isinstance(A, np.ndarray) and A.ndim == 2:
         Z = np.matmul(A.T, W.T).T
+    elif examples_contiguous(A) and W.dtype == np.float64 and A.dtype == np.float64 and A.shape[1] > 2 * EXAMPLE_BLOCK:
+        m = A.shape[1]
+        Z = np.empty((W.shape[0], m), dtype=np.float64)
+        for start in range(0, m, EXAMPLE_BLOCK):
+            np.matmul(W, A[:, start : start + EXAMPLE_BLOCK], out=Z[:, start : start + EXAMPLE_BLOCK])
     else:
         Z = W @ A
     Z += b
