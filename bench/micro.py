@@ -38,11 +38,13 @@ def best(f: Callable[[], object], repeats: int, clock: Callable[[], float]) -> f
 
 def show(label: str, seconds: float, extra: str = "") -> None:
     unit, value = ("ms", seconds * 1e3) if seconds >= 1e-3 else ("us", seconds * 1e6)
-    print(f"  {label:44s} {value:9.2f} {unit} {extra}")
+    print(f"  {label:52s} {value:9.2f} {unit} {extra}")
 
 
 def products(threads: int, repeats: int, clock: Callable[[], float]) -> None:
     from threadpoolctl import threadpool_limits
+
+    from dnncli.network.model import affine
 
     rng = np.random.default_rng(0)
     n_x, n1 = 12288, 20
@@ -52,12 +54,14 @@ def products(threads: int, repeats: int, clock: Callable[[], float]) -> None:
             Xf = np.asfortranarray(Xc)  # column-major: each example contiguous (dnn's now)
             W = rng.standard_normal((n1, n_x)).astype(dtype)
             dZ = rng.standard_normal((n1, m)).astype(dtype)
+            b = np.zeros((n1, 1), dtype)
             flops = 2 * n1 * n_x * m
             print(f"{np.dtype(dtype).name}, m = {m}, {threads} thread(s)")
             forms = {
                 "forward W1 @ X, X row-major (before)": lambda: W @ Xc,
                 "forward W1 @ X, X column-major": lambda: W @ Xf,
                 "forward (X^T W1^T)^T, X column-major": lambda: Xf.T @ W.T,
+                "forward as dnn computes it (affine), column-major": lambda: affine(W, Xf, b),
                 "gradient dZ1 @ X^T, X row-major (before)": lambda: dZ @ Xc.T,
                 "gradient dZ1 @ X^T, X column-major": lambda: dZ @ Xf.T,
             }
