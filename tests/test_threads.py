@@ -65,7 +65,7 @@ def test_a_thread_count_from_the_environment_is_left_alone(monkeypatch) -> None:
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
     assert blas_threads(SMALL_PRODUCT // 10) is None
     with limited_blas_threads(None):
-        assert run_threads() == 2  # and dnn's own workers follow it
+        assert run_threads() == 1  # the library threads the products: dnn does not split on top
 
 
 def test_idleness_is_measured_now_from_proc_stat(tmp_path: Path) -> None:
@@ -155,3 +155,21 @@ def test_a_run_keeps_its_thread_count_and_a_caller_or_a_checkpoint_can_set_it(tm
     assert set(seen) == {2}
     save_checkpoint(tmp_path / "c.h5", net.params, state.optimizer.state_dict(), rng.bit_generator.state, state, "0" * 64, ".")
     assert load_checkpoint(tmp_path / "c.h5").state.threads == 2
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_large_float64_products_split_over_threads_give_the_same_numbers(layout) -> None:
+    from dnncli.network.model import affine, back_through, weight_gradients
+
+    rng = np.random.default_rng(5)
+    W = rng.normal(size=(24, 3000))
+    A = np.asarray(rng.random((3000, 700)), order=layout)  # over 2 x 256 examples: blocks too
+    b, dZ = rng.normal(size=(24, 1)), rng.normal(size=(24, 700))
+    W2 = rng.normal(size=(24, 3000))
+    with limited_blas_threads(1):  # one thread, one product each
+        whole = (W @ A + b, dZ @ A.T / 700, W2.T @ dZ)
+    with limited_blas_threads(3):
+        assert run_threads() == 3
+        split = (affine(W, A, b), weight_gradients(dZ, A, W, 700)[0], back_through(W2, dZ, like=A))
+    for expected, got in zip(whole, split):
+        np.testing.assert_array_equal(got, expected)
