@@ -424,20 +424,27 @@ def parse_yaml(text: str, source: str) -> Any:
         loader.dispose()
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
+def read_yaml_file(path: str | Path, what: str = "config") -> Any:
+    """A YAML file a user hands in (a config, a sweep file), read bounded and safely: what it
+    holds, or one line naming the file."""
     path = Path(path)
     try:
         with path.open(encoding="utf-8") as f:
             text = f.read(MAX_CONFIG_BYTES + 1)  # bounded: a config is never megabytes long
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError(f"{path}: no such {what} file") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a YAML config file") from None
+        raise ConfigError(f"{path}: is a directory, expected a YAML {what} file") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file, expected a YAML config") from None
+        raise ConfigError(f"{path}: not a text file, expected a YAML {what}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    raw = parse_yaml(text, str(path))
+    return parse_yaml(text, str(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    raw = read_yaml_file(path)
     if raw is None:
         raise ConfigError(f"{path}: the config is empty; expected keys such as model, data, training")
     if not isinstance(raw, dict):

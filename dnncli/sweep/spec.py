@@ -39,12 +39,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from dnncli.config import (
     Config,
     DataConfig,
-    MAX_CONFIG_BYTES,
     ModelConfig,
     TrainingConfig,
     apply_overrides,
-    parse_yaml,
     read_config_file,
+    read_yaml_file,
     validate_config,
 )
 from dnncli.errors import ConfigError, DataError
@@ -406,18 +405,7 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def read_sweep_file(path: Path) -> SweepFile:
-    try:
-        with path.open(encoding="utf-8") as f:
-            text = f.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such sweep file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a YAML sweep file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file, expected a YAML sweep file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    raw = parse_yaml(text, str(path))
+    raw = read_yaml_file(path, "sweep")
     if not isinstance(raw, dict) or not raw:
         what = "empty" if not raw else f"a {type(raw).__name__}"
         raise ConfigError(f"{path}: the sweep file is {what}; expected keys base, metric, sampler, trials, space")
