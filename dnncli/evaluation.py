@@ -346,8 +346,12 @@ def select_examples(
         stop = bounds[1] if bounds[1] is not None else train["range"][1]
         low, high = max(start, train["range"][0]), min(stop, train["range"][1])
         if low < high:
+            # a validation fraction is a seeded draw from the training range: those examples were
+            # not trained on, but chose the model (early stopping, the best epoch)
+            held_out = "held_out_from" in sources.get("validation", {})
+            kind = "training or validation examples" if held_out else "training examples"
             warning = (
-                f"examples {low}..{high - 1} of {path} ('{x_key}') are training examples of the model "
+                f"examples {low}..{high - 1} of {path} ('{x_key}') are {kind} of the model "
                 f"({_range_text(train['range'])}): these numbers overstate how it does on new data"
             )
     recorded = {name: list(src["range"]) for name, src in same_array.items()} if range_text is not None else {}

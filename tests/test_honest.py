@@ -189,6 +189,11 @@ def test_disjoint_ranges_and_other_arrays_of_one_file_are_fine(tmp_path: Path, o
     assert sources["train"]["x_key"] == "train_set_x" and sources["test"]["x_key"] == "test_set_x"
     assert sources["validation"] == {"held_out_from": "train", "fraction": 0.2, "seed": 1, "examples": 24}
     assert sources["train"]["trained_on"] == 96 and sources["train"]["range"] == [0, 120]
+    # an explicit range over the training array names what its examples were: some chose the model
+    code, out, err = invoke("evaluate", str(one_file), "--model", str(tmp_path / "runs" / "one"),
+                            "--x-key", "train_set_x", "--range", "0:10")
+    [warning] = err.strip().splitlines()
+    assert code == 0 and "examples 0..9" in warning and "are training or validation examples of the model" in warning
 
 
 # ---- 3. training health ----------------------------------------------------------------------
