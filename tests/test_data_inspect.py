@@ -111,6 +111,9 @@ def test_inspect_an_imported_file_and_its_folder(tmp_path: Path) -> None:
         pixels = np.asarray(picture.convert("RGB")).reshape(-1, 3)
     for colour in colours.values():  # each class's row shows its pictures
         assert np.sum(np.all(pixels == colour, axis=1)) > 1000, colour
+    again = tmp_path / "again.png"  # the same grid is the same bytes: no date or version inside
+    assert invoke("data", "inspect", str(data), "--grid", str(again), "--per-class", "3").exit_code == 0
+    assert again.read_bytes() == grid.read_bytes() and b"Software" not in grid.read_bytes()
 
 
 def test_grid_of_the_cat_file_and_of_a_folder(tmp_path: Path) -> None:

@@ -462,7 +462,7 @@ def write_grid(rows: list[GridRow], out: str | Path, value_range: tuple[float, f
 
     import matplotlib.pyplot as plt
 
-    from dnncli.atomic import write_with
+    from dnncli.plots.figure import save
 
     columns = max(len(row.pictures) for row in rows)
     width, height = GRID_CELL_INCHES
@@ -482,7 +482,7 @@ def write_grid(rows: list[GridRow], out: str | Path, value_range: tuple[float, f
     figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.5 / (len(rows) * height), wspace=0.1, hspace=0.45)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "glyph missing from the font": shown as a box
-        write_with(out, lambda tmp: figure.savefig(tmp, format="png", dpi=GRID_DPI), suffix=".png")
+        save(figure, out, "png", dpi=GRID_DPI)  # byte-deterministic, atomic, like every picture
     plt.close(figure)
     return grid_pixels(len(rows), columns)
 

@@ -134,7 +134,7 @@ def drawing() -> Iterator[Any]:
             plt.close(number)
 
 
-def save(fig: Any, path: str | Path, fmt: str) -> Path:
+def save(fig: Any, path: str | Path, fmt: str, dpi: int = DPI) -> Path:
     """Write ``fig`` to ``path`` atomically (temporary file, then rename), without a date or
     version inside."""
     path = Path(path)
@@ -143,7 +143,7 @@ def save(fig: Any, path: str | Path, fmt: str) -> Path:
     options = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}
 
     def write(tmp: Path) -> None:
-        fig.savefig(tmp, format=fmt, dpi=DPI, metadata=METADATA[fmt], **options)
+        fig.savefig(tmp, format=fmt, dpi=dpi, metadata=METADATA[fmt], **options)
 
     atomic.write_with(path, write, suffix=f".{fmt}")
     return path
