@@ -253,6 +253,31 @@ def test_growth_without_nan_is_divergence_in_the_engine() -> None:
         fit(net, X.reshape(40, -1).T / 255.0, y.reshape(1, -1).astype(float), learning_rate=1e6, iterations=50)
 
 
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_a_nan_in_the_middle_of_training_is_divergence(batch_size: int | None) -> None:
+    """A parameter that turns NaN mid-run (an overflow the cost has not shown yet) stops the run at
+    the next step, naming it and the last finite cost, whatever the path (full batch, mini-batches)."""
+    X, y = make_images(40, seed=0)
+    from dnncli.errors import TrainingDiverged
+    from dnncli.network.model import Network
+
+    net = Network.create([192, 8, 1], ["relu", "sigmoid"], init="he", seed=1)
+    costs: list[float] = []
+
+    class PoisonAtStep5(Hooks):
+        def on_step(self, iteration: int, cost: float) -> None:
+            costs.append(cost)
+            if iteration == 5:
+                net.params["W1"][0, 0] = np.nan
+
+    with pytest.raises(TrainingDiverged, match="not finite") as raised:
+        fit(net, X.reshape(40, -1).T / 255.0, y.reshape(1, -1).astype(float), learning_rate=0.01, iterations=50,
+            batch_size=batch_size, hooks=PoisonAtStep5())
+    assert len(costs) == 5 and all(math.isfinite(c) for c in costs)
+    assert f"last finite cost {costs[-1]:.6g}" in str(raised.value)
+    assert ("at iteration 5" if batch_size is None else "iteration 5") in str(raised.value)
+
+
 # ---- 4. progress CI can read -----------------------------------------------------------------
 
 
