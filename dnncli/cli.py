@@ -356,43 +356,6 @@ def _class_list(text: Optional[str]) -> Optional[list[str]]:
     return None if text is None else [name for name in text.split(",") if name]
 
 
-class _CountProgress:
-    """A transient progress bar of files decoded, on stderr, only on a terminal."""
-
-    def __init__(self, label: str, show: bool) -> None:
-        self.bar = None
-        if show:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("left"),
-                TimeRemainingColumn(), console=stderr_console(), transient=True,
-            )
-            self.task = self.bar.add_task(label, total=None)
-
-    def __enter__(self) -> "_CountProgress":
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=done, total=total)
-
-    def line(self, text: str) -> None:
-        """A line on stderr that does not tear the bar (plain text: never read as markup)."""
-        if self.bar is not None:
-            from rich.text import Text
-
-            self.bar.console.print(Text(text))
-        else:
-            sys.stderr.write(text + "\n")
-
-
 SizeOption = Annotated[str, typer.Option("--size", metavar="HxW", help="Height x width of every example, in pixels.")]
 ModeOption = Annotated[ImageModeChoice, typer.Option("--mode", help="rgb: (h, w, 3) examples; grayscale: (h, w).")]
 ResizeOption = Annotated[ResizeChoice, typer.Option("--resize", help="squash: stretch to the size; crop: the centre at the size's aspect ratio; pad: fit inside, black borders.")]
@@ -435,7 +398,9 @@ def data_import(
         size=parse_size(size), mode=mode.value, resize=resize.value, classes=_class_list(classes),
         test_fraction=test_fraction, seed=seed, strict=strict, jobs=jobs, max_pixels=max_pixels, prefix=prefix,
     )
-    with _CountProgress("decoding", show=not quiet and sys.stderr.isatty()) as progress:
+    from dnncli.progress import CountProgress
+
+    with CountProgress("decoding", show=not quiet and sys.stderr.isatty()) as progress:
         skip_line = (lambda m: progress.line(f"error: {m}")) if strict else (lambda m: progress.line(f"warning: skipped {m}"))
         note_line = (lambda m: None) if quiet else (lambda m: progress.line(f"warning: {m}"))
         result = import_folder(folder, out, options, progress=progress, on_skip=skip_line, on_note=note_line, force=force)

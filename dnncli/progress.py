@@ -1,4 +1,4 @@
-"""Training progress on stderr, as one of the hooks the training loop calls
+"""Progress on stderr. Training progress is one of the hooks the training loop calls
 (:class:`dnncli.training.settings.Hooks`):
 
 * on a terminal, a rich bar: the run's name, ``epoch 3/20`` (or ``iteration 300/2500``), the cost,
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Self, TextIO
 
 from dnncli.console import stderr_console
 from dnncli.training.settings import Hooks, TrainPlan
@@ -30,7 +30,53 @@ def duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-class TrainingProgress(Hooks):
+class StderrBar:
+    """A transient rich bar on stderr when ``bar`` is set (on a terminal), and lines that do not
+    tear it (plain text: never read as markup); without a bar, plain lines on ``stream``."""
+
+    bar: Any = None
+    stream: TextIO | None = None
+
+    def __enter__(self) -> Self:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def _print(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(line, markup=False, highlight=False)
+        else:
+            stream = self.stream or sys.stderr
+            stream.write(line + "\n")
+            stream.flush()
+
+
+class CountProgress(StderrBar):
+    """Files done out of a total (``dnn data import``): a bar only on a terminal when shown."""
+
+    def __init__(self, label: str, show: bool) -> None:
+        if show:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn(label, markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("left"), TimeRemainingColumn(), console=stderr_console(), transient=True,
+            )
+            self.task = self.bar.add_task(label, total=None)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total)
+
+    def line(self, text: str) -> None:
+        self._print(text)
+
+
+class TrainingProgress(StderrBar, Hooks):
     """A rich progress bar, plain log lines, and/or the course's 'Cost after iteration N' lines."""
 
     def __init__(
@@ -68,24 +114,7 @@ class TrainingProgress(Hooks):
             )
             self.task = self.bar.add_task(name, total=None, position="", cost="-", validation="")
 
-    def __enter__(self) -> "TrainingProgress":
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
     # ---- output ----------------------------------------------------------------------------
-
-    def _print(self, line: str) -> None:
-        if self.bar is not None:
-            self.bar.console.print(line, markup=False, highlight=False)
-        else:
-            stream = self.stream or sys.stderr
-            stream.write(line + "\n")
-            stream.flush()
 
     def position(self) -> str:
         """``epoch 3/20`` for a budget in epochs (with mini-batches the epoch in progress, as
