@@ -457,7 +457,7 @@ def data_inspect(
     for line in description.get("notes", []) + description.get("unreadable", []) + description.get("passed_over", []):
         _warn(line, False)
     if grid is not None:
-        from dnncli.printable import printable
+        from dnncli.display import printable
 
         sys.stderr.write(f"wrote {printable(str(grid))} ({pixels[0]}x{pixels[1]} pixels)\n")
 
@@ -482,7 +482,7 @@ def data_split(
     from dnncli.data.inspection import import_table
     from dnncli.data.setfile import split_file
     from dnncli.errors import DataError
-    from dnncli.printable import printable
+    from dnncli.display import printable
 
     if not 0 < test_fraction < 1:
         raise DataError(f"--test-fraction {test_fraction}: expected a number between 0 and 1 (excluded)")

@@ -186,7 +186,7 @@ def test_files_that_reach_into_other_files_are_refused_by_inspect_and_by_trainin
 @pytest.mark.parametrize("content,fragment", [
     (None, "no such file or folder"),
     (b"", "is empty (0 bytes)"),
-    (b"plain text, not HDF5", "not an HDF5 file (nor a folder of images)"),
+    (b"plain text, not HDF5", "not an HDF5 file"),
 ])
 def test_what_is_not_a_data_file_is_refused_in_one_line(tmp_path: Path, content: bytes | None, fragment: str) -> None:
     path = tmp_path / "data.h5"

@@ -27,7 +27,7 @@ from dnncli.data.image_import import MODES, ImportOptions, decode_folder, file_a
 from dnncli.data.setfile import write_set
 from dnncli.errors import DataError
 from dnncli.hdf5safe import open_hdf5
-from dnncli.printable import printable
+from dnncli.display import printable
 
 CACHE_VERSION = 1
 READ_BLOCK = 1 << 20

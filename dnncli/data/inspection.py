@@ -24,7 +24,7 @@ import numpy as np
 from dnncli.data.folders import scan_folder
 from dnncli.hdf5safe import check_link, check_storage, link_type, open_hdf5
 from dnncli.errors import DataError
-from dnncli.printable import printable
+from dnncli.display import printable
 
 RANGE_LIMIT_BYTES = 1 << 30  # value ranges of larger datasets are not computed
 MAX_OBJECTS = 10_000  # more groups and datasets than this: not a data set
@@ -172,9 +172,9 @@ def describe_file(path: str | Path) -> dict[str, Any]:
     import h5py
 
     path = Path(path)
-    _check_hdf5_path(path)
     try:
-        with open_hdf5(path, DataError, what="file") as f:  # audited: nothing outside the file
+        # checked and audited first: a regular HDF5 file, nothing reaching outside it
+        with open_hdf5(path, DataError, what="file or folder") as f:  # audited: nothing outside the file
             found, groups, soft_links = _walk(f, path)
             datasets = []
             for key, node in found:
@@ -223,21 +223,6 @@ def describe_file(path: str | Path) -> dict[str, Any]:
         "classes": classes,
         "sets": sets,
     }
-
-
-def _check_hdf5_path(path: Path) -> None:
-    import h5py
-
-    if not path.exists():
-        raise DataError(f"{printable(path)}: no such file or folder")
-    if path.stat().st_size == 0:
-        raise DataError(f"{printable(path)}: is empty (0 bytes), expected an HDF5 file")
-    try:
-        is_hdf5 = h5py.is_hdf5(str(path))
-    except OSError as exc:
-        raise DataError(f"{printable(path)}: cannot read: {printable(str(exc))}") from None
-    if not is_hdf5:
-        raise DataError(f"{printable(path)}: not an HDF5 file (nor a folder of images)")
 
 
 # ---- folders ---------------------------------------------------------------------------------
