@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from dnncli.config import apply_overrides, load_config
 from dnncli.errors import ConfigError
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, ROOT, shared_file
 
 ISSUE_EXAMPLE = """\
 name: cat_deep
@@ -46,6 +47,26 @@ def test_the_documented_example_loads_as_written(tmp_path: Path) -> None:
 def test_every_shipped_config_is_valid(path: Path) -> None:
     cfg = load_config(path)
     assert cfg.name == path.stem
+
+
+def test_every_config_the_readme_names_is_shipped() -> None:
+    """The README's commands run from a clone: each configs/... file they name is in the repo."""
+    named = set(re.findall(r"configs/[\w./-]+\.yaml", (ROOT / "README.md").read_text()))
+    assert "configs/sweeps/football.yaml" in named and "configs/cat_deep.yaml" in named
+    assert sorted(name for name in named if not (ROOT / name).is_file()) == []
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_sweep_file_is_valid(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dnncli.sweep.spec import load_sweep
+
+    # as a user runs it: from a project directory with configs/ and the data in datasets/
+    (tmp_path / "configs").symlink_to(CONFIGS)
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "football2d.h5").symlink_to(shared_file("football2d.h5"))
+    monkeypatch.chdir(tmp_path)
+    sweep = load_sweep(Path("configs/sweeps") / path.name)
+    assert (sweep.name, sweep.base_config.name, sweep.metric, sweep.trials) == ("football", "football", "val_accuracy", 16)
 
 
 def test_friendlier_forms(tmp_path: Path) -> None:
