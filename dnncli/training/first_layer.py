@@ -31,14 +31,15 @@ recorded epoch, at the end, on a stop request, and at least every second.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from dnncli.network.losses import LOSSES, l2_penalty
 from dnncli.network.model import Cache, Network
-from dnncli.training.threads import largest_product
+from dnncli.training.threads import largest_product, run_threads
 
 FIRST_LAYER_MODES = ("auto", "plain", "gram")
 # optimizers whose update is linear in the gradient: the only ones the Gram path is exact for
@@ -160,9 +161,11 @@ class FirstLayer:
     def explicit_optimizer_state(self, state: dict[str, Any]) -> dict[str, Any]:
         return state
 
-    def largest_product(self, batch: int) -> int:
-        """Multiply-adds of a step's largest product (what decides the BLAS threads)."""
-        return largest_product(self.network.layer_sizes, batch)
+    @staticmethod
+    def largest_product(layer_sizes: Sequence[int], m: int, batch: int) -> int:
+        """Multiply-adds of a step's largest product (what decides the BLAS threads), known
+        before the layer is made: the Gram path's G is computed with the threads it decides."""
+        return largest_product(layer_sizes, batch)
 
 
 class GramFirstLayer(FirstLayer):
@@ -181,8 +184,11 @@ class GramFirstLayer(FirstLayer):
         dtype = np.float64
         X64 = X if X.dtype == dtype else X.astype(dtype)
         self.W1_0 = network.params["W1"].astype(dtype)
+        # W1 is formed in the inputs' type (``explicit``): W1_0 in that type, converted once
+        self._W1_0_typed = self.W1_0.astype(X.dtype)
         self.P = self.W1_0 @ X64  # (n1, m)
-        self.G = X64.T @ X64  # (m, m), symmetric
+        with _run_blas_threads():
+            self.G = X64.T @ X64  # (m, m), symmetric
         del X64
         self.W1_0_sq = float(np.sum(np.square(self.W1_0)))
         n1, m = self.P.shape
@@ -192,6 +198,10 @@ class GramFirstLayer(FirstLayer):
                 self.params[key] = value
         self._columns: np.ndarray | slice | None = None
         self._last_sync = time.perf_counter()
+        # the coefficients the network's W1 was last formed from (at the start W1 is W1_0:
+        # a = 1, C = 0): ``sync`` forms it again only when they changed
+        self._synced_a = 1.0
+        self._synced_C = np.zeros((n1, m), dtype)
 
     @property
     def a(self) -> float:
@@ -199,19 +209,29 @@ class GramFirstLayer(FirstLayer):
 
     # ---- W1 and the optimizer's state in explicit form ----------------------------------------
 
-    def explicit(self, a: float, C: np.ndarray) -> np.ndarray:
+    def explicit(self, a: float, C: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``a W1_0 - C X^T``: one O(n1 n_x m) product, in the inputs' type (a float32 ``X`` is
-        not copied to float64 for it: the result is stored as float32 anyway)."""
-        W = C.astype(self.X.dtype, copy=False) @ self.X.T
-        W *= -1
-        W += a * self.W1_0.astype(W.dtype, copy=False)
-        return W
+        not copied to float64 for it: the result is stored as float32 anyway), into ``out`` when
+        given (C-contiguous, of that type and shape)."""
+        W = np.matmul(C.astype(self.X.dtype, copy=False), self.X.T, out=out)
+        W1_0 = self._W1_0_typed if a == 1 else a * self._W1_0_typed
+        return np.subtract(W1_0, W, out=W)
 
     def sync(self) -> None:
         """Write the current ``W1`` into the network's parameters (in place) and refresh the view
-        of the others (an early-stopping restore may have replaced them)."""
+        of the others (an early-stopping restore may have replaced them). ``W1`` is formed only
+        when the coefficients changed since it last was: a recorded iteration and the epoch hook
+        (or the end of training) before it see the same parameters, and forming costs more than
+        hundreds of steps' products on the cat set."""
+        a, C = self.a, self.params["W1_C"]
         W1 = self.network.params["W1"]
-        W1[...] = self.explicit(self.a, self.params["W1_C"])
+        if a != self._synced_a or not np.array_equal(C, self._synced_C):
+            if W1.flags.c_contiguous and W1.dtype == self.X.dtype:
+                self.explicit(a, C, out=W1)
+            else:
+                W1[...] = self.explicit(a, C)
+            self._synced_a = a
+            np.copyto(self._synced_C, C)
         for key, value in self.network.params.items():
             if key != "W1":
                 self.params[key] = value
@@ -230,8 +250,9 @@ class GramFirstLayer(FirstLayer):
         state["v_W1"] = self.explicit(float(v_a[0, 0]), v_C).astype(self.network.dtype, copy=False)
         return state
 
-    def largest_product(self, batch: int) -> int:
-        return self.network.layer_sizes[1] * int(self.X.shape[1]) * int(batch)
+    @staticmethod
+    def largest_product(layer_sizes: Sequence[int], m: int, batch: int) -> int:
+        return int(layer_sizes[1]) * int(m) * int(batch)
 
     # ---- forward, cost, backward --------------------------------------------------------------
 
@@ -254,10 +275,11 @@ class GramFirstLayer(FirstLayer):
         else:
             Z = C @ self.G[columns].T  # G is symmetric: its rows are its columns
             P = self.P[:, columns]
-        Z *= -1
-        Z += a * P if a != 1 else P
-        Z += params["b1"]
-        Z = Z.astype(net.dtype, copy=False)
+        np.subtract(P if a == 1 else a * P, Z, out=Z)  # Z1 = a P - C G
+        if Z.dtype == net.dtype:
+            Z += params["b1"]
+        else:  # the sum in float64, rounded once to the network's type
+            Z = np.add(Z, params["b1"], out=np.empty(Z.shape, net.dtype))
         self._columns = columns
         A, D = net.activate(1, Z, keep_probs, rng)
         return net.forward_from(2, A, [Cache(None, params["W1_C"], params["b1"], Z, D)], keep_probs, rng)
@@ -280,18 +302,46 @@ class GramFirstLayer(FirstLayer):
         """Gradients of ``params``: the network's for layers 2..L, and ``dW1_a``, ``dW1_C``."""
         m = Y.shape[1]
         grads, dZ = self.network.backward_to_first_layer(AL, Y, caches, l2_lambda)
-        grads["db1"] = np.sum(dZ, axis=1, keepdims=True) / m
+        db1 = np.sum(dZ, axis=1, keepdims=True)
+        db1 /= m
+        grads["db1"] = db1
         C = self.params["W1_C"]
-        dW1_a = np.full((1, 1), (l2_lambda / m) * self.a if l2_lambda else 0.0, dtype=C.dtype)
-        dW1_C = C * (l2_lambda / m) if l2_lambda else np.zeros_like(C)
+        dW1_a = np.zeros((1, 1), dtype=C.dtype)
+        if l2_lambda:
+            dW1_a[0, 0] = (l2_lambda / m) * self.a
         dZ /= -m
-        if self._columns is None:
-            dW1_C += dZ
+        if self._columns is None and not l2_lambda:
+            # 0 + dZ as before (a -0 becomes +0), widened to C's type in the same pass
+            dW1_C = np.add(dZ, 0.0, out=np.empty(C.shape, C.dtype))
         else:
-            dW1_C[:, self._columns] += dZ
+            dW1_C = C * (l2_lambda / m) if l2_lambda else np.zeros_like(C)
+            if self._columns is None:
+                dW1_C += dZ
+            else:
+                dW1_C[:, self._columns] += dZ
         grads["dW1_a"], grads["dW1_C"] = dW1_a, dW1_C
         return grads
 
 
+FIRST_LAYERS: dict[str, type[FirstLayer]] = {"plain": FirstLayer, "gram": GramFirstLayer}
+
+
 def make_first_layer(path: str, network: Network, X: Any) -> FirstLayer:
-    return GramFirstLayer(network, X) if path == "gram" else FirstLayer(network, X)
+    """The first layer for ``path``; the Gram path computes G and P here, so a training run makes
+    it within its BLAS threads (:func:`dnncli.training.threads.limited_blas_threads`)."""
+    return FIRST_LAYERS[path](network, X)
+
+
+@contextlib.contextmanager
+def _run_blas_threads() -> Iterator[None]:
+    """BLAS with the run's threads for one large product (G = X^T X, which OpenBLAS splits by
+    blocks of its result: the same numbers with one thread or two). Within a run BLAS is kept
+    to one thread (dnn splits products itself); outside one it is left as it is."""
+    threads = run_threads()
+    if threads <= 1:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads, user_api="blas"):
+        yield

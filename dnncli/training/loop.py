@@ -33,7 +33,7 @@ from dnncli.network.model import Network
 from dnncli.network.scores import regression_scores
 from dnncli.training import health
 from dnncli.training.batches import batch_selectors, epoch_order, n_batches
-from dnncli.training.first_layer import FirstLayer, choose_first_layer, make_first_layer
+from dnncli.training.first_layer import FIRST_LAYERS, FirstLayer, choose_first_layer, make_first_layer
 from dnncli.training.settings import Examples, Hooks, TrainData, TrainPlan, TrainSettings, normalize_keep_probs
 from dnncli.training.state import TrainResult, TrainState
 from dnncli.training.threads import blas_threads, limited_blas_threads
@@ -254,23 +254,7 @@ def train(
         has_state=any(isinstance(v, np.ndarray) for v in state.optimizer.state_dict().values()),
         in_memory=isinstance(data.X, np.ndarray),
     )
-    first = make_first_layer(path, network, data.X)
-    loop = _Loop(
-        network=network,
-        first=first,
-        data=data,
-        settings=settings,
-        keep_probs=normalize_keep_probs(settings.keep_prob, network.L - 1),
-        rng=rng if rng is not None else np.random.default_rng(0),
-        state=state,
-        hooks=hooks,
-    )
     full_batch = settings.full_batch(m)
-    epoch = loop.full_batch_epoch if full_batch else loop.mini_batch_epoch
-
-    def optimizer_state() -> dict:
-        return first.explicit_optimizer_state(state.optimizer.state_dict())
-
     plan = TrainPlan(
         total_steps=total_steps,
         total_epochs=total_epochs,
@@ -288,10 +272,28 @@ def train(
     # a step's largest product decides the BLAS threads (dnncli.training.threads), once per run:
     # products over another number of threads round differently, so a resumed run keeps it
     if state.threads is None:
-        state.threads = blas_threads(first.largest_product(m if full_batch else settings.batch_size))
+        batch = m if full_batch else settings.batch_size
+        state.threads = blas_threads(FIRST_LAYERS[path].largest_product(network.layer_sizes, m, batch))
     with limited_blas_threads(state.threads):
         try:
             hooks.on_start(plan)
+            # the Gram path's G = X^T X and P = W1_0 X: with the run's threads, in its time
+            first = make_first_layer(path, network, data.X)
+            loop = _Loop(
+                network=network,
+                first=first,
+                data=data,
+                settings=settings,
+                keep_probs=normalize_keep_probs(settings.keep_prob, network.L - 1),
+                rng=rng if rng is not None else np.random.default_rng(0),
+                state=state,
+                hooks=hooks,
+            )
+            epoch = loop.full_batch_epoch if full_batch else loop.mini_batch_epoch
+
+            def optimizer_state() -> dict:
+                return first.explicit_optimizer_state(state.optimizer.state_dict())
+
             if not full_batch and not state.history.rows:
                 loop.initial_record()
             while not settings.finished(state, m):
