@@ -4,8 +4,6 @@ rendering. Results go to stdout; progress, logs and errors to stderr.
 Library modules are imported inside the commands so that ``dnn --help`` starts fast.
 """
 
-from __future__ import annotations
-
 import enum
 import functools
 import json
@@ -19,6 +17,9 @@ import typer
 from dnncli import __version__
 from dnncli.console import stderr_console, stdout_console
 from dnncli.errors import EXIT_BROKEN_PIPE, EXIT_RUNTIME, EXIT_SIGINT, DnnError
+from dnncli.startup import defer_unused_help_modules
+
+defer_unused_help_modules()  # typer's help renderer without rich.markdown and rich.traceback
 
 app = typer.Typer(
     name="dnn",

@@ -36,3 +36,28 @@ def test_version_and_subcommand_help_import_no_heavy_library() -> None:
     )
     # (typer itself imports pydantic to build a subcommand's parameters)
     assert _imported_after(code, tuple(m for m in HEAVY if m != "pydantic")) == []
+
+
+def test_help_leaves_out_the_markdown_renderer_and_a_later_import_gets_the_real_one() -> None:
+    """typer's help renderer imports rich.markdown and rich.traceback without using them in
+    dnn's markup mode: dnncli.startup lends it stand-ins, which leave sys.modules afterwards."""
+    code = (
+        "from typer.testing import CliRunner\n"
+        "from dnncli.cli import app\n"
+        "result = CliRunner().invoke(app, ['--help'])\n"
+        "assert result.exit_code == 0 and 'Commands' in result.output, result.output\n"
+        "import sys\n"
+        "assert 'typer.rich_utils' in sys.modules\n"
+        "print('rendered', ' '.join(m for m in ('rich.markdown', 'rich.traceback', 'markdown_it', 'pygments') if m in sys.modules))\n"
+        "from rich.markdown import Markdown\n"
+        "from rich.console import Console\n"
+        "import typer.rich_utils as ru\n"
+        "import io\nconsole = Console(record=True, width=40, file=io.StringIO())\n"
+        "console.print(Markdown('# Title'), ru.Markdown('*one* two'))\n"
+        "text = console.export_text()\n"
+        "assert 'Title' in text and 'one two' in text, text\n"
+        "assert isinstance(ru.Markdown('x'), Markdown)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["rendered"]
