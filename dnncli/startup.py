@@ -54,12 +54,20 @@ class _DeferringLoader:  # a loader (not importlib.abc's class: importing that c
                 for attribute in attributes:
                     setattr(stand_in, attribute, _stand_in(name, attribute))
                 lent[name] = sys.modules[name] = stand_in
-        try:
-            self.loader.exec_module(module)
-        finally:
+
+        def give_back() -> None:
             for name, stand_in in lent.items():
                 if sys.modules.get(name) is stand_in:
                     del sys.modules[name]
+
+        try:
+            self.loader.exec_module(module)
+        except ImportError:
+            # a typer that takes more from these modules than the stand-ins hold: the real ones
+            give_back()
+            self.loader.exec_module(module)
+        finally:
+            give_back()
 
 
 class _HelpRendererFinder:  # a meta path finder

@@ -61,3 +61,21 @@ def test_help_leaves_out_the_markdown_renderer_and_a_later_import_gets_the_real_
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["rendered"]
+
+
+def test_a_help_renderer_that_needs_more_than_the_stand_ins_gets_the_real_modules(tmp_path) -> None:
+    """Should a later typer import more from rich.markdown, --help still works: the renderer's
+    module is run again with the real modules."""
+    (tmp_path / "renderer_taking_more.py").write_text("from rich.markdown import Markdown, Heading\n")
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import dnncli.startup as startup\n"
+        "startup.HELP_RENDERER = 'renderer_taking_more'\n"
+        "startup.defer_unused_help_modules()\n"
+        "import renderer_taking_more, rich.markdown\n"
+        "assert renderer_taking_more.Markdown is rich.markdown.Markdown\n"
+        "assert renderer_taking_more.Heading is rich.markdown.Heading\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
