@@ -234,7 +234,8 @@ def train(
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP_FILE", help="YAML sweep file: base config, metric, sampler, trials, space.", show_default=False)],
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Trials at once (default: the cores; with --scheduler: the cluster's worker threads). Each local trial gets cores / jobs BLAS threads.", show_default=False)] = None,
-    scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Run the trials on a Dask cluster, e.g. tcp://HOST:8786 (workers must see the same paths).", show_default=False)] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Run the trials on a Dask cluster, e.g. tcp://HOST:8786 (workers must see the data and the sweep directory at the same paths, or use --ship-data).", show_default=False)] = None,
+    ship_data: Annotated[bool, typer.Option("--ship-data", help="With --scheduler: read the data here and send the arrays to the workers once; they train in a private directory and send each trial's files back (workers need none of this machine's files; an interrupted trial starts again instead of resuming).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the trials as a JSON array on stdout, nothing else.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live table or messages on stderr.")] = False,
 ) -> None:
@@ -246,8 +247,10 @@ def sweep(
     each), results.csv, best.yaml (the base config with the best parameters) and sweep.png. Stopped
     by Ctrl-C, SIGTERM or SIGKILL, the same command continues where it was.
     """
-    from dnncli.sweep.driver import require
+    from dnncli.sweep.driver import SHIP_WITHOUT_SCHEDULER, require
 
+    if ship_data and not scheduler:
+        raise DnnError(SHIP_WITHOUT_SCHEDULER)
     require("optuna", *(["distributed"] if scheduler else []))
     from dnncli import report
     from dnncli.sweep import display, results
@@ -258,7 +261,7 @@ def sweep(
     for note in spec.notes:
         _warn(note, quiet)
     shown = display.SweepDisplay(stderr_console(), live=sys.stderr.isatty(), quiet=quiet)
-    outcome = run_sweep(spec, jobs=jobs, scheduler=scheduler, events=shown)
+    outcome = run_sweep(spec, jobs=jobs, scheduler=scheduler, events=shown, ship_data=ship_data)
     if json_output:
         sys.stdout.write(report.to_json(results.json_records(spec, outcome.records)) + "\n")
         return

@@ -59,6 +59,9 @@ class PreparedRun:
     # the memory budget in bytes (data.memory_budget_mb, auto resolved from the memory available
     # at the start): kept in the checkpoint, so that a resumed run places its inputs the same way
     memory_budget: int | None = None
+    # where the run's files will finally be, when it is trained elsewhere (a sweep's trial on a
+    # worker that does not share the driver's disk): what metrics.json records as run_dir
+    recorded_target: Path | None = None
 
 
 def training_seed(config: Config) -> int | None:
@@ -315,24 +318,79 @@ def _load(
     return load_image_folder(full, like_training, cache_dir, fixed_classes=True)
 
 
-def prepare(config: Config, *, base_dir: str | None = None, memory_budget: int | None = None) -> PreparedRun:
+@dataclass
+class LoadedData:
+    """The examples a config's ``data`` section names, as read from its files, and where they came
+    from: what :func:`prepare` needs from the file system. ``dnn sweep --ship-data`` reads it once
+    on the driver and sends it to workers that cannot see the files."""
+
+    whole_file: Dataset  # the training file or folder, all of it (data.train_range is taken later)
+    test_file: Dataset | None  # data.test, all of it; None when the test set is a range of data.train
+    validation: Dataset | None  # data.validation
+    sources: dict[str, Any]  # the model file's record of each part (path, bytes, SHA-256)
+
+    def nbytes(self) -> int:
+        """The bytes its arrays hold (what sending it costs)."""
+        total = 0
+        for dataset in (self.whole_file, self.test_file, self.validation):
+            if dataset is not None:
+                total += int(getattr(dataset.X_raw, "nbytes", 0))
+                total += int(getattr(dataset.y, "nbytes", 0) or 0)
+        return total
+
+    def in_memory(self) -> bool:
+        """False when the training examples stay in their file (over the memory budget)."""
+        return isinstance(self.whole_file.X_raw, np.ndarray)
+
+
+def load_data(config: Config, *, base_dir: str | None = None, budget: int | None = None) -> LoadedData:
+    """Read the examples ``config.data`` names (relative paths from ``base_dir``, default the
+    current directory); training examples over ``budget`` bytes stay in their file."""
+    data = config.data
+    _splits(config, base_dir)
+    sources: dict[str, Any] = {}
+    digests: dict[str, str | None] = {}
+    train_path = _data_file("data.train", data.train, base_dir)
+    whole_file = _load(config, base_dir, data.train, data.x_key, data.y_key, stream_over_bytes=budget)
+    sources["train"] = _source(train_path, data.x_key, data.y_key, data.train_range, whole_file.m, digests)
+    test_file = validation = None
+    if data.test:
+        # a folder of test images is read as the training examples were (shape, resize, classes)
+        train_set = take_range(whole_file, data.train_range, "data.train_range")
+        test_path = _data_file("data.test", data.test, base_dir)
+        test_file = _load(config, base_dir, data.test, data.test_x_key, data.test_y_key, train_set)
+        sources["test"] = _source(test_path, data.test_x_key, data.test_y_key, data.test_range, test_file.m, digests)
+    elif data.test_range is not None:  # the test examples are another range of the training file
+        sources["test"] = _source(train_path, data.x_key, data.y_key, data.test_range, whole_file.m, digests)
+    if data.validation:
+        train_set = take_range(whole_file, data.train_range, "data.train_range")
+        val_path, val_x_key = _data_file("data.validation", data.validation, base_dir), data.validation_x_key or data.x_key
+        val_y_key = data.validation_y_key or data.y_key
+        validation = _load(config, base_dir, data.validation, val_x_key, val_y_key, train_set)
+        sources["validation"] = _source(val_path, val_x_key, val_y_key, None, validation.m, digests)
+    sources["classes_key"] = data.classes_key
+    return LoadedData(whole_file, test_file, validation, sources)
+
+
+def prepare(
+    config: Config, *, base_dir: str | None = None, memory_budget: int | None = None, loaded: LoadedData | None = None
+) -> PreparedRun:
     """Load the data and build the network ``config`` describes. Relative data paths are read
     from ``base_dir`` (default: the current directory); the config keeps them as written.
     ``memory_budget`` (bytes): the budget a resumed run started with, instead of resolving
-    ``data.memory_budget_mb`` again."""
+    ``data.memory_budget_mb`` again. ``loaded``: the data already read (:func:`load_data`, on
+    another machine perhaps): no file is opened."""
     config = _with_seeds(config)
     data = config.data
-    _splits(config, base_dir)
     split_rng, train_rng = generators(config)
-    sources: dict[str, Any] = {}
-    digests: dict[str, str | None] = {}
     # the memory budget (auto: from the memory available now) decides where the training inputs
     # live (dnncli.resources.place_training_inputs); a file over it even as stored stays on disk
     budget = memory_budget if memory_budget is not None else resources.memory_budget_bytes(data.memory_budget_mb)
-    train_path = _data_file("data.train", data.train, base_dir)
-    whole_file = _load(config, base_dir, data.train, data.x_key, data.y_key, stream_over_bytes=budget)
+    if loaded is None:
+        loaded = load_data(config, base_dir=base_dir, budget=budget)
+    sources = {key: dict(value) if isinstance(value, dict) else value for key, value in loaded.sources.items()}
+    whole_file = loaded.whole_file
     train_set = take_range(whole_file, data.train_range, "data.train_range")
-    sources["train"] = _source(train_path, data.x_key, data.y_key, data.train_range, whole_file.m, digests)
     layers, activations = resolve_architecture(config, train_set)
     val_set, val_y_key, held_out = None, data.validation_y_key or data.y_key, None
     if data.validation_fraction is not None and not data.validation:
@@ -348,25 +406,22 @@ def prepare(config: Config, *, base_dir: str | None = None, memory_budget: int |
         budget, in_file=not isinstance(train_set.X_raw, np.ndarray),
     )
     check_memory(config, layers, train_set, placement)
-    test_set, test_y_key, test_path, test_x_key = None, data.test_y_key, train_path, data.x_key
+    test_set, test_y_key = None, data.test_y_key
     if data.test:
-        test_path, test_x_key = _data_file("data.test", data.test, base_dir), data.test_x_key
-        test_set = _load(config, base_dir, data.test, data.test_x_key, data.test_y_key, train_set)
-    elif data.test_range is not None:  # the test examples are another range of the training file
+        test_set = loaded.test_file
+    elif data.test_range is not None:
         test_set, test_y_key = whole_file, data.y_key
     if test_set is not None:
-        sources["test"] = _source(test_path, test_x_key, test_y_key, data.test_range, test_set.m, digests)
         test_set = take_range(test_set, data.test_range, "data.test_range")
         _check_shape(test_set, train_set)
     if data.validation:
-        val_path, val_x_key = _data_file("data.validation", data.validation, base_dir), data.validation_x_key or data.x_key
-        val_set = _load(config, base_dir, data.validation, val_x_key, val_y_key, train_set)
-        sources["validation"] = _source(val_path, val_x_key, val_y_key, None, val_set.m, digests)
+        val_set = loaded.validation
+        assert val_set is not None
         _check_shape(val_set, train_set)
     elif held_out is not None:
         sources["validation"] = held_out
     sources["train"]["trained_on"] = train_set.m
-    sources["classes_key"] = data.classes_key
+    sources["classes_key"] = sources.pop("classes_key")  # last, as the model file has always had it
 
     resolved = _resolved(config, layers, activations)
 

@@ -35,9 +35,9 @@ import numpy as np
 from dnncli.config import Config, load_config
 from dnncli.errors import EXIT_SIGINT, EXIT_SIGTERM, DataError, Interrupted, RunDirError, TrainingDiverged
 from dnncli.run.checkpoint import Checkpoint, check_fits_network, data_fingerprint, load_checkpoint
-from dnncli.run.directory import PartialRun, choose_run_dir, find_partial, open_run_dir, point_latest
+from dnncli.run.directory import PartialRun, choose_run_dir, find_partial, open_run_dir, partial_path, point_latest
 from dnncli.run.outputs import run_metrics, write_outputs
-from dnncli.run.prepare import PreparedRun, prepare
+from dnncli.run.prepare import LoadedData, PreparedRun, prepare
 from dnncli.run.supervisor import SIGNAL_NAMES, StopNow, StopRequested, Supervisor, deferred_signals
 from dnncli.training import health
 from dnncli.training.loop import train
@@ -62,11 +62,16 @@ def run_training(
     force: bool = False,
     progress: Hooks | None = None,
     overrides: Sequence[str] = (),
+    loaded: LoadedData | None = None,
+    recorded_target: Path | None = None,
 ) -> FinishedRun:
     """Load, train and write a run in ``run_dir`` (default ``<output.dir>/<name>[-N]``);
-    ``overrides`` (the ``--set`` items the config was read with) are recorded in metrics.json."""
+    ``overrides`` (the ``--set`` items the config was read with) are recorded in metrics.json.
+    ``loaded``: the data, already read (no data file is opened); ``recorded_target``: the
+    directory the run's files will be moved to, recorded in metrics.json instead of ``run_dir``."""
     started = _now()
-    prepared = prepare(config)
+    prepared = prepare(config, loaded=loaded)
+    prepared.recorded_target = recorded_target
     prepared.origin = {"started": started, "overrides": list(overrides)}
     if run_dir is not None:
         choose_run_dir(prepared.output_dir, prepared.name, run_dir, force)  # refuse an existing one before training
@@ -135,7 +140,10 @@ def _train_to_finish(
         result, state = _train_watched(prepared, partial, progress, resume)
         warnings = [w.as_dict() for w in health_warnings(prepared, result)]
         with deferred_signals():  # a Ctrl-C now would only lose a finished run: finish it
-            metrics = run_metrics(prepared, state, partial.target, status="finished", result=result, warnings=warnings)
+            metrics = run_metrics(
+                prepared, state, _recorded(prepared, partial, finished=True), status="finished", result=result,
+                warnings=warnings,
+            )
             write_outputs(prepared, result.network, result.history, metrics, partial.path)
             point_latest(partial.finish(force))
     except BaseException:
@@ -249,8 +257,16 @@ def _keep_last_good(
 def _write_partial(
     prepared: PreparedRun, network: Any, state: TrainState, partial: PartialRun, status: str, **extra: Any
 ) -> None:
-    metrics = run_metrics(prepared, state, partial.path, status=status, **extra)
+    metrics = run_metrics(prepared, state, _recorded(prepared, partial, finished=False), status=status, **extra)
     write_outputs(prepared, network, state.history, metrics, partial.path)
+
+
+def _recorded(prepared: PreparedRun, partial: PartialRun, *, finished: bool) -> Path:
+    """The run's directory as metrics.json names it: where its files are, or will be moved to."""
+    target = prepared.recorded_target
+    if target is None:
+        return partial.target if finished else partial.path
+    return target if finished else partial_path(target)
 
 
 def _check_checkpoint_fits(checkpoint: Checkpoint, prepared: PreparedRun, partial: PartialRun, config: Config) -> None:

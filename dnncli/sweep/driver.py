@@ -46,6 +46,9 @@ INSTALL_HINT = "pip install 'dnncli[sweep]'"
 STUDY_FILE = "study.db"
 SWEEP_RECORD = "sweep.json"
 BAD_INPUT_LIMIT = 3  # trials failing on bad input before any succeeds: the sweep stops
+SHIP_WITHOUT_SCHEDULER = (
+    "--ship-data sends the data to Dask workers and needs --scheduler ADDRESS; local trials read the files themselves"
+)
 
 
 def require(*modules: str) -> None:
@@ -220,14 +223,26 @@ class _Stop:
 
 
 def _default_jobs() -> int:
-    return os.cpu_count() or 1
+    from dnncli.training.threads import usable_cores
+
+    return usable_cores()  # the affinity mask and the cgroup quota, not the machine's cores
 
 
 def run_sweep(
-    sweep: Sweep, *, jobs: int | None = None, scheduler: str | None = None, events: SweepEvents | None = None
+    sweep: Sweep, *, jobs: int | None = None, scheduler: str | None = None, events: SweepEvents | None = None,
+    ship_data: bool = False,
 ) -> SweepOutcome:
-    """Run (or continue) the sweep until every planned trial has finished; the results."""
+    """Run (or continue) the sweep until every planned trial has finished; the results.
+    ``ship_data`` (with a ``scheduler``): send the arrays to the workers, which then need none of
+    this machine's files."""
+    if ship_data and not scheduler:
+        raise DnnError(SHIP_WITHOUT_SCHEDULER, exit_code=EXIT_BAD_INPUT)
     require("optuna", *(["distributed"] if scheduler else []))
+    shipped = None
+    if ship_data:  # read (and refused if too large) before anything is written or connected
+        from dnncli.sweep.shipping import data_key, read_for_shipping
+
+        shipped = {data_key(sweep.base_config): read_for_shipping(sweep.base_config)}
     sweep.directory.mkdir(parents=True, exist_ok=True)
     (sweep.directory / "trials").mkdir(exist_ok=True)
     with sweep_lock(sweep.directory):
@@ -236,7 +251,7 @@ def run_sweep(
         if scheduler:
             from dnncli.sweep.cluster import DaskWorkers
 
-            executor: Any = DaskWorkers(scheduler, jobs)
+            executor: Any = DaskWorkers(scheduler, jobs, shipped)
         else:
             from dnncli.sweep.local import LocalWorkers
 

@@ -1,0 +1,142 @@
+"""``dnn sweep --scheduler ADDRESS --ship-data``: trials on Dask workers that see none of the
+driver's files.
+
+The driver reads each data set a trial needs once (the project's loaders, exactly as ``dnn train``
+reads them: :func:`dnncli.run.prepare.load_data`) and sends it to the cluster once, as one Dask
+future that every trial with the same ``data`` section shares (``Client.scatter`` with
+``broadcast=True``: a copy on every worker, so that losing a worker loses no data). Trials of a
+sweep over data keys (another file, another range) get one shipment per distinct data section.
+
+A worker trains in a private temporary directory and returns the run directory's files; the
+driver writes them into ``trials/<n>/`` (or ``trials/<n>.partial/`` for a diverged trial's last
+good parameters) under a temporary name, then renames: a trial directory appears complete or not
+at all, with the same files a local trial leaves.
+
+Shipping is bounded: a trial's arrays must fit in the memory budget (``data.memory_budget_mb``,
+resolved on the driver), since a worker cannot stream examples from a file it cannot open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dnncli import atomic
+from dnncli.errors import EXIT_BAD_INPUT, DnnError
+
+# data keys that change how examples are used, not which are read: trials differing only in these
+# share one shipment
+NOT_READ = ("validation_fraction", "scale", "memory_budget_mb")
+
+
+def data_key(config: Any) -> str:
+    """What decides which examples a config reads (its ``data`` section, and where images are cached)."""
+    data = config.data.model_dump(mode="json")
+    for key in NOT_READ:
+        data.pop(key, None)
+    for key in ("train", "test", "validation", "cache_dir"):  # the base's paths may be relative, a trial's are not
+        if isinstance(data.get(key), str):
+            data[key] = os.path.abspath(data[key])
+    return json.dumps([data, os.path.abspath(config.output.dir)], sort_keys=True)
+
+
+def _parts(config: Any) -> str:
+    data = config.data
+    named = [f"data.train {data.train}"]
+    if data.test:
+        named.append(f"data.test {data.test}")
+    if data.validation:
+        named.append(f"data.validation {data.validation}")
+    return ", ".join(named)
+
+
+def read_for_shipping(config: Any) -> Any:
+    """The examples ``config`` names, read on the driver; refused in one line when they cannot be
+    shipped (more than the memory budget)."""
+    from dnncli import resources
+    from dnncli.run.prepare import load_data
+
+    budget = resources.memory_budget_bytes(config.data.memory_budget_mb)
+    loaded = load_data(config, budget=budget)
+    size = loaded.nbytes()  # as stored: an h5py dataset left in its file says it too
+    if not loaded.in_memory() or size > budget:
+        raise DnnError(
+            f"--ship-data: the examples of {_parts(config)} take {resources.describe_bytes(size)}, more than the "
+            f"memory budget ({resources.describe_bytes(budget)}, data.memory_budget_mb) a worker may hold; give "
+            "the workers the files at the driver's paths (a shared file system) and run without --ship-data",
+            exit_code=EXIT_BAD_INPUT,
+        )
+    return loaded
+
+
+class DataShipments:
+    """One Dask future per distinct data section, read and scattered the first time a trial needs it."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.read: dict[str, Any] = {}  # data key -> LoadedData (kept: a lost shipment is sent again)
+        self.futures: dict[str, Any] = {}
+
+    def add(self, config: Any) -> None:
+        """Read ``config``'s examples now (to refuse before any trial starts)."""
+        key = data_key(config)
+        if key not in self.read:
+            self.read[key] = read_for_shipping(config)
+
+    def future_for(self, config: Any) -> Any:
+        key = data_key(config)
+        self.add(config)
+        future = self.futures.get(key)
+        if future is None or future.status in ("error", "lost", "cancelled"):
+            # every worker that held it is gone: send it again
+            future = self.client.scatter(self.read[key], broadcast=True, hash=False)
+            self.futures[key] = future
+        return future
+
+
+def place_trial_files(trial_dir: Path, sent: dict[str, Any] | None) -> Path | None:
+    """Write a trial's files, sent back by a worker, as ``trial_dir`` (finished) or its
+    ``.partial`` twin; the directory written (None: nothing was sent)."""
+    from dnncli.run.directory import partial_path, point_latest
+
+    if not sent or not sent.get("files"):
+        return None
+    finished = bool(sent.get("finished"))
+    target = trial_dir if finished else partial_path(trial_dir)
+    trial_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{trial_dir.name}.incoming-", dir=trial_dir.parent))
+    try:
+        atomic.make_public(tmp)
+        for name, content in sent["files"].items():
+            if "/" in name or name in ("", ".", ".."):
+                raise DnnError(f"{trial_dir}: a worker sent a file named {name!r}, which no run writes")
+            (tmp / name).write_bytes(content)
+            os.chmod(tmp / name, 0o666 & ~_umask())
+        for name in sent["files"]:
+            with open(tmp / name, "rb") as written:
+                os.fsync(written.fileno())
+        old = None
+        if target.exists():  # an earlier attempt's (a diverged run written again, say)
+            old = trial_dir.parent / f".{target.name}.old-{os.getpid()}"
+            os.replace(target, old)
+        os.rename(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if finished:
+        # an unfinished attempt of another dnn sweep run (without --ship-data) is superseded
+        shutil.rmtree(partial_path(trial_dir), ignore_errors=True)
+        point_latest(trial_dir)
+    return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
