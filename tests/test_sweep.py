@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -178,18 +180,63 @@ def test_sigkill_of_the_driver_then_the_same_command_runs_every_planned_trial_on
     assert all(found == grid_sweep["by_point"][point] for point, found in by_point.items())
 
 
-def _start(command: list[str], log: Path) -> subprocess.Popen:
+def _start(command: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen:
     with log.open("wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent)
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=cwd or log.parent)
+
+
+def _as_nobody() -> list[str]:
+    """The prefix that runs a command as the unprivileged user ``nobody`` (empty when this test
+    does not run as root, or cannot drop to nobody, or nobody cannot run this interpreter)."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        return []
+    prefix = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    probe = subprocess.run([*prefix, sys.executable, "-c", "import dnncli"], cwd="/", capture_output=True)
+    return prefix if probe.returncode == 0 else []
+
+
+def _wait_for_trial(sweep_dir: Path, driver: threading.Thread, deadline: float, unfinished: bool) -> None:
+    """Until a trial is under way (a .partial directory: workers that share the disk) or one has
+    come back (a trial directory: workers that do not)."""
+    trials = sweep_dir / "trials"
+    while driver.is_alive() and time.monotonic() < deadline:
+        names = [p.name for p in trials.iterdir()] if trials.is_dir() else []
+        if any(n.endswith(".partial") if unfinished else n.isdigit() for n in names):
+            return
+        time.sleep(0.02)
+
+
+def _sweep_in_thread(args: list[str]) -> tuple[threading.Thread, list]:
+    outcome: list = []
+    driver = threading.Thread(target=lambda: outcome.append(CliRunner().invoke(app, ["sweep", *args])))
+    driver.start()
+    return driver, outcome
 
 
 @pytest.mark.slow
 def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
     grid_sweep: dict, tmp_path: Path, football: Path
 ) -> None:
+    """One cluster of three workers, run as the unprivileged user nobody when this runs as root:
+    a sweep on a directory they share; the same sweep in a root-only (0700) directory, which they
+    cannot open, refused in one line; and again with --ship-data, which needs none of the
+    driver's files. Each sweep that runs loses a worker in the middle and still gives the local
+    grid's results, bit for bit."""
     pytest.importorskip("distributed", reason="--scheduler needs dask[distributed]")
     bin_dir = Path(sys.executable).parent
     scheduler_file = tmp_path / "scheduler.json"
+    nobody = _as_nobody()
+    # what the workers share with the driver: world-writable, outside pytest's root-only tmp_path
+    shared = Path(tempfile.mkdtemp(prefix="dnn-sweep-shared-"))
+    os.chmod(shared, 0o777)
+    (shared / "sweeps" / "corners" / "trials").mkdir(parents=True)
+    for directory in (shared / "sweeps", shared / "sweeps" / "corners", shared / "sweeps" / "corners" / "trials"):
+        os.chmod(directory, 0o777)
+    private = tmp_path / "private"  # root's alone: the workers cannot even list it
+    private.mkdir(mode=0o700)
+    private_data = private / football.name
+    shutil.copyfile(football, private_data)
     processes: list[subprocess.Popen] = []
     try:
         processes.append(_start([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
@@ -203,27 +250,20 @@ def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
             except (OSError, ValueError, KeyError):
                 pass
         assert address, (tmp_path / "scheduler.log").read_text()
-        for i in range(2):
-            processes.append(_start([str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
-                                     "--no-dashboard", "--host", "127.0.0.1"], tmp_path / f"worker{i}.log"))
+        for i in range(3):
+            processes.append(_start([*nobody, str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
+                                     "--no-dashboard", "--host", "127.0.0.1", "--local-directory", str(shared / f"w{i}")],
+                                    tmp_path / f"worker{i}.log", cwd=shared))
         from distributed import Client
 
         with Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=60)
+            client.wait_for_workers(3, timeout=60)
 
-        sweep_file = write_sweep(tmp_path, football, name="corners", rate_steps=2)
-        sweep_dir = tmp_path / "sweeps" / "corners"
-        # the driver in a thread of this process (the subprocess smoke test is the SIGKILL one)
-        outcome: list = []
-        driver = threading.Thread(target=lambda: outcome.append(CliRunner().invoke(
-            app, ["sweep", str(sweep_file), "--scheduler", address, "--json", "--quiet"])))
-        driver.start()
-        # once trials are under way, one worker dies (SIGKILL: no goodbye to the scheduler)
-        trials = sweep_dir / "trials"
-        while driver.is_alive() and time.monotonic() < deadline + 60:
-            if trials.is_dir() and any(p.name.endswith(".partial") for p in trials.iterdir()):
-                break
-            time.sleep(0.02)
+        # 1. workers that share the disk: trials written in place; one worker dies (SIGKILL, no
+        #    goodbye to the scheduler) in the middle of a trial, which another worker resumes
+        sweep_file = write_sweep(shared, football, name="corners", rate_steps=2)
+        driver, outcome = _sweep_in_thread([str(sweep_file), "--scheduler", address, "--json", "--quiet"])
+        _wait_for_trial(shared / "sweeps" / "corners", driver, deadline + 60, unfinished=True)
         processes[1].send_signal(signal.SIGKILL)
         driver.join(timeout=180)
         assert not driver.is_alive()
@@ -232,10 +272,44 @@ def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
         records = json.loads(result.stdout)
         assert [(r["number"], r["state"]) for r in records] == [(n, "complete") for n in range(4)]
         # the four corners of the local grid, each bit for bit as the local sweep computed it
-        by_point = signatures_by_point(sweep_dir)
+        by_point = signatures_by_point(shared / "sweeps" / "corners")
         assert len(by_point) == 4
         assert all(found == grid_sweep["by_point"][point] for point, found in by_point.items())
         assert processes[1].poll() is not None  # the lost worker really was gone
+
+        # 2. the same sweep where the workers cannot open anything: refused in one line
+        private_file = write_sweep(private, private_data, name="corners", rate_steps=2)
+        private_dir = private / "sweeps" / "corners"
+        if nobody:
+            assert subprocess.run([*nobody, "test", "-r", str(private_data)]).returncode != 0
+            refused = CliRunner().invoke(app, ["sweep", str(private_file), "--scheduler", address, "--quiet"])
+            assert refused.exit_code == 2, refused.output
+            errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+            assert len(errors) == 1 and "does not see the sweep directory" in errors[0], refused.stderr
+            assert "--ship-data" in errors[0] and "Traceback" not in refused.output
+
+        # 3. the same command with --ship-data: the driver sends the arrays, the workers send the
+        #    trials back; the refused trial is handed out again; a second worker is lost meanwhile
+        driver, outcome = _sweep_in_thread([str(private_file), "--scheduler", address, "--ship-data", "--json", "--quiet"])
+        _wait_for_trial(private_dir, driver, time.monotonic() + 120, unfinished=False)
+        processes[2].send_signal(signal.SIGKILL)
+        driver.join(timeout=180)
+        assert not driver.is_alive()
+        result = outcome[0]
+        assert result.exit_code == 0, result.output
+        records = json.loads(result.stdout)
+        assert [(r["number"], r["state"]) for r in records] == [(n, "complete") for n in range(4)]
+        assert sorted(t.number for t in _study_trials(private_dir)) == list(range(4))
+        by_point = signatures_by_point(private_dir)
+        assert len(by_point) == 4
+        assert all(found == grid_sweep["by_point"][point] for point, found in by_point.items())
+        local_trials = grid_sweep["dir"] / "trials"
+        for record in records:  # the files a local trial leaves, as a local trial writes them
+            here, local = private_dir / "trials" / str(record["number"]), local_trials / str(record["number"])
+            assert sorted(p.name for p in here.iterdir()) == sorted(p.name for p in local.iterdir())
+            assert record["metrics"]["run_dir"] == str(here.resolve())
+        assert sorted(p.name for p in (private_dir / "trials").iterdir()) == ["0", "1", "2", "3", "latest"]
+        assert processes[2].poll() is not None
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -246,6 +320,29 @@ def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_ship_data_needs_a_scheduler_and_refuses_data_over_the_memory_budget(
+    tmp_path: Path, football: Path
+) -> None:
+    sweep_file = write_sweep(tmp_path, football, name="ship")
+    result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--ship-data"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --ship-data sends the data to Dask workers and needs --scheduler ADDRESS; local trials read the "
+        "files themselves"
+    ]
+    pytest.importorskip("distributed", reason="--scheduler needs dask[distributed]")
+    # refused before anything is written or any scheduler is reached (this address has none)
+    tiny_budget = sweep_file.read_text().replace("output.plot=none]", "output.plot=none, data.memory_budget_mb=0.001]")
+    sweep_file.write_text(tiny_budget)
+    result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--ship-data", "--scheduler", "tcp://127.0.0.1:9"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: --ship-data: the examples of data.train {football}, "), lines
+    assert "bytes, more than the memory budget (1,000 bytes, data.memory_budget_mb)" in lines[0], lines
+    assert not (tmp_path / "sweeps").exists()
 
 
 # ---- bad sweep files -------------------------------------------------------------------------

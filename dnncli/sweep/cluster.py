@@ -103,13 +103,16 @@ class DaskWorkers:
             self.ready.append({**_no_outcome(number), "state": "complete", "metrics": json.loads(finished.read_text())})
             return
         from dnncli.config import validate_config
+        from dnncli.sweep.shipping import ShipmentRefused
 
         try:
             config = validate_config(payload["config"], f"trial {number}")
             data = self.shipments.future_for(config)
-        except DnnError as exc:  # its data (a swept data key) cannot be read or sent
-            self.ready.append({**_no_outcome(number), "state": "failed", "error": exc.message,
-                               "exit_code": exc.exit_code})
+        except DnnError as exc:
+            # its data (a swept data key) cannot be read or is too large: the trial fails, as it
+            # would if a worker read it; the cluster refusing the data: the sweep stops
+            state = "refused" if isinstance(exc, ShipmentRefused) else "failed"
+            self.ready.append({**_no_outcome(number), "state": state, "error": exc.message, "exit_code": exc.exit_code})
             return
         self.futures[number] = self.client.submit(dask_trial, payload, data, key=key, pure=False)
 

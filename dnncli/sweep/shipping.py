@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dnncli import atomic
-from dnncli.errors import EXIT_BAD_INPUT, DnnError
+from dnncli.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, DnnError
 
 # data keys that change how examples are used, not which are read: trials differing only in these
 # share one shipment
@@ -65,12 +65,18 @@ def read_for_shipping(config: Any) -> Any:
     size = loaded.nbytes()  # as stored: an h5py dataset left in its file says it too
     if not loaded.in_memory() or size > budget:
         raise DnnError(
-            f"--ship-data: the examples of {_parts(config)} take {resources.describe_bytes(size)}, more than the "
-            f"memory budget ({resources.describe_bytes(budget)}, data.memory_budget_mb) a worker may hold; give "
+            f"--ship-data: the examples of {_parts(config)} take {_size(size)}, more than the "
+            f"memory budget ({_size(budget)}, data.memory_budget_mb) a worker may hold; give "
             "the workers the files at the driver's paths (a shared file system) and run without --ship-data",
             exit_code=EXIT_BAD_INPUT,
         )
     return loaded
+
+
+class ShipmentRefused(DnnError):
+    """The cluster could not take the data (a worker that cannot deserialize it, say)."""
+
+    exit_code = EXIT_RUNTIME
 
 
 class DataShipments:
@@ -92,8 +98,15 @@ class DataShipments:
         self.add(config)
         future = self.futures.get(key)
         if future is None or future.status in ("error", "lost", "cancelled"):
-            # every worker that held it is gone: send it again
-            future = self.client.scatter(self.read[key], broadcast=True, hash=False)
+            # the first time, or every worker that held it is gone: send it (again)
+            try:
+                future = self.client.scatter(self.read[key], broadcast=True, hash=False)
+            except Exception as exc:  # Dask re-raises a worker's failure as a bare Exception
+                text = str(exc).strip().splitlines()
+                raise ShipmentRefused(
+                    f"--ship-data: the Dask workers could not take the data ({text[-1] if text else type(exc).__name__}); "
+                    "they need the driver's dnn version and its dependencies"
+                ) from None
             self.futures[key] = future
         return future
 
@@ -134,6 +147,12 @@ def place_trial_files(trial_dir: Path, sent: dict[str, Any] | None) -> Path | No
         shutil.rmtree(partial_path(trial_dir), ignore_errors=True)
         point_latest(trial_dir)
     return target
+
+
+def _size(n: int) -> str:
+    from dnncli import resources
+
+    return resources.describe_bytes(n) if n >= 1024**2 else f"{n:,} bytes"
 
 
 def _umask() -> int:
