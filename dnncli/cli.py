@@ -235,7 +235,7 @@ def sweep(
     sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP_FILE", help="YAML sweep file: base config, metric, sampler, trials, space.", show_default=False)],
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Trials at once (default: the cores; with --scheduler: the cluster's worker threads). Each local trial gets cores / jobs BLAS threads.", show_default=False)] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Run the trials on a Dask cluster, e.g. tcp://HOST:8786 (workers must see the data and the sweep directory at the same paths, or use --ship-data).", show_default=False)] = None,
-    ship_data: Annotated[bool, typer.Option("--ship-data", help="With --scheduler: read the data here and send the arrays to the workers once; they train in a private directory and send each trial's files back (workers need none of this machine's files; an interrupted trial starts again instead of resuming).")] = False,
+    ship_data: Annotated[bool, typer.Option("--ship-data", help="With --scheduler: read the data here and send the arrays to the workers once; they train in a private directory and send each trial's files back (workers need none of this machine's files; the data must fit in data.memory_budget_mb; an interrupted trial starts again instead of resuming).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the trials as a JSON array on stdout, nothing else.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live table or messages on stderr.")] = False,
 ) -> None:
