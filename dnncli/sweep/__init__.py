@@ -7,6 +7,8 @@
 * :mod:`dnncli.sweep.worker` — one trial, run through the library (the same code in a local
   worker process and on a Dask worker);
 * :mod:`dnncli.sweep.local` and :mod:`dnncli.sweep.cluster` — where trials run;
+* :mod:`dnncli.sweep.shipping` — ``--ship-data``: the arrays sent to Dask workers that do not
+  share the driver's disk, and the trial directories they send back;
 * :mod:`dnncli.sweep.results` — ``results.csv``, the JSON records, ``best.yaml``, ``sweep.png``;
 * :mod:`dnncli.sweep.display` — the live table on stderr.
 

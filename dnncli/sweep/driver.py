@@ -247,6 +247,9 @@ def run_sweep(
     (sweep.directory / "trials").mkdir(exist_ok=True)
     with sweep_lock(sweep.directory):
         _check_identity(sweep)
+        from dnncli.sweep.shipping import remove_incoming_leftovers
+
+        remove_incoming_leftovers(sweep.directory / "trials")  # a driver killed while writing a trial
         sweep_id = (sweep.directory / SWEEP_ID_FILE).read_text().strip()
         if scheduler:
             from dnncli.sweep.cluster import DaskWorkers

@@ -111,6 +111,16 @@ class DataShipments:
         return future
 
 
+INCOMING = ".incoming-"  # a trial's files being written: .<n>.incoming-XXXX/, renamed to <n>/ once complete
+
+
+def remove_incoming_leftovers(trials: Path) -> None:
+    """Trial files a killed driver was writing (only a driver, holding the sweep's lock, writes them)."""
+    if trials.is_dir():
+        for leftover in trials.glob(f".*{INCOMING}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def place_trial_files(trial_dir: Path, sent: dict[str, Any] | None) -> Path | None:
     """Write a trial's files, sent back by a worker, as ``trial_dir`` (finished) or its
     ``.partial`` twin; the directory written (None: nothing was sent)."""
@@ -121,7 +131,7 @@ def place_trial_files(trial_dir: Path, sent: dict[str, Any] | None) -> Path | No
     finished = bool(sent.get("finished"))
     target = trial_dir if finished else partial_path(trial_dir)
     trial_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{trial_dir.name}.incoming-", dir=trial_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{trial_dir.name}{INCOMING}", dir=trial_dir.parent))
     try:
         atomic.make_public(tmp)
         for name, content in sent["files"].items():
