@@ -94,7 +94,6 @@ class DaskWorkers:
         number = payload["number"]
         payload = {**payload, "host_threads": self._host_threads(), "ship": self.shipments is not None}
         key = f"dnn-trial-{number}-{self.tag}"
-        self.payloads[number] = payload
         if self.shipments is None:
             self.futures[number] = self.client.submit(dask_trial, payload, key=key, pure=False)
             return
@@ -114,6 +113,7 @@ class DaskWorkers:
             state = "refused" if isinstance(exc, ShipmentRefused) else "failed"
             self.ready.append({**_no_outcome(number), "state": state, "error": exc.message, "exit_code": exc.exit_code})
             return
+        self.payloads[number] = payload
         self.futures[number] = self.client.submit(dask_trial, payload, data, key=key, pure=False)
 
     def wait(self, timeout: float) -> list[dict[str, Any]]:

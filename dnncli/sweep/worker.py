@@ -169,6 +169,9 @@ def run_trial(payload: dict[str, Any], loaded: Any = None) -> dict[str, Any]:
         if private is not None:
             try:
                 outcome["files"] = _run_files(here)
+            except OSError as exc:
+                outcome.update(state="failed", metrics=None, exit_code=3, files=None,
+                               error=f"cannot read the trial's files on the worker: {exc}")
             finally:
                 shutil.rmtree(private, ignore_errors=True)
             if outcome["error"]:  # the paths the driver will have, not this worker's
