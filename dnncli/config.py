@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -551,13 +551,18 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
 def _describe(error: dict[str, Any]) -> str:
     # pydantic adds the branch tried (e.g. 'float', 'literal[...]') to the location of union errors
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "int", "str"))))
-    where = _loc_text(loc)
+    return describe_error(error, _loc_text(loc), lambda: _known_keys(loc))
+
+
+def describe_error(error: dict[str, Any], where: str, known_keys: Callable[[], list[str]]) -> str:
+    """One of pydantic's validation errors as one line: ``where`` names the key (``training.beta``),
+    ``known_keys`` gives the keys its section allows (for an unknown key's hint)."""
     kind = error["type"]
     got = error.get("input")
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
-        known = _known_keys(loc)
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        known = known_keys()
+        close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})"
         return f"unknown key '{where}'{hint}"
     if kind == "missing":
@@ -571,7 +576,7 @@ def _describe(error: dict[str, Any]) -> str:
     if kind in ("list_type",):
         return f"{where}: expected a list, got {got!r}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"{where}: expected a section of keys, got {got!r}"
+        return f"{where}: expected a mapping of keys, got {got!r}"
     if kind == "literal_error":
         return f"{where}: expected {ctx.get('expected')}, got {got!r}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):

@@ -42,6 +42,7 @@ from dnncli.config import (
     ModelConfig,
     TrainingConfig,
     apply_overrides,
+    describe_error,
     read_config_file,
     read_yaml_file,
     validate_config,
@@ -365,43 +366,22 @@ def _loc_text(loc: tuple[Any, ...]) -> str:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    where, kind, got, ctx = _loc_text(error["loc"]), error["type"], error.get("input"), error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        parent = error["loc"][:-1]
-        known = (
-            list(SweepFile.model_fields) if not parent
-            else ["name", "goal"] if parent == ("metric",)
-            else ["dir"] if parent == ("output",)
-            else [*SCALES, "steps"] if parent[0] == "space"
-            else []
-        )
-        known = [("int" if k == "integer" else k) for k in known]
-        close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})"
-        return f"unknown key '{where}'{hint}"
-    if kind == "missing":
-        return f"missing required key '{where}'"
-    if kind == "literal_error":
-        return f"{where}: expected {ctx.get('expected')}, got {got!r}"
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"{where}: expected an integer, got {got!r}"
-    if kind in ("float_type", "float_parsing"):
-        return f"{where}: expected a number, got {got!r}"
-    if kind == "finite_number":
-        return f"{where}: expected a finite number, got {got!r}"
-    if kind in ("list_type",):
-        return f"{where}: expected a list, got {got!r}"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"{where}: expected a mapping of keys, got {got!r}"
-    if kind in ("string_type",):
-        return f"{where}: expected a string, got {got!r}"
-    if kind in ("greater_than_equal", "less_than_equal"):
-        bound = ">=" if kind == "greater_than_equal" else "<="
-        return f"{where}: must be {bound} {next(iter(ctx.values()), '')}, got {got!r}"
-    if kind == "value_error":
-        message = str(ctx.get("error", error["msg"]))
+    where = _loc_text(error["loc"])
+    if error["type"] == "value_error":  # the space's and the budget's own checks name their keys
+        message = str((error.get("ctx") or {}).get("error", error["msg"]))
         return f"{where}: {message}" if where and not message.startswith(("space", "trials")) else message
-    return f"{where}: {error['msg']}" if where else error["msg"]
+    return describe_error(error, where, lambda: _known_keys(error["loc"][:-1]))
+
+
+def _known_keys(parent: tuple[Any, ...]) -> list[str]:
+    known = (
+        list(SweepFile.model_fields) if not parent
+        else ["name", "goal"] if parent == ("metric",)
+        else ["dir"] if parent == ("output",)
+        else [*SCALES, "steps"] if parent[0] == "space"
+        else []
+    )
+    return [("int" if k == "integer" else k) for k in known]
 
 
 def read_sweep_file(path: Path) -> SweepFile:
