@@ -112,3 +112,55 @@ def test_the_state_resumes_the_same_steps() -> None:
         second.update(resumed_params, grads)
     for key in params:
         np.testing.assert_array_equal(resumed_params[key], params[key])
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adam"])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_packed_parameters_and_gradients_written_in_place_give_the_same_bits(name, threads) -> None:
+    """The plain path's fast form: parameters views of one vector (Network.pack_parameters), the
+    gradients written into the optimizer's own vector (gradient_buffers): the formulas still, to
+    the last bit, and a parameter replaced by another array is still stepped."""
+    from dnncli.network.model import Network
+
+    params, steps = problem(np.float32)
+    expected = reference_steps(name, params, steps, 0.01)
+    network = Network([1, 1], ["sigmoid"], {k: v.copy() for k, v in params.items()})
+    vector = network.pack_parameters()
+    assert vector is not None and vector.size == sum(p.size for p in params.values())
+    assert network.pack_parameters() is vector  # already packed: left as it is
+    for key in params:
+        assert network.params[key].base is vector
+        np.testing.assert_array_equal(network.params[key], params[key])
+    optimizer = make_optimizer(name, 0.01)
+    with limited_blas_threads(threads):
+        for grads in steps:
+            buffers = optimizer.gradient_buffers(network.params)
+            for key, g in grads.items():
+                buffers[key][...] = g
+            optimizer.update(network.params, buffers)
+    for key in params:
+        np.testing.assert_array_equal(network.params[key], expected[key], err_msg=f"{name} {key}")
+    assert optimizer._packed_parameters(network.params) is not None  # the one-subtraction path ran
+
+    network.params["b1"] = network.params["b1"].copy()  # no longer a view of the vector
+    again = {k: v.copy() for k, v in network.params.items()}
+    optimizer.update(network.params, steps[0])
+    assert optimizer._packed_parameters(network.params) is None
+    for key in params:
+        assert not np.array_equal(network.params[key], again[key]), key
+
+
+def test_gradients_written_into_given_arrays_are_the_same() -> None:
+    from dnncli.network.model import Network
+
+    rng = np.random.default_rng(3)
+    network = Network.create([30, 8, 5, 3], ["relu", "tanh", "softmax"], "he", 2)
+    X, y = rng.normal(size=(30, 40)), rng.integers(0, 3, 40)
+    Y = network.encode_targets(y)
+    AL, caches = network.forward(np.asfortranarray(X))
+    expected = network.backward(AL, Y, caches, 0.3)
+    out = {"d" + k: np.full_like(v, np.nan) for k, v in network.params.items()}
+    grads = network.backward(AL, Y, caches, 0.3, out=out)
+    for key, value in expected.items():
+        assert grads[key] is out[key]
+        np.testing.assert_array_equal(out[key], value, err_msg=key)

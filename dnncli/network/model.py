@@ -56,6 +56,20 @@ def examples_contiguous(A: np.ndarray) -> bool:
     return isinstance(A, np.ndarray) and A.ndim == 2 and A.flags.f_contiguous and not A.flags.c_contiguous
 
 
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def _consecutive(vector: np.ndarray, arrays: Sequence[np.ndarray]) -> bool:
+    """Whether ``arrays`` lie one after the other from the start of ``vector``."""
+    at = _address(vector)
+    for a in arrays:
+        if _address(a) != at:
+            return False
+        at += a.nbytes
+    return True
+
+
 def _columns_per_part(per_column: int) -> int:
     """The fewest result columns a thread is given, each costing ``per_column`` multiply-adds."""
     return max(1, -(-SPLIT_PRODUCT // max(1, per_column)))
@@ -109,24 +123,39 @@ def affine(W: np.ndarray, A: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def weight_gradients(
-    dZ: np.ndarray, A_prev: np.ndarray, W: np.ndarray, m: int, l2_lambda: float = 0.0
+    dZ: np.ndarray,
+    A_prev: np.ndarray,
+    W: np.ndarray,
+    m: int,
+    l2_lambda: float = 0.0,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``dW = dZ A_prev^T / m (+ lambda/m W)`` and ``db = sum(dZ) / m``, both C-contiguous (the
     optimizers update them through flat views), divided in place. In a run with several threads
-    a large ``dW`` is computed a block of its columns per thread (in float64, the same numbers)."""
+    a large ``dW`` is computed a block of its columns per thread (in float64, the same numbers).
+
+    ``out``: the arrays ``(dW, db)`` to write them into (C-contiguous, of their shapes and type):
+    the optimizer's own gradient vector (:meth:`~dnncli.training.optimizers.Optimizer.gradient_buffers`),
+    which then need not gather them. The same products and sums, so the same numbers."""
     n_out, columns = dZ.shape
+    dW, db = out if out is not None else (None, None)
     if isinstance(A_prev, np.ndarray) and _split(n_out * columns * A_prev.shape[0]):
         k = A_prev.shape[0]
-        dW = np.empty((n_out, k), dtype=np.result_type(dZ, A_prev))
+        if dW is None:
+            dW = np.empty((n_out, k), dtype=np.result_type(dZ, A_prev))
         AT = A_prev.T
         parallel(lambda a, b: np.matmul(dZ, AT[:, a:b], out=dW[:, a:b]), k,
                  minimum=_columns_per_part(n_out * columns), align=64)
-    else:
+    elif dW is None:
         dW = dZ @ A_prev.T
+    elif isinstance(A_prev, np.ndarray):
+        np.matmul(dZ, A_prev.T, out=dW)
+    else:  # inputs scaled a batch at a time: their product has no out=
+        np.copyto(dW, dZ @ A_prev.T)
     dW /= m
     if l2_lambda:
         dW += (l2_lambda / m) * W
-    db = dZ.sum(axis=1, keepdims=True)
+    db = np.sum(dZ, axis=1, keepdims=True, out=db)
     db /= m
     return dW, db
 
@@ -149,6 +178,11 @@ def back_through(W: np.ndarray, dZ: np.ndarray, like: np.ndarray) -> np.ndarray:
 
     parallel(work, m, minimum=_columns_per_part(n * n_prev), align=8)
     return out
+
+
+def _pair(out: dict[str, np.ndarray] | None, l: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(out["dW<l>"], out["db<l>"])``, or None."""
+    return None if out is None else (out[f"dW{l}"], out[f"db{l}"])
 
 
 @dataclass
@@ -224,6 +258,31 @@ class Network:
         if self.is_regression:
             return None
         return 2 if self.is_binary else self.layer_sizes[-1]
+
+    def pack_parameters(self) -> np.ndarray | None:
+        """Keep every parameter in one contiguous vector, ``W1``, ``b1``, ``W2``... in this order,
+        each a view into it of its own shape, with the same values; return that vector (None when
+        the parameters differ in type). Adam and RMSProp keep their moments in vectors laid out
+        the same way (:mod:`dnncli.training.optimizers`): they then step every parameter with one
+        operation instead of one per parameter. Idempotent: packed parameters stay as they are."""
+        arrays = list(self.params.values())
+        if len({a.dtype for a in arrays}) != 1:
+            return None
+        base = arrays[0].base
+        if (
+            isinstance(base, np.ndarray) and base.ndim == 1 and base.size == self.n_params
+            and all(a.base is base and a.flags.c_contiguous for a in arrays)
+            and _consecutive(base, arrays)
+        ):
+            return base
+        vector = np.empty(self.n_params, dtype=arrays[0].dtype)
+        start = 0
+        for key, value in self.params.items():
+            view = vector[start : start + value.size].reshape(value.shape)
+            view[...] = value
+            self.params[key] = view
+            start += value.size
+        return vector
 
     def astype(self, dtype: np.dtype | type) -> "Network":
         params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in self.params.items()}
@@ -329,16 +388,29 @@ class Network:
         return cost
 
     def backward(
-        self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache], l2_lambda: float = 0.0
+        self,
+        AL: np.ndarray,
+        Y: np.ndarray,
+        caches: list[Cache],
+        l2_lambda: float = 0.0,
+        out: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Gradients ``dW[l]`` and ``db[l]`` for every layer (none for the input X)."""
-        grads, dZ1 = self.backward_to_first_layer(AL, Y, caches, l2_lambda)
+        """Gradients ``dW[l]`` and ``db[l]`` for every layer (none for the input X); written into
+        the arrays of ``out`` (``out["dW1"]``...) when given (see :func:`weight_gradients`)."""
+        grads, dZ1 = self.backward_to_first_layer(AL, Y, caches, l2_lambda, out)
         first = caches[0]
-        grads["dW1"], grads["db1"] = weight_gradients(dZ1, first.A_prev, first.W, Y.shape[1], l2_lambda)
+        grads["dW1"], grads["db1"] = weight_gradients(
+            dZ1, first.A_prev, first.W, Y.shape[1], l2_lambda, _pair(out, 1)
+        )
         return grads
 
     def backward_to_first_layer(
-        self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache], l2_lambda: float = 0.0
+        self,
+        AL: np.ndarray,
+        Y: np.ndarray,
+        caches: list[Cache],
+        l2_lambda: float = 0.0,
+        out: dict[str, np.ndarray] | None = None,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Gradients of layers L..2 and ``dZ[1]``: all of backpropagation but layer 1's product
         with X, which the Gram path (:mod:`dnncli.training.first_layer`) replaces."""
@@ -347,7 +419,7 @@ class Network:
         dZ = AL - Y
         for l in range(self.L, 1, -1):
             A_prev, W = caches[l - 1].A_prev, caches[l - 1].W
-            grads[f"dW{l}"], grads[f"db{l}"] = weight_gradients(dZ, A_prev, W, m, l2_lambda)
+            grads[f"dW{l}"], grads[f"db{l}"] = weight_gradients(dZ, A_prev, W, m, l2_lambda, _pair(out, l))
             dA_prev = back_through(W, dZ, like=A_prev)
             previous = caches[l - 2]
             name = self.activations[l - 2]

@@ -146,9 +146,15 @@ class FirstLayer:
         return self.network.cost(AL, caches, Y, l2_lambda)
 
     def backward(
-        self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache], l2_lambda: float = 0.0
+        self,
+        AL: np.ndarray,
+        Y: np.ndarray,
+        caches: list[Cache],
+        l2_lambda: float = 0.0,
+        out: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        return self.network.backward(AL, Y, caches, l2_lambda)
+        """``out``: where to write the gradients (the optimizer's ``gradient_buffers``), or None."""
+        return self.network.backward(AL, Y, caches, l2_lambda, out)
 
     def sync(self) -> None:
         """W1 is always explicit on the plain path."""
@@ -297,9 +303,15 @@ class GramFirstLayer(FirstLayer):
         return cost
 
     def backward(
-        self, AL: np.ndarray, Y: np.ndarray, caches: list[Cache], l2_lambda: float = 0.0
+        self,
+        AL: np.ndarray,
+        Y: np.ndarray,
+        caches: list[Cache],
+        l2_lambda: float = 0.0,
+        out: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Gradients of ``params``: the network's for layers 2..L, and ``dW1_a``, ``dW1_C``."""
+        """Gradients of ``params``: the network's for layers 2..L, and ``dW1_a``, ``dW1_C``
+        (``out`` is not used: gd and momentum take the gradients as they come)."""
         m = Y.shape[1]
         grads, dZ = self.network.backward_to_first_layer(AL, Y, caches, l2_lambda)
         db1 = np.sum(dZ, axis=1, keepdims=True)

@@ -146,7 +146,7 @@ class _Loop:
             if self.record(cost, accuracy):
                 state.stopped_early = True
                 return
-        grads = first.backward(AL, Y, caches, l2_lambda)
+        grads = first.backward(AL, Y, caches, l2_lambda, out=state.optimizer.gradient_buffers(first.params))
         del caches, AL  # free the activations before the update allocates
         state.optimizer.update(first.params, grads)
         state.iteration += 1
@@ -177,7 +177,8 @@ class _Loop:
             state.last_good_cost = cost
             total_cost += cost * Y_batch.shape[1]
             seen += Y_batch.shape[1]
-            grads = first.backward(AL, Y_batch, caches, settings.l2_lambda)
+            grads = first.backward(AL, Y_batch, caches, settings.l2_lambda,
+                                   out=state.optimizer.gradient_buffers(first.params))
             del caches, AL
             state.optimizer.update(first.params, grads)
             state.iteration += 1
@@ -254,6 +255,10 @@ def train(
         has_state=any(isinstance(v, np.ndarray) for v in state.optimizer.state_dict().values()),
         in_memory=isinstance(data.X, np.ndarray),
     )
+    if path == "plain":
+        # one vector for all parameters: Adam and RMSProp then step them in one operation
+        # (W1, b1... stay views of their own shapes; the same values)
+        network.pack_parameters()
     full_batch = settings.full_batch(m)
     plan = TrainPlan(
         total_steps=total_steps,

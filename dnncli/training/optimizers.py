@@ -56,6 +56,11 @@ class Optimizer:
     def update(self, params: Params, grads: Params) -> None:
         raise NotImplementedError
 
+    def gradient_buffers(self, params: Params) -> Params | None:
+        """Arrays (``"dW1"``, ``"db1"``...) the backward pass may write the gradients of
+        ``params`` into, saving the optimizer a copy of them; None: it takes them as they come."""
+        return None
+
     def state_dict(self) -> StateDict:
         return {"name": self.name, "learning_rate": self.learning_rate}
 
@@ -175,7 +180,13 @@ class _FlatMoments(Optimizer):
     The gradients are gathered into a flat vector kept from step to step (no concatenation), and
     the vectors are worked through a megabyte at a time (``CHUNK_BYTES``), each piece gathered, updated and
     applied to the parameters while it is in the cache; large networks split the pieces over the
-    run's threads."""
+    run's threads.
+
+    Two copies are saved where the caller allows it (the training loop's plain path does): the
+    backward pass writes the gradients straight into the gradient vector (``gradient_buffers``),
+    and parameters kept in one vector of the same layout (``Network.pack_parameters``) are
+    stepped by one subtraction instead of one per parameter. Every element still goes through the
+    same operations, so the numbers are the same."""
 
     moment_names: tuple[str, ...] = ()
 
@@ -185,6 +196,10 @@ class _FlatMoments(Optimizer):
         self._flat_moments: dict[str, np.ndarray] = {}
         self._gradient = self._step = np.empty(0)
         self._views: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self._gradient_out: Params = {}
+        # the parameter arrays last seen, and the one vector they are views of (None: they are not)
+        self._seen: list[np.ndarray] = []
+        self._packed: np.ndarray | None = None
         for prefix in self.moment_names:
             setattr(self, prefix, {})
 
@@ -211,6 +226,23 @@ class _FlatMoments(Optimizer):
         # each parameter's part of the gradient and step vectors, shaped like it
         self._views = [(key, self._gradient[part].reshape(shape), self._step[part].reshape(shape))
                        for key, part, shape in layout]
+        self._gradient_out = {"d" + key: g for key, g, _ in self._views}
+        self._seen = []
+
+    def gradient_buffers(self, params: Params) -> Params:
+        """Each parameter's part of the gradient vector, shaped like it: a backward pass that
+        writes its gradients there spares the update gathering them."""
+        self._ensure_layout(params)
+        return self._gradient_out
+
+    def _packed_parameters(self, params: Params) -> np.ndarray | None:
+        """The one vector ``params`` are views of, laid out as the moments (see
+        ``Network.pack_parameters``), or None. Worked out again only when the arrays change."""
+        arrays = list(params.values())
+        if len(arrays) == len(self._seen) and all(a is b for a, b in zip(arrays, self._seen)):
+            return self._packed
+        self._seen, self._packed = arrays, _one_vector(arrays, self._gradient)
+        return self._packed
 
     def _pieces(self, params: Params, grads: Params) -> list[tuple[slice, np.ndarray | None, np.ndarray]]:
         """For each parameter: its part of the flat vectors, a flat view of it (None where it has
@@ -228,12 +260,19 @@ class _FlatMoments(Optimizer):
         """Gather, ``math_on(start, stop)`` (which leaves the step in ``self._step``), apply."""
         gradient, step = self._gradient, self._step
         n, chunk = gradient.size, max(1, CHUNK_BYTES // gradient.itemsize)
+        # written there by the backward pass (gradient_buffers): nothing to gather
+        gathered = all(grads.get("d" + key) is g for key, g, _ in self._views)
+        packed = self._packed_parameters(params)
         if n <= chunk and (n < 2 * PARALLEL_MINIMUM or run_threads() == 1):  # one piece: no slicing
-            for key, g, _ in self._views:
-                np.copyto(g, grads["d" + key])
+            if not gathered:
+                for key, g, _ in self._views:
+                    np.copyto(g, grads["d" + key])
             math_on(0, n)
-            for key, _, t in self._views:
-                params[key] -= t
+            if packed is not None:
+                packed -= step
+            else:
+                for key, _, t in self._views:
+                    params[key] -= t
             return
         pieces = self._pieces(params, grads)
 
@@ -242,15 +281,21 @@ class _FlatMoments(Optimizer):
                 hi = min(lo + chunk, stop)
                 spans = [(part, p, g, max(lo, part.start), min(hi, part.stop)) for part, p, g in pieces
                          if part.start < hi and part.stop > lo]
-                for part, _, g, a, b in spans:
-                    gradient[a:b] = g[a - part.start : b - part.start]
+                if not gathered:
+                    for part, _, g, a, b in spans:
+                        gradient[a:b] = g[a - part.start : b - part.start]
                 math_on(lo, hi)
+                if packed is not None:
+                    packed[lo:hi] -= step[lo:hi]
+                    continue
                 for part, p, _, a, b in spans:
                     if p is not None:
                         p[a - part.start : b - part.start] -= step[a:b]
 
         parallel(work, gradient.size, minimum=PARALLEL_MINIMUM)
         assert self._layout is not None
+        if packed is not None:
+            return
         for (key, part, shape), (_, p, _) in zip(self._layout, pieces):
             if p is None:  # a parameter without a flat view (not C-contiguous)
                 params[key] -= step[part].reshape(shape)
@@ -265,6 +310,20 @@ class _FlatMoments(Optimizer):
         self._layout, self._flat_moments = None, {}  # rebuilt from these at the next update
         for prefix in self.moment_names:
             setattr(self, prefix, self._copy_arrays(state, prefix))
+
+
+def _one_vector(arrays: list[np.ndarray], like: np.ndarray) -> np.ndarray | None:
+    """The vector of ``like``'s size and type that ``arrays`` fill one after the other from its
+    start, as views of it (``Network.pack_parameters``), or None."""
+    base = arrays[0].base if arrays else None
+    if not isinstance(base, np.ndarray) or base.ndim != 1 or base.dtype != like.dtype or base.size < like.size:
+        return None
+    at = base.__array_interface__["data"][0]
+    for a in arrays:
+        if a.base is not base or a.dtype != base.dtype or not a.flags.c_contiguous or a.__array_interface__["data"][0] != at:
+            return None
+        at += a.nbytes
+    return base[: like.size] if sum(a.size for a in arrays) == like.size else None
 
 
 class RMSProp(_FlatMoments):
