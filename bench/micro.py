@@ -12,7 +12,9 @@ Sections:
   products  the cat set's first layer, Z1 = W1 X and dW1 = dZ1 X^T, in each layout and form,
             float64 and float32, 209 and 2,090 examples
   adam      one Adam step on the cat network's 245,973 parameters (and MNIST's 109,386): the
-            former update (a concatenation and a temporary per operation) against dnn's
+            former update (a concatenation and a temporary per operation) against dnn's, and
+            dnn's on the plain path (parameters packed in one vector, gradients written into the
+            optimizer's vector by the backward pass)
   relu      the ReLU derivative: boolean-index assignment against multiplying by the mask
 """
 
@@ -113,6 +115,16 @@ def adam(repeats: int, clock: Callable[[], float]) -> None:
             print(f"Adam step, {name}, {n:,} parameters, {np.dtype(dtype).name}")
             show("before (temporaries)", best(lambda: adam_before(params, grads, state), repeats, clock))
             show("after (in place, kept scratch)", best(lambda: optimizer.update(params, grads), repeats, clock))
+            # the plain path now: parameters in one vector, gradients written into the optimizer's
+            from dnncli.network.model import Network
+
+            packed = Network(layers, ["relu"] * (len(layers) - 2) + ["sigmoid"], {k: v.copy() for k, v in params.items()})
+            packed.pack_parameters()
+            optimizer = Adam(1e-3)
+            buffers = optimizer.gradient_buffers(packed.params)
+            for key, g in grads.items():
+                buffers[key][...] = g
+            show("packed parameters, gradients in place", best(lambda: optimizer.update(packed.params, buffers), repeats, clock))
 
 
 def relu(repeats: int, clock: Callable[[], float]) -> None:
