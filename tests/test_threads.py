@@ -1,4 +1,4 @@
-"""Threads during training: one for small steps, the cores idle now for large ones (within the
+"""Threads during training: one for small steps, for large ones one more than the cores idle now (within the
 affinity mask, the cgroup quota and DNN_BLAS_THREADS), the user's library setting kept."""
 
 from __future__ import annotations
@@ -43,9 +43,11 @@ def test_small_steps_take_one_thread_large_ones_the_idle_cores(machine) -> None:
     assert largest_product([784, 128, 64, 10], 64) == 784 * 128 * 64
     assert blas_threads(largest_product([784, 128, 64, 10], 64)) == 1
     assert blas_threads(CAT) == 8
-    machine["idle"] = 5.4
-    assert blas_threads(CAT) == 5
-    machine["idle"] = 0.2  # every core busy: still one
+    machine["idle"] = 5.4  # the run's own thread and one per idle core
+    assert blas_threads(CAT) == 6
+    machine["idle"] = 0.8  # a core mostly idle: a second thread
+    assert blas_threads(CAT) == 2
+    machine["idle"] = 0.2  # every core busy: one
     assert blas_threads(CAT) == 1
 
 

@@ -7,9 +7,14 @@ on a 2-core machine running other jobs, one such product measured 15 to 30 times
 threads than with one, and the cat set's plain full-batch training 7 times slower. So:
 
 * a step whose largest product is small (under ``SMALL_PRODUCT`` multiply-adds) uses one thread;
-* otherwise as many as there are idle cores *now*: the CPU time the cores this process may run on
-  spent idle over a short window (``/proc/stat``, ``IDLE_WINDOW`` seconds, this process's own
-  threads not counted), not the load average, which still holds a run that ended a minute ago;
+* otherwise one more than there are idle cores *now* (the run's own thread, and one per idle
+  core): the CPU time the cores this process may run on spent idle over a short window
+  (``/proc/stat``, ``IDLE_WINDOW`` seconds, this process's own threads not counted), not the load
+  average, which still holds a run that ended a minute ago. The run's own thread counts apart
+  because dnn's threads do not spin: on a core half used by another job a second thread still
+  gets its share (two cores, another job on about one: the cat set with Adam in float64, 300
+  steps, 3.40 s with two threads against 4.0 s with one; with every core busy two threads cost
+  about what one does);
 * never more than the cores of the process's affinity mask (``taskset``, ``docker --cpuset-cpus``),
   nor than its cgroup CPU quota allows (``docker --cpus``, Kubernetes CPU limits), nor than
   ``DNN_BLAS_THREADS`` when that is set (``dnn sweep`` sets it to cores / trials side by side);
@@ -136,7 +141,10 @@ def blas_threads(product: int) -> int | None:
         limit = min(limit, cap)
     if limit <= 1:
         return 1
-    return max(1, min(limit, round(idle_cores())))
+    # the run's own thread, and one more per idle core (a core more than half idle counts):
+    # dnn's threads wait without spinning, so a thread that shares a core with another job
+    # still gets its share of it and costs that job no more (see the module's docstring)
+    return max(1, min(limit, 1 + round(idle_cores())))
 
 
 @contextlib.contextmanager
