@@ -155,7 +155,7 @@ def weight_gradients(
     dW /= m
     if l2_lambda:
         dW += (l2_lambda / m) * W
-    db = np.sum(dZ, axis=1, keepdims=True, out=db)
+    db = dZ.sum(axis=1, keepdims=True, out=db)  # the method: np.sum's wrapper costs more than a small sum
     db /= m
     return dW, db
 
