@@ -82,7 +82,7 @@ def test_two_real_runs_on_one_directory(tmp_path: Path, tiny_config: Path) -> No
     first = subprocess.Popen(
         [dnn_executable(), "train", str(tiny_config), "--run-dir", str(target), "--verbose", "--json",
          "--set", "training.iterations=3000", "--set", "training.print_every=1",
-         "--set", "training.checkpoint_every=0"],
+         "--set", "training.checkpoint_every=0", "--set", "output.plot=png"],  # a complete run: its picture too
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -95,6 +95,7 @@ def grid_sweep(tmp_path_factory: pytest.TempPathFactory, football: Path) -> dict
             "by_point": signatures_by_point(sweep_dir), "stderr": result.stderr}
 
 
+@pytest.mark.xdist_group("grid_sweep")  # shares the grid_sweep fixture: computed once, on one worker
 def test_a_grid_with_two_jobs_equals_the_same_configs_trained_one_by_one(grid_sweep: dict, tmp_path: Path) -> None:
     records, sweep_dir = grid_sweep["records"], grid_sweep["dir"]
     assert [r["number"] for r in records] == list(range(6))
@@ -146,6 +147,7 @@ def _study_trials(sweep_dir: Path) -> list:
     return study.get_trials(deepcopy=False)
 
 
+@pytest.mark.xdist_group("grid_sweep")  # shares the grid_sweep fixture: computed once, on one worker
 def test_sigkill_of_the_driver_then_the_same_command_runs_every_planned_trial_once(
     grid_sweep: dict, tmp_path: Path, football: Path
 ) -> None:
@@ -215,6 +217,7 @@ def _sweep_in_thread(args: list[str]) -> tuple[threading.Thread, list]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("grid_sweep")  # shares the grid_sweep fixture: computed once, on one worker
 def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
     grid_sweep: dict, tmp_path: Path, football: Path
 ) -> None:
@@ -449,6 +452,7 @@ def test_the_median_pruner_stops_a_trial_below_the_finished_trials_median() -> N
 # ---- dnn runs --------------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("grid_sweep")  # shares the grid_sweep fixture: computed once, on one worker
 def test_dnn_runs_lists_a_sweeps_trials_sorted_with_the_settings_that_differ(grid_sweep: dict) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["runs", str(grid_sweep["dir"]), "--sort", "test_accuracy", "--json"])
@@ -469,6 +473,7 @@ def test_dnn_runs_lists_a_sweeps_trials_sorted_with_the_settings_that_differ(gri
     assert "learning_rate" in table and "test_accuracy" in table
 
 
+@pytest.mark.xdist_group("grid_sweep")  # shares the grid_sweep fixture: computed once, on one worker
 def test_dnn_runs_compare_and_the_status_of_unfinished_runs(grid_sweep: dict, tmp_path: Path) -> None:
     import fcntl
     import shutil

@@ -39,6 +39,7 @@ def run_entries(runs: Path) -> list[str]:
 
 
 def test_train_writes_a_complete_run_directory(tmp_path: Path, tiny_config: Path) -> None:
+    tiny_config.write_text(tiny_config.read_text().replace("  plot: none\n", ""))  # the default: loss.png
     result = run_dnn("train", str(tiny_config), cwd=tmp_path, real=True)
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "runs" / "tiny"
