@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CONFIGS, run_dnn
 
 
+@pytest.mark.slow
 def test_demo_data_then_demo_config_trains_well(tmp_path: Path) -> None:
     made = run_dnn("data", "demo", cwd=tmp_path, real=True)
     assert made.returncode == 0, made.stderr

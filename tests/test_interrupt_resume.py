@@ -175,6 +175,7 @@ def test_periodic_checkpoints_wait_for_checkpoint_min_seconds(tmp_path: Path, ti
     assert not (partial_path(tmp_path / "cut") / CHECKPOINT_NAME).exists()
 
 
+@pytest.mark.slow
 def test_sigterm_through_the_installed_command_then_resume(tmp_path: Path, tiny_config: Path) -> None:
     overrides = ["training.iterations=8000", "training.record_every=1000", "training.checkpoint_every=0"]
     sets = [arg for s in overrides for arg in ("--set", s)]
@@ -202,6 +203,7 @@ def test_sigterm_through_the_installed_command_then_resume(tmp_path: Path, tiny_
     assert_same_params(load_model(target).network.params, expected)
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_leaves_only_loadable_files(tmp_path: Path, tiny_config: Path) -> None:
     """Checkpoints every iteration, killed at three random moments: whatever is left loads, and
     resuming from it still ends exactly where an uninterrupted run does."""

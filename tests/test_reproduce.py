@@ -31,6 +31,7 @@ def cost_at(history: list[dict], iteration: int) -> float:
     return next(float(row["cost"]) for row in history if int(row["iteration"]) == iteration)
 
 
+@pytest.mark.slow
 def test_cat_logistic_regression(tmp_path: Path, cat_files: dict[str, Path]) -> None:
     metrics, history = train_config(tmp_path, "cat_logreg.yaml", cat_files["train"], cat_files["test"])
     assert round(metrics["initial_cost"], 6) == 0.693147
@@ -40,6 +41,7 @@ def test_cat_logistic_regression(tmp_path: Path, cat_files: dict[str, Path]) -> 
     assert metrics["test_accuracy"] == 0.70
 
 
+@pytest.mark.slow
 def test_cat_two_layer(tmp_path: Path, cat_files: dict[str, Path]) -> None:
     metrics, _ = train_config(tmp_path, "cat_2layer.yaml", cat_files["train"], cat_files["test"])
     assert metrics["initial_cost"] == pytest.approx(0.693049735659989, abs=1e-9)
@@ -56,6 +58,7 @@ def test_cat_deep(cat_deep_run: dict) -> None:
     assert metrics["iterations"] == 2500
 
 
+@pytest.mark.slow
 def test_planar_shallow_network(tmp_path: Path) -> None:
     metrics, _ = train_config(tmp_path, "planar.yaml", shared_file("planar400.h5"))
     assert round(metrics["initial_cost"], 6) == 0.693048
@@ -70,6 +73,7 @@ def test_planar_logistic_regression_is_much_worse(tmp_path: Path) -> None:
     assert metrics["train_accuracy"] < 0.55
 
 
+@pytest.mark.slow
 def test_football_without_regularization(tmp_path: Path) -> None:
     football = shared_file("football2d.h5")
     metrics, _ = train_config(tmp_path, "football.yaml", football, football)

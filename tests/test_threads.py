@@ -70,7 +70,11 @@ def test_a_thread_count_from_the_environment_is_left_alone(monkeypatch) -> None:
         assert run_threads() == 1  # the library threads the products: dnn does not split on top
 
 
-def test_idleness_is_measured_now_from_proc_stat(tmp_path: Path) -> None:
+def test_idleness_is_measured_now_from_proc_stat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # this process's own CPU time (in ticks) is not counted as busy; it stays still here unless
+    # said: a test worker's other threads could otherwise tick it by one (10 ms of the 20 below)
+    own = [0.0]
+    monkeypatch.setattr(threads, "_own_ticks", lambda: own[0])
     stat = tmp_path / "proc" / "stat"
     stat.parent.mkdir()
 
@@ -87,6 +91,14 @@ def test_idleness_is_measured_now_from_proc_stat(tmp_path: Path) -> None:
     assert busy_one == pytest.approx(1.0, abs=0.05)
     # only the CPUs of the affinity mask count
     assert idle_cores(0.1, cpus=[1], root=tmp_path, sleep=lambda s: write((1020, 5000), (1000, 5020))) == pytest.approx(1.0, abs=0.05)
+    # cpu0's 10 busy ticks were this process's own: both CPUs count as idle
+
+    def own_busy(seconds: float) -> None:
+        write((1040, 5020), (1000, 5040))
+        own[0] += 10
+
+    write((1030, 5020), (1000, 5030))
+    assert idle_cores(0.1, cpus=[0, 1], root=tmp_path, sleep=own_busy) == pytest.approx(2.0, abs=0.05)
     # no /proc/stat: every allowed CPU counts as idle
     assert idle_cores(0.1, cpus=[0, 1], root=tmp_path / "none", sleep=lambda s: None) == 2.0
 
