@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import h5py
 import numpy as np
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # beside the project; DNN_SHARED_DATASETS names another place (a git worktree elsewhere, CI)
 SHARED = Path(os.environ.get("DNN_SHARED_DATASETS") or ROOT.parent / "shared" / "datasets")
 CONFIGS = ROOT / "configs"
+T = TypeVar("T")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -31,13 +33,32 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The long tests first (``slow``, ``xdist_group``), so that no worker starts one while the
-    others have run out of work; otherwise the order stays the files' own. Every worker sorts
-    the same collection the same way, as xdist requires."""
-    def rank(item: pytest.Item) -> int:
-        return 0 if item.get_closest_marker("slow") or item.get_closest_marker("xdist_group") else 1
+    """The long tests (marked ``slow``) first, so that no worker starts one while the others have
+    run out of work; otherwise the order stays the files' own. Every worker sorts the same
+    collection the same way, as xdist requires."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)  # stable
 
-    items.sort(key=rank)  # stable: ties keep their order
+
+def computed_once(tmp_path_factory: pytest.TempPathFactory, name: str, compute: Callable[[], T]) -> T:
+    """``compute()`` once for the whole test session, however many test workers (pytest-xdist)
+    need it: the first to ask computes it and keeps it (pickled) where all the workers' temporary
+    directories are; the others wait for it under a lock and read it. For expensive session and
+    module fixtures whose tests only read what they made. (xdist's ``--dist loadgroup`` would put
+    such tests on one worker, but does not group anything under pytest 9.2: pytest-xdist#1386.)"""
+    import fcntl
+    import pickle
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # <session>/popen-gw0 and popen-gw1 share <session>
+    kept = root / f"computed-once-{name}.pickle"
+    with open(root / f"computed-once-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if kept.exists():
+            return pickle.loads(kept.read_bytes())
+        value = compute()
+        kept.write_bytes(pickle.dumps(value))
+        return value
 
 
 def shared_file(name: str) -> Path:
@@ -165,17 +186,21 @@ def cat_files() -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def cat_deep_run(tmp_path_factory: pytest.TempPathFactory, cat_files: dict[str, Path]) -> dict:
-    """``dnn train configs/cat_deep.yaml`` on the course's files, once per test session (~20 s).
+    """``dnn train configs/cat_deep.yaml`` on the course's files, once per test session (~7 s),
+    shared by the test workers.
 
     Returns ``{"run_dir": Path, "metrics": dict, "result": CompletedProcess}``.
     """
     import json
 
-    work = tmp_path_factory.mktemp("cat_deep")
-    result = run_dnn(
-        "train", str(CONFIGS / "cat_deep.yaml"),
-        "--set", f"data.train={cat_files['train']}", "--set", f"data.test={cat_files['test']}",
-        "--run-dir", str(work / "run"), "--json", "--quiet", cwd=work,
-    )
-    assert result.returncode == 0, result.stderr
-    return {"run_dir": work / "run", "metrics": json.loads(result.stdout), "result": result}
+    def train() -> dict:
+        work = tmp_path_factory.mktemp("cat_deep")
+        result = run_dnn(
+            "train", str(CONFIGS / "cat_deep.yaml"),
+            "--set", f"data.train={cat_files['train']}", "--set", f"data.test={cat_files['test']}",
+            "--run-dir", str(work / "run"), "--json", "--quiet", cwd=work,
+        )
+        assert result.returncode == 0, result.stderr
+        return {"run_dir": work / "run", "metrics": json.loads(result.stdout), "result": result}
+
+    return computed_once(tmp_path_factory, "cat_deep_run", train)

@@ -74,7 +74,6 @@ def test_multiclass_report_matches_the_network_outputs(tmp_path: Path) -> None:
 # ---- the cat set: accuracy 0.80, gates ---------------------------------------------------------
 
 
-@pytest.mark.xdist_group("cat_deep")  # shares the cat_deep_run fixture: computed once, on one worker
 def test_cat_test_set_accuracy_and_quality_gates(cat_deep_run: dict, cat_files: dict) -> None:
     run_dir, test = str(cat_deep_run["run_dir"]), str(cat_files["test"])
     report = json.loads(run_dnn("evaluate", test, "--model", run_dir, "--json").stdout)
@@ -93,7 +92,6 @@ def test_cat_test_set_accuracy_and_quality_gates(cat_deep_run: dict, cat_files: 
     one_error_line(f1, 1, "F1 0.8571 is below --min-f1 0.99")
 
 
-@pytest.mark.xdist_group("cat_deep")  # shares the cat_deep_run fixture: computed once, on one worker
 def test_a_64x64x3_model_refuses_a_28x28_grayscale_set(cat_deep_run: dict, tmp_path: Path) -> None:
     digits = write_h5(tmp_path / "digits.h5", images=np.zeros((20, 28, 28), np.uint8), labels=np.arange(20) % 2)
     result = run_dnn("evaluate", str(digits), "--model", str(cat_deep_run["run_dir"]), "--x-key", "images", "--y-key", "labels")

@@ -15,7 +15,6 @@ from tests.model_helpers import make_model
 runner = CliRunner()
 
 
-@pytest.mark.xdist_group("cat_deep")  # shares the cat_deep_run fixture: computed once, on one worker
 def test_info_describes_the_cat_run(cat_deep_run: dict) -> None:
     run_dir = cat_deep_run["run_dir"]
     result = run_dnn("info", str(run_dir), "--json", real=True)

@@ -23,7 +23,7 @@ from dnncli.plots.boundary import region_colours
 from dnncli.config import load_config
 from dnncli.plots.curves import learning_curve_figure, read_history_csv, run_title, write_learning_curve
 from dnncli.plots.figure import BEST_EPOCH_COLOUR, DPI, SPLIT_COLOURS, TAB10, drawing
-from tests.conftest import CONFIGS, make_images, run_dnn, shared_file, write_h5
+from tests.conftest import CONFIGS, computed_once, make_images, run_dnn, shared_file, write_h5
 from tests.model_helpers import make_model
 
 runner = CliRunner()
@@ -74,15 +74,17 @@ def train_football(tmp_path: Path, name: str, *extra: str) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def football_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict]]:
     """The same football_l2 run twice (PNG), and one with another learning rate (SVG)."""
-    work = tmp_path_factory.mktemp("football")
-    return {
-        "a": train_football(work, "a"),
-        "b": train_football(work, "b"),
-        "svg": train_football(work, "svg", "--plot-format", "svg", "--set", "training.learning_rate=0.1"),
-    }
+    def train() -> dict[str, tuple[Path, dict]]:  # once for all the test workers
+        work = tmp_path_factory.mktemp("football")
+        return {
+            "a": train_football(work, "a"),
+            "b": train_football(work, "b"),
+            "svg": train_football(work, "svg", "--plot-format", "svg", "--set", "training.learning_rate=0.1"),
+        }
+
+    return computed_once(tmp_path_factory, "football_runs", train)
 
 
-@pytest.mark.xdist_group("football_runs")  # shares the football_runs fixture: computed once, on one worker
 def test_a_2d_run_writes_loss_and_boundary_the_same_bytes_every_time(football_runs: dict) -> None:
     (a, metrics), (b, _) = football_runs["a"], football_runs["b"]
     assert metrics["files"] == ["model.h5", "history.csv", "loss.png", "boundary.png", "metrics.json", "config.yaml"]
@@ -103,7 +105,6 @@ def test_a_2d_run_writes_loss_and_boundary_the_same_bytes_every_time(football_ru
     (svg / "again.svg").unlink()
 
 
-@pytest.mark.xdist_group("football_runs")  # shares the football_runs fixture: computed once, on one worker
 def test_history_records_the_test_cost_without_the_l2_term(football_runs: dict) -> None:
     run_dir, metrics = football_runs["a"]
     rows = list(csv.DictReader((run_dir / "history.csv").open()))
@@ -119,7 +120,6 @@ def test_history_records_the_test_cost_without_the_l2_term(football_runs: dict) 
     assert metrics["test_cost"] == pytest.approx(float(best["test_cost"]), rel=1e-12)
 
 
-@pytest.mark.xdist_group("football_runs")  # shares the football_runs fixture: computed once, on one worker
 def test_loss_png_shows_every_split_in_one_colour_and_the_best_epoch(football_runs: dict) -> None:
     run_dir, metrics = football_runs["a"]
     image = pixels(run_dir / "loss.png")
@@ -158,7 +158,6 @@ def region_mask(image: np.ndarray, c: int) -> np.ndarray:
     return np.linalg.norm(image - (weak + t[..., None] * direction), axis=-1) <= 3
 
 
-@pytest.mark.xdist_group("football_runs")  # shares the football_runs fixture: computed once, on one worker
 def test_boundary_png_has_both_class_regions_and_points(football_runs: dict) -> None:
     image = pixels(football_runs["a"][0] / "boundary.png")
     assert image.shape == (930, 1260, 3)
@@ -167,7 +166,6 @@ def test_boundary_png_has_both_class_regions_and_points(football_runs: dict) -> 
         assert near(image, rgb(colour), 4).sum() > 200, f"class {c}'s points"
 
 
-@pytest.mark.xdist_group("football_runs")  # shares the football_runs fixture: computed once, on one worker
 def test_plot_boundary_and_plot_curves_from_the_command_line(football_runs: dict, tmp_path: Path) -> None:
     football = shared_file("football2d.h5")
     run_a = football_runs["a"][0]
@@ -224,7 +222,6 @@ def check_tiles(path: Path, shown: int) -> None:
         assert blank == (cell >= shown), cell
 
 
-@pytest.mark.xdist_group("cat_deep")  # shares the cat_deep_run fixture: computed once, on one worker
 def test_cat_errors_grid_shows_the_most_confident_mistakes(cat_deep_run: dict, cat_files: dict, tmp_path: Path) -> None:
     run_dir, test = cat_deep_run["run_dir"], cat_files["test"]
     args = ("evaluate", test, "--model", run_dir, "--errors-limit", "7", "--json")

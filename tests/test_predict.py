@@ -39,7 +39,6 @@ def rgb_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ---- the course's cat set: PNG files and the HDF5 set give the same 50 predictions ------------
 
 
-@pytest.mark.xdist_group("cat_deep")  # shares the cat_deep_run fixture: computed once, on one worker
 def test_cat_test_images_as_png_give_the_same_50_predictions(
     cat_deep_run: dict, cat_files: dict, tmp_path: Path
 ) -> None:

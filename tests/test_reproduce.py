@@ -49,7 +49,6 @@ def test_cat_two_layer(tmp_path: Path, cat_files: dict[str, Path]) -> None:
     assert metrics["test_accuracy"] == 0.72
 
 
-@pytest.mark.xdist_group("cat_deep")  # shares the cat_deep_run fixture: computed once, on one worker
 def test_cat_deep(cat_deep_run: dict) -> None:
     metrics = cat_deep_run["metrics"]
     assert metrics["initial_cost"] == pytest.approx(0.771749, abs=1e-6)

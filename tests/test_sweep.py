@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import CONFIGS, dnn_executable, shared_file
+from conftest import CONFIGS, computed_once, dnn_executable, shared_file
 from dnncli.cli import app
 
 # find_spec, not importorskip: the check without optuna's import (0.6 s in every test worker)
@@ -88,17 +88,19 @@ def football() -> Path:
 
 @pytest.fixture(scope="module")
 def grid_sweep(tmp_path_factory: pytest.TempPathFactory, football: Path) -> dict:
-    """The 6-trial grid with --jobs 2, uninterrupted."""
-    work = tmp_path_factory.mktemp("sweep")
-    sweep_file = write_sweep(work, football)
-    result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--jobs", "2", "--json"])
-    assert result.exit_code == 0, result.output
-    sweep_dir = work / "sweeps" / "grid"
-    return {"dir": sweep_dir, "records": json.loads(result.stdout), "signatures": trial_signatures(sweep_dir),
-            "by_point": signatures_by_point(sweep_dir), "stderr": result.stderr}
+    """The 6-trial grid with --jobs 2, uninterrupted (once for all the test workers)."""
+    def sweep() -> dict:
+        work = tmp_path_factory.mktemp("sweep")
+        sweep_file = write_sweep(work, football)
+        result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--jobs", "2", "--json"])
+        assert result.exit_code == 0, result.output
+        sweep_dir = work / "sweeps" / "grid"
+        return {"dir": sweep_dir, "records": json.loads(result.stdout), "signatures": trial_signatures(sweep_dir),
+                "by_point": signatures_by_point(sweep_dir), "stderr": result.stderr}
+
+    return computed_once(tmp_path_factory, "grid_sweep", sweep)
 
 
-@pytest.mark.xdist_group("grid_sweep")  # shares the grid_sweep fixture: computed once, on one worker
 def test_a_grid_with_two_jobs_equals_the_same_configs_trained_one_by_one(grid_sweep: dict, tmp_path: Path) -> None:
     records, sweep_dir = grid_sweep["records"], grid_sweep["dir"]
     assert [r["number"] for r in records] == list(range(6))
@@ -150,7 +152,6 @@ def _study_trials(sweep_dir: Path) -> list:
     return study.get_trials(deepcopy=False)
 
 
-@pytest.mark.xdist_group("grid_sweep")  # shares the grid_sweep fixture: computed once, on one worker
 def test_sigkill_of_the_driver_then_the_same_command_runs_every_planned_trial_once(
     grid_sweep: dict, tmp_path: Path, football: Path
 ) -> None:
@@ -220,7 +221,6 @@ def _sweep_in_thread(args: list[str]) -> tuple[threading.Thread, list]:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("grid_sweep")  # shares the grid_sweep fixture: computed once, on one worker
 def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
     grid_sweep: dict, tmp_path: Path, football: Path
 ) -> None:
@@ -455,7 +455,6 @@ def test_the_median_pruner_stops_a_trial_below_the_finished_trials_median() -> N
 # ---- dnn runs --------------------------------------------------------------------------------
 
 
-@pytest.mark.xdist_group("grid_sweep")  # shares the grid_sweep fixture: computed once, on one worker
 def test_dnn_runs_lists_a_sweeps_trials_sorted_with_the_settings_that_differ(grid_sweep: dict) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["runs", str(grid_sweep["dir"]), "--sort", "test_accuracy", "--json"])
@@ -476,7 +475,6 @@ def test_dnn_runs_lists_a_sweeps_trials_sorted_with_the_settings_that_differ(gri
     assert "learning_rate" in table and "test_accuracy" in table
 
 
-@pytest.mark.xdist_group("grid_sweep")  # shares the grid_sweep fixture: computed once, on one worker
 def test_dnn_runs_compare_and_the_status_of_unfinished_runs(grid_sweep: dict, tmp_path: Path) -> None:
     import fcntl
     import shutil
