@@ -14,6 +14,7 @@ from dnncli.modelfile import load_model
 from dnncli.network.model import Network
 from dnncli.training.first_layer import GramFirstLayer, choose_first_layer
 from dnncli.training.settings import Hooks
+from dnncli.training.state import TrainState
 from tests.conftest import run_dnn
 from tests.model_helpers import fit
 
@@ -180,3 +181,26 @@ def test_float32_network_stays_float32_and_follows_the_plain_path() -> None:
         assert results["gram"].network.params[key].dtype == np.float32
         np.testing.assert_allclose(results["gram"].network.params[key], value, rtol=0, atol=2e-5, err_msg=key)
     assert results["gram"].final_cost == pytest.approx(results["plain"].final_cost, rel=1e-5)
+
+
+def test_a_gram_momentum_run_hands_on_its_state_in_explicit_form() -> None:
+    """After train() on the Gram path (whose optimizer steps packed coefficients), the state it
+    leaves continues on the plain path as an uninterrupted plain run would."""
+    X, y = _problem()
+
+    def network() -> Network:
+        return Network.create([N_X, 6, 4, 1], ["relu", "tanh", "sigmoid"], init="xavier", seed=1)
+
+    plain = network()
+    Y = plain.encode_targets(y)
+    fit(plain, X, Y, learning_rate=0.05, epochs=30, record_every=10, optimizer="momentum", first_layer="plain")
+    halves = network()
+    state = TrainState()
+    first = fit(halves, X, Y, learning_rate=0.05, epochs=15, record_every=5, optimizer="momentum",
+                first_layer="gram", state=state)
+    assert first.first_layer == "gram"
+    assert {"v_W1", "v_b1", "v_W2", "v_b3"} <= set(state.optimizer.state_dict())
+    second = fit(halves, X, Y, learning_rate=0.05, epochs=30, record_every=5, optimizer="momentum", state=state)
+    assert second.first_layer == "plain"  # the optimizer resumes with a velocity
+    for key, value in plain.params.items():
+        np.testing.assert_allclose(halves.params[key], value, rtol=0, atol=1e-9, err_msg=key)

@@ -148,7 +148,7 @@ class _Loop:
                 return
         grads = first.backward(AL, Y, caches, l2_lambda, out=state.optimizer.gradient_buffers(first.params))
         del caches, AL  # free the activations before the update allocates
-        state.optimizer.update(first.params, grads)
+        first.step(state.optimizer, grads)
         state.iteration += 1
         state.epoch += 1
         self.hooks.on_step(state.iteration, cost)
@@ -180,7 +180,7 @@ class _Loop:
             grads = first.backward(AL, Y_batch, caches, settings.l2_lambda,
                                    out=state.optimizer.gradient_buffers(first.params))
             del caches, AL
-            state.optimizer.update(first.params, grads)
+            first.step(state.optimizer, grads)
             state.iteration += 1
             self.hooks.on_step(state.iteration, cost)
             if state.iteration >= total_steps:
@@ -279,6 +279,7 @@ def train(
     if state.threads is None:
         batch = m if full_batch else settings.batch_size
         state.threads = blas_threads(FIRST_LAYERS[path].largest_product(network.layer_sizes, m, batch))
+    first: FirstLayer | None = None
     with limited_blas_threads(state.threads):
         try:
             hooks.on_start(plan)
@@ -317,6 +318,9 @@ def train(
             first.sync()
         finally:
             clock.tick()  # interrupted, diverged or done: the time spent counts
+            if first is not None and first.name == "gram":  # the optimizer's state as the plain
+                # path keeps it: a later train() call with this state (plain then) continues from it
+                state.optimizer.load_state_dict(first.explicit_optimizer_state(state.optimizer.state_dict()))
         result = _finish(loop)
     result.first_layer, result.first_layer_reason = path, why
     hooks.on_end(result)
