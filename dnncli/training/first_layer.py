@@ -342,13 +342,15 @@ class GramFirstLayer(FirstLayer):
         l2_lambda: float = 0.0,
         out: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Gradients of ``params``: the network's for layers 2..L, and ``dW1_a``, ``dW1_C``
-        (``out`` is not used: gd and momentum take the gradients as they come)."""
+        """Gradients of ``params``: the network's for layers 2..L, and ``dW1_a``, ``dW1_C``, all
+        written into their parts of the packed gradients (``out`` is not used: ``step`` hands the
+        optimizer those)."""
         m = Y.shape[1]
-        grads, dZ = self.network.backward_to_first_layer(AL, Y, caches, l2_lambda)
         views = self._grad_views
-        for key, value in grads.items():  # layers 2..L: into their parts of the packed gradient
-            np.copyto(views[key], value)
+        grads, dZ = self.network.backward_to_first_layer(AL, Y, caches, l2_lambda, out=views)
+        for key, value in grads.items():  # written there already; a copy only if not
+            if value is not views[key]:
+                np.copyto(views[key], value)
         db1 = np.sum(dZ, axis=1, keepdims=True, out=views["db1"])
         db1 /= m
         C = self.params["W1_C"]
