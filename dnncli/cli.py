@@ -15,9 +15,9 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from dnncli import __version__
-from dnncli.console import stderr_console, stdout_console
+from dnncli.terminal.console import stderr_console, stdout_console
 from dnncli.errors import EXIT_BROKEN_PIPE, EXIT_RUNTIME, EXIT_SIGINT, DnnError
-from dnncli.startup import defer_unused_help_modules
+from dnncli.terminal.startup import defer_unused_help_modules
 
 defer_unused_help_modules()  # typer's help renderer without rich.markdown and rich.traceback
 
@@ -43,8 +43,8 @@ app.add_typer(plot_app, name="plot")
 def fail(message: str, code: int) -> None:
     """One line on stderr (control characters escaped: it may quote a file's content or name),
     then exit with ``code``, whether or not the line could be written."""
-    from dnncli.display import escape_controls
-    from dnncli.streams import write_stderr
+    from dnncli.terminal.display import escape_controls
+    from dnncli.terminal.streams import write_stderr
 
     write_stderr(f"error: {escape_controls(message)}")
     raise typer.Exit(code)
@@ -52,8 +52,8 @@ def fail(message: str, code: int) -> None:
 
 def _one_line_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
     """Python's warnings (NumPy's "overflow encountered in ...") as one line, not two with code."""
-    from dnncli.display import escape_controls
-    from dnncli.streams import write_stderr
+    from dnncli.terminal.display import escape_controls
+    from dnncli.terminal.streams import write_stderr
 
     text = str(message).strip().splitlines()
     write_stderr(f"warning: {escape_controls(text[0] if text else category.__name__)}")
@@ -68,7 +68,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         import warnings
 
         from dnncli.errors import io_failure
-        from dnncli.streams import guarded_streams, stdout_closed
+        from dnncli.terminal.streams import guarded_streams, stdout_closed
 
         with guarded_streams(), warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
@@ -197,7 +197,7 @@ def train(
         warnings.simplefilter("ignore")  # within this command only (handle_errors restores the filters)
     terminal = sys.stderr.isatty()
     print_every = (cfg.training.print_every or cfg.training.record_every) if verbose and not quiet else None
-    from dnncli.progress import TrainingProgress
+    from dnncli.terminal.progress import TrainingProgress
 
     progress = TrainingProgress(
         cfg.name,
@@ -268,7 +268,7 @@ def sweep(
     console = stdout_console()
     console.print(display.trials_table(spec, outcome.records, outcome.best))
     if outcome.best is not None:
-        from dnncli.display import escape_controls
+        from dnncli.terminal.display import escape_controls
 
         console.print(
             escape_controls(f"best: trial {outcome.best.number}, {spec.metric} {outcome.best.value:.6g}; "
@@ -402,7 +402,7 @@ def data_import(
         size=parse_size(size), mode=mode.value, resize=resize.value, classes=_class_list(classes),
         test_fraction=test_fraction, seed=seed, strict=strict, jobs=jobs, max_pixels=max_pixels, prefix=prefix,
     )
-    from dnncli.progress import CountProgress
+    from dnncli.terminal.progress import CountProgress
 
     with CountProgress("decoding", show=not quiet and sys.stderr.isatty()) as progress:
         skip_line = (lambda m: progress.line(f"error: {m}")) if strict else (lambda m: progress.line(f"warning: skipped {m}"))
@@ -461,7 +461,7 @@ def data_inspect(
     for line in description.get("notes", []) + description.get("unreadable", []) + description.get("passed_over", []):
         _warn(line, False)
     if grid is not None:
-        from dnncli.display import printable
+        from dnncli.terminal.display import printable
 
         sys.stderr.write(f"wrote {printable(str(grid))} ({pixels[0]}x{pixels[1]} pixels)\n")
 
@@ -486,7 +486,7 @@ def data_split(
     from dnncli.data.inspection import import_table
     from dnncli.data.setfile import split_file
     from dnncli.errors import DataError
-    from dnncli.display import printable
+    from dnncli.terminal.display import printable
 
     if not 0 < test_fraction < 1:
         raise DataError(f"--test-fraction {test_fraction}: expected a number between 0 and 1 (excluded)")
@@ -528,8 +528,8 @@ class PredictFormat(str, enum.Enum):
 
 def _warn(message: str, quiet: bool) -> None:
     if not quiet:
-        from dnncli.display import escape_controls
-        from dnncli.streams import write_stderr
+        from dnncli.terminal.display import escape_controls
+        from dnncli.terminal.streams import write_stderr
 
         write_stderr(f"warning: {escape_controls(message)}")
 
@@ -553,9 +553,9 @@ def predict(
     An unreadable file is named on stderr, the others are still predicted, and the exit code is 2.
     """
     from dnncli import predict as predicting
-    from dnncli.display import escape_controls
+    from dnncli.terminal.display import escape_controls
     from dnncli.errors import EXIT_BAD_INPUT, ConfigError
-    from dnncli.streams import write_stderr
+    from dnncli.terminal.streams import write_stderr
     from dnncli.modelfile import load_chosen_model
 
     bundle = load_chosen_model(model)
@@ -738,7 +738,7 @@ def info(
     for table in modelinfo.tables(description):
         console.print(table)
     if description["config"]:
-        from dnncli.display import shown
+        from dnncli.terminal.display import shown
 
         console.print("[bold]training config[/bold]")
         console.print(shown(description["config"].rstrip(), keep_newlines=True))
@@ -806,7 +806,7 @@ def plot_curves(
 
 
 def main() -> None:
-    from dnncli.streams import guarded_streams
+    from dnncli.terminal.streams import guarded_streams
 
     with guarded_streams():  # also for click's own messages (usage errors) on a closed or full stderr
         app(prog_name="dnn")

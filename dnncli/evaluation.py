@@ -28,7 +28,7 @@ import yaml
 
 from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_dataset
 from dnncli.data.splits import same_file, subset
-from dnncli.display import shown
+from dnncli.terminal.display import shown
 from dnncli.errors import CheckFailed, ConfigError, DataError, ModelFileError
 from dnncli.modelfile import ModelBundle
 from dnncli.network.scores import regression_scores
@@ -130,7 +130,7 @@ def _model_keys(bundle: ModelBundle) -> tuple[list[tuple[str, str]], str]:
 
 def _keys_of(path: Path) -> list[str] | None:
     """The file's top-level keys (None if it is not a readable HDF5 file: loading then says why)."""
-    from dnncli.hdf5safe import open_hdf5
+    from dnncli.files.hdf5safe import open_hdf5
 
     try:
         with open_hdf5(path, DataError, what="data file") as f:

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from dnncli import __version__
-from dnncli.atomic import write_with
+from dnncli.files.atomic import write_with
 from dnncli.data.images import DEFAULT_RESIZE, RESIZE_MODES
 from dnncli.errors import ModelFileError
-from dnncli.fileformat import check_format, write_format
+from dnncli.files.fileformat import check_format, write_format
 from dnncli.network.model import Network
 
 FORMAT = "dnn-model"
@@ -176,7 +176,7 @@ def load_model(path: str | Path) -> ModelBundle:
     and the key when anything is missing, corrupt, out of range or larger than it should be."""
     import h5py
 
-    from dnncli.hdf5safe import checked_dataset, json_attr, open_hdf5, read_attr
+    from dnncli.files.hdf5safe import checked_dataset, json_attr, open_hdf5, read_attr
     from dnncli.resources import describe_bytes, fits_in_memory, parameter_count
 
     path = resolve_model_path(path)

@@ -60,7 +60,7 @@ def source_text(source: dict[str, Any]) -> str:
 def tables(info: dict[str, Any]) -> list:  # -> rich renderables
     from rich.table import Table
 
-    from dnncli.display import shown
+    from dnncli.terminal.display import shown
     from dnncli.report import fmt
 
     layers = Table(title=shown(info["path"]), title_justify="left")

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator, TextIO
 
 import numpy as np
 
-from dnncli.display import csv_text, shown
+from dnncli.terminal.display import csv_text, shown
 from dnncli.data.images import DEFAULT_MAX_PIXELS, image_extensions, image_mode, images_to_columns, load_image
 from dnncli.errors import DataError, DnnError
 from dnncli.modelfile import ModelBundle

@@ -46,7 +46,7 @@ def fmt(value: Any, digits: int = 6) -> str:
 def training_summary(metrics: dict[str, Any]) -> "Table":
     from rich.table import Table
 
-    from dnncli.display import shown
+    from dnncli.terminal.display import shown
 
     table = Table(title=shown(f"run {metrics['name']}"), show_header=False, title_justify="left")
     table.add_column("what", style="bold")

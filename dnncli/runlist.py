@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnncli.display import csv_text, escape_controls, shown
+from dnncli.terminal.display import csv_text, escape_controls, shown
 from dnncli.errors import ConfigError, RunDirError
 
 PARTIAL_SUFFIX = ".partial"

@@ -23,7 +23,7 @@ from dnncli.cli import app
 from dnncli.config import load_config
 from dnncli.errors import ConfigError, Interrupted
 from dnncli.modelfile import load_model
-from dnncli.progress import TrainingProgress
+from dnncli.terminal.progress import TrainingProgress
 from dnncli.run.directory import partial_path
 from dnncli.run.training import resume_training, run_training
 from dnncli.training import health

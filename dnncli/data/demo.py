@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dnncli.atomic import write_with
+from dnncli.files.atomic import write_with
 
 CLASSES = ["no-shape", "shape"]
 SIZE = 64

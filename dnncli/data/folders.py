@@ -10,7 +10,7 @@ Nothing here trusts the tree: symbolic links to folders are followed but no fold
 twice (a link back up is reported, not looped through), links that lead nowhere and things that
 are not regular files (pipes, sockets, devices) are reported instead of opened, and a folder that
 cannot be listed is reported. Names are kept as given; messages show them through
-:func:`dnncli.display.printable`.
+:func:`dnncli.terminal.display.printable`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dnncli.errors import DataError
-from dnncli.display import printable
+from dnncli.terminal.display import printable
 
 
 @dataclass

@@ -106,7 +106,7 @@ def load_dataset(
     """
     import h5py  # imported here: h5py is slow to import and most commands never need it
 
-    from dnncli.hdf5safe import checked_dataset, open_audited, open_hdf5
+    from dnncli.files.hdf5safe import checked_dataset, open_audited, open_hdf5
 
     path = Path(path)
     try:

@@ -26,8 +26,8 @@ from dnncli.data.hdf5 import Dataset, load_dataset
 from dnncli.data.image_import import MODES, ImportOptions, decode_folder, file_attributes
 from dnncli.data.setfile import write_set
 from dnncli.errors import DataError
-from dnncli.hdf5safe import open_hdf5
-from dnncli.display import printable
+from dnncli.files.hdf5safe import open_hdf5
+from dnncli.terminal.display import printable
 
 CACHE_VERSION = 1
 READ_BLOCK = 1 << 20

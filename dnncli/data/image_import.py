@@ -41,7 +41,7 @@ from dnncli.data.images import DEFAULT_MAX_PIXELS, DEFAULT_RESIZE, RESIZE_MODES,
 from dnncli.data.setfile import check_target, write_set
 from dnncli.data.splits import stratified_split
 from dnncli.errors import DataError, DnnError
-from dnncli.display import printable
+from dnncli.terminal.display import printable
 from dnncli.resources import describe_bytes, fits_in_memory
 
 FORMAT = "dnn-images"

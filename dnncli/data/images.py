@@ -33,7 +33,7 @@ import numpy as np
 
 from dnncli.data.hdf5 import DEFAULT_RESIZE, RESIZE_MODES, Dataset
 from dnncli.errors import DataError
-from dnncli.display import printable
+from dnncli.terminal.display import printable
 
 # A 40-megapixel photo is accepted; a "decompression bomb" (a small file that expands to
 # gigabytes of pixels) is refused before its pixels are decoded.

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from dnncli.data.folders import scan_folder
-from dnncli.hdf5safe import check_link, check_storage, link_type, open_hdf5
+from dnncli.files.hdf5safe import check_link, check_storage, link_type, open_hdf5
 from dnncli.errors import DataError
-from dnncli.display import printable
+from dnncli.terminal.display import printable
 
 RANGE_LIMIT_BYTES = 1 << 30  # value ranges of larger datasets are not computed
 MAX_OBJECTS = 10_000  # more groups and datasets than this: not a data set

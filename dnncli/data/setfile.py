@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dnncli.atomic import write_with
+from dnncli.files.atomic import write_with
 from dnncli.errors import DataError
-from dnncli.hdf5safe import open_hdf5
-from dnncli.display import printable
+from dnncli.files.hdf5safe import open_hdf5
+from dnncli.terminal.display import printable
 
 # a set: examples, labels (None: unlabelled), and each example's file (None: not known)
 SetParts = tuple[np.ndarray, "np.ndarray | None", "list[str] | np.ndarray | None"]

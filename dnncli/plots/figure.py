@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
-from dnncli import atomic
+from dnncli.files import atomic
 from dnncli.errors import ConfigError
 
 PICTURE_FORMATS = ("png", "svg")

@@ -15,7 +15,7 @@ Layout of ``checkpoint.h5``::
 
 Written atomically (temporary file, fsync, rename): a crash at any moment leaves the previous
 checkpoint or the new one, never a torn file. Read with h5py arrays and JSON only, through
-:mod:`dnncli.hdf5safe`; the checksum is verified before anything is used (any change to the file
+:mod:`dnncli.files.hdf5safe`; the checksum is verified before anything is used (any change to the file
 is refused), then every field is checked (ranges of the counters, types and shapes of the
 arrays against the network, the optimizer's and the tracker's state, the generator's state),
 because a checksum can be recomputed: a checkpoint never silently changes what a resumed run does.
@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from dnncli.atomic import write_with
+from dnncli.files.atomic import write_with
 from dnncli.data.columns import ScaledColumns
 from dnncli.errors import RunDirError
-from dnncli.fileformat import check_format, write_format
+from dnncli.files.fileformat import check_format, write_format
 from dnncli.training.early_stopping import EarlyStopping
 from dnncli.training.state import History, TrainState
 
@@ -152,7 +152,7 @@ def checksum(f: Any, path: Path | None = None) -> str:
     (reading, with ``path``: each dataset's size checked first)."""
     import h5py
 
-    from dnncli.hdf5safe import check_dataset_size
+    from dnncli.files.hdf5safe import check_dataset_size
 
     digest = hashlib.sha256()
     datasets: list[str] = []
@@ -181,7 +181,7 @@ def _epoch_order(f: Any, state: TrainState, path: Path) -> np.ndarray | None:
         raise _corrupt(path, "its position in the epoch is impossible")
     if "epoch_order" not in f:
         return None
-    from dnncli.hdf5safe import checked_dataset
+    from dnncli.files.hdf5safe import checked_dataset
 
     node = checked_dataset(f, "epoch_order", path, RunDirError)
     if node.ndim != 1 or node.dtype.kind not in "iu":
@@ -209,7 +209,7 @@ def _read_group(
     ``shapes`` the names must be ``<prefix><parameter>`` and the shapes the parameter's."""
     import h5py
 
-    from dnncli.hdf5safe import checked_dataset
+    from dnncli.files.hdf5safe import checked_dataset
 
     node = f.get(group)
     if not isinstance(node, h5py.Group):
@@ -261,7 +261,7 @@ def _flag(raw: dict[str, Any], key: str, path: Path, default: bool | None = None
 
 
 def _json(f: Any, key: str, path: Path, expected: type) -> Any:
-    from dnncli.hdf5safe import json_attr
+    from dnncli.files.hdf5safe import json_attr
 
     if key not in f.attrs:
         raise _corrupt(path, f"the attribute '{key}' is missing")
@@ -353,7 +353,7 @@ def _rng_state(rng: Any, path: Path) -> dict[str, Any]:
 def load_checkpoint(path: Path, layer_sizes: list[int] | None = None) -> Checkpoint:
     """Read and verify ``path``. With ``layer_sizes`` (the run's network) every array's name and
     shape is checked against that network before it is read."""
-    from dnncli.hdf5safe import open_hdf5, read_attr
+    from dnncli.files.hdf5safe import open_hdf5, read_attr
 
     shapes = expected_shapes(layer_sizes) if layer_sizes else None
     try:

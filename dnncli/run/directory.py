@@ -36,8 +36,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from dnncli import atomic
-from dnncli.atomic import make_public
+from dnncli.files import atomic
+from dnncli.files.atomic import make_public
 from dnncli.errors import RunDirError, io_failure
 from dnncli.modelfile import LATEST
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dnncli import __version__, atomic
+from dnncli import __version__
+from dnncli.files import atomic
 from dnncli.modelfile import MODEL_FILENAME, ModelBundle, save_model
 from dnncli.network.model import Network
 from dnncli.plots.run import picture_names

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dnncli.display import escape_controls, shown
+from dnncli.terminal.display import escape_controls, shown
 from dnncli.sweep.driver import TrialRecord
 from dnncli.sweep.results import best_record, format_value
 from dnncli.sweep.spec import Sweep

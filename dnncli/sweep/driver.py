@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
-from dnncli import __version__, atomic
+from dnncli import __version__
+from dnncli.files import atomic
 from dnncli.errors import (
     EXIT_BAD_INPUT,
     EXIT_SIGINT,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from dnncli import atomic
+from dnncli.files import atomic
 from dnncli.config import apply_overrides
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def metric_columns(records: list[TrialRecord]) -> list[str]:
 
 def _cell(value: Any) -> Any:
     """A CSV cell: numbers as they are, text literal and never read as a spreadsheet formula."""
-    from dnncli.display import csv_text
+    from dnncli.terminal.display import csv_text
 
     if value is None:
         return ""

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dnncli import atomic
+from dnncli.files import atomic
 from dnncli.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, DnnError
 
 # data keys that change how examples are used, not which are read: trials differing only in these

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any, Callable, Self, TextIO
 
-from dnncli.console import stderr_console
+from dnncli.terminal.console import stderr_console
 from dnncli.training.settings import Hooks, TrainPlan
 
 

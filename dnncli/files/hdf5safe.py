@@ -32,7 +32,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from dnncli.errors import DataError, DnnError
-from dnncli.display import printable
+from dnncli.terminal.display import printable
 from dnncli.resources import describe_bytes, fits_in_memory
 
 # more links than any dnn file has (a data set holds a handful); walking is then bounded too
