@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import errno
-import fcntl
 import io
 import json
 import os
@@ -24,6 +22,7 @@ from typing import Any
 
 from dnncli.terminal.display import csv_text, escape_controls, shown
 from dnncli.errors import ConfigError, RunDirError
+from dnncli.files.lock import held_elsewhere
 
 PARTIAL_SUFFIX = ".partial"
 # metrics shown in the table (all of them go to --json and --csv)
@@ -80,20 +79,6 @@ def _read_settings(path: Path) -> dict[str, Any]:
     return {}
 
 
-def _locked(directory: Path) -> bool:
-    try:
-        fd = os.open(directory / ".lock", os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except OSError as exc:
-        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-    finally:
-        os.close(fd)
-
-
 def _date(metrics: dict[str, Any], directory: Path) -> dt.datetime | None:
     started = metrics.get("started")
     if isinstance(started, str):
@@ -112,7 +97,7 @@ def read_run(directory: Path, name: str | None = None) -> RunInfo | None:
         return None
     metrics = _read_json(metrics_file)
     if directory.name.endswith(PARTIAL_SUFFIX):
-        status = "running" if _locked(directory) else metrics.get("status") or "incomplete"
+        status = "running" if held_elsewhere(directory) else metrics.get("status") or "incomplete"
     else:
         status = "finished" if metrics_file.exists() else "incomplete"
     return RunInfo(directory, name or directory.name, str(status), _date(metrics, directory),

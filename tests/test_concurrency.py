@@ -13,20 +13,11 @@ from pathlib import Path
 import pytest
 
 from dnncli.errors import RunDirError
+from dnncli.files.lock import LOCK_NAME, RunLock, held_elsewhere
 from dnncli.modelfile import load_model
-from dnncli.run.directory import LOCK_NAME, PartialRun, RunLock, partial_path
+from dnncli.run.directory import PartialRun, partial_path
 from tests.conftest import dnn_executable, run_dnn
 
-
-
-def is_locked(directory: Path) -> bool:
-    """Whether a live process holds ``directory``'s lock (a dead one's lock is released)."""
-    try:
-        lock = RunLock.acquire(directory)
-    except RunDirError:
-        return True
-    lock.release()
-    return False
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:
     lines = result.stderr.strip().splitlines()
@@ -121,7 +112,7 @@ def test_a_killed_runs_lock_is_stale_and_its_directory_kept(tmp_path: Path, tiny
         first.send_signal(signal.SIGKILL)
         first.communicate()
     partial = partial_path(target)
-    assert partial.is_dir() and not is_locked(partial)  # the kernel released the dead run's lock
+    assert partial.is_dir() and not held_elsewhere(partial)  # the kernel released the dead run's lock
     third = run_dnn("train", str(tiny_config), "--run-dir", str(target), cwd=tmp_path)
     assert third.returncode == 2 and "unfinished run" in one_error_line(third)
     forced = run_dnn("train", str(tiny_config), "--run-dir", str(target), "--force", "--quiet", cwd=tmp_path)
@@ -137,8 +128,22 @@ def test_the_lock_is_exclusive_and_released(tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="in use"):
         PartialRun.reopen(first.path)
     first.release()
-    assert not is_locked(first.path)
+    assert not held_elsewhere(first.path)
     again = PartialRun.reopen(tmp_path / "r")  # the target's name finds its .partial twin
     assert again.path == first.path
     again.discard()
     assert not first.path.exists()
+
+
+def test_the_lock_probe_sees_a_holder_waits_for_it_and_needs_no_lock_file(tmp_path: Path) -> None:
+    """``held_elsewhere`` (``dnn runs``' status, a sweep's trial): True while a run holds the lock,
+    False once it lets go, after waiting for it when asked; False where there is no lock at all."""
+    import threading
+
+    assert not held_elsewhere(tmp_path) and not (tmp_path / LOCK_NAME).exists()  # probing creates nothing
+    lock = RunLock.acquire(tmp_path)
+    assert held_elsewhere(tmp_path)
+    assert held_elsewhere(tmp_path, wait_seconds=0.2)  # still held when the wait is over
+    threading.Timer(0.3, lock.release).start()
+    assert not held_elsewhere(tmp_path, wait_seconds=30)  # let go while it waited
+    RunLock.acquire(tmp_path).release()  # and free for the next run

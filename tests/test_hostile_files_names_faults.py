@@ -32,7 +32,8 @@ from dnncli.cli import app
 from dnncli.config import load_config
 from dnncli.errors import Interrupted
 from dnncli.run.checkpoint import checksum
-from dnncli.run.directory import CHECKPOINT_NAME, LOCK_NAME, partial_path
+from dnncli.files.lock import LOCK_NAME
+from dnncli.run.directory import CHECKPOINT_NAME, partial_path
 from dnncli.run.training import run_training
 from dnncli.training.settings import Hooks
 from tests.conftest import dnn_executable, make_images, record_stderr, write_h5

@@ -27,8 +27,6 @@ the temporary directory that is then renamed), so a kill at any moment leaves a 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import shutil
 import tempfile
@@ -36,13 +34,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from dnncli.errors import RunDirError, io_failure
 from dnncli.files import atomic
 from dnncli.files.atomic import make_public
-from dnncli.errors import RunDirError, io_failure
+from dnncli.files.lock import LOCK_NAME, RunLock
 from dnncli.modelfile import LATEST
 
 PARTIAL_SUFFIX = ".partial"
-LOCK_NAME = ".lock"
 CHECKPOINT_NAME = "checkpoint.h5"
 CONFIG_NAME = "config.yaml"
 # every file a run directory holds, finished or not
@@ -113,50 +111,6 @@ def find_partial(path: Path) -> Path:
     if not (path / LOCK_NAME).exists():  # every unfinished run has its lock file; a finished one not
         raise RunDirError(f"{path}: has no {LOCK_NAME}, so it is not an unfinished dnn run; there is nothing to resume")
     return path
-
-
-class RunLock:
-    """An exclusive ``flock`` on ``<directory>/.lock``, held while a process writes the directory."""
-
-    def __init__(self, fd: int, path: Path) -> None:
-        self.fd, self.path = fd, path
-
-    @classmethod
-    def acquire(cls, directory: Path) -> "RunLock":
-        path = directory / LOCK_NAME
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise io_failure(exc, path, "create the lock file") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise RunDirError(f"{directory}: cannot lock: {exc.strerror}") from None
-            raise RunDirError(
-                f"{directory}: in use by another dnn train{_owner(path)}; wait for it to finish "
-                "or choose another --run-dir"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        return cls(fd, path)
-
-    def release(self, remove: bool = False) -> None:
-        if self.fd < 0:
-            return
-        if remove:  # only once the directory can no longer be taken for an unfinished run
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-        os.close(self.fd)
-        self.fd = -1
-
-
-def _owner(lock_file: Path) -> str:
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(lock_file.read_text().strip())
-        return f" (pid {pid})"
-    return ""
 
 
 @dataclass

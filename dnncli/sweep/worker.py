@@ -25,8 +25,6 @@ first import.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import shutil
@@ -41,28 +39,6 @@ from dnncli import __version__
 THREADS_VARIABLE = "DNN_BLAS_THREADS"  # read by dnncli.training.threads
 SWEEP_ID_FILE = ".sweep-id"
 LOCK_WAIT_SECONDS = 60.0
-
-
-def _wait_unlocked(partial: Path, timeout: float = LOCK_WAIT_SECONDS) -> bool:
-    """Wait until no process holds the run's lock (an attempt that is still stopping); True if free."""
-    lock = partial / ".lock"
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fd = os.open(lock, os.O_RDWR)
-        except FileNotFoundError:
-            return True
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-        finally:
-            os.close(fd)  # closing releases a lock we took: the run reopens it
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
 
 
 class TrialBusy(Exception):
@@ -80,13 +56,14 @@ def run_or_resume(config: Any, trial_dir: Path, progress: Any = None, overrides:
     """Finish the trial's run directory however far an earlier attempt got; its metrics."""
     from dnncli.errors import TrainingDiverged
     from dnncli.run import resume_training, run_training
+    from dnncli.files.lock import held_elsewhere
     from dnncli.run.directory import partial_path
 
     metrics_file = trial_dir / "metrics.json"
     if not metrics_file.is_file():
         partial = partial_path(trial_dir)
         if partial.is_dir():
-            if not _wait_unlocked(partial):
+            if held_elsewhere(partial, wait_seconds=LOCK_WAIT_SECONDS):
                 raise TrialBusy(f"{partial}: still in use by another process after {LOCK_WAIT_SECONDS:.0f} s")
             if _partial_status(partial) == "diverged":
                 raise TrainingDiverged(f"training diverged (an earlier attempt; its last good parameters are in {partial})")
