@@ -156,9 +156,11 @@ class FirstLayer:
         Y: np.ndarray,
         caches: list[Cache],
         l2_lambda: float = 0.0,
-        out: dict[str, np.ndarray] | None = None,
+        optimizer: Optimizer | None = None,
     ) -> dict[str, np.ndarray]:
-        """``out``: where to write the gradients (the optimizer's ``gradient_buffers``), or None."""
+        """The gradients of ``params``, written where ``optimizer`` takes them (its
+        ``gradient_buffers``) when it says where, so that its update need not gather them."""
+        out = optimizer.gradient_buffers(self.params) if optimizer is not None else None
         return self.network.backward(AL, Y, caches, l2_lambda, out)
 
     def step(self, optimizer: Optimizer, grads: dict[str, np.ndarray]) -> None:
@@ -340,11 +342,11 @@ class GramFirstLayer(FirstLayer):
         Y: np.ndarray,
         caches: list[Cache],
         l2_lambda: float = 0.0,
-        out: dict[str, np.ndarray] | None = None,
+        optimizer: Optimizer | None = None,
     ) -> dict[str, np.ndarray]:
         """Gradients of ``params``: the network's for layers 2..L, and ``dW1_a``, ``dW1_C``, all
-        written into their parts of the packed gradients (``out`` is not used: ``step`` hands the
-        optimizer those)."""
+        written into their parts of this path's packed gradients, which ``step`` hands the
+        optimizer (so ``optimizer`` is not needed here)."""
         m = Y.shape[1]
         views = self._grad_views
         grads, dZ = self.network.backward_to_first_layer(AL, Y, caches, l2_lambda, out=views)

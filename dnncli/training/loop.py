@@ -146,7 +146,7 @@ class _Loop:
             if self.record(cost, accuracy):
                 state.stopped_early = True
                 return
-        grads = first.backward(AL, Y, caches, l2_lambda, out=state.optimizer.gradient_buffers(first.params))
+        grads = first.backward(AL, Y, caches, l2_lambda, state.optimizer)
         del caches, AL  # free the activations before the update allocates
         first.step(state.optimizer, grads)
         state.iteration += 1
@@ -177,8 +177,7 @@ class _Loop:
             state.last_good_cost = cost
             total_cost += cost * Y_batch.shape[1]
             seen += Y_batch.shape[1]
-            grads = first.backward(AL, Y_batch, caches, settings.l2_lambda,
-                                   out=state.optimizer.gradient_buffers(first.params))
+            grads = first.backward(AL, Y_batch, caches, settings.l2_lambda, state.optimizer)
             del caches, AL
             first.step(state.optimizer, grads)
             state.iteration += 1
