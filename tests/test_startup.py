@@ -9,11 +9,16 @@ import sys
 HEAVY = ("numpy", "h5py", "matplotlib", "PIL", "pydantic", "yaml")
 
 
+def _in_a_fresh_interpreter(code: str) -> str:
+    """What ``code`` prints, run by a new Python (nothing imported yet); it must succeed."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def _imported_after(code: str, modules: tuple[str, ...] = HEAVY) -> list[str]:
     probe = f"{code}\nimport sys\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split()
+    return _in_a_fresh_interpreter(probe).split()
 
 
 def test_help_imports_no_heavy_library() -> None:
@@ -58,9 +63,7 @@ def test_help_leaves_out_the_markdown_renderer_and_a_later_import_gets_the_real_
         "assert 'Title' in text and 'one two' in text, text\n"
         "assert isinstance(ru.Markdown('x'), Markdown)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["rendered"]
+    assert _in_a_fresh_interpreter(code).split() == ["rendered"]
 
 
 def test_a_help_renderer_that_needs_more_than_the_stand_ins_gets_the_real_modules(tmp_path) -> None:
@@ -77,5 +80,4 @@ def test_a_help_renderer_that_needs_more_than_the_stand_ins_gets_the_real_module
         "assert renderer_taking_more.Markdown is rich.markdown.Markdown\n"
         "assert renderer_taking_more.Heading is rich.markdown.Heading\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    _in_a_fresh_interpreter(code)

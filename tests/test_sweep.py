@@ -213,6 +213,21 @@ def _wait_for_trial(sweep_dir: Path, driver: threading.Thread, deadline: float, 
         time.sleep(0.02)
 
 
+def _the_local_grids_corners(driver: threading.Thread, outcome: list, sweep_dir: Path, grid_sweep: dict) -> list[dict]:
+    """The sweep run by ``driver`` ends (exit 0) with its four trials complete, each bit for bit
+    the local grid's trial at the same corner; its ``--json`` records."""
+    driver.join(timeout=180)
+    assert not driver.is_alive()
+    result = outcome[0]
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [(r["number"], r["state"]) for r in records] == [(n, "complete") for n in range(4)]
+    by_point = signatures_by_point(sweep_dir)
+    assert len(by_point) == 4
+    assert all(found == grid_sweep["by_point"][point] for point, found in by_point.items())
+    return records
+
+
 def _sweep_in_thread(args: list[str]) -> tuple[threading.Thread, list]:
     outcome: list = []
     driver = threading.Thread(target=lambda: outcome.append(CliRunner().invoke(app, ["sweep", *args])))
@@ -271,16 +286,7 @@ def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
         driver, outcome = _sweep_in_thread([str(sweep_file), "--scheduler", address, "--json", "--quiet"])
         _wait_for_trial(shared / "sweeps" / "corners", driver, deadline + 60, unfinished=True)
         processes[1].send_signal(signal.SIGKILL)
-        driver.join(timeout=180)
-        assert not driver.is_alive()
-        result = outcome[0]
-        assert result.exit_code == 0, result.output
-        records = json.loads(result.stdout)
-        assert [(r["number"], r["state"]) for r in records] == [(n, "complete") for n in range(4)]
-        # the four corners of the local grid, each bit for bit as the local sweep computed it
-        by_point = signatures_by_point(shared / "sweeps" / "corners")
-        assert len(by_point) == 4
-        assert all(found == grid_sweep["by_point"][point] for point, found in by_point.items())
+        _the_local_grids_corners(driver, outcome, shared / "sweeps" / "corners", grid_sweep)
         assert processes[1].poll() is not None  # the lost worker really was gone
 
         # 2. the same sweep where the workers cannot open anything: refused in one line
@@ -299,16 +305,8 @@ def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
         driver, outcome = _sweep_in_thread([str(private_file), "--scheduler", address, "--ship-data", "--json", "--quiet"])
         _wait_for_trial(private_dir, driver, time.monotonic() + 120, unfinished=False)
         processes[2].send_signal(signal.SIGKILL)
-        driver.join(timeout=180)
-        assert not driver.is_alive()
-        result = outcome[0]
-        assert result.exit_code == 0, result.output
-        records = json.loads(result.stdout)
-        assert [(r["number"], r["state"]) for r in records] == [(n, "complete") for n in range(4)]
+        records = _the_local_grids_corners(driver, outcome, private_dir, grid_sweep)
         assert sorted(t.number for t in _study_trials(private_dir)) == list(range(4))
-        by_point = signatures_by_point(private_dir)
-        assert len(by_point) == 4
-        assert all(found == grid_sweep["by_point"][point] for point, found in by_point.items())
         local_trials = grid_sweep["dir"] / "trials"
         for record in records:  # the files a local trial leaves, as a local trial writes them
             here, local = private_dir / "trials" / str(record["number"]), local_trials / str(record["number"])
