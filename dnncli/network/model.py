@@ -13,7 +13,7 @@ Prediction never drops anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -60,14 +60,33 @@ def _address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
-def _consecutive(vector: np.ndarray, arrays: Sequence[np.ndarray]) -> bool:
-    """Whether ``arrays`` lie one after the other from the start of ``vector``."""
-    at = _address(vector)
+def pack(arrays: dict[str, np.ndarray], dtype: Any = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One vector holding ``arrays`` one after the other, in their order and with their values
+    (in ``dtype``, default their common type), and each as a view of its part, of its own shape:
+    an update of every array is then one operation on the vector."""
+    dtype = np.result_type(*arrays.values()) if dtype is None else dtype
+    vector = np.empty(sum(int(a.size) for a in arrays.values()), dtype)
+    views, start = {}, 0
+    for key, value in arrays.items():
+        views[key] = vector[start : start + value.size].reshape(value.shape)
+        views[key][...] = value
+        start += value.size
+    return vector, views
+
+
+def packed_vector(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The vector ``arrays`` fill one after the other from its start, as C-contiguous views of it
+    (what :func:`pack` made), up to their total size; None if they do not."""
+    base = arrays[0].base if arrays else None
+    if not isinstance(base, np.ndarray) or base.ndim != 1:
+        return None
+    at = _address(base)
     for a in arrays:
-        if _address(a) != at:
-            return False
+        if a.base is not base or a.dtype != base.dtype or not a.flags.c_contiguous or _address(a) != at:
+            return None
         at += a.nbytes
-    return True
+    size = sum(a.size for a in arrays)
+    return base if size == base.size else base[:size]
 
 
 def _columns_per_part(per_column: int) -> int:
@@ -268,20 +287,11 @@ class Network:
         arrays = list(self.params.values())
         if len({a.dtype for a in arrays}) != 1:
             return None
-        base = arrays[0].base
-        if (
-            isinstance(base, np.ndarray) and base.ndim == 1 and base.size == self.n_params
-            and all(a.base is base and a.flags.c_contiguous for a in arrays)
-            and _consecutive(base, arrays)
-        ):
-            return base
-        vector = np.empty(self.n_params, dtype=arrays[0].dtype)
-        start = 0
-        for key, value in self.params.items():
-            view = vector[start : start + value.size].reshape(value.shape)
-            view[...] = value
-            self.params[key] = view
-            start += value.size
+        vector = packed_vector(arrays)
+        if vector is not None and vector.size == self.n_params:
+            return vector
+        vector, views = pack(self.params)
+        self.params.update(views)
         return vector
 
     def astype(self, dtype: np.dtype | type) -> "Network":

@@ -42,7 +42,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from dnncli.network.losses import LOSSES, l2_penalty
-from dnncli.network.model import Cache, Network
+from dnncli.network.model import Cache, Network, pack
 from dnncli.training.optimizers import Optimizer
 from dnncli.training.threads import largest_product, run_threads
 
@@ -378,24 +378,16 @@ class _Packed:
     of the same layout, whose parts are named ``"d" + key``."""
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
-        dtype = np.result_type(*arrays.values())
-        size = sum(int(a.size) for a in arrays.values())
-        self.vector, self.gradient = np.empty(size, dtype), np.empty(size, dtype)
-        self.parts: dict[str, tuple[slice, tuple[int, ...]]] = {}
-        self.views: dict[str, np.ndarray] = {}
-        self.gradients: dict[str, np.ndarray] = {}
-        start = 0
-        for key, value in arrays.items():
-            part = slice(start, start + int(value.size))
-            self.parts[key] = (part, value.shape)
-            self.views[key] = self.vector[part].reshape(value.shape)
-            self.views[key][...] = value
-            self.gradients["d" + key] = self.gradient[part].reshape(value.shape)
-            start = part.stop
+        self.vector, self.views = pack(arrays)
+        self.gradient, self.gradients = pack({"d" + key: value for key, value in arrays.items()})
 
     def unpack(self, vector: np.ndarray) -> dict[str, np.ndarray]:
         """A vector of this layout as one array per key."""
-        return {key: vector[part].reshape(shape).copy() for key, (part, shape) in self.parts.items()}
+        start, arrays = 0, {}
+        for key, view in self.views.items():
+            arrays[key] = vector[start : start + view.size].reshape(view.shape).copy()
+            start += view.size
+        return arrays
 
 
 FIRST_LAYERS: dict[str, type[FirstLayer]] = {"plain": FirstLayer, "gram": GramFirstLayer}

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from dnncli.network.model import packed_vector
 from dnncli.training.threads import parallel, run_threads
 
 Params = dict[str, np.ndarray]
@@ -241,7 +242,9 @@ class _FlatMoments(Optimizer):
         arrays = list(params.values())
         if len(arrays) == len(self._seen) and all(a is b for a, b in zip(arrays, self._seen)):
             return self._packed
-        self._seen, self._packed = arrays, _one_vector(arrays, self._gradient)
+        vector = packed_vector(arrays)
+        fits = vector is not None and vector.dtype == self._gradient.dtype and vector.size == self._gradient.size
+        self._seen, self._packed = arrays, vector if fits else None
         return self._packed
 
     def _pieces(self, params: Params, grads: Params) -> list[tuple[slice, np.ndarray | None, np.ndarray]]:
@@ -310,20 +313,6 @@ class _FlatMoments(Optimizer):
         self._layout, self._flat_moments = None, {}  # rebuilt from these at the next update
         for prefix in self.moment_names:
             setattr(self, prefix, self._copy_arrays(state, prefix))
-
-
-def _one_vector(arrays: list[np.ndarray], like: np.ndarray) -> np.ndarray | None:
-    """The vector of ``like``'s size and type that ``arrays`` fill one after the other from its
-    start, as views of it (``Network.pack_parameters``), or None."""
-    base = arrays[0].base if arrays else None
-    if not isinstance(base, np.ndarray) or base.ndim != 1 or base.dtype != like.dtype or base.size < like.size:
-        return None
-    at = base.__array_interface__["data"][0]
-    for a in arrays:
-        if a.base is not base or a.dtype != base.dtype or not a.flags.c_contiguous or a.__array_interface__["data"][0] != at:
-            return None
-        at += a.nbytes
-    return base[: like.size] if sum(a.size for a in arrays) == like.size else None
 
 
 class RMSProp(_FlatMoments):
