@@ -138,7 +138,7 @@ def place_trial_files(trial_dir: Path, sent: dict[str, Any] | None) -> Path | No
             if "/" in name or name in ("", ".", ".."):
                 raise DnnError(f"{trial_dir}: a worker sent a file named {name!r}, which no run writes")
             (tmp / name).write_bytes(content)
-            os.chmod(tmp / name, 0o666 & ~_umask())
+            atomic.make_public(tmp / name, 0o666)  # as a run writes its files
         for name in sent["files"]:
             with open(tmp / name, "rb") as written:
                 os.fsync(written.fileno())
@@ -164,8 +164,3 @@ def _size(n: int) -> str:
 
     return resources.describe_bytes(n) if n >= 1024**2 else f"{n:,} bytes"
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
