@@ -102,6 +102,27 @@ def test_idleness_is_measured_now_from_proc_stat(tmp_path: Path, monkeypatch: py
     # no /proc/stat: every allowed CPU counts as idle
     assert idle_cores(0.1, cpus=[0, 1], root=tmp_path / "none", sleep=lambda s: None) == 2.0
 
+    # measured since a sample taken earlier (as dnn train does before reading the data): no
+    # waiting, and this process's own ticks in between (the loading) are not counted as busy
+    clock = [100.0]
+    monkeypatch.setattr(threads.time, "monotonic", lambda: clock[0])
+    write((2000, 5000), (1000, 5000))
+    sample = threads.IdleSample.now(cpus=[0, 1], root=tmp_path)
+    write((2030, 5000), (1000, 5030))  # cpu0 busy 30 ticks, 20 of them this process's
+    own[0] += 20
+    clock[0] += 0.3
+
+    def must_not_wait(seconds: float) -> None:
+        raise AssertionError("waited for a window although a sample was given")
+
+    assert idle_cores(0.1, cpus=[0, 1], root=tmp_path, sleep=must_not_wait, since=sample) == pytest.approx(1.67, abs=0.01)
+    # a sample too recent (under the window) or too old says nothing of now: a window is waited for
+    for age in (0.05, threads.SAMPLE_MAX_AGE + 1):
+        clock[0] = sample.at + age
+        waited = []
+        idle_cores(0.1, cpus=[0, 1], root=tmp_path, sleep=waited.append, since=sample)
+        assert waited == [0.1]
+
 
 def test_parallel_updates_split_the_work_and_give_the_same_result() -> None:
     rng = np.random.default_rng(0)

@@ -21,6 +21,7 @@ from dnncli.data.splits import Part, check_disjoint, file_digest, hold_out, take
 from dnncli.errors import ConfigError, DataError
 from dnncli.network.model import Network
 from dnncli.training.settings import Examples, TrainData, TrainSettings, normalize_keep_probs
+from dnncli.training.threads import IdleSample
 
 if TYPE_CHECKING:
     from dnncli.data.image_import import ImportOptions
@@ -56,6 +57,9 @@ class PreparedRun:
     data_sources: dict[str, Any] = field(default_factory=dict)
     # how the run was started, for metrics.json: `started` (ISO 8601) and `overrides` (--set)
     origin: dict[str, Any] = field(default_factory=dict)
+    # the CPUs' ticks when the run began reading its data: the idle cores that choose its threads
+    # are measured since then, instead of waiting for them (dnncli.training.threads.IdleSample)
+    idle_since: IdleSample | None = None
     # the memory budget in bytes (data.memory_budget_mb, auto resolved from the memory available
     # at the start): kept in the checkpoint, so that a resumed run places its inputs the same way
     memory_budget: int | None = None

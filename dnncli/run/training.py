@@ -43,6 +43,7 @@ from dnncli.training import health
 from dnncli.training.loop import train
 from dnncli.training.settings import HookList, Hooks, normalize_keep_probs
 from dnncli.training.state import TrainResult, TrainState
+from dnncli.training.threads import IdleSample
 
 EXIT_FOR_SIGNAL = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
 
@@ -69,8 +70,9 @@ def run_training(
     ``overrides`` (the ``--set`` items the config was read with) are recorded in metrics.json.
     ``loaded``: the data, already read (no data file is opened); ``recorded_target``: the
     directory the run's files will be moved to, recorded in metrics.json instead of ``run_dir``."""
-    started = _now()
+    started, idle_since = _now(), IdleSample.now()
     prepared = prepare(config, loaded=loaded)
+    prepared.idle_since = idle_since
     prepared.recorded_target = recorded_target
     prepared.origin = {"started": started, "overrides": list(overrides)}
     if run_dir is not None:
@@ -87,6 +89,7 @@ def resume_training(
     and overrides are those the interrupted run recorded (``overrides``: when it recorded none, a
     run killed before it could)."""
     partial = PartialRun.reopen(Path(path))
+    idle_since = IdleSample.now()
     try:
         for leftover in partial.path.glob(".*.tmp"):  # a write cut short by SIGKILL
             leftover.unlink(missing_ok=True)
@@ -107,6 +110,7 @@ def resume_training(
             memory_budget=checkpoint.state.memory_budget if checkpoint is not None else None,
         )
         prepared.origin = _recorded_origin(partial, overrides)
+        prepared.idle_since = idle_since
         if checkpoint is not None:
             _check_checkpoint_fits(checkpoint, prepared, partial, config)
     except BaseException:
@@ -197,7 +201,8 @@ def _train_watched(
             checkpoint_min_seconds=prepared.checkpoint_min_seconds,
         )
         try:
-            return train(network, data, settings, rng=rng, state=state, hooks=HookList(progress, supervisor)), state
+            hooks = HookList(progress, supervisor)
+            return train(network, data, settings, rng=rng, state=state, hooks=hooks, idle_since=prepared.idle_since), state
         except StopRequested as stopped:
             _write_partial(prepared, network, state, partial, "interrupted")
             name = SIGNAL_NAMES[stopped.signum]

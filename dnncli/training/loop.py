@@ -36,7 +36,7 @@ from dnncli.training.batches import batch_selectors, epoch_order, n_batches
 from dnncli.training.first_layer import FIRST_LAYERS, FirstLayer, choose_first_layer, make_first_layer
 from dnncli.training.settings import Examples, Hooks, TrainData, TrainPlan, TrainSettings, normalize_keep_probs
 from dnncli.training.state import TrainResult, TrainState
-from dnncli.training.threads import blas_threads, limited_blas_threads
+from dnncli.training.threads import IdleSample, blas_threads, limited_blas_threads
 
 
 def _parameters_finite(network: Network) -> bool:
@@ -218,6 +218,7 @@ def train(
     rng: np.random.Generator | None = None,
     state: TrainState | None = None,
     hooks: Hooks | None = None,
+    idle_since: IdleSample | None = None,
 ) -> TrainResult:
     """Train ``network`` (changed in place) on ``data`` as ``settings`` say.
 
@@ -229,7 +230,10 @@ def train(
     training from that state continues the epoch with the same batches.
 
     ``settings.first_layer`` (auto, plain or gram) chooses how layer 1 is trained: see
-    :mod:`dnncli.training.first_layer`.
+    :mod:`dnncli.training.first_layer`. ``idle_since``: a sample of the CPUs' ticks taken when the
+    caller began (before reading the data): the idle cores that decide a large run's threads are
+    measured since then instead of over a window waited for here
+    (:func:`dnncli.training.threads.idle_cores`).
     """
     m = data.m
     if (settings.early_stopping or settings.keep_best) and data.validation is None:
@@ -277,7 +281,8 @@ def train(
     # products over another number of threads round differently, so a resumed run keeps it
     if state.threads is None:
         batch = m if full_batch else settings.batch_size
-        state.threads = blas_threads(FIRST_LAYERS[path].largest_product(network.layer_sizes, m, batch))
+        product = FIRST_LAYERS[path].largest_product(network.layer_sizes, m, batch)
+        state.threads = blas_threads(product, since=idle_since)
     first: FirstLayer | None = None
     with limited_blas_threads(state.threads):
         try:

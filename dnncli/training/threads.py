@@ -10,7 +10,9 @@ threads than with one, and the cat set's plain full-batch training 7 times slowe
 * otherwise one more than there are idle cores *now* (the run's own thread, and one per idle
   core): the CPU time the cores this process may run on spent idle over a short window
   (``/proc/stat``, ``IDLE_WINDOW`` seconds, this process's own threads not counted), not the load
-  average, which still holds a run that ended a minute ago. The run's own thread counts apart
+  average, which still holds a run that ended a minute ago. ``dnn train`` measures it from the
+  moment it began reading the data (:class:`IdleSample`), so a run whose loading took that long
+  starts without waiting. The run's own thread counts apart
   because dnn's threads do not spin: on a core half used by another job a second thread still
   gets its share (two cores, another job on about one: the cat set with Adam in float64, 300
   steps, 3.40 s with two threads against 4.0 s with one; with every core busy two threads cost
@@ -32,6 +34,7 @@ cat set ×10 (float64, two cores) the split products took 37 ms where OpenBLAS's
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import contextvars
 import os
 import time
@@ -49,6 +52,8 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 CAP_VARIABLE = "DNN_BLAS_THREADS"
 # seconds over which idleness is measured at the start of a run (/proc/stat counts in 10 ms ticks)
 IDLE_WINDOW = 0.1
+# an IdleSample older than this (seconds) says little about now: a fresh window is measured
+SAMPLE_MAX_AGE = 10.0
 
 # the threads of the run in progress (see limited_blas_threads); 1 outside a run
 _run_threads: contextvars.ContextVar[int] = contextvars.ContextVar("dnn_run_threads", default=1)
@@ -106,18 +111,42 @@ def _own_ticks() -> float:
     return (times.user + times.system) * os.sysconf("SC_CLK_TCK")
 
 
+@dataclasses.dataclass(frozen=True)
+class IdleSample:
+    """The ticks of the CPUs and of this process at a moment (``time.monotonic()``): idleness can
+    then be measured over the time since, instead of waiting ``IDLE_WINDOW`` for it. ``dnn train``
+    takes one before it reads the data, so a run that spent a tenth of a second or more loading
+    starts training without waiting; this process's own ticks (the loading) are not counted."""
+
+    at: float
+    cpus: tuple[int, ...]
+    ticks: tuple[int, int] | None
+    own: float
+
+    @classmethod
+    def now(cls, cpus: Sequence[int] | None = None, root: Path = resources.ROOT) -> "IdleSample":
+        cpus = tuple(cpus) if cpus is not None else tuple(allowed_cpus())
+        return cls(time.monotonic(), cpus, _cpu_ticks(cpus, root), _own_ticks())
+
+
 def idle_cores(
     window: float = IDLE_WINDOW, cpus: Sequence[int] | None = None, root: Path = resources.ROOT,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = time.sleep, since: IdleSample | None = None,
 ) -> float:
     """How many of ``cpus`` (default: the affinity mask) were idle over the last ``window``
     seconds, not counting the time this process itself used (OpenBLAS threads still spinning
-    after a product). Where ``/proc/stat`` is missing: all of them."""
+    after a product). ``since``: measured from that sample instead when it is at least ``window``
+    and at most ``SAMPLE_MAX_AGE`` seconds old, of the same CPUs (no waiting). Where
+    ``/proc/stat`` is missing: all of them."""
     cpus = list(cpus) if cpus is not None else allowed_cpus()
-    before, own_before = _cpu_ticks(cpus, root), _own_ticks()
-    if before is None:
-        return float(len(cpus))
-    sleep(window)
+    age = time.monotonic() - since.at if since is not None else -1.0
+    if since is not None and since.ticks is not None and window <= age <= SAMPLE_MAX_AGE and list(since.cpus) == cpus:
+        before, own_before = since.ticks, since.own
+    else:
+        before, own_before = _cpu_ticks(cpus, root), _own_ticks()
+        if before is None:
+            return float(len(cpus))
+        sleep(window)
     after, own_after = _cpu_ticks(cpus, root), _own_ticks()
     if after is None or after[1] <= before[1]:
         return float(len(cpus))
@@ -126,11 +155,11 @@ def idle_cores(
     return len(cpus) * max(0.0, 1.0 - busy / total)
 
 
-def blas_threads(product: int) -> int | None:
+def blas_threads(product: int, since: IdleSample | None = None) -> int | None:
     """How many threads a run whose step's largest product has ``product`` multiply-adds should
     use (see :func:`limited_blas_threads`): 1 for small steps, else the idle cores now (at least
     1), within the affinity mask, the cgroup quota and ``DNN_BLAS_THREADS``; None: a count set in
-    the environment for the library."""
+    the environment for the library. ``since``: see :func:`idle_cores`."""
     if any(os.environ.get(name) for name in THREAD_VARIABLES):
         return None
     if product < SMALL_PRODUCT:
@@ -144,7 +173,7 @@ def blas_threads(product: int) -> int | None:
     # the run's own thread, and one more per idle core (a core more than half idle counts):
     # dnn's threads wait without spinning, so a thread that shares a core with another job
     # still gets its share of it and costs that job no more (see the module's docstring)
-    return max(1, min(limit, 1 + round(idle_cores())))
+    return max(1, min(limit, 1 + round(idle_cores(since=since))))
 
 
 @contextlib.contextmanager
