@@ -3,6 +3,8 @@ affinity mask, the cgroup quota and DNN_BLAS_THREADS), the user's library settin
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -144,8 +146,27 @@ def test_parallel_updates_split_the_work_and_give_the_same_result() -> None:
     with limited_blas_threads(3):
         assert run_threads() == 3
         parallel(work, a.size, minimum=1000)
-    assert sorted(seen)[0][0] == 0 and sorted(seen)[-1][1] == a.size and len(seen) == 3
+    # pieces that cover the range once each, PIECES_PER_THREAD per thread, taken by any thread
+    pieces = sorted(seen)
+    assert len(pieces) == 3 * threads.PIECES_PER_THREAD
+    assert pieces[0][0] == 0 and pieces[-1][1] == a.size
+    assert all(end == start for (_, end), (start, _) in zip(pieces, pieces[1:]))
     np.testing.assert_array_equal(out, expected)
+
+    # a thread held up (a core shared with another job) does fewer pieces: the others take them
+    done_by: dict[str, int] = {}
+    slow = threading.current_thread().name
+
+    def uneven(start: int, stop: int) -> None:
+        name = threading.current_thread().name
+        done_by[name] = done_by.get(name, 0) + 1
+        if name == slow:
+            time.sleep(0.2)
+
+    with limited_blas_threads(2):
+        parallel(uneven, a.size, minimum=1000)
+    assert sum(done_by.values()) == 2 * threads.PIECES_PER_THREAD
+    assert done_by[slow] == 1, done_by
 
 
 def test_the_limit_applies_inside_the_block_only() -> None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import contextvars
 import os
 import time
@@ -50,6 +51,8 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 # at most this many threads for one run: dnn sweep sets it to cores / parallel trials, so that
 # trials running side by side do not fight over the cores
 CAP_VARIABLE = "DNN_BLAS_THREADS"
+# parallel() cuts work into this many pieces per thread, taken in turn by whichever thread is free
+PIECES_PER_THREAD = 2
 # seconds over which idleness is measured at the start of a run (/proc/stat counts in 10 ms ticks)
 IDLE_WINDOW = 0.1
 # an IdleSample older than this (seconds) says little about now: a fresh window is measured
@@ -206,10 +209,13 @@ def run_threads() -> int:
 
 
 def parallel(work: Callable[[int, int], None], n: int, *, minimum: int, align: int = 64) -> None:
-    """``work(start, stop)`` over ``range(n)`` cut into contiguous parts, one per thread the run
-    may use (:func:`run_threads`), each at least ``minimum`` long; the calling thread does the
-    first part. ``work`` must only touch its own part (as NumPy element-wise operations on
-    slices do), so the result is the same whatever the number of parts."""
+    """``work(start, stop)`` over ``range(n)`` cut into contiguous pieces, ``PIECES_PER_THREAD``
+    for each thread the run may use (:func:`run_threads`), each thread at least ``minimum``
+    long; the calling thread works too, and each thread takes the next piece not yet taken, so a
+    thread slowed by another job (or a core shared with one) does less of the work instead of
+    keeping the others waiting. ``work`` must only touch its own piece (as NumPy element-wise
+    operations on slices do): where the pieces fall depends on ``n`` and the thread count alone,
+    never on which thread runs which, so the result is the same from run to run."""
     parts = max(1, min(run_threads(), n // max(1, minimum)))
     if parts == 1:
         work(0, n)
@@ -217,12 +223,20 @@ def parallel(work: Callable[[int, int], None], n: int, *, minimum: int, align: i
     global _pool
     if _pool is None or _pool._max_workers < parts - 1:  # noqa: SLF001 (grown, never shrunk)
         _pool = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="dnn-update")
-    size = -(-n // parts)
-    size = -(-size // align) * align  # parts start on cache-line-friendly boundaries
+    size = -(-n // (parts * PIECES_PER_THREAD))
+    size = -(-size // align) * align  # pieces start on cache-line-friendly boundaries
     bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
-    futures = [_pool.submit(work, start, stop) for start, stop in bounds[1:]]
+    taken = itertools.count()  # next() on it is atomic under the GIL
+
+    def take_pieces() -> None:
+        for index in iter(taken.__next__, None):
+            if index >= len(bounds):
+                return
+            work(*bounds[index])
+
+    futures = [_pool.submit(take_pieces) for _ in range(parts - 1)]
     try:
-        work(*bounds[0])
+        take_pieces()
     finally:
         for future in futures:
             future.result()
