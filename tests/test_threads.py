@@ -118,12 +118,16 @@ def test_idleness_is_measured_now_from_proc_stat(tmp_path: Path, monkeypatch: py
         raise AssertionError("waited for a window although a sample was given")
 
     assert idle_cores(0.1, cpus=[0, 1], root=tmp_path, sleep=must_not_wait, since=sample) == pytest.approx(1.67, abs=0.01)
-    # a sample too recent (under the window) or too old says nothing of now: a window is waited for
-    for age in (0.05, threads.SAMPLE_MAX_AGE + 1):
-        clock[0] = sample.at + age
-        waited = []
-        idle_cores(0.1, cpus=[0, 1], root=tmp_path, sleep=waited.append, since=sample)
-        assert waited == [0.1]
+    # a sample younger than the window: only the rest of the window is waited for
+    clock[0] = sample.at + 0.04
+    waited: list[float] = []
+    idle_cores(0.1, cpus=[0, 1], root=tmp_path, sleep=waited.append, since=sample)
+    assert waited == [pytest.approx(0.06)]
+    # a sample too old says nothing of now: a whole window is waited for
+    clock[0] = sample.at + threads.SAMPLE_MAX_AGE + 1
+    waited.clear()
+    idle_cores(0.1, cpus=[0, 1], root=tmp_path, sleep=waited.append, since=sample)
+    assert waited == [0.1]
 
 
 def test_parallel_updates_split_the_work_and_give_the_same_result() -> None:

@@ -119,7 +119,8 @@ class IdleSample:
     """The ticks of the CPUs and of this process at a moment (``time.monotonic()``): idleness can
     then be measured over the time since, instead of waiting ``IDLE_WINDOW`` for it. ``dnn train``
     takes one before it reads the data, so a run that spent a tenth of a second or more loading
-    starts training without waiting; this process's own ticks (the loading) are not counted."""
+    starts training without waiting (and a quicker one waits for the rest only); this process's
+    own ticks (the loading) are not counted."""
 
     at: float
     cpus: tuple[int, ...]
@@ -138,12 +139,15 @@ def idle_cores(
 ) -> float:
     """How many of ``cpus`` (default: the affinity mask) were idle over the last ``window``
     seconds, not counting the time this process itself used (OpenBLAS threads still spinning
-    after a product). ``since``: measured from that sample instead when it is at least ``window``
-    and at most ``SAMPLE_MAX_AGE`` seconds old, of the same CPUs (no waiting). Where
+    after a product). ``since``: measured from that sample instead when it is at most
+    ``SAMPLE_MAX_AGE`` seconds old and of the same CPUs, waiting only for what the window still
+    lacks (nothing once it is ``window`` seconds old). Where
     ``/proc/stat`` is missing: all of them."""
     cpus = list(cpus) if cpus is not None else allowed_cpus()
     age = time.monotonic() - since.at if since is not None else -1.0
-    if since is not None and since.ticks is not None and window <= age <= SAMPLE_MAX_AGE and list(since.cpus) == cpus:
+    if since is not None and since.ticks is not None and 0 <= age <= SAMPLE_MAX_AGE and list(since.cpus) == cpus:
+        if age < window:
+            sleep(window - age)
         before, own_before = since.ticks, since.own
     else:
         before, own_before = _cpu_ticks(cpus, root), _own_ticks()
