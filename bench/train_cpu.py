@@ -1,9 +1,15 @@
-"""CPU time of ``train()`` alone on case B or E, with the checkout this file is in: to compare two
-checkouts (before/after a change), run it from each in turn, several times, and keep the least.
+"""CPU time of ``train()`` alone on case A, B or E, with the checkout this file is in: to compare
+two checkouts (before/after a change), run it from each in turn, several times, and keep the least.
 
+    python bench/train_cpu.py A32                    # the cat set's 4-layer model, 2500 gd steps
+    python bench/train_cpu.py A64 --steps 500
     python bench/train_cpu.py B --epochs 20          # MNIST, Adam, batches of 64, float32
     python bench/train_cpu.py E64 --steps 300 --threads 2
     python bench/train_cpu.py E32
+
+Case A runs as the benchmark runs it: a config through ``run_training`` (the Gram path chosen by
+``auto``, a test set recorded every 100 iterations, the run's supervisor), into a temporary
+directory; only ``train()`` is timed.
 
 Prints CPU seconds, wall seconds, the final cost and a hash of the trained parameters (the same
 hash: the same numbers to the last bit). The data are the shared sets (../shared/datasets).
@@ -32,11 +38,13 @@ def main() -> None:
     from dnncli.training.state import TrainState
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=["B", "E64", "E32"])
+    parser.add_argument("case", choices=["A32", "A64", "B", "E64", "E32"])
     parser.add_argument("--epochs", type=int, default=4, help="case B's epochs")
-    parser.add_argument("--steps", type=int, default=300, help="case E's steps")
+    parser.add_argument("--steps", type=int, default=None, help="case A's (2500) or E's (300) steps")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    if args.case.startswith("A"):
+        return case_a(args)
     if args.case == "B":
         with h5py.File(SHARED / "mnist10k.h5", "r") as f:
             images, y = f["images"][:8000], f["labels"][:8000]
@@ -49,13 +57,62 @@ def main() -> None:
             images, y = f["train_set_x"][()], f["train_set_y"][()]
         X = np.asfortranarray(images.reshape(len(images), -1).T.astype(dtype) / dtype(255))
         net = Network.create([12288, 20, 7, 5, 1], ["relu", "relu", "relu", "sigmoid"], "xavier", 1, dtype=dtype)
-        settings = TrainSettings(learning_rate=0.0005, iterations=args.steps, optimizer="adam")
+        settings = TrainSettings(learning_rate=0.0005, iterations=args.steps or 300, optimizer="adam")
     data = TrainData(X, net.encode_targets(y))
     cpu, wall = time.process_time(), time.perf_counter()
     result = train(net, data, settings, rng=np.random.default_rng(1), state=TrainState(threads=args.threads))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(p).tobytes() for p in net.params.values())).hexdigest()
     print(f"cpu {cpu:.3f} s  wall {wall:.3f} s  final cost {result.final_cost!r}  parameters {digest[:12]}")
+
+
+def case_a(args: argparse.Namespace) -> None:
+    import os
+    import tempfile
+
+    import numpy as np
+    import yaml
+
+    import dnncli.run.training as run_module
+    from dnncli import run_training
+    from dnncli.config import load_config
+
+    os.environ.setdefault("DNN_BLAS_THREADS", str(args.threads))
+    timed: dict[str, float] = {}
+    engine = run_module.train
+
+    def timed_train(*positional, **keywords):  # train() alone, as the benchmark's seconds
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            return engine(*positional, **keywords)
+        finally:
+            timed["cpu"], timed["wall"] = time.process_time() - cpu, time.perf_counter() - wall
+
+    run_module.train = timed_train
+    with tempfile.TemporaryDirectory() as work:
+        training = {"learning_rate": 0.0075, "iterations": args.steps or 2500}
+        if args.case == "A32":
+            training["dtype"] = "float32"
+        config = {
+            "name": "bench",
+            "model": {"layers": [12288, 20, 7, 5, 1], "activations": ["relu", "relu", "relu", "sigmoid"],
+                      "init": "xavier", "seed": 1},
+            "data": {"train": str(SHARED / "train_catvnoncat.h5"), "test": str(SHARED / "test_catvnoncat.h5")},
+            "training": training,
+            "output": {"dir": work},
+        }
+        path = Path(work) / "bench.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        finished = run_training(load_config(path), force=True)
+        metrics, result = finished[0], finished[1]
+    params = result.network.params
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(p).tobytes() for p in params.values())).hexdigest()
+    rows = result.history.rows
+    accuracies = repr([(row["train_accuracy"], row["test_accuracy"]) for row in rows]).encode()
+    costs = repr([(row["cost"], row["test_cost"]) for row in rows]).encode()
+    print(f"cpu {timed['cpu']:.3f} s  wall {timed['wall']:.3f} s  final cost {result.final_cost!r}  "
+          f"parameters {digest[:12]}  {metrics['first_layer']}: history accuracies "
+          f"{hashlib.sha256(accuracies).hexdigest()[:8]}, costs {hashlib.sha256(costs).hexdigest()[:8]}")
 
 
 if __name__ == "__main__":

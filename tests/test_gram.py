@@ -204,3 +204,78 @@ def test_a_gram_momentum_run_hands_on_its_state_in_explicit_form() -> None:
     assert second.first_layer == "plain"  # the optimizer resumes with a velocity
     for key, value in plain.params.items():
         np.testing.assert_allclose(halves.params[key], value, rtol=0, atol=1e-9, err_msg=key)
+
+
+def _problem_with_held_out_sets() -> dict[str, np.ndarray]:
+    X, y = _problem()
+    X_test, y_test = _problem(5)
+    X_val, y_val = _problem(6)
+    return {"X": X, "y": y, "X_test": X_test[:, :20], "y_test": y_test[:20], "X_val": X_val[:, :16], "y_val": y_val[:16]}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"optimizer": "momentum", "batch_size": 16, "l2_lambda": 0.3}, {"keep_best": True, "dtype": np.float32}],
+    ids=["gd", "momentum-minibatch", "keep-best-float32"],
+)
+def test_history_rows_score_the_test_and_validation_sets_as_the_plain_path_does(monkeypatch, options) -> None:
+    """A history row on the Gram path runs the held-out sets through layer 1 in coefficient form
+    (no W1 formed): the same costs and accuracies as the plain path's explicit W1. W1 itself is
+    formed only where it is read: at the end, and at every row when early stopping keeps the
+    best parameters."""
+    monkeypatch.setattr("dnncli.training.first_layer.SYNC_SECONDS", float("inf"))
+    formed = []
+    explicit = GramFirstLayer.explicit
+    monkeypatch.setattr(GramFirstLayer, "explicit", lambda self, *a, **k: formed.append(1) or explicit(self, *a, **k))
+    options = dict(options)
+    dtype = options.pop("dtype", np.float64)
+    results = {}
+    for path in ("plain", "gram"):
+        sets = _problem_with_held_out_sets()
+        network = Network.create([N_X, 6, 4, 1], ["relu", "tanh", "sigmoid"], init="xavier", seed=1, dtype=dtype)
+        Xs = {key: sets[key].astype(dtype) for key in ("X", "X_test", "X_val")}
+        Ys = {key: network.encode_targets(sets[key]) for key in ("y", "y_test", "y_val")}
+        formed.clear()
+        results[path] = fit(
+            network, Xs["X"], Ys["y"], X_test=Xs["X_test"], Y_test=Ys["y_test"], X_val=Xs["X_val"], Y_val=Ys["y_val"],
+            learning_rate=0.05, epochs=40, record_every=7, rng=np.random.default_rng(3), first_layer=path, **options,
+        )
+    gram_rows, plain_rows = results["gram"].history.rows, results["plain"].history.rows
+    assert len(gram_rows) == len(plain_rows) >= 6
+    tolerance = 1e-9 if dtype == np.float64 else 1e-5
+    for row_plain, row_gram in zip(plain_rows, gram_rows):
+        for key in ("test_cost", "val_cost"):
+            assert row_gram[key] == pytest.approx(row_plain[key], rel=tolerance), (key, row_plain["iteration"])
+        for key in ("train_accuracy", "test_accuracy", "val_accuracy"):
+            assert row_gram[key] == row_plain[key], (key, row_plain["iteration"])
+    if options.get("keep_best"):
+        assert results["gram"].best_epoch == results["plain"].best_epoch
+        assert len(formed) >= len(gram_rows) - 1  # W1 handed to early stopping at every row
+    else:
+        momentum = options.get("optimizer") == "momentum"
+        assert len(formed) == (2 if momentum else 1)  # at the end (and the velocity in explicit form)
+
+
+def test_the_epoch_hook_runs_on_the_gram_path_when_a_hook_says_it_is_due(monkeypatch) -> None:
+    """Hooks.epoch_end_due: a checkpoint every 4 epochs is seen every 4 epochs, with W1 formed
+    as the plain path has it; a hook with no on_epoch_end of its own asks for nothing."""
+    monkeypatch.setattr("dnncli.training.first_layer.SYNC_SECONDS", float("inf"))
+    seen: dict[str, list] = {"plain": [], "gram": []}
+    assert not Hooks().epoch_end_due(TrainState(), recorded=True)
+    for path in seen:
+        X, y = _problem()
+        network = Network.create([N_X, 6, 4, 1], ["relu", "tanh", "sigmoid"], init="xavier", seed=1)
+
+        class EveryFour(Hooks):
+            def epoch_end_due(self, state, recorded) -> bool:
+                return state.epoch % 4 == 0
+
+            def on_epoch_end(self, state, optimizer_state, network=network, path=path) -> None:
+                seen[path].append((state.epoch, network.params["W1"].copy()))
+
+        fit(network, X, network.encode_targets(y), learning_rate=0.05, epochs=13, record_every=5,
+            first_layer=path, hooks=EveryFour())
+    assert [epoch for epoch, _ in seen["gram"]] == [4, 8, 12, 13]
+    plain = dict(seen["plain"])
+    for epoch, W1 in seen["gram"]:
+        np.testing.assert_allclose(W1, plain[epoch], rtol=0, atol=1e-12)

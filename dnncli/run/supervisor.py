@@ -121,15 +121,20 @@ class Supervisor(Hooks):
     def stop_requested(self) -> bool:
         return self.stop.signum is not None  # asked after every update: only a flag
 
-    def on_epoch_end(self, state: TrainState, optimizer_state: Callable[[], dict[str, Any]]) -> None:
-        if self._snapshot_due():
-            self.snapshot()
+    def epoch_end_due(self, state: TrainState, recorded: bool) -> bool:
+        """Only when a checkpoint is due: the last good parameters are kept from whichever epochs
+        the engine reports (on the Gram path at least one a second)."""
         # ">=" rather than "epoch % every": on the Gram path the hook skips epochs
-        if (
+        return bool(
             self.checkpoint_every
             and state.epoch - self._last_checkpoint_epoch >= self.checkpoint_every
             and time.monotonic() - self._last_checkpoint_time >= self.checkpoint_min_seconds
-        ):
+        )
+
+    def on_epoch_end(self, state: TrainState, optimizer_state: Callable[[], dict[str, Any]]) -> None:
+        if self._snapshot_due():
+            self.snapshot()
+        if self.epoch_end_due(state, recorded=False):
             self.save(optimizer_state())
         if self.stop.signum is not None and not self.finished(state):  # done anyway: finish it
             if self.saved_iteration != state.iteration:

@@ -26,18 +26,22 @@ network's type) and ``backward`` writes the gradients into two more, so that the
 (``step``) does four element-wise operations a step instead of two per parameter, the very same
 ones on every element.
 
-``W1`` is formed explicitly (``sync``) whenever something outside the training steps needs it:
-a history row (test and validation accuracy), the epoch hook (checkpoints, last good
-parameters), and the end of training (the saved model, the final evaluation). Forming it costs
-one O(n1 n_x m) product, so the epoch hook runs only when it is due (``sync_due``): at every
-recorded epoch, at the end, on a stop request, and at least every second.
+``W1`` is formed explicitly (``sync``) only when something outside the training steps reads it:
+the epoch hook (checkpoints, last good parameters), the end of training (the saved model, the
+final evaluation), and a history row that hands the parameters on (early stopping's best ones) or
+scores a regression. Forming it costs one O(n1 n_x m) product (5 ms on the cat set, more than ten
+steps), so the epoch hook runs only when it is due (``sync_due``): when a hook asks for it (a
+checkpoint is due), at the end, on a stop request, and at least every second. A history row needs
+no ``W1``: the test and validation sets go through layer 1 in the same coefficient form, with
+``W1_0 X_t`` and ``X^T X_t`` computed once next to ``P`` and ``G`` (``evaluation_forward``), and
+whether the parameters are finite is read from ``(a, C)`` and the other layers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -126,14 +130,17 @@ class FirstLayer:
 
     ``params`` is what the optimizer updates; ``forward``, ``cost`` and ``backward`` follow
     :class:`~dnncli.network.model.Network`'s, given a batch as ``columns`` of the training inputs
-    (an index array or a slice; None: every example). ``sync`` makes ``network.params["W1"]``
-    current, ``explicit_optimizer_state`` turns the optimizer's state dict into the form a
-    checkpoint saves, ``sync_due`` says whether the epoch hook should run now.
+    (an index array or a slice; None: every example). ``evaluation_forward`` runs another set
+    (test, validation) through the network without dropout, ``parameters_finite`` checks the
+    parameters. ``sync`` makes ``network.params["W1"]`` current, ``explicit_optimizer_state``
+    turns the optimizer's state dict into the form a checkpoint saves, ``sync_due`` says whether
+    the epoch hook should run now. ``evaluation_sets``: the inputs ``evaluation_forward`` will be
+    given ``records`` times (the Gram path prepares for them).
     """
 
     name = "plain"
 
-    def __init__(self, network: Network, X: Any) -> None:
+    def __init__(self, network: Network, X: Any, evaluation_sets: Sequence[Any] = (), records: int = 0) -> None:
         self.network = network
         self.X = X
         self.params: dict[str, np.ndarray] = network.params
@@ -146,6 +153,13 @@ class FirstLayer:
     ) -> tuple[np.ndarray, list[Cache]]:
         X = self.X if columns is None else self.X[:, columns]
         return self.network.forward(X, keep_probs, rng)
+
+    def evaluation_forward(self, X: Any) -> tuple[np.ndarray, list[Cache]]:
+        """``A[L]`` and the caches of the inputs ``X`` (a test or validation set), no dropout."""
+        return self.network.forward(X)
+
+    def parameters_finite(self) -> bool:
+        return all(np.isfinite(p).all() for p in self.params.values())
 
     def cost(self, AL: np.ndarray, caches: list[Cache], Y: np.ndarray, l2_lambda: float = 0.0) -> float:
         return self.network.cost(AL, caches, Y, l2_lambda)
@@ -170,9 +184,10 @@ class FirstLayer:
     def sync(self) -> None:
         """W1 is always explicit on the plain path."""
 
-    def sync_due(self, needed: bool) -> bool:
-        """Whether the epoch hook runs now; ``needed``: a recorded epoch, the end, or a stop
-        request. On the plain path W1 is free to see: after every epoch."""
+    def sync_due(self, needed: Callable[[], bool]) -> bool:
+        """Whether the epoch hook runs now; ``needed()``: the end, a stop request, or a hook that
+        says it is due (:meth:`~dnncli.training.settings.Hooks.epoch_end_due`). On the plain path
+        W1 is free to see: after every epoch (``needed`` is not even asked)."""
         return True
 
     def explicit_optimizer_state(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +208,9 @@ class GramFirstLayer(FirstLayer):
 
     name = "gram"
 
-    def __init__(self, network: Network, X: np.ndarray) -> None:
+    def __init__(
+        self, network: Network, X: np.ndarray, evaluation_sets: Sequence[Any] = (), records: int = 0
+    ) -> None:
         super().__init__(network, X)  # X is only read here and by ``sync``: never copied
         # G, P and the coefficients stay in float64 even for a float32 network: Z1 = a P - C G
         # subtracts two large, nearly equal terms, and float32 visibly loses the cat set's training
@@ -206,6 +223,13 @@ class GramFirstLayer(FirstLayer):
         self.P = self.W1_0 @ X64  # (n1, m)
         with _run_blas_threads():
             self.G = X64.T @ X64  # (m, m), symmetric
+            # the sets a history row evaluates, in the same form: (X_t, W1_0 X_t, X^T X_t)
+            self._evaluation_sets = [
+                (X_t, self.W1_0 @ X_t64, X64.T @ X_t64)
+                for X_t in evaluation_sets
+                if self._prepares_for(X_t, records)
+                for X_t64 in (X_t.astype(dtype, copy=False),)
+            ]
         del X64
         self.W1_0_sq = float(np.sum(np.square(self.W1_0)))
         n1, m = self.P.shape
@@ -231,6 +255,30 @@ class GramFirstLayer(FirstLayer):
     @property
     def a(self) -> float:
         return float(self.params["W1_a"][0, 0])
+
+    def _prepares_for(self, X_t: Any, records: int) -> bool:
+        """Whether a set of inputs ``X_t`` that ``records`` history rows evaluate goes through layer
+        1 in coefficient form: when ``X^T X_t`` (m x m_t) is no larger than ``G`` and costs less
+        than forming ``W1`` and multiplying it by ``X_t`` at every row (about: m_t under
+        records x n1; the cat set's 50 test images and 25 rows, against 500)."""
+        if not isinstance(X_t, np.ndarray) or X_t.ndim != 2 or X_t.shape[0] != self.X.shape[0]:
+            return False
+        n1, m, m_t = self.W1_0.shape[0], self.X.shape[1], X_t.shape[1]
+        return m * m_t <= self.G.size and m * m_t < records * n1 * (m + m_t)
+
+    def evaluation_forward(self, X: Any) -> tuple[np.ndarray, list[Cache]]:
+        """Layer 1 as ``a W1_0 X_t - C X^T X_t`` for a set prepared at the start; any other set
+        through the formed ``W1``."""
+        for X_t, P_t, G_t in self._evaluation_sets:
+            if X_t is X:
+                return self._forward_from_products(P_t, G_t)
+        self.sync()
+        return self.network.forward(X)
+
+    def parameters_finite(self) -> bool:
+        """``(a, C)`` and the other layers' parameters are finite (W1 is then finite unless it
+        overflows the network's type, which the end of training, where it is formed, catches)."""
+        return all(np.isfinite(p).all() for p in self.params.values())
 
     # ---- W1 and the optimizer's state in explicit form ----------------------------------------
 
@@ -263,8 +311,8 @@ class GramFirstLayer(FirstLayer):
                 self.network.params[key] = self.params[key]
         self._last_sync = time.perf_counter()
 
-    def sync_due(self, needed: bool) -> bool:
-        return needed or time.perf_counter() - self._last_sync >= SYNC_SECONDS
+    def sync_due(self, needed: Callable[[], bool]) -> bool:
+        return time.perf_counter() - self._last_sync >= SYNC_SECONDS or needed()
 
     def explicit_optimizer_state(self, state: dict[str, Any]) -> dict[str, Any]:
         """A momentum optimizer's state as the plain path keeps it (what a checkpoint saves, and
@@ -307,20 +355,28 @@ class GramFirstLayer(FirstLayer):
         Layer 1's cache holds ``A_prev = None`` (no X is needed) and C for W; the batch's columns
         are kept for ``backward``. Dropout masks are drawn in the same order as ``Network.forward``.
         """
+        self._columns = columns
+        if columns is None:
+            return self._forward_from_products(self.P, self.G, keep_probs, rng)
+        # G is symmetric: its rows are its columns
+        return self._forward_from_products(self.P[:, columns], self.G[columns].T, keep_probs, rng)
+
+    def _forward_from_products(
+        self,
+        P: np.ndarray,
+        G: np.ndarray,
+        keep_probs: Sequence[float] | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, list[Cache]]:
+        """The network on examples whose ``W1_0 X_b`` is ``P`` and whose ``X^T X_b`` is ``G``."""
         net, params = self.network, self.params
         a, C = self.a, params["W1_C"]
-        if columns is None:
-            Z = C @ self.G
-            P = self.P
-        else:
-            Z = C @ self.G[columns].T  # G is symmetric: its rows are its columns
-            P = self.P[:, columns]
+        Z = C @ G
         np.subtract(P if a == 1 else a * P, Z, out=Z)  # Z1 = a P - C G
         if Z.dtype == net.dtype:
             Z += params["b1"]
         else:  # the sum in float64, rounded once to the network's type
             Z = np.add(Z, params["b1"], out=np.empty(Z.shape, net.dtype))
-        self._columns = columns
         A, D = net.activate(1, Z, keep_probs, rng)
         return net.forward_from(2, A, [Cache(None, params["W1_C"], params["b1"], Z, D)], keep_probs, rng)
 
@@ -393,10 +449,13 @@ class _Packed:
 FIRST_LAYERS: dict[str, type[FirstLayer]] = {"plain": FirstLayer, "gram": GramFirstLayer}
 
 
-def make_first_layer(path: str, network: Network, X: Any) -> FirstLayer:
-    """The first layer for ``path``; the Gram path computes G and P here, so a training run makes
-    it within its BLAS threads (:func:`dnncli.training.threads.limited_blas_threads`)."""
-    return FIRST_LAYERS[path](network, X)
+def make_first_layer(
+    path: str, network: Network, X: Any, evaluation_sets: Sequence[Any] = (), records: int = 0
+) -> FirstLayer:
+    """The first layer for ``path``; the Gram path computes G and P (and the products of the
+    ``evaluation_sets`` that ``records`` history rows evaluate) here, so a training run makes it
+    within its BLAS threads (:func:`dnncli.training.threads.limited_blas_threads`)."""
+    return FIRST_LAYERS[path](network, X, evaluation_sets, records)
 
 
 @contextlib.contextmanager

@@ -98,9 +98,23 @@ class _Loop:
                 f"try a lower learning rate than {self.state.optimizer.learning_rate:g}"
             )
 
+    def evaluate(self, examples: Examples) -> tuple[float, float | None]:
+        """The loss (no L2 term) and accuracy of the current parameters on a test or validation
+        set, without dropout: through the first layer, which on the Gram path needs no ``W1``."""
+        AL, caches = self.first.evaluation_forward(examples.X)
+        return self.first.cost(AL, caches, examples.Y), self.network.accuracy(AL, examples.Y)
+
+    def training_accuracy(self) -> float | None:
+        """The accuracy of the current parameters on the training set, without dropout."""
+        AL, _ = self.first.forward(None)
+        return self.network.accuracy(AL, self.data.Y)
+
     def record(self, cost: float, train_accuracy: float | None) -> bool:
         """A history row for the current parameters; True if early stopping says stop."""
         state, net, data = self.state, self.network, self.data
+        if net.is_regression or state.tracker is not None:
+            # R^2 runs the network itself; early stopping keeps the best parameters: W1 formed
+            self.first.sync()
         row: dict[str, float | int | None] = {"iteration": state.iteration}
         if self.batch_size is not None:
             row["epoch"] = state.epoch
@@ -109,14 +123,14 @@ class _Loop:
         row["test_accuracy"] = None
         if data.test is not None:
             # like the validation cost: the loss alone, comparable with the training cost's fit
-            row["test_cost"], row["test_accuracy"] = _evaluate(net, data.test)
+            row["test_cost"], row["test_accuracy"] = self.evaluate(data.test)
         if net.is_regression:  # R^2 where classifiers have accuracies
             parts = (("train", data.X, data.Y), ("test", data.test), ("val", data.validation))
             row.update(_r2_columns(net, parts))
         stop = False
         if data.validation is not None:
             # the validation cost is the loss alone: the L2 term measures the weights, not the fit
-            val_cost, val_accuracy = _evaluate(net, data.validation)
+            val_cost, val_accuracy = self.evaluate(data.validation)
             row["val_cost"], row["val_accuracy"] = val_cost, val_accuracy
             if state.tracker is not None:
                 stop = state.tracker.check(state.epoch, val_cost, net.params)
@@ -132,9 +146,7 @@ class _Loop:
         recorded = i % self.settings.record_every == 0
         AL, caches = first.forward(None, self.keep_probs, self.rng)
         cost = first.cost(AL, caches, Y, l2_lambda)
-        if recorded:
-            first.sync()
-        if recorded and not _parameters_finite(net):
+        if recorded and not first.parameters_finite():
             raise self.diverged(f"at iteration {i}")
         self.check_cost(cost, f"at iteration {i}")
         state.last_good_cost = cost
@@ -142,7 +154,7 @@ class _Loop:
             state.initial_cost = cost
         if recorded:
             # with dropout, A[L] is the thinned network's: the accuracy is measured without it
-            accuracy = net.accuracy(AL, Y) if self.keep_probs is None else _evaluate(net, self.data_examples)[1]
+            accuracy = net.accuracy(AL, Y) if self.keep_probs is None else self.training_accuracy()
             if self.record(cost, accuracy):
                 state.stopped_early = True
                 return
@@ -192,11 +204,9 @@ class _Loop:
         state.epoch += 1
         self.hooks.on_epoch(state.epoch, total_cost / seen)
         if state.epoch % settings.record_every == 0 or settings.finished(state, m):
-            first.sync()
-            if not _parameters_finite(self.network):
+            if not first.parameters_finite():
                 raise self.diverged(f"at epoch {state.epoch}")
-            _, accuracy = _evaluate(self.network, self.data_examples)
-            if self.record(total_cost / seen, accuracy):
+            if self.record(total_cost / seen, self.training_accuracy()):
                 state.stopped_early = True
 
     def initial_record(self) -> None:
@@ -288,7 +298,8 @@ def train(
         try:
             hooks.on_start(plan)
             # the Gram path's G = X^T X and P = W1_0 X: with the run's threads, in its time
-            first = make_first_layer(path, network, data.X)
+            evaluation_sets = [part.X for part in (data.test, data.validation) if part is not None]
+            first = make_first_layer(path, network, data.X, evaluation_sets, epochs_left // settings.record_every + 1)
             loop = _Loop(
                 network=network,
                 first=first,
@@ -309,11 +320,13 @@ def train(
             while not settings.finished(state, m):
                 state.optimizer.learning_rate = settings.rate(state.epoch)
                 epoch()
-                needed = (
-                    state.epoch % settings.record_every == 0
-                    or settings.finished(state, m)
-                    or hooks.stop_requested()  # stop after this step: the hook saves it
-                )
+                def needed() -> bool:
+                    return (
+                        settings.finished(state, m)
+                        or hooks.stop_requested()  # stop after this step: the hook saves it
+                        or hooks.epoch_end_due(state, recorded=state.epoch % settings.record_every == 0)
+                    )
+
                 if first.sync_due(needed):
                     first.sync()
                     clock.tick()  # a checkpoint written by the hook holds the time so far

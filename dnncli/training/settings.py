@@ -176,8 +176,16 @@ class Hooks:
     def on_epoch_end(self, state: "TrainState", optimizer_state: Callable[[], dict[str, Any]]) -> None:
         """After an epoch (or an epoch cut short by a stop request), with the network's parameters
         in explicit form; ``optimizer_state()`` is the optimizer's state dict in the same form (what
-        a checkpoint saves). On the Gram path this runs only every ``record_every`` epochs, at the
-        end, when a stop is requested and at least every second (see ``first_layer``)."""
+        a checkpoint saves). On the Gram path, where the parameters must be formed for it, this
+        runs only when ``epoch_end_due`` says so, at the end, when a stop is requested and at
+        least every second (see ``first_layer``)."""
+
+    def epoch_end_due(self, state: "TrainState", recorded: bool) -> bool:
+        """Whether ``on_epoch_end`` must see the epoch that just ended (``recorded``: the history
+        records it). The plain path calls ``on_epoch_end`` after every epoch anyway; the Gram
+        path forms W1 for it (one large product) only when a hook says it is due. By default, a
+        hook with an ``on_epoch_end`` of its own sees every recorded epoch."""
+        return recorded and type(self).on_epoch_end is not Hooks.on_epoch_end
 
     def stop_requested(self) -> bool:
         """Asked after every update step: it should only read a flag."""
@@ -217,6 +225,9 @@ class HookList(Hooks):
     def on_epoch_end(self, state: "TrainState", optimizer_state: Callable[[], dict[str, Any]]) -> None:
         for h in self.hooks:
             h.on_epoch_end(state, optimizer_state)
+
+    def epoch_end_due(self, state: "TrainState", recorded: bool) -> bool:
+        return any(h.epoch_end_due(state, recorded) for h in self.hooks)
 
     def stop_requested(self) -> bool:
         return any(h.stop_requested() for h in self.hooks)
