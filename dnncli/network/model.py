@@ -89,6 +89,13 @@ def packed_vector(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
     return base if size == base.size else base[:size]
 
 
+def _small(n_out: int, k: int, m: int) -> bool:
+    """A product ``(n_out, k) @ (k, m)`` that ``affine`` and ``back_through`` compute as it is,
+    ``W @ A``: few inputs, few examples, too little work to split. Told apart first, because a
+    small layer's product costs a few microseconds and so does every check made before it."""
+    return k < WIDE_LAYER and m <= 2 * EXAMPLE_BLOCK and n_out * k * m < 2 * SPLIT_PRODUCT
+
+
 def _columns_per_part(per_column: int) -> int:
     """The fewest result columns a thread is given, each costing ``per_column`` multiply-adds."""
     return max(1, -(-SPLIT_PRODUCT // max(1, per_column)))
@@ -119,6 +126,10 @@ def affine(W: np.ndarray, A: np.ndarray, b: np.ndarray) -> np.ndarray:
         return Z
     n_out, k = W.shape
     m = A.shape[1]
+    if _small(n_out, k, m):  # none of the forms below applies: W @ A (np.dot: the same BLAS
+        Z = np.dot(W, A)  # call as matmul's, a microsecond less to make)
+        Z += b
+        return Z
     transposed = n_out < WIDE_LAYER <= k and W.dtype == np.float32
     blocked = W.dtype == np.float64 and A.dtype == np.float64 and examples_contiguous(A) and m > 2 * EXAMPLE_BLOCK
     if not blocked and not _split(n_out * k * m):
@@ -148,6 +159,7 @@ def weight_gradients(
     m: int,
     l2_lambda: float = 0.0,
     out: tuple[np.ndarray, np.ndarray] | None = None,
+    divide: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``dW = dZ A_prev^T / m (+ lambda/m W)`` and ``db = sum(dZ) / m``, both C-contiguous (the
     optimizers update them through flat views), divided in place. In a run with several threads
@@ -155,7 +167,9 @@ def weight_gradients(
 
     ``out``: the arrays ``(dW, db)`` to write them into (C-contiguous, of their shapes and type):
     the optimizer's own gradient vector (:meth:`~dnncli.training.optimizers.Optimizer.gradient_buffers`),
-    which then need not gather them. The same products and sums, so the same numbers."""
+    which then need not gather them. The same products and sums, so the same numbers.
+    ``divide=False``: ``dZ A_prev^T`` and ``sum(dZ)`` only; the caller divides them by m (several
+    layers' at once) and adds the L2 term (:func:`divide_and_regularize`)."""
     n_out, columns = dZ.shape
     dW, db = out if out is not None else (None, None)
     if isinstance(A_prev, np.ndarray) and _split(n_out * columns * A_prev.shape[0]):
@@ -167,24 +181,40 @@ def weight_gradients(
                  minimum=_columns_per_part(n_out * columns), align=64)
     elif dW is None:
         dW = dZ @ A_prev.T
+    elif isinstance(A_prev, np.ndarray) and _small(n_out, A_prev.shape[0], columns):
+        np.dot(dZ, A_prev.T, out=dW)  # a small layer's: matmul's BLAS call, a microsecond less to make
     elif isinstance(A_prev, np.ndarray):
         np.matmul(dZ, A_prev.T, out=dW)
     else:  # inputs scaled a batch at a time: their product has no out=
         np.copyto(dW, dZ @ A_prev.T)
-    dW /= m
-    if l2_lambda:
-        dW += (l2_lambda / m) * W
     db = dZ.sum(axis=1, keepdims=True, out=db)  # the method: np.sum's wrapper costs more than a small sum
-    db /= m
+    if divide:
+        divide_and_regularize([dW, db], [(dW, W)], m, l2_lambda)
     return dW, db
+
+
+def divide_and_regularize(
+    gradients: Sequence[np.ndarray], weights: Sequence[tuple[np.ndarray, np.ndarray]], m: int, l2_lambda: float
+) -> None:
+    """Divide each of ``gradients`` by m in place, then add ``lambda/m W`` to each ``dW`` of the
+    pairs ``(dW, W)``. Given one vector holding several layers' gradients (the Gram path's), one
+    division instead of two per layer (each costs a few microseconds, whatever its size): every
+    element goes through the same two operations in the same order, so the same numbers."""
+    for gradient in gradients:
+        gradient /= m
+    if l2_lambda:
+        for dW, W in weights:
+            dW += (l2_lambda / m) * W
 
 
 def back_through(W: np.ndarray, dZ: np.ndarray, like: np.ndarray) -> np.ndarray:
     """``dA_prev = W^T dZ``, in the layout of ``like`` (A_prev), so that ``g'(Z)`` is applied to
     arrays of one layout; split by examples over the run's threads when large."""
-    transposed = examples_contiguous(like)
     n, n_prev = W.shape
     m = dZ.shape[1]
+    if n_prev < WIDE_LAYER and n * n_prev * m < 2 * SPLIT_PRODUCT and not like.flags.f_contiguous:
+        return np.dot(W.T, dZ)  # a small layer's A_prev is not column-major (only inputs are)
+    transposed = examples_contiguous(like)
     if not _split(n * n_prev * m):
         return np.matmul(dZ.T, W).T if transposed else W.T @ dZ
     out = np.empty((n_prev, m), dtype=np.result_type(W, dZ), order="F" if transposed else "C")
@@ -199,9 +229,21 @@ def back_through(W: np.ndarray, dZ: np.ndarray, like: np.ndarray) -> np.ndarray:
     return out
 
 
+# the parameters' and gradients' names of layer l: ("W<l>", "b<l>", "dW<l>", "db<l>"), formatted
+# once (a step of a small network does little else than look them up)
+_NAMES = [(f"W{l}", f"b{l}", f"dW{l}", f"db{l}") for l in range(256)]
+
+
+def _names(l: int) -> tuple[str, str, str, str]:
+    return _NAMES[l] if l < len(_NAMES) else (f"W{l}", f"b{l}", f"dW{l}", f"db{l}")
+
+
 def _pair(out: dict[str, np.ndarray] | None, l: int) -> tuple[np.ndarray, np.ndarray] | None:
     """``(out["dW<l>"], out["db<l>"])``, or None."""
-    return None if out is None else (out[f"dW{l}"], out[f"db{l}"])
+    if out is None:
+        return None
+    _, _, dW, db = _names(l)
+    return out[dW], out[db]
 
 
 @dataclass
@@ -341,8 +383,10 @@ class Network:
         masks: Sequence[np.ndarray | None] | None = None,
     ) -> tuple[np.ndarray, list[Cache]]:
         """Layers ``first..L`` on ``A = A[first-1]``, appending their caches to ``caches``."""
+        params = self.params
         for l in range(first, self.L + 1):
-            W, b = self.params[f"W{l}"], self.params[f"b{l}"]
+            W_name, b_name, _, _ = _names(l)
+            W, b = params[W_name], params[b_name]
             Z = affine(W, A, b)
             A_prev = A
             A, D = self.activate(l, Z, keep_probs, rng, masks)
@@ -421,15 +465,22 @@ class Network:
         caches: list[Cache],
         l2_lambda: float = 0.0,
         out: dict[str, np.ndarray] | None = None,
+        divide: bool = True,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Gradients of layers L..2 and ``dZ[1]``: all of backpropagation but layer 1's product
-        with X, which the Gram path (:mod:`dnncli.training.first_layer`) replaces."""
+        with X, which the Gram path (:mod:`dnncli.training.first_layer`) replaces. ``divide=False``:
+        the sums ``dZ A_prev^T`` and ``sum(dZ)`` only, which the caller divides by m and
+        regularizes (:func:`divide_and_regularize`, over the vector they are parts of)."""
         m = Y.shape[1]
         grads: dict[str, np.ndarray] = {}
+        weights: list[tuple[np.ndarray, np.ndarray]] = []  # (dW[l], W[l]) for the L2 term
         dZ = AL - Y
         for l in range(self.L, 1, -1):
             A_prev, W = caches[l - 1].A_prev, caches[l - 1].W
-            grads[f"dW{l}"], grads[f"db{l}"] = weight_gradients(dZ, A_prev, W, m, l2_lambda, _pair(out, l))
+            _, _, dW_name, db_name = _names(l)
+            dW, db = weight_gradients(dZ, A_prev, W, m, l2_lambda, _pair(out, l), divide=False)
+            grads[dW_name], grads[db_name] = dW, db
+            weights.append((dW, W))
             dA_prev = back_through(W, dZ, like=A_prev)
             previous = caches[l - 2]
             name = self.activations[l - 2]
@@ -438,6 +489,8 @@ class Network:
                 # the cached A[l-1] is the dropped-out one; g'(Z) wants g(Z) itself
                 A_prev = ACTIVATIONS[name](previous.Z, slope=self.leaky_slope)
             dZ = DERIVATIVES[name](previous.Z, A_prev, dA_prev, slope=self.leaky_slope)
+        if divide:
+            divide_and_regularize(list(grads.values()), weights, m, l2_lambda)
         return grads, dZ
 
     def compute_cost(

@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from dnncli.network.losses import LOSSES, l2_penalty
-from dnncli.network.model import Cache, Network, pack
+from dnncli.network.model import Cache, Network, divide_and_regularize, pack
 from dnncli.training.optimizers import Optimizer
 from dnncli.training.threads import largest_product, run_threads
 
@@ -405,12 +405,14 @@ class GramFirstLayer(FirstLayer):
         optimizer (so ``optimizer`` is not needed here)."""
         m = Y.shape[1]
         views = self._grad_views
-        grads, dZ = self.network.backward_to_first_layer(AL, Y, caches, l2_lambda, out=views)
+        grads, dZ = self.network.backward_to_first_layer(AL, Y, caches, l2_lambda, out=views, divide=False)
         for key, value in grads.items():  # written there already; a copy only if not
             if value is not views[key]:
                 np.copyto(views[key], value)
-        db1 = np.sum(dZ, axis=1, keepdims=True, out=views["db1"])
-        db1 /= m
+        dZ.sum(axis=1, keepdims=True, out=views["db1"])
+        # db1, dW2, db2 ... dbL are the parts of one vector: divided by m at once, as each would be
+        weights = [(views[f"dW{l}"], self.params[f"W{l}"]) for l in range(2, self.network.L + 1)] if l2_lambda else []
+        divide_and_regularize([self._packs["layers"].gradient], weights, m, l2_lambda)
         C = self.params["W1_C"]
         dW1_a, dW1_C = views["dW1_a"], views["dW1_C"]
         dW1_a[0, 0] = (l2_lambda / m) * self.a if l2_lambda else 0.0
