@@ -333,7 +333,7 @@ class GramFirstLayer(FirstLayer):
         """The optimizer steps the two packed vectors; ``grads`` are ``backward``'s, which are
         already parts of the packed gradients (others are copied there first)."""
         views = self._grad_views
-        if any(grads.get(key) is not view for key, view in views.items()):
+        if grads is not views and any(grads.get(key) is not view for key, view in views.items()):
             for key, view in views.items():
                 np.copyto(view, grads[key])
         optimizer.update(self._packed_params, self._packed_grads)
@@ -402,7 +402,8 @@ class GramFirstLayer(FirstLayer):
     ) -> dict[str, np.ndarray]:
         """Gradients of ``params``: the network's for layers 2..L, and ``dW1_a``, ``dW1_C``, all
         written into their parts of this path's packed gradients, which ``step`` hands the
-        optimizer (so ``optimizer`` is not needed here)."""
+        optimizer (so ``optimizer`` is not needed here). The dict returned is this path's own:
+        read it, do not change it."""
         m = Y.shape[1]
         views = self._grad_views
         grads, dZ = self.network.backward_to_first_layer(AL, Y, caches, l2_lambda, out=views, divide=False)
@@ -428,7 +429,7 @@ class GramFirstLayer(FirstLayer):
                 dW1_C += dZ
             else:
                 dW1_C[:, self._columns] += dZ
-        return dict(views)
+        return views
 
 
 class _Packed:

@@ -315,18 +315,18 @@ def train(
             def optimizer_state() -> dict:
                 return first.explicit_optimizer_state(state.optimizer.state_dict())
 
+            def needed() -> bool:  # the epoch hook after this epoch (asked on the Gram path)
+                return (
+                    settings.finished(state, m)
+                    or hooks.stop_requested()  # stop after this step: the hook saves it
+                    or hooks.epoch_end_due(state, recorded=state.epoch % settings.record_every == 0)
+                )
+
             if not full_batch and not state.history.rows:
                 loop.initial_record()
             while not settings.finished(state, m):
                 state.optimizer.learning_rate = settings.rate(state.epoch)
                 epoch()
-                def needed() -> bool:
-                    return (
-                        settings.finished(state, m)
-                        or hooks.stop_requested()  # stop after this step: the hook saves it
-                        or hooks.epoch_end_due(state, recorded=state.epoch % settings.record_every == 0)
-                    )
-
                 if first.sync_due(needed):
                     first.sync()
                     clock.tick()  # a checkpoint written by the hook holds the time so far
