@@ -383,13 +383,16 @@ class Network:
         masks: Sequence[np.ndarray | None] | None = None,
     ) -> tuple[np.ndarray, list[Cache]]:
         """Layers ``first..L`` on ``A = A[first-1]``, appending their caches to ``caches``."""
-        params = self.params
+        params, dropout = self.params, keep_probs is not None
         for l in range(first, self.L + 1):
             W_name, b_name, _, _ = _names(l)
             W, b = params[W_name], params[b_name]
             Z = affine(W, A, b)
             A_prev = A
-            A, D = self.activate(l, Z, keep_probs, rng, masks)
+            if dropout:
+                A, D = self.activate(l, Z, keep_probs, rng, masks)
+            else:  # activate's work without dropout, without its call (a small layer costs little more)
+                A, D = ACTIVATIONS[self.activations[l - 1]](Z, slope=self.leaky_slope), None
             caches.append(Cache(A_prev, W, b, Z, D))
         return A, caches
 
