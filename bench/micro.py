@@ -16,6 +16,14 @@ Sections:
             dnn's on the plain path (parameters packed in one vector, gradients written into the
             optimizer's vector by the backward pass)
   relu      the ReLU derivative: boolean-index assignment against multiplying by the mask
+
+Ideas measured and left out (bench/results/README.md, session 4), kept here to be rerun:
+  fused     case E's first layer a block of X's rows at a time (dW1, the Adam update of those
+            columns of W1, the next W1 X for them) against the two whole products and the update
+  sparse    case B's two first-layer products skipping the input rows that are zero in the
+            whole batch, against the whole products
+  split     case B's first-layer tail (dW1, its Adam update, the next batch's W1 X_b) on one
+            thread against dnn's two threads (wall time: run it on an idle machine)
 """
 
 from __future__ import annotations
@@ -149,6 +157,139 @@ def relu(repeats: int, clock: Callable[[], float]) -> None:
         show("after: dA *= (Z > 0)", best(after, repeats, clock))
 
 
+def _adam_math(g: np.ndarray, v: np.ndarray, s: np.ndarray, t: np.ndarray, lr: float = 5e-4) -> None:
+    """dnn's Adam update of one piece (the step left in ``t``), bias corrections left out."""
+    v *= 0.9
+    np.multiply(g, 0.1, out=t)
+    v += t
+    np.multiply(g, g, out=t)
+    t *= 0.001
+    s *= 0.999
+    s += t
+    np.sqrt(s, out=t)
+    t += 1e-8
+    np.divide(v, t, out=t)
+    t *= lr
+
+
+def fused(repeats: int, clock: Callable[[], float]) -> None:
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    n1, n_x, m = 20, 12288, 209
+    X = np.asfortranarray(rng.random((n_x, m)))
+    W, G, V, S, T = (np.zeros((n1, n_x)) for _ in range(5))
+    W += rng.standard_normal((n1, n_x)) * 0.01
+    dZ = rng.standard_normal((n1, m))
+
+    def whole() -> None:
+        np.matmul(dZ, X.T, out=G)
+        np.divide(G, m, out=G)
+        _adam_math(G, V, S, T)
+        np.subtract(W, T, out=W)
+        W @ X
+
+    def blocks(size: int) -> None:
+        Z, part = np.zeros((n1, m)), np.empty((n1, m))
+        for j in range(0, n_x, size):
+            k = min(j + size, n_x)
+            g = G[:, j:k]
+            np.matmul(dZ, X[j:k].T, out=g)
+            g /= m
+            _adam_math(g, V[:, j:k], S[:, j:k], T[:, j:k])
+            W[:, j:k] -= T[:, j:k]
+            np.matmul(W[:, j:k], X[j:k], out=part)
+            Z += part
+
+    print("case E's first layer, float64, m = 209: gradient, Adam update, next forward product")
+    with threadpool_limits(1, user_api="blas"):
+        show("whole products and update (dnn)", best(whole, repeats, clock))
+        for size in (256, 512, 1024):
+            show(f"a block of {size} rows of X at a time (left out)", best(lambda: blocks(size), repeats, clock))
+
+
+def _mnist_batches(count: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """MNIST's first 8,000 images as dnn holds them (column-major float32), or random sparse
+    images like them where the shared set is absent; ``count`` random batches of 64."""
+    from pathlib import Path
+
+    rng = np.random.default_rng(0)
+    path = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist10k.h5"
+    if path.exists():
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            images = f["images"][:8000].reshape(8000, -1)
+    else:
+        images = (rng.random((8000, 784)) < 0.19) * rng.integers(1, 256, (8000, 784))
+    X = np.asfortranarray(images.T.astype(np.float32) / np.float32(255))
+    return X, [rng.permutation(X.shape[1])[:64] for _ in range(count)]
+
+
+def sparse(repeats: int, clock: Callable[[], float]) -> None:
+    from threadpoolctl import threadpool_limits
+
+    X, batches = _mnist_batches(100)
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((128, 784)).astype(np.float32)
+    dZ = rng.standard_normal((128, 64)).astype(np.float32)
+    dW = np.empty_like(W)
+
+    def whole() -> None:
+        for columns in batches:
+            X_b = X[:, columns]
+            W @ X_b
+            np.matmul(dZ, X_b.T, out=dW)
+
+    def skipping() -> None:
+        for columns in batches:
+            X_b = X[:, columns]
+            rows = np.flatnonzero(X_b.any(axis=1))
+            X_rows = X_b[rows]
+            W[:, rows] @ X_rows
+            dW.fill(0)
+            dW[:, rows] = dZ @ X_rows.T
+
+    zero = np.mean([784 - np.count_nonzero(X[:, c].any(axis=1)) for c in batches])
+    print(f"case B's first-layer products, float32, a batch of 64 ({zero:.0f} of 784 input rows zero on average)")
+    with threadpool_limits(1, user_api="blas"):
+        W @ X[:, :2000]  # OpenBLAS's small float32 products run faster after a large one
+        show("whole products (dnn)", best(whole, repeats, clock) / len(batches))
+        show("zero rows skipped (left out)", best(skipping, repeats, clock) / len(batches))
+
+
+def split(repeats: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from dnncli.training import threads
+
+    X, batches = _mnist_batches(50)
+    rng = np.random.default_rng(1)
+    W, G, V, S, T = (np.zeros((128, 784), np.float32) for _ in range(5))
+    W += rng.standard_normal((128, 784)).astype(np.float32) * 0.01
+    dZ = rng.standard_normal((128, 64)).astype(np.float32)
+    Z = np.empty((128, 64), np.float32)
+
+    def tail(first: int, last: int, X_b: np.ndarray, X_next: np.ndarray) -> None:
+        np.dot(dZ[first:last], X_b.T, out=G[first:last])
+        np.divide(G[first:last], 64, out=G[first:last])
+        _adam_math(G[first:last], V[first:last], S[first:last], T[first:last])
+        W[first:last] -= T[first:last]
+        np.dot(W[first:last], X_next, out=Z[first:last])
+
+    def steps() -> None:
+        for now, after in zip(batches, batches[1:]):
+            X_b, X_next = X[:, now], X[:, after]
+            threads.parallel(lambda a, b: tail(a, b, X_b, X_next), 128, minimum=8, align=8)
+
+    print("case B's first-layer tail a step (dW1, its Adam update, the next W1 X_b), wall time")
+    with threadpool_limits(1, user_api="blas"):
+        W @ X[:, :2000]
+        for count in (1, 2):
+            with threads.limited_blas_threads(count):
+                show(f"{count} of dnn's threads", best(steps, repeats, time.perf_counter) / (len(batches) - 1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="products,adam,relu")
@@ -157,7 +298,8 @@ def main() -> None:
     args = parser.parse_args()
     clock = time.process_time if args.threads == 1 else time.perf_counter
     sections = {"products": lambda: products(args.threads, args.repeats, clock), "adam": lambda: adam(args.repeats * 10, clock),
-                "relu": lambda: relu(args.repeats * 30, clock)}
+                "relu": lambda: relu(args.repeats * 30, clock), "fused": lambda: fused(max(3, args.repeats // 3), clock),
+                "sparse": lambda: sparse(max(3, args.repeats // 5), clock), "split": lambda: split(max(3, args.repeats // 5))}
     for name in args.sections.split(","):
         sections[name.strip()]()
 
