@@ -172,13 +172,20 @@ def weight_gradients(
     layers' at once) and adds the L2 term (:func:`divide_and_regularize`)."""
     n_out, columns = dZ.shape
     dW, db = out if out is not None else (None, None)
+    divided = False
     if isinstance(A_prev, np.ndarray) and _split(n_out * columns * A_prev.shape[0]):
         k = A_prev.shape[0]
         if dW is None:
             dW = np.empty((n_out, k), dtype=np.result_type(dZ, A_prev))
         AT = A_prev.T
-        parallel(lambda a, b: np.matmul(dZ, AT[:, a:b], out=dW[:, a:b]), k,
-                 minimum=_columns_per_part(n_out * columns), align=64)
+
+        def piece(start: int, stop: int) -> None:
+            np.matmul(dZ, AT[:, start:stop], out=dW[:, start:stop])
+            if divide:  # by the thread that made it, while it is in the cache
+                np.divide(dW[:, start:stop], m, out=dW[:, start:stop])
+
+        parallel(piece, k, minimum=_columns_per_part(n_out * columns), align=64)
+        divided = divide
     elif dW is None:
         dW = dZ @ A_prev.T
     elif isinstance(A_prev, np.ndarray) and _small(n_out, A_prev.shape[0], columns):
@@ -189,7 +196,7 @@ def weight_gradients(
         np.copyto(dW, dZ @ A_prev.T)
     db = dZ.sum(axis=1, keepdims=True, out=db)  # the method: np.sum's wrapper costs more than a small sum
     if divide:
-        divide_and_regularize([dW, db], [(dW, W)], m, l2_lambda)
+        divide_and_regularize([db] if divided else [dW, db], [(dW, W)], m, l2_lambda)
     return dW, db
 
 
