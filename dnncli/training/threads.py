@@ -213,9 +213,9 @@ def run_threads() -> int:
 
 
 def parallel(work: Callable[[int, int], None], n: int, *, minimum: int, align: int = 64) -> None:
-    """``work(start, stop)`` over ``range(n)`` cut into contiguous pieces, ``PIECES_PER_THREAD``
-    for each thread the run may use (:func:`run_threads`), each thread at least ``minimum``
-    long; the calling thread works too, and each thread takes the next piece not yet taken, so a
+    """``work(start, stop)`` over ``range(n)`` cut into contiguous pieces, up to
+    ``PIECES_PER_THREAD`` for each thread the run may use (:func:`run_threads`), as many for
+    each, each at least ``minimum`` long (but one at least per thread); the calling thread works too, and each thread takes the next piece not yet taken, so a
     thread slowed by another job (or a core shared with one) does less of the work instead of
     keeping the others waiting. ``work`` must only touch its own piece (as NumPy element-wise
     operations on slices do): where the pieces fall depends on ``n`` and the thread count alone,
@@ -227,7 +227,9 @@ def parallel(work: Callable[[int, int], None], n: int, *, minimum: int, align: i
     global _pool
     if _pool is None or _pool._max_workers < parts - 1:  # noqa: SLF001 (grown, never shrunk)
         _pool = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="dnn-update")
-    size = -(-n // (parts * PIECES_PER_THREAD))
+    # as many pieces for each thread (an uneven count leaves one thread a piece more to do)
+    per_thread = max(1, min(PIECES_PER_THREAD, n // (parts * max(1, minimum))))
+    size = -(-n // (parts * per_thread))
     size = -(-size // align) * align  # pieces start on cache-line-friendly boundaries
     bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
     taken = itertools.count()  # next() on it is atomic under the GIL
