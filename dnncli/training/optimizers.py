@@ -277,6 +277,16 @@ class _FlatMoments(Optimizer):
                 for key, _, t in self._views:
                     params[key] -= t
             return
+        if gathered and packed is not None:  # the plain path's case: nothing to gather or scatter
+
+            def step_packed(start: int, stop: int) -> None:
+                for lo in range(start, stop, chunk):
+                    hi = min(lo + chunk, stop)
+                    math_on(lo, hi)
+                    packed[lo:hi] -= step[lo:hi]
+
+            parallel(step_packed, n, minimum=PARALLEL_MINIMUM)
+            return
         pieces = self._pieces(params, grads)
 
         def work(start: int, stop: int) -> None:
