@@ -24,6 +24,8 @@ Ideas measured and left out (bench/results/README.md, session 4), kept here to b
             whole batch, against the whole products
   split     case B's first-layer tail (dW1, its Adam update, the next batch's W1 X_b) on one
             thread against dnn's two threads (wall time: run it on an idle machine)
+  gram      case A's C G (20 x 209 by 209 x 209, float64) on one thread against dnn's two
+            threads, by rows of C (wall time)
 """
 
 from __future__ import annotations
@@ -290,6 +292,26 @@ def split(repeats: int) -> None:
                 show(f"{count} of dnn's threads", best(steps, repeats, time.perf_counter) / (len(batches) - 1))
 
 
+def gram(repeats: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from dnncli.training import threads
+
+    rng = np.random.default_rng(0)
+    X = rng.random((12288, 209))
+    C, G = rng.standard_normal((20, 209)), X.T @ X
+    Z = np.empty((20, 209))
+
+    def split() -> None:
+        threads.parallel(lambda a, b: np.dot(C[a:b], G, out=Z[a:b]), 20, minimum=1, align=1)
+
+    print("case A's C G, float64, wall time")
+    with threadpool_limits(1, user_api="blas"):
+        show("one thread (dnn)", best(lambda: np.matmul(C, G, out=Z), repeats, time.perf_counter))
+        with threads.limited_blas_threads(2):
+            show("split by rows over dnn's two threads (left out)", best(split, repeats, time.perf_counter))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="products,adam,relu")
@@ -299,7 +321,8 @@ def main() -> None:
     clock = time.process_time if args.threads == 1 else time.perf_counter
     sections = {"products": lambda: products(args.threads, args.repeats, clock), "adam": lambda: adam(args.repeats * 10, clock),
                 "relu": lambda: relu(args.repeats * 30, clock), "fused": lambda: fused(max(3, args.repeats // 3), clock),
-                "sparse": lambda: sparse(max(3, args.repeats // 5), clock), "split": lambda: split(max(3, args.repeats // 5))}
+                "sparse": lambda: sparse(max(3, args.repeats // 5), clock), "split": lambda: split(max(3, args.repeats // 5)),
+                "gram": lambda: gram(args.repeats * 30)}
     for name in args.sections.split(","):
         sections[name.strip()]()
 
