@@ -114,7 +114,7 @@ def test_the_state_resumes_the_same_steps() -> None:
         np.testing.assert_array_equal(resumed_params[key], params[key])
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adam"])
+@pytest.mark.parametrize("name", ["gd", "momentum", "rmsprop", "adam"])
 @pytest.mark.parametrize("threads", [1, 3])
 def test_packed_parameters_and_gradients_written_in_place_give_the_same_bits(name, threads) -> None:
     """The plain path's fast form: parameters views of one vector (Network.pack_parameters), the

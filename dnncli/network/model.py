@@ -447,7 +447,8 @@ class Network:
         """The loss of ``A[L]`` (computed from the logits ``Z[L]``) against ``Y``, plus the L2 term."""
         cost = LOSSES[self.loss_name](caches[-1].Z, AL, Y)
         if l2_lambda:
-            squares = sum(float(np.sum(np.square(cache.W))) for cache in caches)
+            # the arrays' sum method: the same reduction as np.sum without its wrapper's cost
+            squares = sum(float(np.square(cache.W).sum()) for cache in caches)
             cost += l2_penalty(squares, Y.shape[1], l2_lambda)
         return cost
 

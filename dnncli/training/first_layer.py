@@ -383,12 +383,12 @@ class GramFirstLayer(FirstLayer):
     def squared_norm_W1(self) -> float:
         """``||a W1_0 - C X^T||^2`` from ``P`` and ``G``: O(n1 m^2), no X."""
         a, C = self.a, self.params["W1_C"]
-        return a * a * self.W1_0_sq - 2 * a * float(np.sum(C * self.P)) + float(np.sum(C * (C @ self.G)))
+        return a * a * self.W1_0_sq - 2 * a * float((C * self.P).sum()) + float((C * (C @ self.G)).sum())
 
     def cost(self, AL: np.ndarray, caches: list[Cache], Y: np.ndarray, l2_lambda: float = 0.0) -> float:
         cost = LOSSES[self.network.loss_name](caches[-1].Z, AL, Y)
         if l2_lambda:
-            squares = self.squared_norm_W1() + sum(float(np.sum(np.square(c.W))) for c in caches[1:])
+            squares = self.squared_norm_W1() + sum(float(np.square(c.W).sum()) for c in caches[1:])
             cost += l2_penalty(squares, Y.shape[1], l2_lambda)
         return cost
 

@@ -92,76 +92,6 @@ class Optimizer:
         """A flat view of ``array`` (None when it is not C-contiguous: no view exists)."""
         return array.reshape(-1) if array.flags.c_contiguous else None
 
-    @staticmethod
-    def _split(value: np.ndarray, *others: np.ndarray) -> bool:
-        """Whether to split this parameter's update over the run's threads: large, and every
-        array flat-viewable."""
-        return (
-            value.size >= PARALLEL_MINIMUM
-            and value.flags.c_contiguous
-            and all(o.flags.c_contiguous and o.shape == value.shape for o in others)
-            and run_threads() > 1
-        )
-
-
-class GradientDescent(Optimizer):
-    """Plain gradient descent: ``W -= learning_rate * dW``."""
-
-    name = "gd"
-
-    def update(self, params: Params, grads: Params) -> None:
-        lr = self.learning_rate
-        for key, value in params.items():
-            g = grads["d" + key]
-            step = self._scratch(key, g)  # lr * g in g's type, as "value -= lr * g" computes it
-            if not self._split(value, g):
-                np.multiply(g, lr, out=step)
-                value -= step
-                continue
-            p_flat, g_flat, step_flat = value.reshape(-1), g.reshape(-1), step.reshape(-1)
-
-            def work(start: int, stop: int) -> None:
-                np.multiply(g_flat[start:stop], lr, out=step_flat[start:stop])
-                p_flat[start:stop] -= step_flat[start:stop]
-
-            parallel(work, value.size, minimum=PARALLEL_MINIMUM)
-
-
-class Momentum(Optimizer):
-    """Gradient descent on an exponentially weighted average of the gradients."""
-
-    name = "momentum"
-
-    def __init__(self, learning_rate: float, beta: float = 0.9) -> None:
-        super().__init__(learning_rate)
-        self.beta = float(beta)
-        self.v: Params = {}
-
-    def update(self, params: Params, grads: Params) -> None:
-        if not self.v:
-            self.v = self._zeros_like(params, "v")
-        lr, beta = self.learning_rate, self.beta
-        for key, value in params.items():
-            v, g = self.v["v_" + key], grads["d" + key]
-            step = self._scratch(key, v)
-            if not self._split(value, v, g):
-                _momentum_step(value, v, g, step, beta, lr)
-                continue
-            flat = value.reshape(-1), v.reshape(-1), g.reshape(-1), step.reshape(-1)
-
-            def work(start: int, stop: int, flat=flat) -> None:
-                _momentum_step(*(a[start:stop] for a in flat), beta, lr)
-
-            parallel(work, value.size, minimum=PARALLEL_MINIMUM)
-
-    def state_dict(self) -> StateDict:
-        return {**super().state_dict(), "beta": self.beta, **self._copy_arrays(self.v, "v")}
-
-    def load_state_dict(self, state: StateDict) -> None:
-        super().load_state_dict(state)
-        self.beta = float(state["beta"])
-        self.v = self._copy_arrays(state, "v")
-
 
 def _momentum_step(p: np.ndarray, v: np.ndarray, g: np.ndarray, t: np.ndarray, beta: float, lr: float) -> None:
     """``v = beta v + (1 - beta) g; p -= lr v`` in place, ``t`` the scratch."""
@@ -235,6 +165,17 @@ class _FlatMoments(Optimizer):
         writes its gradients there spares the update gathering them."""
         self._ensure_layout(params)
         return self._gradient_out
+
+    def _written_in_place(self, params: Params, grads: Params) -> bool:
+        """Whether ``grads`` are this optimizer's gradient vector's parts for ``params`` (what
+        ``gradient_buffers`` handed out and the backward pass wrote)."""
+        layout = self._layout
+        return (
+            layout is not None
+            and len(layout) == len(params)
+            and all(key == name for (key, _, _), name in zip(layout, params))
+            and all(grads.get("d" + key) is g for key, g, _ in self._views)
+        )
 
     def _packed_parameters(self, params: Params) -> np.ndarray | None:
         """The one vector ``params`` are views of, laid out as the moments (see
@@ -323,6 +264,84 @@ class _FlatMoments(Optimizer):
         self._layout, self._flat_moments = None, {}  # rebuilt from these at the next update
         for prefix in self.moment_names:
             setattr(self, prefix, self._copy_arrays(state, prefix))
+
+
+class GradientDescent(_FlatMoments):
+    """Plain gradient descent: ``W -= learning_rate * dW``. Gradients the backward pass wrote into
+    the flat vector (``gradient_buffers``, parameters of one type) are stepped through it: two
+    operations a step however many layers; other gradients (the Gram path's packed vectors) one
+    parameter at a time, ``lr * dW`` in the parameter's type. The same numbers either way."""
+
+    name = "gd"
+
+    def gradient_buffers(self, params: Params) -> Params | None:
+        return super().gradient_buffers(params) if _one_type(params) else None
+
+    def update(self, params: Params, grads: Params) -> None:
+        lr = self.learning_rate
+        if not self._written_in_place(params, grads):
+            for key, value in params.items():
+                step = self._scratch(key, value)  # lr * g in the parameter's type
+                np.multiply(grads["d" + key], lr, out=step)
+                value -= step
+            return
+        self._ensure_layout(params)
+        G, T = self._gradient, self._step
+
+        def math_on(lo: int, hi: int) -> None:
+            np.multiply(G[lo:hi], lr, out=T[lo:hi])
+
+        self._run(params, grads, math_on)
+
+
+class Momentum(_FlatMoments):
+    """Gradient descent on an exponentially weighted average of the gradients; stepped through
+    the flat vectors like :class:`GradientDescent` when the gradients were written there."""
+
+    name = "momentum"
+    moment_names = ("v",)
+
+    def __init__(self, learning_rate: float, beta: float = 0.9) -> None:
+        super().__init__(learning_rate)
+        self.beta = float(beta)
+
+    def gradient_buffers(self, params: Params) -> Params | None:
+        return super().gradient_buffers(params) if _one_type(params) else None
+
+    def update(self, params: Params, grads: Params) -> None:
+        lr, beta = self.learning_rate, self.beta
+        if not self._written_in_place(params, grads):
+            if not self.v:
+                self.v = self._zeros_like(params, "v")
+            for key, value in params.items():
+                v = self.v["v_" + key]
+                _momentum_step(value, v, grads["d" + key], self._scratch(key, v), beta, lr)
+            return
+        self._ensure_layout(params)
+        G, V, T = self._gradient, self._flat_moments["v"], self._step
+
+        def math_on(lo: int, hi: int) -> None:
+            v, t = V[lo:hi], T[lo:hi]
+            v *= beta
+            np.multiply(G[lo:hi], 1 - beta, out=t)
+            v += t
+            np.multiply(v, lr, out=t)
+
+        self._run(params, grads, math_on)
+
+    def state_dict(self) -> StateDict:
+        return {**super().state_dict(), "beta": self.beta, **self._moments_state()}
+
+    def load_state_dict(self, state: StateDict) -> None:
+        super().load_state_dict(state)
+        self.beta = float(state["beta"])
+        self._load_moments(state)
+
+
+def _one_type(params: Params) -> bool:
+    """Whether every parameter has the same type (the flat vectors hold one)."""
+    dtypes = {value.dtype for value in params.values()}
+    return len(dtypes) == 1
 
 
 class RMSProp(_FlatMoments):
