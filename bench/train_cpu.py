@@ -6,6 +6,8 @@ two checkouts (before/after a change), run it from each in turn, several times, 
     python bench/train_cpu.py B --epochs 20          # MNIST, Adam, batches of 64, float32
     python bench/train_cpu.py E64 --steps 300 --threads 2
     python bench/train_cpu.py E32
+    python bench/train_cpu.py SMALL --l2 0.7          # [2, 20, 3, 1] on 211 points (football's
+    python bench/train_cpu.py SMALL --optimizer momentum --batch 64 --epochs 1000   # shapes)
 
 Case A runs as the benchmark runs it: a config through ``run_training`` (the Gram path chosen by
 ``auto``, a test set recorded every 100 iterations, the run's supervisor), into a temporary
@@ -38,7 +40,10 @@ def main() -> None:
     from dnncli.training.state import TrainState
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=["A32", "A64", "B", "E64", "E32"])
+    parser.add_argument("case", choices=["A32", "A64", "B", "E64", "E32", "SMALL"])
+    parser.add_argument("--optimizer", default="gd", help="case SMALL's optimizer")
+    parser.add_argument("--l2", type=float, default=0.0, help="case SMALL's l2_lambda")
+    parser.add_argument("--batch", type=int, default=None, help="case SMALL's batch size (--epochs of them)")
     parser.add_argument("--epochs", type=int, default=4, help="case B's epochs")
     parser.add_argument("--steps", type=int, default=None, help="case A's (2500) or E's (300) steps")
     parser.add_argument("--threads", type=int, default=1)
@@ -51,6 +56,15 @@ def main() -> None:
         X = np.asfortranarray(images.reshape(8000, -1).T.astype(np.float32) / np.float32(255))
         net = Network.create([784, 128, 64, 10], ["relu", "relu", "softmax"], "xavier", 1, dtype=np.float32)
         settings = TrainSettings(learning_rate=0.001, epochs=args.epochs, optimizer="adam", batch_size=64)
+    elif args.case == "SMALL":  # the per-call costs of a small network: random points, football's shapes
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((2, 211))
+        y = (X[0] * X[1] > 0).astype(int)
+        net = Network.create([2, 20, 3, 1], ["relu", "relu", "sigmoid"], "xavier", 3)
+        batched = args.batch is not None
+        settings = TrainSettings(learning_rate=0.3, optimizer=args.optimizer, l2_lambda=args.l2,
+                                 iterations=None if batched else args.steps or 5000,
+                                 epochs=args.epochs if batched else None, batch_size=args.batch)
     else:
         dtype = np.float64 if args.case == "E64" else np.float32
         with h5py.File(SHARED / "train_catvnoncat.h5", "r") as f:
