@@ -14,6 +14,8 @@ categorical cross-entropy, real targets for mean squared error.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 
 # output activation -> loss
@@ -43,6 +45,12 @@ def mse(ZL: np.ndarray, AL: np.ndarray, Y: np.ndarray) -> float:
     m = Y.shape[1]
     diff = AL - Y
     return float((diff * diff).sum() / (2 * m))
+
+
+def squared_norms(weights: Iterable[np.ndarray]) -> float:
+    """``sum_l ||W[l]||^2`` (each array's ``sum`` method: the same reduction as ``np.sum``
+    without the cost of its wrapper, which a small network pays every step)."""
+    return sum(float(np.square(W).sum()) for W in weights)
 
 
 def l2_penalty(sum_of_squares: float, m: int, l2_lambda: float) -> float:

@@ -25,7 +25,7 @@ from dnncli.network.activations import (
     OUTPUT_ACTIVATIONS,
 )
 from dnncli.network.initializers import DEFAULT_RANDOM_SCALE, initialize_parameters
-from dnncli.network.losses import LOSS_FOR_OUTPUT, LOSSES, l2_penalty
+from dnncli.network.losses import LOSS_FOR_OUTPUT, LOSSES, l2_penalty, squared_norms
 from dnncli.training.threads import parallel, run_threads
 
 
@@ -447,8 +447,7 @@ class Network:
         """The loss of ``A[L]`` (computed from the logits ``Z[L]``) against ``Y``, plus the L2 term."""
         cost = LOSSES[self.loss_name](caches[-1].Z, AL, Y)
         if l2_lambda:
-            # the arrays' sum method: the same reduction as np.sum without its wrapper's cost
-            squares = sum(float(np.square(cache.W).sum()) for cache in caches)
+            squares = squared_norms(cache.W for cache in caches)
             cost += l2_penalty(squares, Y.shape[1], l2_lambda)
         return cost
 

@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from dnncli.network.losses import LOSSES, l2_penalty
+from dnncli.network.losses import LOSSES, l2_penalty, squared_norms
 from dnncli.network.model import Cache, Network, divide_and_regularize, pack
 from dnncli.training.optimizers import Optimizer
 from dnncli.training.threads import largest_product, run_threads
@@ -159,6 +159,9 @@ class FirstLayer:
         return self.network.forward(X)
 
     def parameters_finite(self) -> bool:
+        """Whether every parameter the optimizer steps is finite: on the Gram path ``(a, C)`` and
+        the other layers' (W1 is then finite unless it overflows the network's type, which the
+        end of training, where it is formed, catches)."""
         return all(np.isfinite(p).all() for p in self.params.values())
 
     def cost(self, AL: np.ndarray, caches: list[Cache], Y: np.ndarray, l2_lambda: float = 0.0) -> float:
@@ -275,11 +278,6 @@ class GramFirstLayer(FirstLayer):
         self.sync()
         return self.network.forward(X)
 
-    def parameters_finite(self) -> bool:
-        """``(a, C)`` and the other layers' parameters are finite (W1 is then finite unless it
-        overflows the network's type, which the end of training, where it is formed, catches)."""
-        return all(np.isfinite(p).all() for p in self.params.values())
-
     # ---- W1 and the optimizer's state in explicit form ----------------------------------------
 
     def explicit(self, a: float, C: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -388,7 +386,7 @@ class GramFirstLayer(FirstLayer):
     def cost(self, AL: np.ndarray, caches: list[Cache], Y: np.ndarray, l2_lambda: float = 0.0) -> float:
         cost = LOSSES[self.network.loss_name](caches[-1].Z, AL, Y)
         if l2_lambda:
-            squares = self.squared_norm_W1() + sum(float(np.square(c.W).sum()) for c in caches[1:])
+            squares = self.squared_norm_W1() + squared_norms(c.W for c in caches[1:])
             cost += l2_penalty(squares, Y.shape[1], l2_lambda)
         return cost
 
