@@ -140,7 +140,10 @@ def test_packed_parameters_and_gradients_written_in_place_give_the_same_bits(nam
             optimizer.update(network.params, buffers)
     for key in params:
         np.testing.assert_array_equal(network.params[key], expected[key], err_msg=f"{name} {key}")
-    assert optimizer._packed_parameters(network.params) is not None  # the one-subtraction path ran
+    # the one-subtraction path ran: the update itself looked the packed vector up (a look-up made
+    # here would find it whichever path the update took)
+    assert optimizer._seen and all(a is b for a, b in zip(optimizer._seen, network.params.values()))
+    assert optimizer._packed_parameters(network.params) is vector
 
     network.params["b1"] = network.params["b1"].copy()  # no longer a view of the vector
     again = {k: v.copy() for k, v in network.params.items()}

@@ -160,22 +160,20 @@ class _FlatMoments(Optimizer):
         self._gradient_out = {"d" + key: g for key, g, _ in self._views}
         self._seen = []
 
-    def gradient_buffers(self, params: Params) -> Params:
+    def gradient_buffers(self, params: Params) -> Params | None:
         """Each parameter's part of the gradient vector, shaped like it: a backward pass that
-        writes its gradients there spares the update gathering them."""
+        writes its gradients there spares the update gathering them. None for parameters of
+        several types (the Gram path's float64 coefficients next to float32 layers), which one
+        vector cannot hold."""
+        if len({value.dtype for value in params.values()}) != 1:
+            return None
         self._ensure_layout(params)
         return self._gradient_out
 
-    def _written_in_place(self, params: Params, grads: Params) -> bool:
-        """Whether ``grads`` are this optimizer's gradient vector's parts for ``params`` (what
-        ``gradient_buffers`` handed out and the backward pass wrote)."""
-        layout = self._layout
-        return (
-            layout is not None
-            and len(layout) == len(params)
-            and all(key == name for (key, _, _), name in zip(layout, params))
-            and all(grads.get("d" + key) is g for key, g, _ in self._views)
-        )
+    def _written_in_place(self, grads: Params) -> bool:
+        """Whether ``grads`` are the parts of the gradient vector that ``gradient_buffers``
+        handed out (the backward pass wrote them there: nothing to gather)."""
+        return bool(self._views) and all(grads.get("d" + key) is g for key, g, _ in self._views)
 
     def _packed_parameters(self, params: Params) -> np.ndarray | None:
         """The one vector ``params`` are views of, laid out as the moments (see
@@ -204,8 +202,7 @@ class _FlatMoments(Optimizer):
         """Gather, ``math_on(start, stop)`` (which leaves the step in ``self._step``), apply."""
         gradient, step = self._gradient, self._step
         n, chunk = gradient.size, max(1, CHUNK_BYTES // gradient.itemsize)
-        # written there by the backward pass (gradient_buffers): nothing to gather
-        gathered = all(grads.get("d" + key) is g for key, g, _ in self._views)
+        gathered = self._written_in_place(grads)
         packed = self._packed_parameters(params)
         if n <= chunk and (n < 2 * PARALLEL_MINIMUM or run_threads() == 1):  # one piece: no slicing
             if not gathered:
@@ -268,18 +265,15 @@ class _FlatMoments(Optimizer):
 
 class GradientDescent(_FlatMoments):
     """Plain gradient descent: ``W -= learning_rate * dW``. Gradients the backward pass wrote into
-    the flat vector (``gradient_buffers``, parameters of one type) are stepped through it: two
-    operations a step however many layers; other gradients (the Gram path's packed vectors) one
-    parameter at a time, ``lr * dW`` in the parameter's type. The same numbers either way."""
+    the flat vector (``gradient_buffers``) are stepped through it: two operations a step however
+    many layers; other gradients (the Gram path's packed vectors, of two types) one parameter at a
+    time, ``lr * dW`` in the parameter's type. The same numbers either way."""
 
     name = "gd"
 
-    def gradient_buffers(self, params: Params) -> Params | None:
-        return super().gradient_buffers(params) if _one_type(params) else None
-
     def update(self, params: Params, grads: Params) -> None:
         lr = self.learning_rate
-        if not self._written_in_place(params, grads):
+        if not self._written_in_place(grads):
             for key, value in params.items():
                 step = self._scratch(key, value)  # lr * g in the parameter's type
                 np.multiply(grads["d" + key], lr, out=step)
@@ -305,12 +299,9 @@ class Momentum(_FlatMoments):
         super().__init__(learning_rate)
         self.beta = float(beta)
 
-    def gradient_buffers(self, params: Params) -> Params | None:
-        return super().gradient_buffers(params) if _one_type(params) else None
-
     def update(self, params: Params, grads: Params) -> None:
         lr, beta = self.learning_rate, self.beta
-        if not self._written_in_place(params, grads):
+        if not self._written_in_place(grads):
             if not self.v:
                 self.v = self._zeros_like(params, "v")
             for key, value in params.items():
@@ -336,12 +327,6 @@ class Momentum(_FlatMoments):
         super().load_state_dict(state)
         self.beta = float(state["beta"])
         self._load_moments(state)
-
-
-def _one_type(params: Params) -> bool:
-    """Whether every parameter has the same type (the flat vectors hold one)."""
-    dtypes = {value.dtype for value in params.values()}
-    return len(dtypes) == 1
 
 
 class RMSProp(_FlatMoments):
