@@ -4,7 +4,6 @@ affinity mask, the cgroup quota and DNN_BLAS_THREADS), the user's library settin
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -160,16 +159,20 @@ def test_parallel_updates_split_the_work_and_give_the_same_result() -> None:
     # a thread held up (a core shared with another job) does fewer pieces: the others take them
     done_by: dict[str, int] = {}
     slow = threading.current_thread().name
+    pieces_in_all = 2 * threads.PIECES_PER_THREAD
+    others_done = threading.Event()
 
     def uneven(start: int, stop: int) -> None:
         name = threading.current_thread().name
         done_by[name] = done_by.get(name, 0) + 1
-        if name == slow:
-            time.sleep(0.2)
+        if name == slow:  # held up until the other thread has taken every other piece
+            others_done.wait(timeout=30)
+        elif sum(done_by.values()) - done_by.get(slow, 0) == pieces_in_all - 1:
+            others_done.set()
 
     with limited_blas_threads(2):
         parallel(uneven, a.size, minimum=1000)
-    assert sum(done_by.values()) == 2 * threads.PIECES_PER_THREAD
+    assert sum(done_by.values()) == pieces_in_all
     assert done_by[slow] == 1, done_by
 
 

@@ -141,8 +141,8 @@ def idle_cores(
     seconds, not counting the time this process itself used (OpenBLAS threads still spinning
     after a product). ``since``: measured from that sample instead when it is at most
     ``SAMPLE_MAX_AGE`` seconds old and of the same CPUs, waiting only for what the window still
-    lacks (nothing once it is ``window`` seconds old). Where
-    ``/proc/stat`` is missing: all of them."""
+    lacks (nothing once it is ``window`` seconds old). Where ``/proc/stat`` is missing: all of
+    them."""
     cpus = list(cpus) if cpus is not None else allowed_cpus()
     age = time.monotonic() - since.at if since is not None else -1.0
     if since is not None and since.ticks is not None and 0 <= age <= SAMPLE_MAX_AGE and list(since.cpus) == cpus:
@@ -215,9 +215,9 @@ def run_threads() -> int:
 def parallel(work: Callable[[int, int], None], n: int, *, minimum: int, align: int = 64) -> None:
     """``work(start, stop)`` over ``range(n)`` cut into contiguous pieces, up to
     ``PIECES_PER_THREAD`` for each thread the run may use (:func:`run_threads`), as many for
-    each, each at least ``minimum`` long (but one at least per thread); the calling thread works too, and each thread takes the next piece not yet taken, so a
-    thread slowed by another job (or a core shared with one) does less of the work instead of
-    keeping the others waiting. ``work`` must only touch its own piece (as NumPy element-wise
+    each, each at least ``minimum`` long (but one at least per thread). The calling thread works
+    too, and each thread takes the next piece not yet taken, so a thread slowed by another job
+    (or a core shared with one) does less of the work instead of keeping the others waiting. ``work`` must only touch its own piece (as NumPy element-wise
     operations on slices do): where the pieces fall depends on ``n`` and the thread count alone,
     never on which thread runs which, so the result is the same from run to run."""
     parts = max(1, min(run_threads(), n // max(1, minimum)))
@@ -235,7 +235,7 @@ def parallel(work: Callable[[int, int], None], n: int, *, minimum: int, align: i
     taken = itertools.count()  # next() on it is atomic under the GIL
 
     def take_pieces() -> None:
-        for index in iter(taken.__next__, None):
+        for index in taken:
             if index >= len(bounds):
                 return
             work(*bounds[index])
