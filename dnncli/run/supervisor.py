@@ -81,8 +81,8 @@ class Supervisor(Hooks):
     path not every epoch: see :mod:`dnncli.training.first_layer`) it copies the parameters into
     one of two reusable buffers (if the newer copy turns out to diverge, the older one is still
     good; a copy of over ``SNAPSHOT_ALWAYS_BYTES`` that would cost more than ``SNAPSHOT_SHARE`` of
-    the training time waits for a later epoch), writes a checkpoint once ``checkpoint_every`` epochs and ``checkpoint_min_seconds``
-    seconds have passed since the last one, and stops the run when a signal asked for it. The
+    the training time waits for a later epoch), writes a checkpoint once ``checkpoint_every``
+    epochs and ``checkpoint_min_seconds`` seconds have passed since the last one, and stops the run when a signal asked for it. The
     engine also reports at once an epoch that a signal cut short (``state.batch_in_epoch > 0``):
     the checkpoint then holds the position inside the epoch.
     """
@@ -114,6 +114,7 @@ class Supervisor(Hooks):
         self._snapshot_iterations: list[int | None] = [None, None]
         self._newest = 1
         self._snapshot_at = self._snapshot_seconds = 0.0
+        self._parameter_bytes = sum(v.nbytes for v in network.params.values())
         self.snapshot()
 
     # ---- the hooks ------------------------------------------------------------------------
@@ -142,7 +143,7 @@ class Supervisor(Hooks):
             raise StopRequested(self.stop.signum, state)
 
     def _snapshot_due(self) -> bool:
-        if sum(v.nbytes for v in self.network.params.values()) < SNAPSHOT_ALWAYS_BYTES:
+        if self._parameter_bytes < SNAPSHOT_ALWAYS_BYTES:
             return True
         return time.perf_counter() - self._snapshot_at >= self._snapshot_seconds / SNAPSHOT_SHARE
 
