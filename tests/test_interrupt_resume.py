@@ -7,6 +7,7 @@ with one line, exit 3, and keeps its last good parameters.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -22,7 +23,7 @@ import pytest
 from dnncli.config import load_config
 from dnncli.errors import DataError, Interrupted, RunDirError, TrainingDiverged
 from dnncli.modelfile import load_model
-from dnncli.run.checkpoint import checksum, load_checkpoint
+from dnncli.run.checkpoint import FINGERPRINT_TILE, checksum, data_fingerprint, load_checkpoint
 from dnncli.run.directory import CHECKPOINT_NAME, partial_path
 from dnncli.run.training import resume_training, run_training
 from dnncli.training.settings import Hooks
@@ -334,6 +335,27 @@ def test_resume_refuses_changed_data_a_finished_run_and_a_corrupt_checkpoint(
     resume_training(target)  # the run's own name finds its .partial twin
     result = run_dnn("train", "--resume", str(target), cwd=tmp_path)
     assert result.returncode == 2 and "finished run" in result.stderr
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.uint8])
+def test_the_data_fingerprint_is_that_of_the_c_order_bytes_whatever_the_layout(dtype: type) -> None:
+    """Checkpoints store it: resuming compares it with the data's. Column-major inputs go through
+    tiles (faster), and must give the digest earlier checkpoints hold: that of C-order bytes."""
+    rows, columns = FINGERPRINT_TILE
+    rng = np.random.default_rng(5)
+    values = (rng.random((2 * rows + 7, 3 * columns + 5)) * 200).astype(dtype)
+
+    def reference(*arrays: np.ndarray) -> str:
+        digest = hashlib.sha256()
+        for a in arrays:
+            digest.update(f"{a.shape}{a.dtype.str}".encode())
+            digest.update(np.ascontiguousarray(a).tobytes())
+        return digest.hexdigest()
+
+    Y = (rng.random((1, values.shape[1])) > 0.5).astype(dtype)
+    for X in (values, np.asfortranarray(values), values[1::2, ::3], np.asfortranarray(values)[:, 2:], values[:5, :3].T):
+        assert data_fingerprint(X, Y) == reference(X, Y)
+    assert data_fingerprint(np.asfortranarray(values)) != data_fingerprint(np.asfortranarray(values.T))
 
 
 def test_a_tampered_epoch_position_is_refused_and_format_1_checkpoints_still_resume(

@@ -74,12 +74,33 @@ def data_fingerprint(*arrays: np.ndarray | None) -> str:
         if array.flags.c_contiguous or array.ndim < 2:
             digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
             continue
-        # column-major training inputs: their C-order bytes a block of rows at a time (the same
-        # digest, without a second copy of a large matrix)
+        if array.ndim == 2:
+            _update_by_rows(digest, array)
+            continue
         rows = max(1, (1 << 22) // max(1, array[0].nbytes))
         for start in range(0, array.shape[0], rows):
             digest.update(memoryview(np.ascontiguousarray(array[start : start + rows])).cast("B"))
     return digest.hexdigest()
+
+
+# column-major inputs are turned into rows a tile of this many rows by this many columns at a time
+FINGERPRINT_TILE = (1024, 16)
+
+
+def _update_by_rows(digest: Any, array: np.ndarray) -> None:
+    """Feed ``digest`` the C-order bytes of a 2-D array of any layout (column-major training
+    inputs), a block of rows at a time through one small buffer: the same digest as its C-order
+    copy without making one. The block is filled a tile at a time, each tile's columns a few
+    pages: copying whole rows out of a column-major array reads every element from another page
+    (the cat set x10, 205 MB of float64: 1.2-2.2 s instead of 0.27 s by tiles)."""
+    tile_rows, tile_columns = FINGERPRINT_TILE
+    n, m = array.shape
+    block = np.empty((min(tile_rows, n), m), dtype=array.dtype)
+    for start in range(0, n, tile_rows):
+        rows = block[: min(tile_rows, n - start)]
+        for first in range(0, m, tile_columns):
+            rows[:, first : first + tile_columns] = array[start : start + len(rows), first : first + tile_columns]
+        digest.update(memoryview(rows).cast("B"))
 
 
 def _split(state: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
