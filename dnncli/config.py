@@ -108,6 +108,10 @@ class ModelConfig(_Section):
         return self
 
 
+# a memory budget (MB) beyond any machine's memory: larger values are refused, not rounded to bytes
+MAX_MEMORY_BUDGET_MB = 1e9
+
+
 class DataConfig(_Section):
     train: str = Field(description="HDF5 file with the training set, or a folder of images (one subfolder per class).")
     test: str | None = Field(default=None, description="HDF5 file with the test set, or a folder of images.")
@@ -180,8 +184,12 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _check_memory_budget(self) -> "DataConfig":
-        if isinstance(self.memory_budget_mb, float) and not self.memory_budget_mb > 0:
-            raise ValueError(f"memory_budget_mb = {self.memory_budget_mb}: must be a positive number of MB or 'auto'")
+        # (infinity and NaN never get here: pydantic refuses them) a budget whose bytes overflow
+        if isinstance(self.memory_budget_mb, float) and not 0 < self.memory_budget_mb <= MAX_MEMORY_BUDGET_MB:
+            raise ValueError(
+                f"memory_budget_mb = {self.memory_budget_mb}: must be a positive number of MB (at most "
+                f"{MAX_MEMORY_BUDGET_MB:g}) or 'auto'"
+            )
         return self
 
     @model_validator(mode="after")

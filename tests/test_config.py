@@ -107,6 +107,9 @@ def test_overrides_set_any_key_with_yaml_values(tmp_path: Path) -> None:
     ("training.learning_rate", "expected KEY=VALUE"),
     ("training.learning_rate.x=1", "training.learning_rate is a value, not a section"),
     ("name=a/b", "it names a directory"),
+    ("data.memory_budget_mb=.inf", "data.memory_budget_mb: expected 'auto', got inf"),
+    ("data.memory_budget_mb=1e305", "memory_budget_mb = 1e+305: must be a positive number of MB (at most 1e+09) or 'auto'"),
+    ("data.memory_budget_mb=0", "memory_budget_mb = 0.0: must be a positive number of MB"),
 ])
 def test_bad_values_are_refused_with_one_readable_line(tmp_path: Path, override: str, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
