@@ -32,6 +32,9 @@ Why case B's target is out of reach here (bench/results/README.md, session 5):
             the first layer, 128 x 784 by 784 x 64, and the small ones) and its Adam update of
             109,386 float32 numbers, on one core and on two (OpenBLAS's threads, dnn's), times
             the run's 2,500 steps (wall time: run it on an idle machine)
+  gramstep  case A's Gram step (float32 network, the shared cat set) as the library runs it
+            against the same operations written out in one function, without the per-layer
+            dispatch; both from the same parameters, checked to give the same bits
 
 OpenBLAS's small float32 products run up to 1.6x slower in a process whose first product was
 small and single-threaded (the sections that time them make a large one first).
@@ -384,6 +387,86 @@ def floor(repeats: int) -> None:
           " evaluations; the target is 0.5x the faster peer's time")
 
 
+def gramstep(steps: int) -> None:
+    from pathlib import Path
+
+    import h5py
+    from threadpoolctl import threadpool_limits
+
+    from dnncli.network.model import Network
+    from dnncli.training.first_layer import GramFirstLayer
+    from dnncli.training.optimizers import make_optimizer
+
+    path = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "train_catvnoncat.h5"
+    if not path.exists():
+        print("case A's Gram step: skipped (the shared cat set is absent)")
+        return
+    with h5py.File(path, "r") as f:
+        images, labels = f["train_set_x"][()], f["train_set_y"][()]
+    X = np.asfortranarray(images.reshape(len(images), -1).T.astype(np.float32) / np.float32(255))
+
+    def layer() -> tuple[Network, GramFirstLayer, np.ndarray]:
+        network = Network.create([12288, 20, 7, 5, 1], ["relu", "relu", "relu", "sigmoid"], "xavier", 1,
+                                 dtype=np.float32)
+        return network, GramFirstLayer(network, X), network.encode_targets(labels)
+
+    network, first, Y = layer()
+    optimizer = make_optimizer("gd", 0.0075)
+
+    def library() -> None:
+        AL, caches = first.forward(None)
+        first.cost(AL, caches, Y)
+        first.step(optimizer, first.backward(AL, Y, caches, 0.0, optimizer))
+
+    written, out, Y = layer()
+    p, g = out.params, out._grad_views  # noqa: SLF001 (the packed vectors the optimizer steps)
+    C, b1, W2, b2, W3, b3, W4, b4 = (p[k] for k in ("W1_C", "b1", "W2", "b2", "W3", "b3", "W4", "b4"))
+    coefficients, layers = out._packs["W1_coefficients"], out._packs["layers"]  # noqa: SLF001
+    m, lr, f32 = Y.shape[1], 0.0075, np.float32
+    Z64, steps_c, steps_l = np.empty((20, m)), np.empty_like(coefficients.vector), np.empty_like(layers.vector)
+
+    def by_hand() -> None:  # the library's operations, in its order, for these layers only (a = 1)
+        np.dot(C, out.G, out=Z64)
+        np.subtract(out.P, Z64, out=Z64)
+        np.add(Z64, b1, out=Z64)
+        Z1 = Z64.astype(f32)
+        A1 = np.maximum(Z1, 0)
+        Z2 = np.dot(W2, A1); Z2 += b2; A2 = np.maximum(Z2, 0)  # noqa: E702
+        Z3 = np.dot(W3, A2); Z3 += b3; A3 = np.maximum(Z3, 0)  # noqa: E702
+        Z4 = np.dot(W4, A3); Z4 += b4  # noqa: E702
+        E = np.exp(-np.abs(Z4))
+        A4 = np.where(Z4 >= 0, 1.0, E).astype(f32, copy=False)
+        A4 /= 1.0 + E
+        float(np.add.reduce(np.logaddexp(0, Z4) - Y * Z4, axis=None) / m)
+        dZ = A4 - Y
+        for W, A_prev, Z_prev, dW, db in ((W4, A3, Z3, g["dW4"], g["db4"]), (W3, A2, Z2, g["dW3"], g["db3"]),
+                                          (W2, A1, Z1, g["dW2"], g["db2"])):
+            np.dot(dZ, A_prev.T, out=dW)
+            np.add.reduce(dZ, axis=1, keepdims=True, out=db)
+            dZ = np.dot(W.T, dZ)
+            np.multiply(dZ, Z_prev > 0, out=dZ)
+        np.add.reduce(dZ, axis=1, keepdims=True, out=g["db1"])
+        layers.gradient /= m
+        dZ /= -m
+        np.add(dZ, 0.0, out=g["dW1_C"])
+        g["dW1_a"][0, 0] = 0.0  # no L2 term: a stays 1
+        np.multiply(coefficients.gradient, lr, out=steps_c)
+        coefficients.vector -= steps_c
+        np.multiply(layers.gradient, lr, out=steps_l)
+        layers.vector -= steps_l
+
+    print(f"case A's Gram step (float32 network), {steps:,} steps, CPU time per step")
+    with threadpool_limits(1, user_api="blas"):
+        lib = hand = math.inf
+        for _ in range(3):  # in turns: a slower moment of the machine falls on both
+            lib = min(lib, best(lambda: [library() for _ in range(steps)], 1, time.process_time) / steps)
+            hand = min(hand, best(lambda: [by_hand() for _ in range(steps)], 1, time.process_time) / steps)
+        same = all(np.array_equal(first.params[k], out.params[k]) for k in first.params)
+        show("the library's step", lib)
+        show("the same operations in one function", hand, "(the same bits)" if same else "(OTHER BITS)")
+        show("of which C G alone", best(lambda: np.dot(C, out.G, out=Z64), steps, time.process_time))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="products,adam,relu")
@@ -394,7 +477,8 @@ def main() -> None:
     sections = {"products": lambda: products(args.threads, args.repeats, clock), "adam": lambda: adam(args.repeats * 10, clock),
                 "relu": lambda: relu(args.repeats * 30, clock), "fused": lambda: fused(max(3, args.repeats // 3), clock),
                 "sparse": lambda: sparse(max(3, args.repeats // 5), clock), "split": lambda: split(max(3, args.repeats // 5)),
-                "gram": lambda: gram(args.repeats * 30), "floor": lambda: floor(max(3, args.repeats // 5))}
+                "gram": lambda: gram(args.repeats * 30), "floor": lambda: floor(max(3, args.repeats // 5)),
+                "gramstep": lambda: gramstep(args.repeats * 30)}
     for name in args.sections.split(","):
         sections[name.strip()]()
 
