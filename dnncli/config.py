@@ -184,7 +184,7 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _check_memory_budget(self) -> "DataConfig":
-        # (infinity and NaN never get here: pydantic refuses them) a budget whose bytes overflow
+        # pydantic refuses infinity and NaN; a finite budget this large would overflow in bytes
         if isinstance(self.memory_budget_mb, float) and not 0 < self.memory_budget_mb <= MAX_MEMORY_BUDGET_MB:
             raise ValueError(
                 f"memory_budget_mb = {self.memory_budget_mb}: must be a positive number of MB (at most "
