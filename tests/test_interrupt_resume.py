@@ -356,6 +356,8 @@ def test_the_data_fingerprint_is_that_of_the_c_order_bytes_whatever_the_layout(d
     for X in (values, np.asfortranarray(values), values[1::2, ::3], np.asfortranarray(values)[:, 2:], values[:5, :3].T):
         assert data_fingerprint(X, Y) == reference(X, Y)
     assert data_fingerprint(np.asfortranarray(values)) != data_fingerprint(np.asfortranarray(values.T))
+    empty = np.zeros((0, 5), dtype)  # a memoryview cast to bytes refused it
+    assert data_fingerprint(empty) == reference(empty)
 
 
 def test_a_tampered_epoch_position_is_refused_and_format_1_checkpoints_still_resume(

@@ -72,14 +72,14 @@ def data_fingerprint(*arrays: np.ndarray | None) -> str:
         array = np.asarray(array)
         digest.update(f"{array.shape}{array.dtype.str}".encode())
         if array.flags.c_contiguous or array.ndim < 2:
-            digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+            digest.update(np.ascontiguousarray(array))  # its bytes, no copy (and none for a zero-size one)
             continue
         if array.ndim == 2:
             _update_by_rows(digest, array)
             continue
         rows = max(1, (1 << 22) // max(1, array[0].nbytes))
         for start in range(0, array.shape[0], rows):
-            digest.update(memoryview(np.ascontiguousarray(array[start : start + rows])).cast("B"))
+            digest.update(np.ascontiguousarray(array[start : start + rows]))
     return digest.hexdigest()
 
 
@@ -100,7 +100,7 @@ def _update_by_rows(digest: Any, array: np.ndarray) -> None:
         rows = block[: min(tile_rows, n - start)]
         for first in range(0, m, tile_columns):
             rows[:, first : first + tile_columns] = array[start : start + len(rows), first : first + tile_columns]
-        digest.update(memoryview(rows).cast("B"))
+        digest.update(rows)
 
 
 def _split(state: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
