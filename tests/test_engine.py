@@ -171,6 +171,37 @@ def test_mini_batch_budget_in_epochs_and_iterations() -> None:
     assert result.iterations == 6 and result.epochs == 2
 
 
+@pytest.mark.parametrize("l2_lambda", [0.0, 0.3])
+def test_a_mini_batch_run_passes_over_the_training_set_once_for_its_last_row_and_metrics(
+    monkeypatch: pytest.MonkeyPatch, l2_lambda: float
+) -> None:
+    """The last row's pass (its training accuracy) is the one the final metrics come from: the
+    same parameters, the same numbers, one pass over the whole set fewer at the end of a run."""
+    X, Y, net = binary_problem(m=50)
+    passes = []
+    forward = Network.forward
+
+    def counted(self: Network, A: np.ndarray, *args: object, **kwargs: object) -> tuple:
+        passes.append(A is X)
+        return forward(self, A, *args, **kwargs)
+
+    monkeypatch.setattr(Network, "forward", counted)
+    result = fit(net, X, Y, learning_rate=0.05, epochs=3, batch_size=16, optimizer="adam", l2_lambda=l2_lambda)
+    assert passes.count(True) == 2  # row 0 and the last row; none more for the final metrics
+    AL, caches = forward(net, X)
+    assert result.final_cost == net.cost(AL, caches, Y, l2_lambda)
+    assert result.train_accuracy == net.accuracy(AL, Y) == result.history.rows[-1]["train_accuracy"]
+
+
+def test_a_restored_best_epoch_is_passed_over_again_for_the_final_metrics() -> None:
+    X, Y, net = binary_problem(m=60)
+    result = fit(net, X[:, :40], Y[:, :40], X_val=X[:, 40:], Y_val=Y[:, 40:], learning_rate=2.0, epochs=6,
+                 batch_size=8, keep_best=True, record_every=1)
+    AL, caches = net.forward(X[:, :40])
+    assert result.final_cost == net.cost(AL, caches, Y[:, :40])
+    assert result.train_accuracy == net.accuracy(AL, Y[:, :40])
+
+
 def test_full_batch_given_as_batch_size_is_the_full_batch_loop() -> None:
     X, Y, net = binary_problem()
     a = fit(net, X, Y, learning_rate=0.1, iterations=20)

@@ -79,6 +79,9 @@ class _Loop:
     rng: np.random.Generator
     state: TrainState
     hooks: Hooks
+    # the last epoch's pass over the whole training set (plain path): ``_finish`` reports from it
+    # instead of making the same pass again, ``(iteration, A[L], caches)``
+    final_pass: tuple[int, np.ndarray, list[Any]] | None = None
 
     @property
     def batch_size(self) -> int | None:
@@ -104,9 +107,13 @@ class _Loop:
         AL, caches = self.first.evaluation_forward(examples.X)
         return self.first.cost(AL, caches, examples.Y), self.network.accuracy(AL, examples.Y)
 
-    def training_accuracy(self) -> float | None:
-        """The accuracy of the current parameters on the training set, without dropout."""
-        AL, _ = self.first.forward(None)
+    def training_accuracy(self, last: bool = False) -> float | None:
+        """The accuracy of the current parameters on the training set, without dropout; ``last``:
+        the run's last row, whose pass the final metrics reuse (on the plain path, where it is
+        the very pass ``_finish`` would make)."""
+        AL, caches = self.first.forward(None)
+        if last and self.first.name == "plain":
+            self.final_pass = (self.state.iteration, AL, caches)
         return self.network.accuracy(AL, self.data.Y)
 
     def record(self, cost: float, train_accuracy: float | None) -> bool:
@@ -203,10 +210,11 @@ class _Loop:
         state.batch_in_epoch, state.epoch_order = 0, None
         state.epoch += 1
         self.hooks.on_epoch(state.epoch, total_cost / seen)
-        if state.epoch % settings.record_every == 0 or settings.finished(state, m):
+        last = settings.finished(state, m)
+        if state.epoch % settings.record_every == 0 or last:
             if not first.parameters_finite():
                 raise self.diverged(f"at epoch {state.epoch}")
-            if self.record(total_cost / seen, self.training_accuracy()):
+            if self.record(total_cost / seen, self.training_accuracy(last)):
                 state.stopped_early = True
 
     def initial_record(self) -> None:
@@ -380,7 +388,11 @@ def _finish(loop: _Loop) -> TrainResult:
     tracker = state.tracker
     restored = tracker is not None and tracker.restore(network.params)
 
-    AL, caches = network.forward(data.X)
+    kept, loop.final_pass = loop.final_pass, None
+    if kept is not None and kept[0] == state.iteration and not restored:
+        _, AL, caches = kept  # the last row's pass, with these very parameters
+    else:
+        AL, caches = network.forward(data.X)
     final_cost = network.cost(AL, caches, data.Y, settings.l2_lambda)
     if not _parameters_finite(network):
         raise loop.diverged("after the last iteration")
