@@ -32,6 +32,8 @@ Why case B's target is out of reach here (bench/results/README.md, session 5):
             the first layer, 128 x 784 by 784 x 64, and the small ones) and its Adam update of
             109,386 float32 numbers, on one core and on two (OpenBLAS's threads, dnn's), times
             the run's 2,500 steps (wall time: run it on an idle machine)
+  fingerprint  the data fingerprint a checkpoint stores (SHA-256 of the C-order bytes) of
+            column-major inputs, through tiles (dnn) against whole blocks of rows (before)
   gramstep  case A's Gram step (float32 network, the shared cat set) as the library runs it
             against the same operations written out in one function, without the per-layer
             dispatch; both from the same parameters, checked to give the same bits
@@ -410,7 +412,7 @@ def gramstep(steps: int) -> None:
                                  dtype=np.float32)
         return network, GramFirstLayer(network, X), network.encode_targets(labels)
 
-    network, first, Y = layer()
+    _, first, Y = layer()
     optimizer = make_optimizer("gd", 0.0075)
 
     def library() -> None:
@@ -418,7 +420,7 @@ def gramstep(steps: int) -> None:
         first.cost(AL, caches, Y)
         first.step(optimizer, first.backward(AL, Y, caches, 0.0, optimizer))
 
-    written, out, Y = layer()
+    _, out, Y = layer()  # the same parameters again, stepped by hand
     p, g = out.params, out._grad_views  # noqa: SLF001 (the packed vectors the optimizer steps)
     C, b1, W2, b2, W3, b3, W4, b4 = (p[k] for k in ("W1_C", "b1", "W2", "b2", "W3", "b3", "W4", "b4"))
     coefficients, layers = out._packs["W1_coefficients"], out._packs["layers"]  # noqa: SLF001
@@ -467,6 +469,40 @@ def gramstep(steps: int) -> None:
         show("of which C G alone", best(lambda: np.dot(C, out.G, out=Z64), steps, time.process_time))
 
 
+def fingerprint(repeats: int) -> None:
+    import hashlib
+
+    from dnncli.run.checkpoint import data_fingerprint
+
+    def by_row_blocks(array: np.ndarray) -> str:  # session 4's code: a copy of 4 MB of rows at a time
+        digest = hashlib.sha256(f"{array.shape}{array.dtype.str}".encode())
+        rows = max(1, (1 << 22) // max(1, array[0].nbytes))
+        for start in range(0, array.shape[0], rows):
+            digest.update(np.ascontiguousarray(array[start : start + rows]))
+        return digest.hexdigest()
+
+    rng = np.random.default_rng(0)
+    shapes = {"the cat set x10, float64 (205 MB)": ((12288, 2090), np.float64),
+              "the cat set x10, float32": ((12288, 2090), np.float32),
+              "60,000 MNIST images, float32": ((784, 60000), np.float32),
+              "the cat set, float32": ((12288, 209), np.float32)}
+    def once(f: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        f()
+        return time.perf_counter() - start
+
+    # a run computes it once: the first call, whose buffers are new to the process, is the one
+    # that counts; the best of the later ones shows the copying alone
+    print("data fingerprint of column-major inputs, wall time: the first call in this process, then the best")
+    for name, (shape, dtype) in shapes.items():
+        X = np.asfortranarray(rng.random(shape, dtype=dtype))
+        for label, f in (("whole blocks of rows (before)", lambda: by_row_blocks(X)), ("tiles (dnn)", lambda: data_fingerprint(X))):
+            first = once(f)
+            show(f"{name}: {label}", first, f"then {best(f, repeats, time.perf_counter) * 1e3:.0f} ms")
+        assert data_fingerprint(X) == by_row_blocks(X)
+        del X
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="products,adam,relu")
@@ -478,7 +514,7 @@ def main() -> None:
                 "relu": lambda: relu(args.repeats * 30, clock), "fused": lambda: fused(max(3, args.repeats // 3), clock),
                 "sparse": lambda: sparse(max(3, args.repeats // 5), clock), "split": lambda: split(max(3, args.repeats // 5)),
                 "gram": lambda: gram(args.repeats * 30), "floor": lambda: floor(max(3, args.repeats // 5)),
-                "gramstep": lambda: gramstep(args.repeats * 30)}
+                "gramstep": lambda: gramstep(args.repeats * 30), "fingerprint": lambda: fingerprint(3)}
     for name in args.sections.split(","):
         sections[name.strip()]()
 

@@ -23,7 +23,7 @@ import pytest
 from dnncli.config import load_config
 from dnncli.errors import DataError, Interrupted, RunDirError, TrainingDiverged
 from dnncli.modelfile import load_model
-from dnncli.run.checkpoint import FINGERPRINT_TILE, checksum, data_fingerprint, load_checkpoint
+from dnncli.run.checkpoint import FINGERPRINT_ROWS, checksum, data_fingerprint, load_checkpoint
 from dnncli.run.directory import CHECKPOINT_NAME, partial_path
 from dnncli.run.training import resume_training, run_training
 from dnncli.training.settings import Hooks
@@ -341,9 +341,9 @@ def test_resume_refuses_changed_data_a_finished_run_and_a_corrupt_checkpoint(
 def test_the_data_fingerprint_is_that_of_the_c_order_bytes_whatever_the_layout(dtype: type) -> None:
     """Checkpoints store it: resuming compares it with the data's. Column-major inputs go through
     tiles (faster), and must give the digest earlier checkpoints hold: that of C-order bytes."""
-    rows, columns = FINGERPRINT_TILE
     rng = np.random.default_rng(5)
-    values = (rng.random((2 * rows + 7, 3 * columns + 5)) * 200).astype(dtype)
+    values = (rng.random((2 * FINGERPRINT_ROWS + 7, 53)) * 200).astype(dtype)  # blocks and tiles, cut
+    wide = (rng.random((40, 70_000)) * 200).astype(dtype)  # rows of up to 560 kB: fewer rows a block
 
     def reference(*arrays: np.ndarray) -> str:
         digest = hashlib.sha256()
@@ -353,7 +353,8 @@ def test_the_data_fingerprint_is_that_of_the_c_order_bytes_whatever_the_layout(d
         return digest.hexdigest()
 
     Y = (rng.random((1, values.shape[1])) > 0.5).astype(dtype)
-    for X in (values, np.asfortranarray(values), values[1::2, ::3], np.asfortranarray(values)[:, 2:], values[:5, :3].T):
+    for X in (values, np.asfortranarray(values), values[1::2, ::3], np.asfortranarray(values)[:, 2:], values[:5, :3].T,
+              np.asfortranarray(wide)):
         assert data_fingerprint(X, Y) == reference(X, Y)
     assert data_fingerprint(np.asfortranarray(values)) != data_fingerprint(np.asfortranarray(values.T))
     empty = np.zeros((0, 5), dtype)  # a memoryview cast to bytes refused it

@@ -83,24 +83,29 @@ def data_fingerprint(*arrays: np.ndarray | None) -> str:
     return digest.hexdigest()
 
 
-# column-major inputs are turned into rows a tile of this many rows by this many columns at a time
-FINGERPRINT_TILE = (1024, 16)
+# column-major inputs are turned into rows through a buffer of at most this many bytes (or one
+# row), at most FINGERPRINT_ROWS rows, filled a tile of about FINGERPRINT_TILE numbers at a time
+FINGERPRINT_BLOCK_BYTES = 4 << 20
+FINGERPRINT_ROWS = 1024
+FINGERPRINT_TILE = 16384
 
 
 def _update_by_rows(digest: Any, array: np.ndarray) -> None:
     """Feed ``digest`` the C-order bytes of a 2-D array of any layout (column-major training
     inputs), a block of rows at a time through one small buffer: the same digest as its C-order
-    copy without making one. The block is filled a tile at a time, each tile's columns a few
-    pages: copying whole rows out of a column-major array reads every element from another page
-    (the cat set x10, 205 MB of float64: 1.2-2.2 s instead of 0.27 s by tiles)."""
-    tile_rows, tile_columns = FINGERPRINT_TILE
+    copy without making one. The block is filled a tile at a time (its rows by at least 16
+    columns): copying whole rows out of a column-major array reads each element from another
+    page (`python bench/micro.py --sections fingerprint`: the cat set x10, 205 MB of float64,
+    0.50 s by whole rows, 0.25-0.31 s by tiles)."""
     n, m = array.shape
-    block = np.empty((min(tile_rows, n), m), dtype=array.dtype)
-    for start in range(0, n, tile_rows):
-        rows = block[: min(tile_rows, n - start)]
-        for first in range(0, m, tile_columns):
-            rows[:, first : first + tile_columns] = array[start : start + len(rows), first : first + tile_columns]
-        digest.update(rows)
+    rows = max(1, min(FINGERPRINT_ROWS, n, FINGERPRINT_BLOCK_BYTES // max(1, m * array.itemsize)))
+    columns = max(16, FINGERPRINT_TILE // rows)
+    block = np.empty((rows, m), dtype=array.dtype)
+    for start in range(0, n, rows):
+        part = block[: min(rows, n - start)]
+        for first in range(0, m, columns):
+            part[:, first : first + columns] = array[start : start + len(part), first : first + columns]
+        digest.update(part)
 
 
 def _split(state: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
