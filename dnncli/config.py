@@ -122,9 +122,9 @@ class DataConfig(_Section):
     classes_key: str = "list_classes"
     memory_budget_mb: Literal["auto"] | float = Field(
         default="auto",
-        description="Training inputs whose float matrix exceeds this (MB) are kept as stored and scaled a "
-        "batch at a time; over it as stored, they are read from the file batch by batch. auto: half of "
-        "the memory available at the start (cgroup limit and MemAvailable).",
+        description="Training inputs whose float matrix exceeds this (MB, at most 1e9) are kept as stored "
+        "and scaled a batch at a time; over it as stored, they are read from the file batch by batch. "
+        "auto: half of the memory available at the start (cgroup limit and MemAvailable).",
     )
     scale: Literal["auto", "none"] | float = Field(
         default="auto",
