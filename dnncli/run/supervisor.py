@@ -82,9 +82,9 @@ class Supervisor(Hooks):
     one of two reusable buffers (if the newer copy turns out to diverge, the older one is still
     good; a copy of over ``SNAPSHOT_ALWAYS_BYTES`` that would cost more than ``SNAPSHOT_SHARE`` of
     the training time waits for a later epoch), writes a checkpoint once ``checkpoint_every``
-    epochs and ``checkpoint_min_seconds`` seconds have passed since the last one, and stops the run when a signal asked for it. The
-    engine also reports at once an epoch that a signal cut short (``state.batch_in_epoch > 0``):
-    the checkpoint then holds the position inside the epoch.
+    epochs and ``checkpoint_min_seconds`` seconds have passed since the last one, and stops the
+    run when a signal asked for it. The engine also reports at once an epoch that a signal cut
+    short (``state.batch_in_epoch > 0``): the checkpoint then holds the position inside the epoch.
     """
 
     def __init__(

@@ -34,9 +34,9 @@ cat set ×10 (float64, two cores) the split products took 37 ms where OpenBLAS's
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import itertools
-import contextvars
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -217,9 +217,10 @@ def parallel(work: Callable[[int, int], None], n: int, *, minimum: int, align: i
     ``PIECES_PER_THREAD`` for each thread the run may use (:func:`run_threads`), as many for
     each, each at least ``minimum`` long (but one at least per thread). The calling thread works
     too, and each thread takes the next piece not yet taken, so a thread slowed by another job
-    (or a core shared with one) does less of the work instead of keeping the others waiting. ``work`` must only touch its own piece (as NumPy element-wise
-    operations on slices do): where the pieces fall depends on ``n`` and the thread count alone,
-    never on which thread runs which, so the result is the same from run to run."""
+    (or a core shared with one) does less of the work instead of keeping the others waiting.
+    ``work`` must only touch its own piece (as NumPy element-wise operations on slices do): where
+    the pieces fall depends on ``n`` and the thread count alone, never on which thread runs which,
+    so the result is the same from run to run."""
     parts = max(1, min(run_threads(), n // max(1, minimum)))
     if parts == 1:
         work(0, n)
