@@ -27,16 +27,18 @@ Ideas measured and left out (bench/results/README.md, session 4), kept here to b
   gram      case A's C G (20 x 209 by 209 x 209, float64) on one thread against dnn's two
             threads, by rows of C (wall time)
 
-Why case B's target is out of reach here (bench/results/README.md, session 5):
-  floor     case B's step reduced to what no implementation can skip: its products (the two of
-            the first layer, 128 x 784 by 784 x 64, and the small ones) and its Adam update of
-            109,386 float32 numbers, on one core and on two (OpenBLAS's threads, dnn's), times
-            the run's 2,500 steps (wall time: run it on an idle machine)
-  fingerprint  the data fingerprint a checkpoint stores (SHA-256 of the C-order bytes) of
-            column-major inputs, through tiles (dnn) against whole blocks of rows (before)
+Session 5 (bench/results/README.md, session 5):
+  floor     why case B's target is out of reach here: its step reduced to what no
+            implementation can skip, its products (the two of the first layer, 128 x 784 by
+            784 x 64, and the small ones) and its Adam update of 109,386 float32 numbers, on one
+            core and on two (OpenBLAS's threads, dnn's), times the run's 2,500 steps (wall time:
+            run it on an idle machine)
   gramstep  case A's Gram step (float32 network, the shared cat set) as the library runs it
             against the same operations written out in one function, without the per-layer
             dispatch; both from the same parameters, checked to give the same bits
+  fingerprint
+            the data fingerprint a checkpoint stores (SHA-256 of the C-order bytes) of
+            column-major inputs, through tiles (dnn) against whole blocks of rows (before)
 
 OpenBLAS's small float32 products run up to 1.6x slower in a process whose first product was
 small and single-threaded (the sections that time them make a large one first).
