@@ -125,7 +125,7 @@ def test_find_pipeline_gives_jsonl_that_parses_line_by_line(tmp_path: Path, rgb_
     save_pngs(X[:6], tmp_path / "photos")
     save_pngs(X[6:], tmp_path / "photos" / "more", names=[f"m{i}" for i in range(6)])
     (tmp_path / "photos" / "notes.txt").write_text("not a picture")
-    command = f"find '{tmp_path / 'photos'}' -name '*.png' | '{dnn_executable()}' predict - --format jsonl --model '{rgb_model}'"
+    command = f"find '{tmp_path / 'photos'}' -name '*.png' | sort | '{dnn_executable()}' predict - --format jsonl --model '{rgb_model}'"
     result = subprocess.run(command, shell=True, capture_output=True, text=True, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -137,7 +137,8 @@ def test_find_pipeline_gives_jsonl_that_parses_line_by_line(tmp_path: Path, rgb_
         assert record["probability"] == record["probabilities"][record["class"]]
         assert sum(record["probabilities"].values()) == pytest.approx(1.0)
 
-    # the same predictions for the same files, found through -r instead of find
+    # the same predictions for the same files in the same order, found through -r instead of find
+    # (a batch of other files, or in another order, may differ in the last bit: BLAS kernels)
     recursive = run_dnn("predict", "-r", str(tmp_path / "photos"), "--format", "jsonl", "--model", str(rgb_model))
     assert recursive.returncode == 0, recursive.stderr
     by_path = {r["path"]: r for r in jsonl(recursive.stdout)}

@@ -47,9 +47,11 @@ class Dataset:
         return int(np.prod(self.input_shape, dtype=np.int64))
 
     def columns(self, divisor: float, dtype: np.dtype | type = np.float64) -> np.ndarray:
-        """X of shape ``(n_x, m)``, divided by ``divisor``, C-contiguous, in ``dtype``."""
-        # one copy, straight into C order (astype would keep the transposed layout: a second copy)
-        X = np.array(self.X_raw.reshape(self.m, -1).T, dtype=dtype, order="C")
+        """X of shape ``(n_x, m)``, divided by ``divisor``, in ``dtype``, column-major (each
+        example's values contiguous) as the training columns are: some BLAS kernels (OpenBLAS's
+        AVX-512 small-matrix ones) round a small product differently for another layout, and the
+        same inputs must give the same outputs to the last bit from every source."""
+        X = np.array(self.X_raw.reshape(self.m, -1).T, dtype=dtype, order="F")  # one copy
         return divide(X, divisor)
 
 

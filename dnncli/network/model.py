@@ -115,11 +115,14 @@ def affine(W: np.ndarray, A: np.ndarray, b: np.ndarray) -> np.ndarray:
       each block's inputs staying in the cache: 76 ms against 86-90 ms for 2,090 examples at once;
     * otherwise ``W @ A``.
 
-    In a run with several threads a large product is split by examples over them. Float64 blocks
-    and parts give the very same numbers as one product. The form depends on the layer, the type
-    and the number of examples only, never on how ``A`` is laid out, so that the same inputs give
-    the same outputs to the last bit from any source (training columns, an HDF5 set, image
-    files)."""
+    In a run with several threads a large product is split by examples over them. With
+    OpenBLAS's Haswell kernels float64 blocks and parts give the very same numbers as one
+    product; its AVX-512 kernels (SkylakeX) may round them differently in the last bit, which is
+    one reason a run keeps its thread count in its checkpoint. The form depends on the layer, the
+    type and the number of examples only, and every source hands the inputs over in one layout,
+    column-major (training columns, an HDF5 set, image files: ``Dataset.columns``,
+    ``Network.predict_proba``), since the AVX-512 kernels also round a small product differently
+    for another layout: the same inputs give the same outputs to the last bit."""
     if not isinstance(A, np.ndarray) or A.ndim != 2:  # inputs scaled a batch at a time
         Z = W @ A
         Z += b
@@ -517,7 +520,12 @@ class Network:
     # ---- prediction ------------------------------------------------------------------------
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """The output layer's activations ``A[L]``, shape ``(n[L], m)``."""
+        """The output layer's activations ``A[L]``, shape ``(n[L], m)``. ``X`` is handed to the
+        first layer column-major, the training inputs' layout, whatever its own: some BLAS kernels
+        (OpenBLAS's AVX-512 small-matrix ones) round a small product differently for another
+        layout, and a prediction must be the training-time output to the last bit."""
+        if isinstance(X, np.ndarray) and X.ndim == 2 and not X.flags.f_contiguous:
+            X = np.asfortranarray(X)
         return self.forward(X)[0]
 
     def predict(self, X: np.ndarray, threshold: float = 0.5) -> np.ndarray:
