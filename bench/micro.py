@@ -279,7 +279,7 @@ def sparse(repeats: int, clock: Callable[[], float]) -> None:
 def split(repeats: int) -> None:
     from threadpoolctl import threadpool_limits
 
-    from dnncli.training import threads
+    from dnncli.compute import threads
 
     X, batches = _mnist_batches(50)
     rng = np.random.default_rng(1)
@@ -311,7 +311,7 @@ def split(repeats: int) -> None:
 def gram(repeats: int) -> None:
     from threadpoolctl import threadpool_limits
 
-    from dnncli.training import threads
+    from dnncli.compute import threads
 
     rng = np.random.default_rng(0)
     X = rng.random((12288, 209))
@@ -332,7 +332,7 @@ def floor(repeats: int) -> None:
     from threadpoolctl import threadpool_limits
 
     from dnncli.network.model import Network
-    from dnncli.training import threads
+    from dnncli.compute import threads
     from dnncli.training.optimizers import Adam
 
     X, batches = _mnist_batches(40)

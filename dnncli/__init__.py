@@ -31,9 +31,9 @@ _EXPORTS = {
     "Hooks": "dnncli.training.settings",
     "TrainState": "dnncli.training.state",
     "TrainResult": "dnncli.training.state",
-    "ModelBundle": "dnncli.modelfile",
-    "save_model": "dnncli.modelfile",
-    "load_model": "dnncli.modelfile",
+    "ModelBundle": "dnncli.model.file",
+    "save_model": "dnncli.model.file",
+    "load_model": "dnncli.model.file",
     "run_training": "dnncli.run.training",
     "resume_training": "dnncli.run.training",
 }

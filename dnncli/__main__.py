@@ -1,3 +1,3 @@
-from dnncli.cli import main
+from dnncli.cli.app import main
 
 main()

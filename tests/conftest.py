@@ -27,7 +27,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     mask within its cgroup CPU quota, as dnn counts them for its own threads; not xdist's own
     count of the host's physical cores (1 on a 2-vCPU VM of one hyperthreaded core, 64 in a
     container limited to 2)."""
-    from dnncli.training.threads import usable_cores
+    from dnncli.compute.threads import usable_cores
 
     return usable_cores()
 
@@ -110,7 +110,7 @@ def run_dnn(*args: str, cwd: Path | None = None, input: str | None = None, env: 
 def _run_in_process(args: list[str], cwd: Path | None, input: str | None, env: dict) -> subprocess.CompletedProcess:
     from typer.testing import CliRunner
 
-    from dnncli.cli import app
+    from dnncli.cli.app import app
 
     previous = os.getcwd()
     # the runner sets what differs from os.environ, and unsets what env drops

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dnncli.modelfile import ModelBundle, save_model
+from dnncli.model.file import ModelBundle, save_model
 from dnncli.network.model import Network
 from dnncli.training.loop import train
 from dnncli.training.settings import Examples, Hooks, TrainData, TrainSettings

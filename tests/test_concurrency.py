@@ -14,7 +14,7 @@ import pytest
 
 from dnncli.errors import RunDirError
 from dnncli.files.lock import LOCK_NAME, RunLock, held_elsewhere
-from dnncli.modelfile import load_model
+from dnncli.model.file import load_model
 from dnncli.run.directory import PartialRun, partial_path
 from tests.conftest import dnn_executable, run_dnn
 

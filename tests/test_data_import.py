@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from dnncli.cli import app
+from dnncli.cli.app import app
 from dnncli.data.image_import import ImportOptions, import_folder
 from dnncli.data.images import load_image
 from dnncli.data.splits import stratified_split
-from dnncli.modelfile import load_model
+from dnncli.model.file import load_model
 from tests.conftest import CONFIGS, shared_file
 
 runner = CliRunner()
@@ -138,7 +138,7 @@ def test_mixed_images_import_to_exactly_the_pixels_predict_reads(tmp_path: Path,
 
 def test_a_model_trained_on_an_import_predicts_its_files_from_the_same_pixels(tmp_path: Path) -> None:
     from dnncli import load_config, run_training
-    from dnncli.predict import predict_files
+    from dnncli.model.predict import predict_files
 
     mixed_folder(tmp_path / "photos")
     data = tmp_path / "set.h5"

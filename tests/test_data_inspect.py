@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from dnncli.cli import app
+from dnncli.cli.app import app
 from dnncli.data.inspection import grid_pixels
 from tests.conftest import make_images, shared_file, write_h5
 

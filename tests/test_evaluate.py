@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dnncli.cli import app
-from dnncli.evaluation import confusion_matrix, per_class_scores, regression_scores
-from dnncli.modelfile import load_model
+from dnncli.cli.app import app
+from dnncli.model.evaluate import confusion_matrix, per_class_scores, regression_scores
+from dnncli.model.file import load_model
 from tests.conftest import make_images, run_dnn, write_h5
 from tests.model_helpers import make_model
 

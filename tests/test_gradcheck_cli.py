@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dnncli.cli import app
+from dnncli.cli.app import app
 from dnncli.network import activations
 from dnncli.network.activations import HIDDEN_ACTIVATIONS
 from dnncli.network.gradcheck import engine_cases, gradient_check

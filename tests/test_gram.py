@@ -10,7 +10,7 @@ import pytest
 
 from dnncli.config import load_config
 from dnncli.errors import ConfigError
-from dnncli.modelfile import load_model
+from dnncli.model.file import load_model
 from dnncli.network.model import Network
 from dnncli.training.first_layer import GramFirstLayer, choose_first_layer
 from dnncli.training.settings import Hooks

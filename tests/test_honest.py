@@ -19,10 +19,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dnncli.cli import app
+from dnncli.cli.app import app
 from dnncli.config import load_config
 from dnncli.errors import ConfigError, Interrupted
-from dnncli.modelfile import load_model
+from dnncli.model.file import load_model
 from dnncli.terminal.progress import TrainingProgress
 from dnncli.run.directory import partial_path
 from dnncli.run.training import resume_training, run_training

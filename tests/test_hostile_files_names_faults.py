@@ -1,7 +1,7 @@
 """Hostile files, names and faults, round two: nothing read from outside a file, nothing deleted
 that dnn did not make, untrusted text shown literally, every fault its own one-line error.
 
-Each category is checked through the command (Typer's CliRunner on ``dnncli.cli.app``, or the
+Each category is checked through the command (Typer's CliRunner on ``dnncli.cli.app.app``, or the
 installed ``dnn`` where a real closed descriptor, a full device or a file-size limit is needed),
 on hostile files generated here. Set ``DNN_HOSTILE_STDERR_LOG=FILE`` to append every stderr these
 tests see to FILE (``grep "internal error" FILE`` must find nothing).
@@ -27,8 +27,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from dnncli import cli
-from dnncli.cli import app
+from dnncli.cli import app as cli
+from dnncli.cli.app import app
 from dnncli.config import load_config
 from dnncli.errors import Interrupted
 from dnncli.run.checkpoint import checksum

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dnncli.cli import app
+from dnncli.cli.app import app
 from dnncli.config import MAX_YAML_VALUES, load_config, parse_yaml
 from dnncli.data.hdf5 import load_dataset
 from dnncli.errors import ConfigError, DataError, ModelFileError
-from dnncli.modelfile import ModelBundle, load_model, save_model
+from dnncli.model.file import ModelBundle, load_model, save_model
 from dnncli.network.model import Network
 from tests.conftest import make_images, record_stderr, run_dnn, write_h5
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dnncli.cli import app
+from dnncli.cli.app import app
 from tests.conftest import run_dnn
 from tests.model_helpers import make_model
 

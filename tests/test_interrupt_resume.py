@@ -22,7 +22,7 @@ import pytest
 
 from dnncli.config import load_config
 from dnncli.errors import DataError, Interrupted, RunDirError, TrainingDiverged
-from dnncli.modelfile import load_model
+from dnncli.model.file import load_model
 from dnncli.run.checkpoint import FINGERPRINT_ROWS, checksum, data_fingerprint, load_checkpoint
 from dnncli.run.directory import CHECKPOINT_NAME, partial_path
 from dnncli.run.training import resume_training, run_training

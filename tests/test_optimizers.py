@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dnncli.training.optimizers import PARALLEL_MINIMUM, make_optimizer
-from dnncli.training.threads import limited_blas_threads
+from dnncli.compute.threads import limited_blas_threads
 
 
 def reference_steps(name: str, params: dict, grads_per_step: list[dict], lr: float) -> dict:

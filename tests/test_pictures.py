@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from dnncli.cli import app
-from dnncli.modelfile import load_model
+from dnncli.cli.app import app
+from dnncli.model.file import load_model
 from dnncli.plots import confusion as confusion_plot
 from dnncli.plots import misclassified
 from dnncli.plots.boundary import region_colours

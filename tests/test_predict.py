@@ -15,7 +15,7 @@ from PIL import Image
 from dnncli.data.hdf5 import load_dataset
 from dnncli.data.images import images_to_columns, load_image
 from dnncli.errors import DataError
-from dnncli.modelfile import load_model
+from dnncli.model.file import load_model
 from tests.conftest import dnn_executable, make_images, run_dnn
 from tests.model_helpers import make_model, save_pngs
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from dnncli.config import parse_yaml, validate_config
 from dnncli.errors import DnnError
-from dnncli.modelfile import load_model
+from dnncli.model.file import load_model
 from dnncli.network.gradcheck import PassOptions, gradient_check
 from dnncli.network.model import Network
 from dnncli.run.training import run_training

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnncli import resources
+from dnncli.compute import resources
 from dnncli.config import load_config
 from dnncli.data.columns import ScaledColumns
-from dnncli.resources import (
+from dnncli.compute.resources import (
     AS_STORED,
     GIB,
     IN_FILE,

@@ -24,7 +24,7 @@ def _imported_after(code: str, modules: tuple[str, ...] = HEAVY) -> list[str]:
 def test_help_imports_no_heavy_library() -> None:
     code = (
         "from typer.testing import CliRunner\n"
-        "from dnncli.cli import app\n"
+        "from dnncli.cli.app import app\n"
         "result = CliRunner().invoke(app, ['--help'])\n"
         "assert result.exit_code == 0 and 'train' in result.output, result.output"
     )
@@ -34,7 +34,7 @@ def test_help_imports_no_heavy_library() -> None:
 def test_version_and_subcommand_help_import_no_heavy_library() -> None:
     code = (
         "from typer.testing import CliRunner\n"
-        "from dnncli.cli import app\n"
+        "from dnncli.cli.app import app\n"
         "for args in (['--version'], ['train', '--help'], ['predict', '--help'], ['plot', 'boundary', '--help']):\n"
         "    result = CliRunner().invoke(app, args)\n"
         "    assert result.exit_code == 0, (args, result.output)"
@@ -45,10 +45,10 @@ def test_version_and_subcommand_help_import_no_heavy_library() -> None:
 
 def test_help_leaves_out_the_markdown_renderer_and_a_later_import_gets_the_real_one() -> None:
     """typer's help renderer imports rich.markdown and rich.traceback without using them in
-    dnn's markup mode: dnncli.terminal.startup lends it stand-ins, which leave sys.modules afterwards."""
+    dnn's markup mode: dnncli.cli.startup lends it stand-ins, which leave sys.modules afterwards."""
     code = (
         "from typer.testing import CliRunner\n"
-        "from dnncli.cli import app\n"
+        "from dnncli.cli.app import app\n"
         "result = CliRunner().invoke(app, ['--help'])\n"
         "assert result.exit_code == 0 and 'Commands' in result.output, result.output\n"
         "import sys\n"
@@ -73,7 +73,7 @@ def test_a_help_renderer_that_needs_more_than_the_stand_ins_gets_the_real_module
     code = (
         "import sys\n"
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
-        "import dnncli.terminal.startup as startup\n"
+        "import dnncli.cli.startup as startup\n"
         "startup.HELP_RENDERER = 'renderer_taking_more'\n"
         "startup.defer_unused_help_modules()\n"
         "import renderer_taking_more, rich.markdown\n"

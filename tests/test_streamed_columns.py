@@ -9,8 +9,8 @@ import pytest
 
 from dnncli.data.columns import ScaledColumns, training_columns
 from dnncli.data.hdf5 import load_dataset
-from dnncli.modelfile import load_model
-from dnncli.resources import memory_budget_bytes, place_training_inputs
+from dnncli.model.file import load_model
+from dnncli.compute.resources import memory_budget_bytes, place_training_inputs
 from tests.conftest import make_images, run_dnn, write_h5
 
 

@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import CONFIGS, computed_once, dnn_executable, shared_file
-from dnncli.cli import app
+from dnncli.cli.app import app
 
 # find_spec, not importorskip: the check without optuna's import (0.6 s in every test worker)
 if importlib.util.find_spec("optuna") is None:
@@ -55,7 +55,7 @@ output: {{dir: {directory / 'sweeps'}}}
 
 def signature(run_dir: Path) -> dict:
     """Everything a run computed: metrics (but times and names), history, parameters."""
-    from dnncli.modelfile import load_model
+    from dnncli.model.file import load_model
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     params = load_model(run_dir / "model.h5").network.params

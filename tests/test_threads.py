@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnncli import resources
-from dnncli.training import threads
-from dnncli.training.threads import (
+from dnncli.compute import resources
+from dnncli.compute import threads
+from dnncli.compute.threads import (
     SMALL_PRODUCT,
     blas_threads,
     idle_cores,

@@ -16,8 +16,8 @@ import yaml
 from typer.testing import CliRunner
 
 from dnncli import __version__
-from dnncli.cli import app
-from dnncli.modelfile import load_model
+from dnncli.cli.app import app
+from dnncli.model.file import load_model
 from tests.conftest import make_images, run_dnn, write_h5
 
 METRIC_KEYS = {"initial_cost", "final_cost", "train_accuracy", "test_accuracy", "iterations", "seconds"}

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from dnncli.modelfile import load_model
+from dnncli.model.file import load_model
 from tests.conftest import CONFIGS, make_images, run_dnn, shared_file, write_h5
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dnncli.data.hdf5 import divide
-from dnncli.resources import InputPlacement
+from dnncli.compute.resources import InputPlacement
 
 
 class ScaledColumns:
@@ -126,7 +126,7 @@ class _TransposedColumns:
 def training_columns(
     dataset: Any, divisor: float, dtype: np.dtype | type, placement: InputPlacement, chunk: int | None
 ) -> np.ndarray | ScaledColumns:
-    """The training inputs where ``placement`` (:func:`dnncli.resources.place_training_inputs`)
+    """The training inputs where ``placement`` (:func:`dnncli.compute.resources.place_training_inputs`)
     puts them: the float matrix, or kept as stored (in memory or in the file) and scaled a batch
     of ``chunk`` examples at a time.
 

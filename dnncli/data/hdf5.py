@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dnncli.errors import DataError
-from dnncli.resources import stays_in_file
+from dnncli.compute.resources import stays_in_file
 
 
 # how images of other sizes were brought to the set's size (dnncli.data.images.fit_to_size);
@@ -103,7 +103,7 @@ def load_dataset(
     """Read examples, labels and class names from an HDF5 file, with one-line errors.
 
     With ``stream_over_bytes`` (the run's memory budget), examples that take more than that many
-    bytes as stored are not read (:func:`dnncli.resources.stays_in_file`): ``X_raw`` is then the
+    bytes as stored are not read (:func:`dnncli.compute.resources.stays_in_file`): ``X_raw`` is then the
     open ``h5py.Dataset``, read a batch at a time while training.
     """
     import h5py  # imported here: h5py is slow to import and most commands never need it

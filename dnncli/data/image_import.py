@@ -42,7 +42,7 @@ from dnncli.data.setfile import check_target, write_set
 from dnncli.data.splits import stratified_split
 from dnncli.errors import DataError, DnnError
 from dnncli.terminal.display import printable
-from dnncli.resources import describe_bytes, fits_in_memory
+from dnncli.compute.resources import describe_bytes, fits_in_memory
 
 FORMAT = "dnn-images"
 FORMAT_VERSION = 1

@@ -15,8 +15,8 @@ attribute far larger than anything dnn writes. :func:`checked_dataset` refuses t
 byte limit (the memory, or the network that will use the array); :func:`read_attr` and
 :func:`json_attr` bound attributes and the JSON in them (size, nesting depth, type).
 
-Every reader of user HDF5 goes through here: :mod:`dnncli.data.hdf5`, :mod:`dnncli.modelfile`,
-:mod:`dnncli.run.checkpoint`, :mod:`dnncli.evaluation`, and ``dnn data inspect`` and ``split``
+Every reader of user HDF5 goes through here: :mod:`dnncli.data.hdf5`, :mod:`dnncli.model.file`,
+:mod:`dnncli.run.checkpoint`, :mod:`dnncli.model.evaluate`, and ``dnn data inspect`` and ``split``
 (:mod:`dnncli.data.inspection`, :mod:`dnncli.data.setfile`), which also list what they walk with
 :func:`link_type`, :func:`check_link` and :func:`check_storage`.
 """
@@ -33,7 +33,7 @@ import numpy as np
 
 from dnncli.errors import DataError, DnnError
 from dnncli.terminal.display import printable
-from dnncli.resources import describe_bytes, fits_in_memory
+from dnncli.compute.resources import describe_bytes, fits_in_memory
 
 # more links than any dnn file has (a data set holds a handful); walking is then bounded too
 MAX_LINKS = 100_000

@@ -26,7 +26,7 @@ from dnncli.network.activations import (
 )
 from dnncli.network.initializers import DEFAULT_RANDOM_SCALE, initialize_parameters
 from dnncli.network.losses import LOSS_FOR_OUTPUT, LOSSES, l2_penalty, squared_norms
-from dnncli.training.threads import parallel, run_threads
+from dnncli.compute.threads import parallel, run_threads
 
 
 class Cache(NamedTuple):
@@ -46,7 +46,7 @@ WIDE_LAYER = 64
 # examples at a time (see affine)
 EXAMPLE_BLOCK = 256
 # a product of at least twice this many multiply-adds is split by columns of its result over the
-# run's threads (dnncli.training.threads); a smaller part would cost more to hand over than it saves
+# run's threads (dnncli.compute.threads); a smaller part would cost more to hand over than it saves
 SPLIT_PRODUCT = 2_000_000
 
 

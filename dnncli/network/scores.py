@@ -1,5 +1,5 @@
 """Scores of a regression's outputs against its targets (a classifier's accuracy is
-:meth:`Network.accuracy`; its precision, recall and F1 are in :mod:`dnncli.evaluation`)."""
+:meth:`Network.accuracy`; its precision, recall and F1 are in :mod:`dnncli.model.evaluate`)."""
 
 from __future__ import annotations
 

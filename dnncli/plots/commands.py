@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dnncli.errors import ConfigError, DataError
-from dnncli.modelfile import ModelBundle
+from dnncli.model.file import ModelBundle
 from dnncli.plots.boundary import PointSet, has_2d_inputs, is_classifier, set_name
 from dnncli.plots.figure import path_text
 
@@ -41,7 +41,7 @@ def model_point_sets(
 ) -> list[PointSet]:
     """The labelled sets of ``data`` (train and test when the file holds both), train first."""
     from dnncli.data.hdf5 import class_labels
-    from dnncli.evaluation import labelled_sets
+    from dnncli.model.evaluate import labelled_sets
 
     k = bundle.network.n_classes
     sets = []

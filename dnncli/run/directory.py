@@ -38,7 +38,7 @@ from dnncli.errors import RunDirError, io_failure
 from dnncli.files import atomic
 from dnncli.files.atomic import make_public
 from dnncli.files.lock import LOCK_NAME, RunLock
-from dnncli.modelfile import LATEST
+from dnncli.model.file import LATEST
 
 PARTIAL_SUFFIX = ".partial"
 CHECKPOINT_NAME = "checkpoint.h5"

@@ -11,7 +11,7 @@ from typing import Any
 
 from dnncli import __version__
 from dnncli.files import atomic
-from dnncli.modelfile import MODEL_FILENAME, ModelBundle, save_model
+from dnncli.model.file import MODEL_FILENAME, ModelBundle, save_model
 from dnncli.network.model import Network
 from dnncli.plots.run import picture_names
 from dnncli.run.prepare import PreparedRun

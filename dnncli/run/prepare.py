@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dnncli import resources
+from dnncli.compute import resources
 from dnncli.config import Config
 from dnncli.data.columns import training_columns
 from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_dataset, resolve_divisor
@@ -21,7 +21,7 @@ from dnncli.data.splits import Part, check_disjoint, file_digest, hold_out, take
 from dnncli.errors import ConfigError, DataError
 from dnncli.network.model import Network
 from dnncli.training.settings import Examples, TrainData, TrainSettings, normalize_keep_probs
-from dnncli.training.threads import IdleSample
+from dnncli.compute.threads import IdleSample
 
 if TYPE_CHECKING:
     from dnncli.data.image_import import ImportOptions
@@ -58,7 +58,7 @@ class PreparedRun:
     # how the run was started, for metrics.json: `started` (ISO 8601) and `overrides` (--set)
     origin: dict[str, Any] = field(default_factory=dict)
     # the CPUs' ticks when the run began reading its data: the idle cores that choose its threads
-    # are measured since then, instead of waiting for them (dnncli.training.threads.IdleSample)
+    # are measured since then, instead of waiting for them (dnncli.compute.threads.IdleSample)
     idle_since: IdleSample | None = None
     # the memory budget in bytes (data.memory_budget_mb, auto resolved from the memory available
     # at the start): kept in the checkpoint, so that a resumed run places its inputs the same way
@@ -222,7 +222,7 @@ def _data_file(key: str, path: str, base: str | None) -> str:
 
 
 # a folder of images has one set of examples, whatever the config's keys say: its pictures,
-# labelled by their folders' names (as dnncli.evaluation names them)
+# labelled by their folders' names (as dnncli.model.evaluate names them)
 FOLDER_KEYS = ("(images)", "(folder names)")
 
 
@@ -388,7 +388,7 @@ def prepare(
     data = config.data
     split_rng, train_rng = generators(config)
     # the memory budget (auto: from the memory available now) decides where the training inputs
-    # live (dnncli.resources.place_training_inputs); a file over it even as stored stays on disk
+    # live (dnncli.compute.resources.place_training_inputs); a file over it even as stored stays on disk
     budget = memory_budget if memory_budget is not None else resources.memory_budget_bytes(data.memory_budget_mb)
     if loaded is None:
         loaded = load_data(config, base_dir=base_dir, budget=budget)

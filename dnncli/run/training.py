@@ -43,7 +43,7 @@ from dnncli.training import health
 from dnncli.training.loop import train
 from dnncli.training.settings import HookList, Hooks, normalize_keep_probs
 from dnncli.training.state import TrainResult, TrainState
-from dnncli.training.threads import IdleSample
+from dnncli.compute.threads import IdleSample
 
 EXIT_FOR_SIGNAL = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
 

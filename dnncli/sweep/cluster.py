@@ -30,7 +30,7 @@ def dask_trial(payload: dict[str, Any], loaded: Any = None) -> dict[str, Any]:
     from distributed import get_worker
 
     from dnncli.sweep.worker import run_trial
-    from dnncli.training.threads import usable_cores
+    from dnncli.compute.threads import usable_cores
 
     worker = get_worker()
     state = getattr(worker, "state", worker)

@@ -224,7 +224,7 @@ class _Stop:
 
 
 def _default_jobs() -> int:
-    from dnncli.training.threads import usable_cores
+    from dnncli.compute.threads import usable_cores
 
     return usable_cores()  # the affinity mask and the cgroup quota, not the machine's cores
 

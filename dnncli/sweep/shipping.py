@@ -57,7 +57,7 @@ def _parts(config: Any) -> str:
 def read_for_shipping(config: Any) -> Any:
     """The examples ``config`` names, read on the driver; refused in one line when they cannot be
     shipped (more than the memory budget)."""
-    from dnncli import resources
+    from dnncli.compute import resources
     from dnncli.run.prepare import load_data
 
     budget = resources.memory_budget_bytes(config.data.memory_budget_mb)
@@ -160,7 +160,7 @@ def place_trial_files(trial_dir: Path, sent: dict[str, Any] | None) -> Path | No
 
 
 def _size(n: int) -> str:
-    from dnncli import resources
+    from dnncli.compute import resources
 
     return resources.describe_bytes(n) if n >= 1024**2 else f"{n:,} bytes"
 

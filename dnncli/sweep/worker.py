@@ -36,7 +36,7 @@ from typing import Any
 
 from dnncli import __version__
 
-THREADS_VARIABLE = "DNN_BLAS_THREADS"  # read by dnncli.training.threads
+THREADS_VARIABLE = "DNN_BLAS_THREADS"  # read by dnncli.compute.threads
 SWEEP_ID_FILE = ".sweep-id"
 LOCK_WAIT_SECONDS = 60.0
 

@@ -48,7 +48,7 @@ import numpy as np
 from dnncli.network.losses import LOSSES, l2_penalty, squared_norms
 from dnncli.network.model import Cache, Network, divide_and_regularize, pack
 from dnncli.training.optimizers import Optimizer
-from dnncli.training.threads import largest_product, run_threads
+from dnncli.compute.threads import largest_product, run_threads
 
 FIRST_LAYER_MODES = ("auto", "plain", "gram")
 # optimizers whose update is linear in the gradient: the only ones the Gram path is exact for
@@ -455,7 +455,7 @@ def make_first_layer(
 ) -> FirstLayer:
     """The first layer for ``path``; the Gram path computes G and P (and the products of the
     ``evaluation_sets`` that ``records`` history rows evaluate) here, so a training run makes it
-    within its BLAS threads (:func:`dnncli.training.threads.limited_blas_threads`)."""
+    within its BLAS threads (:func:`dnncli.compute.threads.limited_blas_threads`)."""
     return FIRST_LAYERS[path](network, X, evaluation_sets, records)
 
 

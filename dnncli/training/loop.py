@@ -36,7 +36,7 @@ from dnncli.training.batches import batch_selectors, epoch_order, n_batches
 from dnncli.training.first_layer import FIRST_LAYERS, FirstLayer, choose_first_layer, make_first_layer
 from dnncli.training.settings import Examples, Hooks, TrainData, TrainPlan, TrainSettings, normalize_keep_probs
 from dnncli.training.state import TrainResult, TrainState
-from dnncli.training.threads import IdleSample, blas_threads, limited_blas_threads
+from dnncli.compute.threads import IdleSample, blas_threads, limited_blas_threads
 
 
 def _parameters_finite(network: Network) -> bool:
@@ -251,7 +251,7 @@ def train(
     :mod:`dnncli.training.first_layer`. ``idle_since``: a sample of the CPUs' ticks taken when the
     caller began (before reading the data): the idle cores that decide a large run's threads are
     measured since then instead of over a window waited for here
-    (:func:`dnncli.training.threads.idle_cores`).
+    (:func:`dnncli.compute.threads.idle_cores`).
     """
     m = data.m
     if (settings.early_stopping or settings.keep_best) and data.validation is None:
@@ -295,7 +295,7 @@ def train(
         start_epoch=state.epoch,
     )
     clock = _SegmentClock(state)
-    # a step's largest product decides the BLAS threads (dnncli.training.threads), once per run:
+    # a step's largest product decides the BLAS threads (dnncli.compute.threads), once per run:
     # products over another number of threads round differently, so a resumed run keeps it
     if state.threads is None:
         batch = m if full_batch else settings.batch_size

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from dnncli.network.model import packed_vector
-from dnncli.training.threads import parallel, run_threads
+from dnncli.compute.threads import parallel, run_threads
 
 Params = dict[str, np.ndarray]
 StateDict = dict[str, Any]
@@ -33,7 +33,7 @@ OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 
 
 # element-wise updates of at least this many numbers are split over the run's threads
-# (dnncli.training.threads.parallel); under it, handing work to a thread costs more than it saves
+# (dnncli.compute.threads.parallel); under it, handing work to a thread costs more than it saves
 PARALLEL_MINIMUM = 65_536
 # the flat optimizers work through their vectors a megabyte of each at a time: gradient, moments,
 # step and parameters of one piece stay in the cache between the dozen operations

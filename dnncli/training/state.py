@@ -57,7 +57,7 @@ class TrainState:
     epoch_order: np.ndarray | None = None
     # BLAS threads of the run (None: not decided yet, or left to the environment): decided once,
     # kept in the checkpoint, because products over other thread counts round differently; a
-    # caller may set it (dnncli.training.threads)
+    # caller may set it (dnncli.compute.threads)
     threads: int | None = None
     # the run's memory budget in bytes, as the run resolved it (dnncli.run.prepare): the engine
     # does not use it; a checkpoint keeps it so that a resumed run places its inputs the same way

@@ -17,7 +17,7 @@ import typer
 from dnncli import __version__
 from dnncli.terminal.console import stderr_console, stdout_console
 from dnncli.errors import EXIT_BROKEN_PIPE, EXIT_RUNTIME, EXIT_SIGINT, DnnError
-from dnncli.terminal.startup import defer_unused_help_modules
+from dnncli.cli.startup import defer_unused_help_modules
 
 defer_unused_help_modules()  # typer's help renderer without rich.markdown and rich.traceback
 
@@ -289,7 +289,8 @@ def runs(
 
     [bold]Example:[/bold] dnn runs --sort test_accuracy; dnn runs sweeps/lr --csv; dnn runs compare runs/a runs/b
     """
-    from dnncli import report, runlist
+    from dnncli import report
+    from dnncli.run import listing as runlist
 
     if json_output and csv_output:
         raise DnnError("give --json or --csv, not both")
@@ -552,11 +553,11 @@ def predict(
     Images are converted and resized to the model's input and scaled as its training data was.
     An unreadable file is named on stderr, the others are still predicted, and the exit code is 2.
     """
-    from dnncli import predict as predicting
+    from dnncli.model import predict as predicting
     from dnncli.terminal.display import escape_controls
     from dnncli.errors import EXIT_BAD_INPUT, ConfigError
     from dnncli.terminal.streams import write_stderr
-    from dnncli.modelfile import load_chosen_model
+    from dnncli.model.file import load_chosen_model
 
     bundle = load_chosen_model(model)
     if threshold is not None and not bundle.is_binary:
@@ -631,9 +632,10 @@ def evaluate(
 
     [bold]Pictures:[/bold] dnn evaluate datasets/test_catvnoncat.h5 --errors errors.png --confusion confusion.png
     """
-    from dnncli import evaluation, report
+    from dnncli import report
+    from dnncli.model import evaluate as evaluation
     from dnncli.errors import ConfigError
-    from dnncli.modelfile import load_chosen_model
+    from dnncli.model.file import load_chosen_model
     from dnncli.plots.figure import picture_format
 
     pictures = {
@@ -690,7 +692,8 @@ def gradcheck(
     With no config: every hidden activation with every output and loss on small random networks.
     With configs: each one's network as initialised for training, each layer's W and b.
     """
-    from dnncli import checks, report
+    from dnncli import report
+    from dnncli.run import gradcheck as checks
     from dnncli.errors import CheckFailed
     from dnncli.network.gradcheck import engine_cases
 
@@ -727,8 +730,9 @@ def info(
 
     [bold]Example:[/bold] dnn info runs/cat_deep --json | jq .metrics.test_accuracy
     """
-    from dnncli import modelinfo, report
-    from dnncli.modelfile import load_chosen_model
+    from dnncli import report
+    from dnncli.model import info as modelinfo
+    from dnncli.model.file import load_chosen_model
 
     description = modelinfo.describe(load_chosen_model(model))
     if json_output:
@@ -775,7 +779,7 @@ def plot_boundary(
     [bold]Example:[/bold] dnn plot boundary --model runs/football_l2 datasets/football2d.h5 -o boundary.png
     """
     from dnncli.errors import ConfigError
-    from dnncli.modelfile import load_chosen_model
+    from dnncli.model.file import load_chosen_model
     from dnncli.plots.commands import plot_boundary as draw
     from dnncli.plots.figure import picture_format
 

@@ -19,7 +19,7 @@ import numpy as np
 from dnncli.terminal.display import csv_text, shown
 from dnncli.data.images import DEFAULT_MAX_PIXELS, image_extensions, image_mode, images_to_columns, load_image
 from dnncli.errors import DataError, DnnError
-from dnncli.modelfile import ModelBundle
+from dnncli.model.file import ModelBundle
 
 DEFAULT_BATCH = 256
 

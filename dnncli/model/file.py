@@ -177,7 +177,7 @@ def load_model(path: str | Path) -> ModelBundle:
     import h5py
 
     from dnncli.files.hdf5safe import checked_dataset, json_attr, open_hdf5, read_attr
-    from dnncli.resources import describe_bytes, fits_in_memory, parameter_count
+    from dnncli.compute.resources import describe_bytes, fits_in_memory, parameter_count
 
     path = resolve_model_path(path)
     try:

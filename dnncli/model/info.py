@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dnncli.modelfile import ModelBundle
+from dnncli.model.file import ModelBundle
 
 
 def scaling_text(bundle: ModelBundle) -> str:

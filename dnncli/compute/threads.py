@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from dnncli import resources
+from dnncli.compute import resources
 
 # multiply-adds of a step's largest product under which one thread is faster
 SMALL_PRODUCT = 20_000_000

@@ -30,7 +30,7 @@ from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_da
 from dnncli.data.splits import same_file, subset
 from dnncli.terminal.display import shown
 from dnncli.errors import CheckFailed, ConfigError, DataError, ModelFileError
-from dnncli.modelfile import ModelBundle
+from dnncli.model.file import ModelBundle
 from dnncli.network.scores import regression_scores
 
 # (x key, y key) pairs tried in order when none is given: the model's own, then the course's.
