@@ -72,7 +72,7 @@ def show(label: str, seconds: float, extra: str = "") -> None:
 def products(threads: int, repeats: int, clock: Callable[[], float]) -> None:
     from threadpoolctl import threadpool_limits
 
-    from dnncli.network.model import affine
+    from dnncli.compute.kernels import affine
 
     rng = np.random.default_rng(0)
     n_x, n1 = 12288, 20

@@ -20,7 +20,7 @@ def test_examples_become_columns_in_the_course_order(tmp_path: Path) -> None:
     assert (data.m, data.n_x, data.input_shape) == (6, 48, (4, 4, 3))
     columns = data.columns(resolve_divisor("auto", data.X_raw.dtype))
     np.testing.assert_array_equal(columns, X.reshape(6, -1).T / 255)
-    # column-major, as the training columns: one layout from every source (dnncli.network.model.affine)
+    # column-major, as the training columns: one layout from every source (dnncli.compute.kernels.affine)
     assert columns.shape == (48, 6) and columns.flags.f_contiguous and columns.dtype == np.float64
     assert data.classes == ["a", "b"]
     np.testing.assert_array_equal(class_labels(data, 2, "train_set_y"), y)

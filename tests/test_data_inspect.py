@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from dnncli.cli.app import app
-from dnncli.data.inspection import grid_pixels
+from dnncli.plots.datagrid import grid_pixels
 from tests.conftest import make_images, shared_file, write_h5
 
 runner = CliRunner()

@@ -23,7 +23,7 @@ from dnncli.cli.app import app
 from dnncli.config import load_config
 from dnncli.errors import ConfigError, Interrupted
 from dnncli.model.file import load_model
-from dnncli.terminal.progress import TrainingProgress
+from dnncli.run.progress import TrainingProgress
 from dnncli.run.directory import partial_path
 from dnncli.run.training import resume_training, run_training
 from dnncli.training import health

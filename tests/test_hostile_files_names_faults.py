@@ -638,7 +638,7 @@ def test_a_failing_device_is_named_in_one_line(everything: dict[str, Any], monke
         raise OSError(code, os.strerror(code))
 
     if where == "history":
-        monkeypatch.setattr("dnncli.report.write_history_csv", failing)
+        monkeypatch.setattr("dnncli.run.outputs.write_history_csv", failing)
     else:
         monkeypatch.setattr("dnncli.run.directory.tempfile.mkdtemp", failing)
     line = refused(*invoke("train", str(everything["config"]), "--quiet"), 3, fragment)

@@ -17,7 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dnncli.cli.app import app
-from dnncli.config import MAX_YAML_VALUES, load_config, parse_yaml
+from dnncli.config import load_config, parse_yaml
+from dnncli.config.safe_yaml import MAX_YAML_VALUES
 from dnncli.data.hdf5 import load_dataset
 from dnncli.errors import ConfigError, DataError, ModelFileError
 from dnncli.model.file import ModelBundle, load_model, save_model

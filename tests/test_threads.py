@@ -222,7 +222,7 @@ def test_a_run_keeps_its_thread_count_and_a_caller_or_a_checkpoint_can_set_it(tm
 
 @pytest.mark.parametrize("layout", ["C", "F"])
 def test_large_float64_products_split_over_threads_give_the_same_numbers(layout) -> None:
-    from dnncli.network.model import affine, back_through, weight_gradients
+    from dnncli.compute.kernels import affine, back_through, weight_gradients
 
     rng = np.random.default_rng(5)
     W = rng.normal(size=(24, 3000))

@@ -170,7 +170,8 @@ def train(
     every training.log_every_seconds and one at the end. A run that diverges (a NaN, or a cost
     grown a thousandfold) exits 3; one that ends with a warning still exits 0, unless --strict.
     """
-    from dnncli import report
+    from dnncli.cli import render
+    from dnncli.terminal import text as report
     from dnncli.config import load_config
     from dnncli.run.training import resumable_config, resume_training, run_training
 
@@ -197,7 +198,7 @@ def train(
         warnings.simplefilter("ignore")  # within this command only (handle_errors restores the filters)
     terminal = sys.stderr.isatty()
     print_every = (cfg.training.print_every or cfg.training.record_every) if verbose and not quiet else None
-    from dnncli.terminal.progress import TrainingProgress
+    from dnncli.run.progress import TrainingProgress
 
     progress = TrainingProgress(
         cfg.name,
@@ -216,7 +217,7 @@ def train(
     if json_output:
         sys.stdout.write(report.to_json(metrics) + "\n")
     else:
-        stdout_console().print(report.training_summary(metrics))
+        stdout_console().print(render.training_summary(metrics))
     if strict and findings:
         from dnncli.errors import CheckFailed
 
@@ -252,7 +253,7 @@ def sweep(
     if ship_data and not scheduler:
         raise DnnError(SHIP_WITHOUT_SCHEDULER)
     require("optuna", *(["distributed"] if scheduler else []))
-    from dnncli import report
+    from dnncli.terminal import text as report
     from dnncli.sweep import display, results
     from dnncli.sweep.driver import run_sweep
     from dnncli.sweep.spec import load_sweep
@@ -289,7 +290,7 @@ def runs(
 
     [bold]Example:[/bold] dnn runs --sort test_accuracy; dnn runs sweeps/lr --csv; dnn runs compare runs/a runs/b
     """
-    from dnncli import report
+    from dnncli.terminal import text as report
     from dnncli.run import listing as runlist
 
     if json_output and csv_output:
@@ -415,7 +416,7 @@ def data_import(
     if json_output:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
-        from dnncli.data.inspection import import_table
+        from dnncli.cli.render import import_table
 
         stdout_console().print(import_table(summary))
 
@@ -441,7 +442,9 @@ def data_inspect(
     anything is read. For a folder, --size, --mode and --resize decode the --grid pictures as
     dnn data import would.
     """
+    from dnncli.cli import render
     from dnncli.data import inspection
+    from dnncli.plots import datagrid
     from dnncli.data.image_import import MODES, parse_size
 
     description = inspection.describe(path, _class_list(classes))
@@ -449,15 +452,15 @@ def data_inspect(
         if description["kind"] == "folder":
             channels = MODES[mode.value]
             shape = (*parse_size(size), channels) if channels else parse_size(size)
-            pixels = inspection.grid_from_folder(path, grid, per_class, _class_list(classes), shape, resize.value)
+            pixels = datagrid.grid_from_folder(path, grid, per_class, _class_list(classes), shape, resize.value)
         else:
-            pixels = inspection.grid_from_file(path, grid, per_class, x_key)
+            pixels = datagrid.grid_from_file(path, grid, per_class, x_key)
         description["grid"] = {"path": str(grid), "width": pixels[0], "height": pixels[1]}
     if json_output:
         sys.stdout.write(json.dumps(description, indent=2) + "\n")
         return
     console = stdout_console()
-    for renderable in inspection.tables(description):
+    for renderable in render.inspection_tables(description):
         console.print(renderable)
     for line in description.get("notes", []) + description.get("unreadable", []) + description.get("passed_over", []):
         _warn(line, False)
@@ -484,7 +487,7 @@ def data_split(
 
     [bold]Example:[/bold] dnn data split photos.h5 --test-fraction 0.2 --seed 1 -o photos-split.h5
     """
-    from dnncli.data.inspection import import_table
+    from dnncli.cli.render import import_table
     from dnncli.data.setfile import split_file
     from dnncli.errors import DataError
     from dnncli.terminal.display import printable
@@ -632,8 +635,9 @@ def evaluate(
 
     [bold]Pictures:[/bold] dnn evaluate datasets/test_catvnoncat.h5 --errors errors.png --confusion confusion.png
     """
-    from dnncli import report
+    from dnncli.terminal import text as report
     from dnncli.model import evaluate as evaluation
+    from dnncli.model.selection import select_examples
     from dnncli.errors import ConfigError
     from dnncli.model.file import load_chosen_model
     from dnncli.plots.figure import picture_format
@@ -649,7 +653,7 @@ def evaluate(
         from dnncli.plots.commands import check_evaluation_pictures
 
         check_evaluation_pictures(bundle, errors, confusion)
-    selection = evaluation.select_examples(bundle, data, x_key, y_key, range_, cache_dir)
+    selection = select_examples(bundle, data, x_key, y_key, range_, cache_dir)
     result, dataset = evaluation.evaluate_selection(bundle, selection, 0.5 if threshold is None else threshold)
     label_key = selection.y_key
     for message in result.warnings:
@@ -692,7 +696,7 @@ def gradcheck(
     With no config: every hidden activation with every output and loss on small random networks.
     With configs: each one's network as initialised for training, each layer's W and b.
     """
-    from dnncli import report
+    from dnncli.terminal import text as report
     from dnncli.run import gradcheck as checks
     from dnncli.errors import CheckFailed
     from dnncli.network.gradcheck import engine_cases
@@ -730,7 +734,7 @@ def info(
 
     [bold]Example:[/bold] dnn info runs/cat_deep --json | jq .metrics.test_accuracy
     """
-    from dnncli import report
+    from dnncli.terminal import text as report
     from dnncli.model import info as modelinfo
     from dnncli.model.file import load_chosen_model
 
@@ -754,7 +758,7 @@ PictureOption = Annotated[Path, typer.Option("--output", "-o", help="The picture
 
 
 def _print_written(payload: dict[str, Any], json_output: bool) -> None:
-    from dnncli import report
+    from dnncli.terminal import text as report
 
     if json_output:
         sys.stdout.write(report.to_json(payload) + "\n")

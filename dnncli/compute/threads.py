@@ -24,7 +24,7 @@ threads than with one, and the cat set's plain full-batch training 7 times slowe
   ``MKL_NUM_THREADS``) is left alone, and then the library threads the products.
 
 The threads are dnn's own (:func:`parallel`): the network's large products are split by columns
-of their result (:mod:`dnncli.network.model`; in float64 that gives the very same numbers as one
+of their result (:mod:`dnncli.compute.kernels`; in float64 that gives the very same numbers as one
 product) and the optimizers' large updates by elements, each part calling BLAS with one thread.
 Nothing spins between products, and an update does not compete with idle BLAS threads: on the
 cat set ×10 (float64, two cores) the split products took 37 ms where OpenBLAS's two threads took
@@ -186,7 +186,7 @@ def blas_threads(product: int, since: IdleSample | None = None) -> int | None:
 @contextlib.contextmanager
 def limited_blas_threads(threads: int | None) -> Iterator[None]:
     """Within the block the run uses ``threads`` threads: dnn's own (:func:`parallel`: the large
-    products of :mod:`dnncli.network.model` split by columns, the optimizers' updates), each
+    products of :mod:`dnncli.compute.kernels` split by columns, the optimizers' updates), each
     calling BLAS with one thread, so that no OpenBLAS thread spins between products (an update
     run next to spinning BLAS threads measured slower on two threads than on one). None: a
     count set in the environment for the library, which then threads the products itself."""

@@ -133,7 +133,7 @@ def training_columns(
     The float matrix is column-major, each example's values contiguous, as the file stores them:
     gathering a shuffled batch ``X[:, indices]`` copies whole columns (a quarter of MNIST's training
     step went to the strided gather from a row-major matrix), and the first layer's products
-    ``W1 @ X`` and ``dZ1 @ X.T`` are fastest that way (:mod:`dnncli.network.model`)."""
+    ``W1 @ X`` and ``dZ1 @ X.T`` are fastest that way (:mod:`dnncli.compute.kernels`)."""
     if placement.floats_in_memory and isinstance(dataset.X_raw, np.ndarray):
         # the transposed view of the examples is already column-major: astype keeps that order
         X = divide(dataset.X_raw.reshape(dataset.m, -1).T.astype(dtype), divisor)

@@ -25,6 +25,9 @@ import numpy as np
 from dnncli.errors import DataError
 from dnncli.terminal.display import printable
 
+# the "keys" of a folder of images (one subfolder per class), as a data file's keys are named in
+# messages and records: its pictures and its folder names
+FOLDER_KEYS = ("(images)", "(folder names)")
 
 @dataclass
 class ImageFolder:

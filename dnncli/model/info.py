@@ -61,7 +61,7 @@ def tables(info: dict[str, Any]) -> list:  # -> rich renderables
     from rich.table import Table
 
     from dnncli.terminal.display import shown
-    from dnncli.report import fmt
+    from dnncli.terminal.text import fmt
 
     layers = Table(title=shown(info["path"]), title_justify="left")
     for column in ("layer", "shape of W", "activation", "parameters"):

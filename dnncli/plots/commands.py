@@ -41,7 +41,7 @@ def model_point_sets(
 ) -> list[PointSet]:
     """The labelled sets of ``data`` (train and test when the file holds both), train first."""
     from dnncli.data.hdf5 import class_labels
-    from dnncli.model.evaluate import labelled_sets
+    from dnncli.model.selection import labelled_sets
 
     k = bundle.network.n_classes
     sets = []

@@ -6,6 +6,8 @@ one that stopped early (interrupted, diverged).
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,9 @@ from dnncli import __version__
 from dnncli.files import atomic
 from dnncli.model.file import MODEL_FILENAME, ModelBundle, save_model
 from dnncli.network.model import Network
-from dnncli.plots.run import picture_names
+from dnncli.plots.run import picture_names, write_run_pictures
 from dnncli.run.prepare import PreparedRun
+from dnncli.terminal.text import to_json
 from dnncli.training.state import History, TrainResult, TrainState
 
 
@@ -74,9 +77,6 @@ def write_outputs(
     prepared: PreparedRun, network: Network, history: History, metrics: dict[str, Any], directory: Path
 ) -> None:
     """The model, history, pictures, metrics and config, each file written atomically."""
-    from dnncli import report
-    from dnncli.plots.run import write_run_pictures
-
     config_yaml = prepared.config.to_yaml()
     bundle = ModelBundle(
         network=network,
@@ -90,7 +90,27 @@ def write_outputs(
         data_sources=prepared.data_sources or None,
     )
     save_model(bundle, directory / MODEL_FILENAME)
-    atomic.write_with(directory / "history.csv", lambda tmp: report.write_history_csv(history, tmp))
+    atomic.write_with(directory / "history.csv", lambda tmp: write_history_csv(history, tmp))
     write_run_pictures(directory, prepared, network, history.rows, metrics)
-    atomic.write_text(directory / "metrics.json", report.to_json(metrics) + "\n")
+    atomic.write_text(directory / "metrics.json", to_json(metrics) + "\n")
     atomic.write_text(directory / "config.yaml", config_yaml)
+
+
+def write_history_csv(history: History, path: Path) -> None:
+    """``history.csv``: a row every ``record_every`` iterations (or epochs), the columns the run has."""
+    columns = ["iteration", "cost", "train_accuracy", "test_accuracy"]
+    present = {k for row in history.rows for k in row}
+    # mini-batch runs count epochs; validation and schedules add their columns
+    if "epoch" in present:
+        columns.insert(1, "epoch")
+    columns += [
+        k for k in ("test_cost", "val_cost", "val_accuracy", "train_r2", "test_r2", "val_r2", "learning_rate")
+        if k in present
+    ]
+    extra = sorted(present - set(columns))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns + extra, lineterminator="\n")
+    writer.writeheader()
+    for row in history.rows:
+        writer.writerow({k: ("" if v is None else (repr(v) if isinstance(v, float) else v)) for k, v in row.items()})
+    Path(path).write_text(buffer.getvalue())

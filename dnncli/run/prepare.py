@@ -15,6 +15,7 @@ import numpy as np
 from dnncli.compute import resources
 from dnncli.config import Config
 from dnncli.data.columns import training_columns
+from dnncli.data.folders import FOLDER_KEYS
 from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_dataset, resolve_divisor
 from dnncli.data.images import DEFAULT_RESIZE
 from dnncli.data.splits import Part, check_disjoint, file_digest, hold_out, take_range
@@ -219,11 +220,6 @@ def _data_file(key: str, path: str, base: str | None) -> str:
             where = f" (relative paths are read from the directory the run started in, {base})"
         raise DataError(f"{key}: {path}: no such data file{where}")
     return found
-
-
-# a folder of images has one set of examples, whatever the config's keys say: its pictures,
-# labelled by their folders' names (as dnncli.model.evaluate names them)
-FOLDER_KEYS = ("(images)", "(folder names)")
 
 
 def _part(key: str, range_key: str | None, path: str, x_key: str, bounds: list[int] | None) -> Part:

@@ -46,7 +46,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from dnncli.network.losses import LOSSES, l2_penalty, squared_norms
-from dnncli.network.model import Cache, Network, divide_and_regularize, pack
+from dnncli.compute.kernels import divide_and_regularize, pack
+from dnncli.network.model import Cache, Network
 from dnncli.training.optimizers import Optimizer
 from dnncli.compute.threads import largest_product, run_threads
 

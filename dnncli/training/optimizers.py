@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from dnncli.network.model import packed_vector
+from dnncli.compute.kernels import packed_vector
 from dnncli.compute.threads import parallel, run_threads
 
 Params = dict[str, np.ndarray]

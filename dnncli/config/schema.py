@@ -1,4 +1,4 @@
-"""The YAML config: schema (pydantic), loading, command-line overrides, readable errors.
+"""The config's schema (pydantic): every key, its type, default, bounds and meaning.
 
 A config names the network, the data and the training settings::
 
@@ -14,15 +14,13 @@ out; :mod:`dnncli.run.prepare` fills them in once the data is loaded.
 
 from __future__ import annotations
 
-import difflib
 import re
-from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dnncli.errors import ConfigError
+from dnncli.training.first_layer import gram_refusal
 
 Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear", "softmax"]
 HiddenActivation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
@@ -31,8 +29,6 @@ Init = Literal["zeros", "random", "xavier", "he"]
 
 # Bounds that turn absurd values into a clear refusal instead of a hang or a crash.
 MAX_ITERATIONS = 10**9
-MAX_CONFIG_BYTES = 1 << 20
-MAX_YAML_VALUES = 100_000  # after expanding anchors and aliases ("billion laughs")
 MIN_SCALE = 1e-30  # data.scale: beyond 1e±30 any pixel leaves float32's range (or vanishes)
 # float32's and float64's smallest normal numbers: a smaller epsilon vanishes in the sum
 # sqrt(s) + epsilon (or is a subnormal that overflows the step), and 0/0 is NaN
@@ -305,8 +301,6 @@ class TrainingConfig(_Section):
 
     @model_validator(mode="after")
     def _check_first_layer(self) -> "TrainingConfig":
-        from dnncli.training.first_layer import gram_refusal
-
         refusal = gram_refusal(self.optimizer) if self.first_layer == "gram" else None
         if refusal is not None:
             raise ValueError(f"first_layer = gram: {refusal}; use first_layer auto or plain")
@@ -358,303 +352,3 @@ class Config(_Section):
     def to_yaml(self) -> str:
         """Block style, one key a line, every key present (defaults included)."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
-
-
-# ---- YAML ------------------------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that also reads ``1e-3`` as a number (YAML 1.1 wants ``1.0e-3``)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-
-
-def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], source: str) -> int:
-    """How many values ``node`` becomes once every alias is expanded (memoized: linear time)."""
-    key = id(node)
-    if key in sizes:
-        return sizes[key]
-    if key in open_nodes:
-        raise ConfigError(f"{source}: an alias refers to itself (a recursive structure); not a config")
-    open_nodes.add(key)
-    if isinstance(node, yaml.SequenceNode):
-        children = node.value
-    elif isinstance(node, yaml.MappingNode):
-        children = [child for pair in node.value for child in pair]
-    else:
-        children = []
-    total = 1
-    for child in children:
-        total += _expanded_size(child, sizes, open_nodes, source)
-        if total > MAX_YAML_VALUES:
-            raise ConfigError(
-                f"{source}: expands to more than {MAX_YAML_VALUES} values through anchors and "
-                "aliases; refused (no config needs that many)"
-            )
-    open_nodes.discard(key)
-    sizes[key] = total
-    return total
-
-
-def parse_yaml(text: str, source: str) -> Any:
-    """Safe YAML (no tags that build objects) with bounded size, nesting and alias expansion."""
-    if len(text) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{source}: {len(text)} characters is too large for a config (limit {MAX_CONFIG_BYTES})")
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        # checked before constructing: the constructed objects share aliased lists, but anything
-        # walking them (validation, dumping) would walk every expanded copy
-        _expanded_size(node, {}, set(), source)
-        return loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}:{where}: not valid YAML: {problem}") from None
-    except RecursionError:
-        raise ConfigError(f"{source}: nested too deeply to be a config") from None
-    finally:
-        loader.dispose()
-
-
-def read_yaml_file(path: str | Path, what: str = "config") -> Any:
-    """A YAML file a user hands in (a config, a sweep file), read bounded and safely: what it
-    holds, or one line naming the file."""
-    path = Path(path)
-    try:
-        with path.open(encoding="utf-8") as f:
-            text = f.read(MAX_CONFIG_BYTES + 1)  # bounded: a config is never megabytes long
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such {what} file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a YAML {what} file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file, expected a YAML {what}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_yaml(text, str(path))
-
-
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    raw = read_yaml_file(path)
-    if raw is None:
-        raise ConfigError(f"{path}: the config is empty; expected keys such as model, data, training")
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{path}: expected a mapping of keys (name, model, data, training), "
-            f"got a {type(raw).__name__}"
-        )
-    return raw
-
-
-# ---- overrides -------------------------------------------------------------------------------
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str = "--set") -> dict[str, str]:
-    """Apply ``section.key=value`` overrides in place; values are read as YAML (``0.01``, ``[4, 1]``).
-    Returns each overridden key (dotted) with the override as given, for error messages.
-
-    ``model.hidden`` replaces the config's ``model.layers`` (and ``model.layers`` its
-    ``model.hidden``); activations given per layer then become ``hidden_activation`` and
-    ``output_activation``, so that they fit the new number of layers."""
-    applied: dict[str, str] = {}
-    for item in overrides:
-        key, sep, value_text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"{source} {item!r}: expected KEY=VALUE, e.g. training.learning_rate=0.01")
-        parts = key.split(".")
-        node = raw
-        for depth, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                where = ".".join(parts[: depth + 1])
-                raise ConfigError(f"{source} {item!r}: {where} is a value, not a section")
-            node = child
-        node[parts[-1]] = parse_yaml(value_text, f"{source} {key}")
-        applied[key] = item
-    _follow_architecture(raw, applied, source)
-    return applied
-
-
-def _follow_architecture(raw: dict[str, Any], applied: dict[str, str], source: str) -> None:
-    """After ``--set model.hidden=...`` (or ``model.layers``), drop the other way of giving the
-    sizes, and turn per-layer activations the new sizes no longer fit into hidden and output ones."""
-    model = raw.get("model")
-    if not isinstance(model, dict):
-        return
-    if "model.hidden" in applied and "model.layers" not in applied and model.get("hidden") is not None:
-        model.pop("layers", None)
-        n_layers = len(model["hidden"]) + 1 if isinstance(model["hidden"], list) else None
-        given = "model.hidden"
-    elif "model.layers" in applied and "model.hidden" not in applied and model.get("layers") is not None:
-        model.pop("hidden", None)
-        n_layers = len(model["layers"]) - 1 if isinstance(model["layers"], list) else None
-        given = "model.layers"
-    else:
-        return
-    activations = model.get("activations")
-    if "model.activations" in applied or not isinstance(activations, list) or not activations:
-        return
-    if given == "model.layers" and len(activations) == n_layers:
-        return  # same depth: the config's activations still fit
-    del model["activations"]
-    if "model.output_activation" not in applied:
-        model["output_activation"] = activations[-1]
-    hidden = activations[:-1]
-    if hidden and "model.hidden_activation" not in applied:
-        if len(set(map(str, hidden))) > 1:
-            raise ConfigError(
-                f"{source} {applied[given]!r}: the config's model.activations {activations} mix hidden "
-                f"activations, so they cannot follow the new sizes; also {source} model.activations=[...] "
-                "with one per layer"
-            )
-        model["hidden_activation"] = hidden[0]
-
-
-# ---- validation with readable messages -------------------------------------------------------
-
-
-_SECTIONS: dict[str, type[BaseModel]] = {
-    "": Config,
-    "model": ModelConfig,
-    "data": DataConfig,
-    "training": TrainingConfig,
-    "output": OutputConfig,
-}
-
-
-def _loc_text(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text
-
-
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    section = ".".join(str(p) for p in loc[:-1] if not isinstance(p, int))
-    model = _SECTIONS.get(section)
-    return list(model.model_fields) if model else []
-
-
-def _describe(error: dict[str, Any]) -> str:
-    # pydantic adds the branch tried (e.g. 'float', 'literal[...]') to the location of union errors
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "int", "str"))))
-    return describe_error(error, _loc_text(loc), lambda: _known_keys(loc))
-
-
-def describe_error(error: dict[str, Any], where: str, known_keys: Callable[[], list[str]]) -> str:
-    """One of pydantic's validation errors as one line: ``where`` names the key (``training.beta``),
-    ``known_keys`` gives the keys its section allows (for an unknown key's hint)."""
-    kind = error["type"]
-    got = error.get("input")
-    ctx = error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        known = known_keys()
-        close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})"
-        return f"unknown key '{where}'{hint}"
-    if kind == "missing":
-        return f"missing required key '{where}'"
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"{where}: expected an integer, got {got!r}"
-    if kind in ("float_type", "float_parsing"):
-        return f"{where}: expected a number, got {got!r}"
-    if kind in ("string_type",):
-        return f"{where}: expected a string, got {got!r}"
-    if kind in ("list_type",):
-        return f"{where}: expected a list, got {got!r}"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"{where}: expected a mapping of keys, got {got!r}"
-    if kind == "literal_error":
-        return f"{where}: expected {ctx.get('expected')}, got {got!r}"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        bound = {"greater_than": "> ", "greater_than_equal": ">= ", "less_than": "< ", "less_than_equal": "<= "}[kind]
-        limit = next(iter(ctx.values()), "")
-        return f"{where}: must be {bound}{limit}, got {got!r}"
-    if kind == "bool_type":
-        return f"{where}: expected true or false, got {got!r}"
-    if kind == "string_too_short":
-        return f"{where}: must not be empty"
-    if kind == "string_too_long":
-        return f"{where}: at most {ctx.get('max_length')} characters, got {len(str(got))}"
-    if kind == "finite_number":
-        return f"{where}: expected a finite number, got {got!r}"
-    if kind == "value_error":
-        message = str(ctx.get("error", error["msg"]))
-        return f"{where}: {message}" if where else message
-    return f"{where}: {error['msg']}" if where else error["msg"]
-
-
-def _dedupe_union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # a union (e.g. scale: 'auto' | 'none' | float) reports one error per branch; keep one per key
-    seen: set[str] = set()
-    kept = []
-    for error in errors:
-        loc = tuple(
-            p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "int", "str")))
-        )
-        key = _loc_text(loc)
-        if key in seen:
-            # 'auto' | float: the literal's message also names the number it could have been
-            first = next(e for e in kept if e["_key"] == key)
-            if first["type"] == "literal_error" and error["type"] in ("float_type", "float_parsing"):
-                expected = str(first["ctx"]["expected"]).replace(" or ", ", ")
-                first["ctx"] = {**first["ctx"], "expected": f"{expected} or a number"}
-            continue
-        seen.add(key)
-        kept.append({**error, "_key": key})
-    return kept
-
-
-def _blame(error: dict[str, Any], source: str, overridden: dict[str, str]) -> str:
-    """Where a wrong key or value came from: an override (``--set KEY=VALUE``) or the file."""
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "int", "str"))))
-    where = _loc_text(loc)
-    for key, item in overridden.items():
-        if where == key or where.startswith((key + ".", key + "[")):
-            return f"--set {item}"
-    # a check across keys (a section's, or the whole config's) that an override took part in
-    related = [item for key, item in overridden.items() if not where or key.startswith(where + ".")]
-    return f"{source} with --set {', --set '.join(related)}" if related else source
-
-
-def validate_config(raw: dict[str, Any], source: str, overridden: dict[str, str] | None = None) -> Config:
-    """The config ``raw`` read from ``source``; errors name the key, and ``--set KEY=VALUE``
-    instead of the file for a key that an override gave (``overridden``: key -> override)."""
-    try:
-        return Config.model_validate(raw)
-    except ValidationError as exc:
-        by_source: dict[str, list[str]] = {}
-        for error in _dedupe_union_errors(exc.errors()):
-            by_source.setdefault(_blame(error, source, overridden or {}), []).append(_describe(error))
-        raise ConfigError("; ".join(f"{where}: {'; '.join(messages)}" for where, messages in by_source.items())) from None
-
-
-def load_config(
-    path: str | Path, overrides: list[str] | None = None, name: str | None = None
-) -> Config:
-    """Read, override and validate a YAML config; the run name defaults to the file's stem."""
-    raw = read_config_file(path)
-    raw.setdefault("name", name or Path(path).stem)
-    overridden = apply_overrides(raw, overrides or [])
-    return validate_config(raw, str(path), overridden)

@@ -1,0 +1,148 @@
+"""Tables for people on stdout: a training run's summary, a data file or folder described, a data
+file just written. (Machine-readable output is JSON: :func:`dnncli.terminal.text.to_json`.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from dnncli.terminal.display import printable, shown
+from dnncli.terminal.text import fmt
+
+
+def training_summary(metrics: dict[str, Any]) -> Table:
+    """``dnn train``'s summary: accuracies, costs, the best epoch, time, the files written."""
+    table = Table(title=shown(f"run {metrics['name']}"), show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("train accuracy", fmt(metrics.get("train_accuracy"), 4))
+    table.add_row("test accuracy", fmt(metrics.get("test_accuracy"), 4))
+    table.add_row("initial cost", fmt(metrics.get("initial_cost")))
+    table.add_row("final cost", fmt(metrics.get("final_cost")))
+    if metrics.get("test_cost") is not None:
+        table.add_row("test cost", fmt(metrics.get("test_cost")))
+    if metrics.get("val_cost") is not None:
+        table.add_row("validation accuracy", fmt(metrics.get("val_accuracy"), 4))
+        table.add_row("validation cost", fmt(metrics.get("val_cost")))
+    for part in ("train", "test", "val"):  # regression
+        if metrics.get(f"{part}_r2") is not None or metrics.get(f"{part}_mae") is not None:
+            label = "validation" if part == "val" else part
+            table.add_row(f"{label} R² / MAE", f"{fmt(metrics.get(f'{part}_r2'), 4)} / {fmt(metrics.get(f'{part}_mae'), 4)}")
+    if metrics.get("best_epoch") is not None:
+        stopped = "stopped early, " if metrics.get("stopped_early") else ""
+        table.add_row("best", f"{stopped}parameters of epoch {metrics['best_epoch']} kept")
+    table.add_row("iterations", str(metrics.get("iterations")))
+    table.add_row("time", f"{metrics.get('seconds', 0):.2f} s")
+    run_dir = metrics.get("run_dir", "")
+    files = metrics.get("files") or ["model.h5", "history.csv", "metrics.json", "config.yaml"]
+    table.add_row("files", shown(f"{run_dir}/ ({', '.join(files)})"))
+    return table
+
+
+def _text(value: Any) -> Text:
+    """Untrusted text (names, paths, keys) as it is: never read as markup."""
+    return Text(printable(str(value)))
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def inspection_tables(description: dict[str, Any]) -> list[RenderableType]:
+    """``dnn data inspect``: a folder's files, formats and classes, or a file's datasets, sets and
+    attributes."""
+    if description["kind"] == "folder":
+        return _folder_tables(description)
+    return _file_tables(description)
+
+
+def _folder_tables(description: dict[str, Any]) -> list[RenderableType]:
+    out: list[RenderableType] = []
+    summary = Table(title=_text(description["path"]), show_edge=False)
+    summary.add_column("files", justify="right")
+    summary.add_column("images", justify="right")
+    summary.add_column("formats")
+    summary.add_column("modes")
+    summary.add_column("sizes (w x h)")
+    sizes = description["sizes"]
+    size_text = "-" if sizes is None else (
+        f"{sizes['min_width']}..{sizes['max_width']} x {sizes['min_height']}..{sizes['max_height']}"
+    )
+    summary.add_row(
+        str(description["files"]), str(description["images"]),
+        _text(", ".join(f"{k} {v}" for k, v in description["formats"].items()) or "-"),
+        _text(", ".join(f"{k} {v}" for k, v in description["modes"].items()) or "-"),
+        size_text,
+    )
+    out.append(summary)
+    if description["per_class"] is not None:
+        per_class = Table(title="classes (label = index)", show_edge=False)
+        for column in ("index", "class", "files", "images"):
+            per_class.add_column(column, justify="left" if column == "class" else "right")
+        for row in description["per_class"]:
+            per_class.add_row(str(row["index"]), _text(row["name"]), str(row["files"]), str(row["images"]))
+        out.append(per_class)
+    return out
+
+
+def _file_tables(description: dict[str, Any]) -> list[RenderableType]:
+    out: list[RenderableType] = []
+    datasets = Table(title=_text(description["path"]), show_edge=False)
+    for column in ("key", "shape", "dtype", "storage", "min", "max"):
+        datasets.add_column(column, justify="right" if column in ("min", "max") else "left")
+    for entry in description["datasets"]:
+        datasets.add_row(
+            _text(entry["key"]), _text(tuple(entry["shape"]) if entry["shape"] is not None else "-"),
+            _text(entry["dtype"]), _text(entry["storage"]), _number(entry.get("min")), _number(entry.get("max")),
+        )
+    out.append(datasets)
+    for entry in description["sets"]:
+        title = f"{entry['x']}: {entry['examples']} examples of shape {tuple(entry['example_shape'])}"
+        if "per_class" in entry:
+            table = Table(title=_text(f"{title}, labels {entry['y']}"), show_edge=False)
+            for column in ("index", "class", "examples", "share"):
+                table.add_column(column, justify="left" if column == "class" else "right")
+            total = max(1, entry["examples"])
+            for row in entry["per_class"]:
+                table.add_row(
+                    str(row["index"]), _text(row["name"] if row["name"] is not None else "-"),
+                    str(row["count"]), f"{row['count'] / total:.1%}",
+                )
+            out.append(table)
+        else:
+            out.append(_text(title + (f", targets {entry['y']}" if entry.get("y") else ", no labels")))
+    if description["attributes"]:
+        attributes = Table(title="attributes", show_edge=False)
+        attributes.add_column("name")
+        attributes.add_column("value")
+        for key, value in description["attributes"].items():
+            attributes.add_row(_text(key), _text(value))
+        out.append(attributes)
+    for link in description["links"]:
+        out.append(_text(f"link {link['key']} -> {link['target']}"))
+    return out
+
+
+def import_table(summary: dict[str, Any]) -> Table:
+    """Examples per class of a file just written (``dnn data import``, ``dnn data split``)."""
+    table = Table(title=_text(summary["path"]), show_edge=False)
+    table.add_column("index", justify="right")
+    table.add_column("class")
+    test = summary.get("test_counts")
+    table.add_column("train" if test is not None else "examples", justify="right")
+    if test is not None:
+        table.add_column("test", justify="right")
+    names = summary.get("classes") or ["(unlabelled)"]
+    for index, name in enumerate(names):
+        cells = [str(index) if summary.get("classes") else "-", _text(name), str(summary["train_counts"][index])]
+        if test is not None:
+            cells.append(str(test[index]))
+        table.add_row(*cells)
+    return table

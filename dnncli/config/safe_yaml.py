@@ -1,0 +1,116 @@
+"""YAML a user hands in (configs, sweep files, ``--set`` values), read safely and bounded: no
+Python objects, at most :data:`MAX_CONFIG_BYTES`, at most :data:`MAX_YAML_VALUES` values once
+anchors and aliases are expanded ("billion laughs"); ``1e-3`` read as a number."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dnncli.errors import ConfigError
+
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_VALUES = 100_000  # after expanding anchors and aliases ("billion laughs")
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that also reads ``1e-3`` as a number (YAML 1.1 wants ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], source: str) -> int:
+    """How many values ``node`` becomes once every alias is expanded (memoized: linear time)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise ConfigError(f"{source}: an alias refers to itself (a recursive structure); not a config")
+    open_nodes.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        children = []
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes, open_nodes, source)
+        if total > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"{source}: expands to more than {MAX_YAML_VALUES} values through anchors and "
+                "aliases; refused (no config needs that many)"
+            )
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Safe YAML (no tags that build objects) with bounded size, nesting and alias expansion."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: {len(text)} characters is too large for a config (limit {MAX_CONFIG_BYTES})")
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        # checked before constructing: the constructed objects share aliased lists, but anything
+        # walking them (validation, dumping) would walk every expanded copy
+        _expanded_size(node, {}, set(), source)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}:{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml_file(path: str | Path, what: str = "config") -> Any:
+    """A YAML file a user hands in (a config, a sweep file), read bounded and safely: what it
+    holds, or one line naming the file."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as f:
+            text = f.read(MAX_CONFIG_BYTES + 1)  # bounded: a config is never megabytes long
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a YAML {what} file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file, expected a YAML {what}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_yaml(text, str(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    raw = read_yaml_file(path)
+    if raw is None:
+        raise ConfigError(f"{path}: the config is empty; expected keys such as model, data, training")
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of keys (name, model, data, training), "
+            f"got a {type(raw).__name__}"
+        )
+    return raw
