@@ -202,14 +202,6 @@ class HookList(Hooks):
         for h in self.hooks:
             h.on_start(plan)
 
-    def on_record(self, row: dict[str, Any]) -> None:
-        for h in self.hooks:
-            h.on_record(row)
-
-    def on_end(self, result: "TrainResult") -> None:
-        for h in self.hooks:
-            h.on_end(result)
-
     def on_step(self, iteration: int, cost: float) -> None:
         for h in self.hooks:
             h.on_step(iteration, cost)
@@ -218,9 +210,13 @@ class HookList(Hooks):
         for h in self.hooks:
             h.on_epoch(epoch, cost)
 
-    def on_record(self, row: dict[str, float | int | None]) -> None:
+    def on_record(self, row: dict[str, Any]) -> None:
         for h in self.hooks:
             h.on_record(row)
+
+    def on_end(self, result: "TrainResult") -> None:
+        for h in self.hooks:
+            h.on_end(result)
 
     def on_epoch_end(self, state: "TrainState", optimizer_state: Callable[[], dict[str, Any]]) -> None:
         for h in self.hooks:
