@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dnncli.training.first_layer import gram_refusal
+from dnncli.training.settings import TrainSettings
 
 Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear", "softmax"]
 HiddenActivation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
@@ -206,45 +207,62 @@ class DataConfig(_Section):
 Optimizer = Literal["gd", "momentum", "rmsprop", "adam"]
 Schedule = Literal["constant", "exponential", "inverse_time", "step"]
 
+# Every engine setting's default is the engine's (dnncli.training.settings.TrainSettings), written
+# there once; this section adds what a run needs beyond the engine (seed, dtype, checkpoints, output)
+ENGINE = TrainSettings()
+
 
 class TrainingConfig(_Section):
-    optimizer: Optimizer = Field(default="gd", description="gd, momentum, rmsprop or adam.")
-    learning_rate: float = Field(default=0.0075, gt=0)
-    iterations: int | None = Field(default=2500, ge=1, le=MAX_ITERATIONS)
+    optimizer: Optimizer = Field(default=ENGINE.optimizer, description="gd, momentum, rmsprop or adam.")
+    learning_rate: float = Field(default=ENGINE.learning_rate, gt=0)
+    iterations: int | None = Field(default=ENGINE.iterations, ge=1, le=MAX_ITERATIONS)
     epochs: int | None = Field(
-        default=None, ge=1, le=MAX_ITERATIONS, description="Budget in passes over the data (instead of iterations)."
+        default=ENGINE.epochs, ge=1, le=MAX_ITERATIONS,
+        description="Budget in passes over the data (instead of iterations).",
     )
     batch_size: int | None = Field(
-        default=None, ge=1, description="Examples per update step; null: the whole training set."
+        default=ENGINE.batch_size, ge=1, description="Examples per update step; null: the whole training set."
     )
-    shuffle: bool = Field(default=True, description="Shuffle the examples every epoch (mini-batches).")
+    shuffle: bool = Field(default=ENGINE.shuffle, description="Shuffle the examples every epoch (mini-batches).")
     seed: int | None = Field(
         default=None, ge=0, le=2**32 - 1,
         description="Seed of shuffling, dropout and the validation split; default: model.seed.",
     )
-    beta: float = Field(default=0.9, ge=0, lt=1, description="Momentum's averaging factor.")
-    beta1: float = Field(default=0.9, ge=0, lt=1, description="Adam's first-moment factor.")
-    beta2: float = Field(default=0.999, ge=0, lt=1, description="Adam's and RMSProp's second-moment factor.")
-    epsilon: float = Field(default=1e-8, gt=0, description="Adam's and RMSProp's denominator guard.")
-    schedule: Schedule = Field(default="constant", description="Learning-rate schedule over epochs.")
-    decay_rate: float | None = Field(default=None, gt=0, description="The schedule's rate.")
-    decay_steps: int = Field(default=1, ge=1, description="Epochs per unit of decay.")
-    l2_lambda: float = Field(default=0.0, ge=0, description="L2 penalty lambda (0: none).")
+    beta: float = Field(default=ENGINE.beta, ge=0, lt=1, description="Momentum's averaging factor.")
+    beta1: float = Field(default=ENGINE.beta1, ge=0, lt=1, description="Adam's first-moment factor.")
+    beta2: float = Field(default=ENGINE.beta2, ge=0, lt=1, description="Adam's and RMSProp's second-moment factor.")
+    epsilon: float = Field(default=ENGINE.epsilon, gt=0, description="Adam's and RMSProp's denominator guard.")
+    schedule: Schedule = Field(default=ENGINE.schedule, description="Learning-rate schedule over epochs.")
+    decay_rate: float | None = Field(default=ENGINE.decay_rate, gt=0, description="The schedule's rate.")
+    decay_steps: int = Field(default=ENGINE.decay_steps, ge=1, description="Epochs per unit of decay.")
+    l2_lambda: float = Field(default=ENGINE.l2_lambda, ge=0, description="L2 penalty lambda (0: none).")
     keep_prob: float | list[float] = Field(
-        default=1.0, description="Dropout keep probability of the hidden layers (one, or one per hidden layer)."
+        default=ENGINE.keep_prob,
+        description="Dropout keep probability of the hidden layers (one, or one per hidden layer).",
     )
-    early_stopping: bool = Field(default=False, description="Stop when the validation cost stops improving.")
-    patience: int = Field(default=10, ge=1, description="Validation checks without improvement before stopping.")
-    min_delta: float = Field(default=0.0, ge=0, description="Smallest decrease of the validation cost that counts.")
-    keep_best: bool = Field(default=False, description="Keep the parameters of the best validation cost.")
+    early_stopping: bool = Field(
+        default=ENGINE.early_stopping, description="Stop when the validation cost stops improving."
+    )
+    patience: int = Field(
+        default=ENGINE.patience, ge=1, description="Validation checks without improvement before stopping."
+    )
+    min_delta: float = Field(
+        default=ENGINE.min_delta, ge=0, description="Smallest decrease of the validation cost that counts."
+    )
+    keep_best: bool = Field(default=ENGINE.keep_best, description="Keep the parameters of the best validation cost.")
     dtype: Literal["float64", "float32"] = Field(default="float64", description="Floating-point type of training.")
     first_layer: Literal["auto", "plain", "gram"] = Field(
-        default="auto",
+        default=ENGINE.first_layer,
         description="How layer 1 is trained: gram keeps W1 = a W1_0 - C X^T (gd and momentum only), "
         "plain multiplies by X every step, auto chooses from the sizes.",
     )
-    gram_budget_mb: float = Field(default=512.0, gt=0, description="Largest Gram matrix X^T X (MB) auto accepts.")
-    record_every: int = Field(default=100, ge=1, description="Record the cost every N iterations (epochs with mini-batches).")
+    gram_budget_mb: float = Field(
+        default=ENGINE.gram_budget_mb, gt=0, description="Largest Gram matrix X^T X (MB) auto accepts."
+    )
+    record_every: int = Field(
+        default=ENGINE.record_every, ge=1,
+        description="Record the cost every N iterations (epochs with mini-batches).",
+    )
     print_every: int | None = Field(
         default=None, ge=1, description="With --verbose, print the cost every N (default record_every)."
     )

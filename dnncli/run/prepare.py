@@ -90,32 +90,10 @@ def keep_probs(config: Config, network: Network) -> tuple[float, ...] | None:
 
 
 def train_settings(config: Config, network: Network) -> TrainSettings:
-    """The config's training section as the engine's settings."""
-    t = config.training
-    return TrainSettings(
-        learning_rate=t.learning_rate,
-        iterations=t.iterations,
-        epochs=t.epochs,
-        optimizer=t.optimizer,
-        beta=t.beta,
-        beta1=t.beta1,
-        beta2=t.beta2,
-        epsilon=t.epsilon,
-        schedule=t.schedule,
-        decay_rate=t.decay_rate or 0.0,
-        decay_steps=t.decay_steps,
-        batch_size=t.batch_size,
-        shuffle=t.shuffle,
-        record_every=t.record_every,
-        l2_lambda=t.l2_lambda,
-        keep_prob=keep_probs(config, network) or 1.0,
-        early_stopping=t.early_stopping,
-        patience=t.patience,
-        min_delta=t.min_delta,
-        keep_best=t.keep_best,
-        first_layer=t.first_layer,
-        gram_budget_mb=t.gram_budget_mb,
-    )
+    """The config's training section as the engine's settings: each is the config key of its name,
+    keep_prob checked against the network's hidden layers."""
+    values = {name: getattr(config.training, name) for name in TrainSettings.names()}
+    return TrainSettings(**{**values, "keep_prob": keep_probs(config, network) or 1.0})
 
 
 def _n_classes(dataset: Dataset) -> int:

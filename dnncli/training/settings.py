@@ -6,13 +6,14 @@ steers it. Plain typed values: the engine knows nothing of YAML configs or run d
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
 from dnncli.training.batches import n_batches
 from dnncli.training.early_stopping import EarlyStopping
+from dnncli.training.first_layer import DEFAULT_GRAM_BUDGET_MB
 from dnncli.training.optimizers import Optimizer, make_optimizer
 from dnncli.training.schedules import Schedule
 
@@ -61,13 +62,20 @@ def normalize_keep_probs(keep_prob: float | Sequence[float] | None, n_hidden: in
     return probs if any(k < 1 for k in probs) else None
 
 
+# the budget when neither ``iterations`` nor ``epochs`` is given
+DEFAULT_ITERATIONS = 2500
+
+
 @dataclass(frozen=True)
 class TrainSettings:
-    """How to train. The budget is ``iterations`` (update steps) or ``epochs`` (passes over the
-    data): exactly one of them. ``learning_rate`` is the rate of epoch 0; a ``schedule`` other than
-    ``constant`` decays it (see :mod:`dnncli.training.schedules`)."""
+    """How to train. Each setting's default is written here and nowhere else: the config's
+    ``training`` section takes its defaults from ``TrainSettings()`` (tests/test_settings.py checks
+    both have the same settings and defaults). The budget is ``iterations`` (update steps) or
+    ``epochs`` (passes over the data), not both; neither: ``DEFAULT_ITERATIONS`` iterations.
+    ``learning_rate`` is the rate of epoch 0; a ``schedule`` other than ``constant`` decays it by
+    ``decay_rate`` (see :mod:`dnncli.training.schedules`)."""
 
-    learning_rate: float
+    learning_rate: float = 0.0075
     iterations: int | None = None
     epochs: int | None = None
     optimizer: str = "gd"
@@ -76,7 +84,7 @@ class TrainSettings:
     beta2: float = 0.999
     epsilon: float = 1e-8
     schedule: str = "constant"
-    decay_rate: float = 0.0
+    decay_rate: float | None = None  # None: no decay (the constant schedule)
     decay_steps: int = 1
     batch_size: int | None = None
     shuffle: bool = True
@@ -88,15 +96,23 @@ class TrainSettings:
     min_delta: float = 0.0
     keep_best: bool = False
     first_layer: str = "auto"
-    gram_budget_mb: float = 512.0
+    gram_budget_mb: float = float(DEFAULT_GRAM_BUDGET_MB)
     _schedule: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if (self.iterations is None) == (self.epochs is None):
-            raise ValueError("give the budget as iterations or as epochs (one of them)")
+        if self.iterations is not None and self.epochs is not None:
+            raise ValueError("give the budget as iterations or as epochs, not both")
+        if self.epochs is None and self.iterations is None:
+            object.__setattr__(self, "iterations", DEFAULT_ITERATIONS)
+        decay_rate = 0.0 if self.decay_rate is None else self.decay_rate
         object.__setattr__(
-            self, "_schedule", Schedule(self.schedule, self.learning_rate, self.decay_rate, self.decay_steps)
+            self, "_schedule", Schedule(self.schedule, self.learning_rate, decay_rate, self.decay_steps)
         )
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The settings, in order (what a caller gives; the config's training section has each)."""
+        return tuple(f.name for f in fields(cls) if f.init)
 
     def rate(self, epoch: int) -> float:
         """The learning rate of ``epoch``."""
