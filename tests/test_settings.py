@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from dnncli.config import Config, TrainingConfig
+from dnncli.config import Config, ModelConfig, TrainingConfig
+from dnncli.network.activations import DEFAULT_LEAKY_SLOPE
+from dnncli.network.initializers import DEFAULT_RANDOM_SCALE
 from dnncli.network.model import Network
 from dnncli.run.prepare import train_settings
 from dnncli.training.settings import DEFAULT_ITERATIONS, HookList, Hooks, TrainPlan, TrainSettings
@@ -49,6 +51,11 @@ def test_every_config_default_is_the_engines(name: str) -> None:
     used = getattr(TrainingConfig(), name)
     # the type too: a default of 512 where the config reads 512.0 would change --print-config
     assert (type(declared), declared) == (type(used), used) == (type(engine), engine)
+
+
+def test_the_model_section_takes_the_networks_defaults() -> None:
+    model = ModelConfig()
+    assert (model.init_scale, model.leaky_relu_slope) == (DEFAULT_RANDOM_SCALE, DEFAULT_LEAKY_SLOPE)
 
 
 def test_the_default_budget_is_iterations_unless_epochs_are_given() -> None:

@@ -20,6 +20,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dnncli.network.activations import DEFAULT_LEAKY_SLOPE
+from dnncli.network.initializers import DEFAULT_RANDOM_SCALE
 from dnncli.training.first_layer import gram_refusal
 from dnncli.training.settings import TrainSettings
 
@@ -57,9 +59,9 @@ class ModelConfig(_Section):
         default=None, description="Default: sigmoid for 2 classes, softmax for more."
     )
     init: Init = "xavier"
-    init_scale: float = Field(default=0.01, gt=0, description="Scale of the 'random' init.")
+    init_scale: float = Field(default=DEFAULT_RANDOM_SCALE, gt=0, description="Scale of the 'random' init.")
     seed: int | None = Field(default=1, ge=0, le=2**32 - 1)
-    leaky_relu_slope: float = Field(default=0.01, ge=0, lt=1)
+    leaky_relu_slope: float = Field(default=DEFAULT_LEAKY_SLOPE, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _check_architecture(self) -> "ModelConfig":
