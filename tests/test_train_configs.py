@@ -159,6 +159,27 @@ training: {{learning_rate: 0.1, iterations: 20, record_every: 5}}
     assert not np.array_equal(held_out(), held_out("training.seed=7"))
 
 
+def test_a_prepared_run_is_made_once_with_how_the_run_started(tmp_path: Path, tiny_data: dict[str, Path]) -> None:
+    import dataclasses
+
+    from dnncli.compute.threads import IdleSample
+    from dnncli.config import load_config
+    from dnncli.run.prepare import prepare
+
+    config = write_config(tmp_path / "once.yaml", f"""
+model: {{hidden: [3], init: he}}
+data: {{train: {tiny_data['train']}}}
+training: {{learning_rate: 0.1, iterations: 5}}
+""")
+    origin, idle = {"started": "2026-01-01T00:00:00+00:00", "overrides": []}, IdleSample.now()
+    prepared = prepare(load_config(config), origin=origin, idle_since=idle, recorded_target=tmp_path / "there")
+    assert (prepared.origin, prepared.idle_since, prepared.recorded_target) == (origin, idle, tmp_path / "there")
+    assert prepared.config.model.init == "he"  # what the health checks name, read from the resolved config
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prepared.origin = {}  # type: ignore[misc]
+    assert prepare(load_config(config)).origin == {}
+
+
 def test_train_and_test_ranges_of_one_file(tmp_path: Path) -> None:
     X, y = make_images(60, seed=3)
     data = write_h5(tmp_path / "one.h5", images=X, labels=y)

@@ -6,33 +6,34 @@ YAML schema: everything after it works from :class:`PreparedRun`.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from dnncli.compute import resources
+from dnncli.compute.threads import IdleSample
 from dnncli.config import Config
 from dnncli.data.columns import training_columns
 from dnncli.data.folders import FOLDER_KEYS
 from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_dataset, resolve_divisor
+from dnncli.data.image_cache import load_image_folder, options_for_shape
+from dnncli.data.image_import import ImportOptions
 from dnncli.data.images import DEFAULT_RESIZE
 from dnncli.data.splits import Part, check_disjoint, file_digest, hold_out, take_range
 from dnncli.errors import ConfigError, DataError
 from dnncli.network.model import Network
 from dnncli.training.settings import Examples, TrainData, TrainSettings, normalize_keep_probs
-from dnncli.compute.threads import IdleSample
-
-if TYPE_CHECKING:
-    from dnncli.data.image_import import ImportOptions
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreparedRun:
-    """Everything a run needs before its first iteration, with the config fully resolved."""
+    """Everything a run needs before its first iteration, with the config fully resolved; made
+    once, by :func:`prepare`."""
 
     config: Config  # resolved: every size and activation filled in (written as config.yaml)
     network: Network
@@ -52,8 +53,6 @@ class PreparedRun:
     checkpoint_min_seconds: float
     # how image files are resized to input_shape: the training file's record (dnn data import)
     input_resize: str = DEFAULT_RESIZE
-    # what the health checks' hints name (dnncli.training.health)
-    init: str = "xavier"
     # where the training, validation and test examples came from (recorded in the model file)
     data_sources: dict[str, Any] = field(default_factory=dict)
     # how the run was started, for metrics.json: `started` (ISO 8601) and `overrides` (--set)
@@ -242,8 +241,6 @@ def _with_seeds(config: Config) -> Config:
     """Without ``model.seed`` a run draws one, so that its config.yaml can repeat it."""
     if config.model.seed is not None:
         return config
-    import secrets
-
     return config.model_copy(update={"model": config.model.model_copy(update={"seed": secrets.randbits(32)})})
 
 
@@ -267,8 +264,6 @@ def _resolved(config: Config, layers: list[int], activations: list[str]) -> Conf
 def _images(config: Config, base_dir: str | None) -> tuple[ImportOptions, str]:
     """How folders of images are read (``data.image_size``, ``image_mode``, ``resize``,
     ``classes``) and where they are cached."""
-    from dnncli.data.image_import import ImportOptions
-
     data = config.data
     options = ImportOptions(
         size=(data.image_size[0], data.image_size[1]), mode=data.image_mode, resize=data.resize, classes=data.classes
@@ -286,8 +281,6 @@ def _load(
     full = _in(base_dir, path)
     if not Path(full).is_dir():
         return load_dataset(full, x_key, y_key, config.data.classes_key, stream_over_bytes=stream_over_bytes)
-    from dnncli.data.image_cache import load_image_folder, options_for_shape
-
     options, cache_dir = _images(config, base_dir)
     if train_set is None:
         return load_image_folder(full, options, cache_dir, stream_over_bytes=stream_over_bytes)
@@ -350,83 +343,141 @@ def load_data(config: Config, *, base_dir: str | None = None, budget: int | None
     return LoadedData(whole_file, test_file, validation, sources)
 
 
-def prepare(
-    config: Config, *, base_dir: str | None = None, memory_budget: int | None = None, loaded: LoadedData | None = None
-) -> PreparedRun:
-    """Load the data and build the network ``config`` describes. Relative data paths are read
-    from ``base_dir`` (default: the current directory); the config keeps them as written.
-    ``memory_budget`` (bytes): the budget a resumed run started with, instead of resolving
-    ``data.memory_budget_mb`` again. ``loaded``: the data already read (:func:`load_data`, on
-    another machine perhaps): no file is opened."""
-    config = _with_seeds(config)
-    data = config.data
-    split_rng, train_rng = generators(config)
-    # the memory budget (auto: from the memory available now) decides where the training inputs
-    # live (dnncli.compute.resources.place_training_inputs); a file over it even as stored stays on disk
-    budget = memory_budget if memory_budget is not None else resources.memory_budget_bytes(data.memory_budget_mb)
-    if loaded is None:
-        loaded = load_data(config, base_dir=base_dir, budget=budget)
-    sources = {key: dict(value) if isinstance(value, dict) else value for key, value in loaded.sources.items()}
-    whole_file = loaded.whole_file
-    train_set = take_range(whole_file, data.train_range, "data.train_range")
-    layers, activations = resolve_architecture(config, train_set)
-    val_set, val_y_key, held_out = None, data.validation_y_key or data.y_key, None
-    if data.validation_fraction is not None and not data.validation:
-        train_set, val_set = hold_out(train_set, data.validation_fraction, split_rng)
-        val_y_key = data.y_key
-        # the held-out examples are a seeded draw from the training range (dnncli.data.splits.hold_out)
-        held_out = {
-            "held_out_from": "train", "fraction": data.validation_fraction,
-            "seed": training_seed(config), "examples": val_set.m,
-        }
+class _Parts(NamedTuple):
+    """The run's examples as read (not yet scaled), and the key of each set's labels."""
+
+    train: Dataset
+    test: Dataset | None
+    validation: Dataset | None
+    test_y_key: str
+    validation_y_key: str
+
+
+def _held_out(config: Config, train_range: Dataset, split_rng: np.random.Generator) -> tuple[Dataset, Dataset | None]:
+    """The training examples, and the validation examples ``data.validation_fraction`` holds out
+    of the training range (a seeded draw: :func:`dnncli.data.splits.hold_out`), if any."""
+    fraction = config.data.validation_fraction
+    if fraction is None or config.data.validation:
+        return train_range, None
+    return hold_out(train_range, fraction, split_rng)
+
+
+def _placement(config: Config, layers: list[int], train_set: Dataset, budget: int) -> resources.InputPlacement:
+    """Where the training inputs live: the memory ``budget`` decides
+    (:func:`dnncli.compute.resources.place_training_inputs`); a file over it even as stored stays on
+    disk. Refused before anything is allocated when training cannot fit in memory."""
     placement = resources.place_training_inputs(
         train_set.m, train_set.n_x, train_set.X_raw.dtype.itemsize, np.dtype(DTYPES[config.training.dtype]).itemsize,
         budget, in_file=not isinstance(train_set.X_raw, np.ndarray),
     )
     check_memory(config, layers, train_set, placement)
+    return placement
+
+
+def _parts(config: Config, loaded: LoadedData, train_set: Dataset, held_out: Dataset | None) -> _Parts:
+    """The test examples (``data.test``, or ``data.test_range`` of the training file) and the
+    validation examples (``data.validation``, or those held out), checked to be shaped as the
+    training examples."""
+    data = config.data
     test_set, test_y_key = None, data.test_y_key
     if data.test:
         test_set = loaded.test_file
     elif data.test_range is not None:
-        test_set, test_y_key = whole_file, data.y_key
+        test_set, test_y_key = loaded.whole_file, data.y_key
     if test_set is not None:
         test_set = take_range(test_set, data.test_range, "data.test_range")
         _check_shape(test_set, train_set)
+    val_set, val_y_key = held_out, data.y_key
     if data.validation:
-        val_set = loaded.validation
+        val_set, val_y_key = loaded.validation, data.validation_y_key or data.y_key
         assert val_set is not None
         _check_shape(val_set, train_set)
-    elif held_out is not None:
-        sources["validation"] = held_out
+    return _Parts(train_set, test_set, val_set, test_y_key, val_y_key)
+
+
+def _sources(config: Config, loaded: LoadedData, train_set: Dataset, held_out: Dataset | None) -> dict[str, Any]:
+    """Where the examples came from, as the model file records them."""
+    sources = {key: dict(value) if isinstance(value, dict) else value for key, value in loaded.sources.items()}
+    if held_out is not None:
+        sources["validation"] = {
+            "held_out_from": "train", "fraction": config.data.validation_fraction,
+            "seed": training_seed(config), "examples": held_out.m,
+        }
     sources["train"]["trained_on"] = train_set.m
     sources["classes_key"] = sources.pop("classes_key")  # last, as the model file has always had it
+    return sources
 
-    resolved = _resolved(config, layers, activations)
 
-    network = Network.create(
+def _network(config: Config, layers: list[int], activations: list[str]) -> Network:
+    """The network the model section describes, initialised from its seed."""
+    model = config.model
+    return Network.create(
         layers,
         activations,
-        init=config.model.init,
-        seed=config.model.seed,
-        random_scale=config.model.init_scale,
-        leaky_slope=config.model.leaky_relu_slope,
+        init=model.init,
+        seed=model.seed,
+        random_scale=model.init_scale,
+        leaky_slope=model.leaky_relu_slope,
         dtype=DTYPES[config.training.dtype],
     )
-    divisor = resolve_divisor(data.scale, train_set.X_raw.dtype)
-    for dataset in (train_set, test_set, val_set):  # float64 data beyond float32: bad input, not divergence
+
+
+def _train_data(
+    config: Config, network: Network, parts: _Parts, divisor: float, placement: resources.InputPlacement
+) -> TrainData:
+    """The examples scaled by ``divisor`` in the network's float type (the training inputs where
+    ``placement`` says), and the targets in the output layer's form."""
+    for dataset in (parts.train, parts.test, parts.validation):  # float64 data beyond float32: bad input, not divergence
         if dataset is not None:
             check_representable(dataset, divisor, network.dtype)
-    X = training_columns(train_set, divisor, network.dtype, placement, config.training.batch_size)
-    Y = _targets(network, train_set, data.y_key)
+    X = training_columns(parts.train, divisor, network.dtype, placement, config.training.batch_size)
+    Y = _targets(network, parts.train, config.data.y_key)
     test = validation = None
-    if test_set is not None:
-        test = Examples(test_set.columns(divisor, network.dtype), _targets(network, test_set, test_y_key))
-    if val_set is not None:
-        validation = Examples(val_set.columns(divisor, network.dtype), _targets(network, val_set, val_y_key))
+    if parts.test is not None:
+        test = Examples(parts.test.columns(divisor, network.dtype), _targets(network, parts.test, parts.test_y_key))
+    if parts.validation is not None:
+        validation = Examples(
+            parts.validation.columns(divisor, network.dtype), _targets(network, parts.validation, parts.validation_y_key)
+        )
+    return TrainData(X, Y, test=test, validation=validation)
+
+
+def prepare(
+    config: Config,
+    *,
+    base_dir: str | None = None,
+    memory_budget: int | None = None,
+    loaded: LoadedData | None = None,
+    origin: dict[str, Any] | None = None,
+    idle_since: IdleSample | None = None,
+    recorded_target: Path | None = None,
+) -> PreparedRun:
+    """Load the data and build the network ``config`` describes. Relative data paths are read
+    from ``base_dir`` (default: the current directory); the config keeps them as written.
+    ``memory_budget`` (bytes): the budget a resumed run started with, instead of resolving
+    ``data.memory_budget_mb`` again. ``loaded``: the data already read (:func:`load_data`, on
+    another machine perhaps): no file is opened. ``origin``, ``idle_since`` and
+    ``recorded_target``: how the run was started, kept as they are (see :class:`PreparedRun`)."""
+    config = _with_seeds(config)
+    data = config.data
+    split_rng, train_rng = generators(config)
+    # the memory budget (auto: from the memory available now) decides where the training inputs live
+    budget = memory_budget if memory_budget is not None else resources.memory_budget_bytes(data.memory_budget_mb)
+    if loaded is None:
+        loaded = load_data(config, base_dir=base_dir, budget=budget)
+    train_range = take_range(loaded.whole_file, data.train_range, "data.train_range")
+    # the sizes come from the whole training range, before any validation examples are held out
+    layers, activations = resolve_architecture(config, train_range)
+    train_set, held_out = _held_out(config, train_range, split_rng)
+    placement = _placement(config, layers, train_set, budget)
+    parts = _parts(config, loaded, train_set, held_out)
+    sources = _sources(config, loaded, train_set, held_out)
+    network = _network(config, layers, activations)
+    divisor = resolve_divisor(data.scale, train_set.X_raw.dtype)
     return PreparedRun(
-        config=resolved,
+        config=_resolved(config, layers, activations),
         network=network,
-        data=TrainData(X, Y, test=test, validation=validation),
+        data=_train_data(config, network, parts, divisor, placement),
         settings=train_settings(config, network),
         rng=train_rng,
         input_shape=train_set.input_shape,
@@ -438,7 +489,9 @@ def prepare(
         checkpoint_every=config.training.checkpoint_every,
         checkpoint_min_seconds=config.training.checkpoint_min_seconds,
         input_resize=train_set.resize or DEFAULT_RESIZE,
-        init=config.model.init,
         data_sources=sources,
+        origin=origin if origin is not None else {},
+        idle_since=idle_since,
         memory_budget=budget,
+        recorded_target=recorded_target,
     )

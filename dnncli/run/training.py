@@ -71,10 +71,8 @@ def run_training(
     ``loaded``: the data, already read (no data file is opened); ``recorded_target``: the
     directory the run's files will be moved to, recorded in metrics.json instead of ``run_dir``."""
     started, idle_since = _now(), IdleSample.now()
-    prepared = prepare(config, loaded=loaded)
-    prepared.idle_since = idle_since
-    prepared.recorded_target = recorded_target
-    prepared.origin = {"started": started, "overrides": list(overrides)}
+    origin = {"started": started, "overrides": list(overrides)}
+    prepared = prepare(config, loaded=loaded, origin=origin, idle_since=idle_since, recorded_target=recorded_target)
     if run_dir is not None:
         choose_run_dir(prepared.output_dir, prepared.name, run_dir, force)  # refuse an existing one before training
     # config.yaml is written before the .partial directory appears: a kill leaves it resumable
@@ -108,9 +106,9 @@ def resume_training(
             base_dir=checkpoint.cwd if checkpoint is not None else os.getcwd(),
             # the budget the run started with (data.memory_budget_mb auto): the inputs placed as then
             memory_budget=checkpoint.state.memory_budget if checkpoint is not None else None,
+            origin=_recorded_origin(partial, overrides),
+            idle_since=idle_since,
         )
-        prepared.origin = _recorded_origin(partial, overrides)
-        prepared.idle_since = idle_since
         if checkpoint is not None:
             _check_checkpoint_fits(checkpoint, prepared, partial, config)
     except BaseException:
@@ -168,7 +166,7 @@ def health_warnings(prepared: PreparedRun, result: TrainResult) -> list[health.H
         train_accuracy=None if network.is_regression else result.train_accuracy,
         class_shares=None if network.is_regression else health.class_shares(prepared.data.Y),
         learning_rate=settings.learning_rate,
-        init=prepared.init,
+        init=prepared.config.model.init,
         hidden_layers=network.L - 1,
         keep_prob=normalize_keep_probs(settings.keep_prob, network.L - 1),
     ))
