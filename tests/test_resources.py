@@ -94,7 +94,7 @@ def test_the_default_budget_keeps_a_205_mb_set_in_memory_with_2_gb_available() -
 def test_a_run_places_its_inputs_by_the_budget_and_a_resumed_one_as_it_started(
     tmp_path, monkeypatch, available_mb, kept_as
 ) -> None:
-    from dnncli.run.checkpoint import load_checkpoint, save_checkpoint
+    from dnncli.run.checkpoint import RunSection, load_checkpoint, save_checkpoint
     from dnncli.run.prepare import prepare
     from dnncli.training.state import TrainState
 
@@ -108,10 +108,10 @@ def test_a_run_places_its_inputs_by_the_budget_and_a_resumed_one_as_it_started(
     assert prepared.memory_budget == available_mb // 2 * MB and prepared.config.data.memory_budget_mb == "auto"
     # the checkpoint keeps the budget; resuming with it places the inputs as the run started,
     # whatever memory is available then
-    state = TrainState(memory_budget=prepared.memory_budget, initial_cost=0.7, last_good_cost=0.7)
+    state = TrainState(initial_cost=0.7, last_good_cost=0.7)
     save_checkpoint(tmp_path / "c.h5", prepared.network.params, {"name": "gd", "learning_rate": 0.1},
-                    np.random.default_rng(0).bit_generator.state, state, "0" * 64, ".")
-    kept = load_checkpoint(tmp_path / "c.h5").state.memory_budget
+                    np.random.default_rng(0).bit_generator.state, state, RunSection("0" * 64, ".", prepared.memory_budget))
+    kept = load_checkpoint(tmp_path / "c.h5").run.memory_budget
     monkeypatch.setattr(resources, "available_memory", lambda root=resources.ROOT: (2050 - available_mb) * MB)
     assert isinstance(prepare(load_config(config), memory_budget=kept).data.X, kept_as)
     assert not isinstance(prepare(load_config(config)).data.X, kept_as)  # without it: the other way

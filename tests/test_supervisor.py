@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from dnncli.network.model import Network
 from dnncli.run import supervisor as supervision
+from dnncli.run.checkpoint import RunSection
 from dnncli.run.supervisor import StopRequest, Supervisor
 from dnncli.training.state import TrainState
 
@@ -17,7 +18,7 @@ def _supervised(tmp_path: Path, layers: list[int], clock: list[float], monkeypat
     network = Network.create(layers, ["relu", "sigmoid"], "xavier", 1)
     state = TrainState()
     watcher = Supervisor(network, np.random.default_rng(0), state, tmp_path / "checkpoint.h5", None,
-                         StopRequest(), fingerprint=lambda: "", cwd=str(tmp_path))
+                         StopRequest(), run_section=lambda: RunSection("", str(tmp_path)))
     return watcher, network, state
 
 

@@ -193,7 +193,7 @@ def test_the_limit_applies_inside_the_block_only() -> None:
 
 def test_a_run_keeps_its_thread_count_and_a_caller_or_a_checkpoint_can_set_it(tmp_path: Path) -> None:
     from dnncli.network.model import Network
-    from dnncli.run.checkpoint import load_checkpoint, save_checkpoint
+    from dnncli.run.checkpoint import RunSection, load_checkpoint, save_checkpoint
     from dnncli.training.loop import train
     from dnncli.training.settings import Hooks, TrainData, TrainSettings
     from dnncli.training.state import TrainState
@@ -216,7 +216,8 @@ def test_a_run_keeps_its_thread_count_and_a_caller_or_a_checkpoint_can_set_it(tm
     state = TrainState(threads=2)
     train(net, data, settings, state=state, hooks=Watch())
     assert set(seen) == {2}
-    save_checkpoint(tmp_path / "c.h5", net.params, state.optimizer.state_dict(), rng.bit_generator.state, state, "0" * 64, ".")
+    save_checkpoint(tmp_path / "c.h5", net.params, state.optimizer.state_dict(), rng.bit_generator.state, state,
+                    RunSection("0" * 64, "."))
     assert load_checkpoint(tmp_path / "c.h5").state.threads == 2
 
 

@@ -7,11 +7,16 @@ Layout of ``checkpoint.h5``::
     /tracker/<key>                    the early-stopping tracker's arrays (best parameters)
     /epoch_order                      a run stopped in the middle of a shuffled epoch: its example order
     attrs: format = "dnn-checkpoint", format_version, tool_version, epoch, iteration,
-           state (JSON: history rows, costs, seconds and segments, flags, and the batches done, cost sum
-           and examples seen of an epoch cut short), optimizer, tracker (JSON: the
-           state dicts' numbers), rng (JSON: the generator's bit_generator.state),
-           data_fingerprint (SHA-256 of the training arrays), cwd (where the data paths start),
-           checksum (SHA-256 over every array and every other attribute)
+           state (JSON: history rows, costs, seconds and segments, flags, the batches done, cost sum
+           and examples seen of an epoch cut short, the BLAS threads; and the run's memory_budget),
+           optimizer, tracker (JSON: the state dicts' numbers), rng (JSON: the generator's
+           bit_generator.state), data_fingerprint (SHA-256 of the training arrays), cwd (where the
+           data paths start), checksum (SHA-256 over every array and every other attribute)
+
+The engine's state (:class:`~dnncli.training.state.TrainState`) is one part; the run's own
+(:class:`RunSection`: the data fingerprint, the working directory, the memory budget) another,
+which the run layer passes in and gets back. The memory budget is stored in the state's JSON, where
+format 3 put it: the layout is unchanged, so checkpoints written before and after read alike.
 
 Written atomically (temporary file, fsync, rename): a crash at any moment leaves the previous
 checkpoint or the new one, never a torn file. Read with h5py arrays and JSON only, through
@@ -32,10 +37,11 @@ from typing import Any
 
 import numpy as np
 
-from dnncli.files.atomic import write_with
 from dnncli.data.columns import ScaledColumns
 from dnncli.errors import RunDirError
+from dnncli.files.atomic import write_with
 from dnncli.files.fileformat import check_format, write_format
+from dnncli.files.hdf5safe import check_dataset_size, checked_dataset, json_attr, open_hdf5, read_attr
 from dnncli.training.early_stopping import EarlyStopping
 from dnncli.training.state import History, TrainState
 
@@ -49,14 +55,25 @@ MAX_COUNTER = 10**9  # config.MAX_ITERATIONS: no run counts further
 MOMENT_PREFIXES = {"gd": (), "momentum": ("v",), "rmsprop": ("s",), "adam": ("v", "s")}
 
 
+@dataclass(frozen=True)
+class RunSection:
+    """What a run keeps in its checkpoint besides the engine's state: what resuming checks and
+    needs to start the same way."""
+
+    data_fingerprint: str  # SHA-256 of the training arrays (:func:`data_fingerprint`)
+    cwd: str  # where the config's relative data paths start
+    # the memory budget in bytes as the run resolved it (dnncli.run.prepare): a resumed run places
+    # its inputs the same way (None: resolved again, as for a checkpoint written before it was kept)
+    memory_budget: int | None = None
+
+
 @dataclass
 class Checkpoint:
     params: dict[str, np.ndarray]
     optimizer: dict[str, Any]
     rng_state: dict[str, Any]
     state: TrainState
-    data_fingerprint: str
-    cwd: str
+    run: RunSection
 
 
 def data_fingerprint(*arrays: np.ndarray | None) -> str:
@@ -115,7 +132,7 @@ def _split(state: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]
     return arrays, numbers
 
 
-def _state_json(state: TrainState) -> str:
+def _state_json(state: TrainState, run: RunSection) -> str:
     return json.dumps(
         {
             "epoch": state.epoch,
@@ -131,7 +148,7 @@ def _state_json(state: TrainState) -> str:
             "epoch_cost_sum": state.epoch_cost_sum,
             "epoch_seen": state.epoch_seen,
             "threads": state.threads,
-            "memory_budget": state.memory_budget,
+            "memory_budget": run.memory_budget,  # the run's, kept here as format 3 does
         }
     )  # Python's json keeps every float exactly (repr), NaN included
 
@@ -142,9 +159,10 @@ def save_checkpoint(
     optimizer_state: dict[str, Any],
     rng_state: dict[str, Any],
     state: TrainState,
-    fingerprint: str,
-    cwd: str,
+    run: RunSection,
 ) -> None:
+    """Write the checkpoint of a run at ``state`` atomically: the parameters, the optimizer's state
+    dict (in the plain path's form), the generator's state, and the run's own ``run`` section."""
     import h5py
 
     optimizer_arrays, optimizer_numbers = _split(optimizer_state)
@@ -161,12 +179,12 @@ def save_checkpoint(
             write_format(f.attrs, FORMAT, FORMAT_VERSION)
             f.attrs["epoch"] = state.epoch
             f.attrs["iteration"] = state.iteration
-            f.attrs["state"] = _state_json(state)
+            f.attrs["state"] = _state_json(state, run)
             f.attrs["optimizer"] = json.dumps(optimizer_numbers)
             f.attrs["tracker"] = json.dumps(tracker_numbers)
             f.attrs["rng"] = json.dumps(rng_state)
-            f.attrs["data_fingerprint"] = fingerprint
-            f.attrs["cwd"] = cwd
+            f.attrs["data_fingerprint"] = run.data_fingerprint
+            f.attrs["cwd"] = run.cwd
             f.attrs["checksum"] = checksum(f)
 
     write_with(path, write, suffix=".h5")
@@ -177,8 +195,6 @@ def checksum(f: Any, path: Path | None = None) -> str:
     itself (name and value), in name order: what the writer stored and the reader verifies
     (reading, with ``path``: each dataset's size checked first)."""
     import h5py
-
-    from dnncli.files.hdf5safe import check_dataset_size
 
     digest = hashlib.sha256()
     datasets: list[str] = []
@@ -207,8 +223,6 @@ def _epoch_order(f: Any, state: TrainState, path: Path) -> np.ndarray | None:
         raise _corrupt(path, "its position in the epoch is impossible")
     if "epoch_order" not in f:
         return None
-    from dnncli.files.hdf5safe import checked_dataset
-
     node = checked_dataset(f, "epoch_order", path, RunDirError)
     if node.ndim != 1 or node.dtype.kind not in "iu":
         raise _corrupt(path, "epoch_order is not a list of example indices")
@@ -234,8 +248,6 @@ def _read_group(
     """A group's float arrays, each checked (name, shape, type, finite) before it is used; with
     ``shapes`` the names must be ``<prefix><parameter>`` and the shapes the parameter's."""
     import h5py
-
-    from dnncli.files.hdf5safe import checked_dataset
 
     node = f.get(group)
     if not isinstance(node, h5py.Group):
@@ -287,8 +299,6 @@ def _flag(raw: dict[str, Any], key: str, path: Path, default: bool | None = None
 
 
 def _json(f: Any, key: str, path: Path, expected: type) -> Any:
-    from dnncli.files.hdf5safe import json_attr
-
     if key not in f.attrs:
         raise _corrupt(path, f"the attribute '{key}' is missing")
     return json_attr(f, key, path, RunDirError, "null", expected)
@@ -345,7 +355,6 @@ def _state(raw: dict[str, Any], attrs_epoch: Any, attrs_iteration: Any, path: Pa
         epoch_seen=_number({"epoch_seen": 0, **raw}, "epoch_seen", path, integer=True, high=MAX_COUNTER),
         # the run's BLAS threads (older checkpoints: decided again)
         threads=_number({"threads": None, **raw}, "threads", path, integer=True, low=1, high=4096, allow_none=True),
-        memory_budget=_number({"memory_budget": None, **raw}, "memory_budget", path, integer=True, low=1, allow_none=True),
     )
 
 
@@ -379,69 +388,93 @@ def _rng_state(rng: Any, path: Path) -> dict[str, Any]:
 def load_checkpoint(path: Path, layer_sizes: list[int] | None = None) -> Checkpoint:
     """Read and verify ``path``. With ``layer_sizes`` (the run's network) every array's name and
     shape is checked against that network before it is read."""
-    from dnncli.files.hdf5safe import open_hdf5, read_attr
-
     shapes = expected_shapes(layer_sizes) if layer_sizes else None
     try:
         with open_hdf5(path, RunDirError, what="checkpoint", corrupt="corrupt checkpoint") as f:
-            header = {key: read_attr(f, key, path, RunDirError) for key in ("format", "format_version", "tool_version")}
-            version = check_format(header, path, FORMAT, FORMAT_VERSION, "checkpoint", RunDirError)
-            params = _read_group(f, "params", path, shapes, ("",))
-            if shapes is not None and set(params) != set(shapes):
-                missing = sorted(set(shapes) - set(params))
-                raise _corrupt(path, f"the parameter '{missing[0]}' is missing")
-            if not params:
-                raise _corrupt(path, "it holds no parameters")
-            if len({v.dtype for v in params.values()}) > 1:
-                raise _corrupt(path, "its parameters mix float32 and float64")
-            optimizer_arrays = _read_group(f, "optimizer", path, shapes, ("v_", "s_"))
-            tracker_arrays = _read_group(f, "tracker", path, shapes, ("best_",))
-            if version >= CHECKSUM_SINCE:
-                stored = read_attr(f, "checksum", path, RunDirError)
-                if not isinstance(stored, str) or stored != checksum(f, path):
-                    raise RunDirError(
-                        f"{path}: its checksum does not match its contents: the checkpoint was changed "
-                        "or damaged after it was written; it cannot be resumed"
-                    )
-            raw = _json(f, "state", path, dict)
-            state = _state(raw, read_attr(f, "epoch", path, RunDirError, -1),
-                           read_attr(f, "iteration", path, RunDirError, -1), path)
-            optimizer_numbers = _json(f, "optimizer", path, dict)
-            name = _optimizer(optimizer_numbers, path)
-            _check_arrays(optimizer_arrays, params, MOMENT_PREFIXES[name], "optimizer", path)
-            optimizer = {**optimizer_numbers, **optimizer_arrays}
-            if state.batch_in_epoch:
-                state.epoch_order = _epoch_order(f, state, path)
-            if _flag(raw, "has_tracker", path, False):
-                tracker_numbers = _json(f, "tracker", path, dict)
-                _number(tracker_numbers, "patience", path, integer=True, low=1, high=MAX_COUNTER, allow_none=True)
-                _number(tracker_numbers, "min_delta", path)
-                _number(tracker_numbers, "best_cost", path, allow_inf=True)
-                _number(tracker_numbers, "best_epoch", path, integer=True, high=state.epoch, allow_none=True)
-                _number(tracker_numbers, "checks_without_improvement", path, integer=True, high=MAX_COUNTER)
-                _check_arrays(tracker_arrays, params, ("best",), "tracker", path)
-                state.tracker = EarlyStopping()
-                state.tracker.load_state_dict({**tracker_numbers, **tracker_arrays})
-            elif tracker_arrays:
-                raise _corrupt(path, "it holds a tracker's arrays without a tracker")
-            fingerprint = read_attr(f, "data_fingerprint", path, RunDirError)
-            if not (isinstance(fingerprint, str) and len(fingerprint) == 64 and all(c in "0123456789abcdef" for c in fingerprint)):
-                raise _corrupt(path, "its data fingerprint is not a SHA-256")
-            cwd = read_attr(f, "cwd", path, RunDirError, ".")
-            if not isinstance(cwd, str) or "\0" in cwd or len(cwd) > 4096:
-                raise _corrupt(path, "its working directory is not a path")
-            return Checkpoint(
-                params=params,
-                optimizer=optimizer,
-                rng_state=_rng_state(_json(f, "rng", path, dict), path),
-                state=state,
-                data_fingerprint=fingerprint,
-                cwd=cwd,
-            )
+            return _read_checkpoint(f, path, shapes)
     except RunDirError:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError, OverflowError) as exc:
         raise _corrupt(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
+def _read_checkpoint(f: Any, path: Path, shapes: dict[str, tuple[int, int]] | None) -> Checkpoint:
+    """An open checkpoint's parts, each checked before it is used: the arrays' names, shapes and
+    types, then the checksum over everything, then every field."""
+    header = {key: read_attr(f, key, path, RunDirError) for key in ("format", "format_version", "tool_version")}
+    version = check_format(header, path, FORMAT, FORMAT_VERSION, "checkpoint", RunDirError)
+    params = _params(f, path, shapes)
+    optimizer_arrays = _read_group(f, "optimizer", path, shapes, ("v_", "s_"))
+    tracker_arrays = _read_group(f, "tracker", path, shapes, ("best_",))
+    if version >= CHECKSUM_SINCE:
+        stored = read_attr(f, "checksum", path, RunDirError)
+        if not isinstance(stored, str) or stored != checksum(f, path):
+            raise RunDirError(
+                f"{path}: its checksum does not match its contents: the checkpoint was changed "
+                "or damaged after it was written; it cannot be resumed"
+            )
+    raw = _json(f, "state", path, dict)
+    state = _state(raw, read_attr(f, "epoch", path, RunDirError, -1),
+                   read_attr(f, "iteration", path, RunDirError, -1), path)
+    optimizer_numbers = _json(f, "optimizer", path, dict)
+    name = _optimizer(optimizer_numbers, path)
+    _check_arrays(optimizer_arrays, params, MOMENT_PREFIXES[name], "optimizer", path)
+    if state.batch_in_epoch:
+        state.epoch_order = _epoch_order(f, state, path)
+    state.tracker = _tracker(f, raw, state.epoch, params, tracker_arrays, path)
+    return Checkpoint(
+        params=params,
+        optimizer={**optimizer_numbers, **optimizer_arrays},
+        rng_state=_rng_state(_json(f, "rng", path, dict), path),
+        state=state,
+        run=_run_section(f, raw, path),
+    )
+
+
+def _params(f: Any, path: Path, shapes: dict[str, tuple[int, int]] | None) -> dict[str, np.ndarray]:
+    """The parameters: all of the network's (with ``shapes``), at least one, of one type."""
+    params = _read_group(f, "params", path, shapes, ("",))
+    if shapes is not None and set(params) != set(shapes):
+        missing = sorted(set(shapes) - set(params))
+        raise _corrupt(path, f"the parameter '{missing[0]}' is missing")
+    if not params:
+        raise _corrupt(path, "it holds no parameters")
+    if len({v.dtype for v in params.values()}) > 1:
+        raise _corrupt(path, "its parameters mix float32 and float64")
+    return params
+
+
+def _tracker(
+    f: Any, raw: dict[str, Any], epoch: int, params: dict[str, np.ndarray], arrays: dict[str, np.ndarray], path: Path
+) -> EarlyStopping | None:
+    """The early-stopping tracker of a run that has one (its best parameters among ``arrays``)."""
+    if not _flag(raw, "has_tracker", path, False):
+        if arrays:
+            raise _corrupt(path, "it holds a tracker's arrays without a tracker")
+        return None
+    numbers = _json(f, "tracker", path, dict)
+    _number(numbers, "patience", path, integer=True, low=1, high=MAX_COUNTER, allow_none=True)
+    _number(numbers, "min_delta", path)
+    _number(numbers, "best_cost", path, allow_inf=True)
+    _number(numbers, "best_epoch", path, integer=True, high=epoch, allow_none=True)
+    _number(numbers, "checks_without_improvement", path, integer=True, high=MAX_COUNTER)
+    _check_arrays(arrays, params, ("best",), "tracker", path)
+    tracker = EarlyStopping()
+    tracker.load_state_dict({**numbers, **arrays})
+    return tracker
+
+
+def _run_section(f: Any, raw: dict[str, Any], path: Path) -> RunSection:
+    """The run's section: the data fingerprint and working directory (attributes) and the memory
+    budget (in the state's JSON; absent from checkpoints written before it was kept)."""
+    fingerprint = read_attr(f, "data_fingerprint", path, RunDirError)
+    if not (isinstance(fingerprint, str) and len(fingerprint) == 64 and all(c in "0123456789abcdef" for c in fingerprint)):
+        raise _corrupt(path, "its data fingerprint is not a SHA-256")
+    cwd = read_attr(f, "cwd", path, RunDirError, ".")
+    if not isinstance(cwd, str) or "\0" in cwd or len(cwd) > 4096:
+        raise _corrupt(path, "its working directory is not a path")
+    budget = _number({"memory_budget": None, **raw}, "memory_budget", path, integer=True, low=1, allow_none=True)
+    return RunSection(data_fingerprint=fingerprint, cwd=cwd, memory_budget=budget)
 
 
 def _check_arrays(

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from dnncli.network.model import Network
-from dnncli.run.checkpoint import save_checkpoint
+from dnncli.run.checkpoint import RunSection, save_checkpoint
 from dnncli.training.settings import Hooks
 from dnncli.training.state import TrainState
 
@@ -95,15 +95,16 @@ class Supervisor(Hooks):
         checkpoint_path: Path,
         checkpoint_every: int | None,
         stop: StopRequest,
-        fingerprint: Callable[[], str],
-        cwd: str,
+        run_section: Callable[[], RunSection],
         finished: Callable[[TrainState], bool] = lambda state: False,
         checkpoint_min_seconds: float = 0.0,
     ) -> None:
         self.network, self.rng, self.state = network, rng, state
         self.checkpoint_path, self.checkpoint_every = checkpoint_path, checkpoint_every
-        self.stop, self._fingerprint, self.cwd, self.finished = stop, fingerprint, cwd, finished
-        self._fingerprint_value: str | None = None
+        self.stop, self.finished = stop, finished
+        # the run's section of every checkpoint, made at the first one (the data fingerprint
+        # reads all the training data)
+        self._run_section, self._run_section_made = run_section, None
         self.saved_iteration: int | None = None
         self._last_checkpoint_epoch = state.epoch
         self.checkpoint_min_seconds = checkpoint_min_seconds
@@ -158,16 +159,15 @@ class Supervisor(Hooks):
         self._snapshot_seconds = self._snapshot_at - start
 
     def save(self, optimizer_state: dict[str, Any]) -> None:
-        if self._fingerprint_value is None:
-            self._fingerprint_value = self._fingerprint()
+        if self._run_section_made is None:
+            self._run_section_made = self._run_section()
         save_checkpoint(
             self.checkpoint_path,
             self.network.params,
             optimizer_state,
             self.rng.bit_generator.state,
             self.state,
-            self._fingerprint_value,
-            self.cwd,
+            self._run_section_made,
         )
         self.saved_iteration = self.state.iteration
         self._last_checkpoint_epoch = self.state.epoch

@@ -34,7 +34,7 @@ import numpy as np
 
 from dnncli.config import Config, load_config
 from dnncli.errors import EXIT_SIGINT, EXIT_SIGTERM, DataError, Interrupted, RunDirError, TrainingDiverged
-from dnncli.run.checkpoint import Checkpoint, check_fits_network, data_fingerprint, load_checkpoint
+from dnncli.run.checkpoint import Checkpoint, RunSection, check_fits_network, data_fingerprint, load_checkpoint
 from dnncli.run.directory import PartialRun, choose_run_dir, find_partial, open_run_dir, partial_path, point_latest
 from dnncli.run.outputs import run_metrics, write_outputs
 from dnncli.run.prepare import LoadedData, PreparedRun, prepare
@@ -103,9 +103,9 @@ def resume_training(
         # relative data paths are read from where the run started; config.yaml keeps them as written
         prepared = prepare(
             config,
-            base_dir=checkpoint.cwd if checkpoint is not None else os.getcwd(),
+            base_dir=checkpoint.run.cwd if checkpoint is not None else os.getcwd(),
             # the budget the run started with (data.memory_budget_mb auto): the inputs placed as then
-            memory_budget=checkpoint.state.memory_budget if checkpoint is not None else None,
+            memory_budget=checkpoint.run.memory_budget if checkpoint is not None else None,
             origin=_recorded_origin(partial, overrides),
             idle_since=idle_since,
         )
@@ -177,7 +177,8 @@ def _train_watched(
 ) -> tuple[TrainResult, TrainState]:
     """:func:`dnncli.training.loop.train` with checkpoints, signals and divergence handled."""
     network, rng, settings, data = prepared.network, prepared.rng, prepared.settings, prepared.data
-    state = TrainState(memory_budget=prepared.memory_budget)
+    state = TrainState()
+    cwd = resume.run.cwd if resume is not None else os.getcwd()
     if resume is not None:
         state = resume.state
         state.optimizer = settings.make_optimizer()
@@ -193,8 +194,7 @@ def _train_watched(
             partial.checkpoint,
             prepared.checkpoint_every,
             stop,
-            fingerprint=lambda: data_fingerprint(data.X, data.Y),
-            cwd=resume.cwd if resume is not None else os.getcwd(),
+            run_section=lambda: RunSection(data_fingerprint(data.X, data.Y), cwd, prepared.memory_budget),
             finished=lambda s: settings.finished(s, data.m),
             checkpoint_min_seconds=prepared.checkpoint_min_seconds,
         )
@@ -275,7 +275,7 @@ def _recorded(prepared: PreparedRun, partial: PartialRun, *, finished: bool) -> 
 def _check_checkpoint_fits(checkpoint: Checkpoint, prepared: PreparedRun, partial: PartialRun, config: Config) -> None:
     """Refuse a checkpoint that does not continue this run: other data, other shapes, a tampered order."""
     data = prepared.data
-    if data_fingerprint(data.X, data.Y) != checkpoint.data_fingerprint:
+    if data_fingerprint(data.X, data.Y) != checkpoint.run.data_fingerprint:
         raise DataError(
             f"{config.data.train}: the training data changed since the checkpoint in {partial.path}; "
             "resuming on other data would not continue the same run"

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -126,6 +126,39 @@ def choose_first_layer(
     return "gram", f"about {plain_work / gram_work:.0f}x less first-layer work (n_x = {n_x}, m = {m})"
 
 
+class FirstLayerSettings(Protocol):
+    """The training settings the choice of a path reads (:class:`~dnncli.training.settings.TrainSettings`
+    has them)."""
+
+    @property
+    def first_layer(self) -> str: ...
+    @property
+    def optimizer(self) -> str: ...
+    @property
+    def gram_budget_mb(self) -> float: ...
+    @property
+    def record_every(self) -> int: ...
+
+
+def first_layer_for(
+    settings: FirstLayerSettings, layer_sizes: Sequence[int], X: Any, m: int, epochs: int, optimizer: Optimizer
+) -> tuple[str, str]:
+    """:func:`choose_first_layer` for a ``train`` call with ``settings`` on the inputs ``X`` (``m``
+    examples), ``epochs`` to go and its ``optimizer`` (which may resume with a velocity)."""
+    return choose_first_layer(
+        settings.first_layer,
+        layer_sizes=layer_sizes,
+        m=m,
+        epochs=epochs,
+        optimizer=settings.optimizer,
+        itemsize=X.dtype.itemsize,
+        budget_mb=settings.gram_budget_mb,
+        evaluations=epochs // settings.record_every,
+        has_state=any(isinstance(v, np.ndarray) for v in optimizer.state_dict().values()),
+        in_memory=isinstance(X, np.ndarray),
+    )
+
+
 class FirstLayer:
     """The plain path, and the interface both paths share.
 
@@ -134,16 +167,22 @@ class FirstLayer:
     (an index array or a slice; None: every example). ``evaluation_forward`` runs another set
     (test, validation) through the network without dropout, ``parameters_finite`` checks the
     parameters. ``sync`` makes ``network.params["W1"]`` current, ``explicit_optimizer_state``
-    turns the optimizer's state dict into the form a checkpoint saves, ``sync_due`` says whether
-    the epoch hook should run now. ``evaluation_sets``: the inputs ``evaluation_forward`` will be
+    turns the optimizer's state dict into the form a checkpoint saves, ``hand_back_optimizer``
+    leaves the optimizer holding that form when training ends, ``sync_due`` says whether the
+    epoch hook should run now. ``evaluation_sets``: the inputs ``evaluation_forward`` will be
     given ``records`` times (the Gram path prepares for them).
     """
 
-    name = "plain"
+    # ``forward()`` over every example is the network's own pass over X, to the last bit: the end
+    # of training may reuse the last such pass instead of making it again
+    forward_is_the_networks = True
 
     def __init__(self, network: Network, X: Any, evaluation_sets: Sequence[Any] = (), records: int = 0) -> None:
         self.network = network
         self.X = X
+        # one vector for all parameters: Adam and RMSProp then step them in one operation
+        # (W1, b1... stay views of their own shapes; the same values)
+        network.pack_parameters()
         self.params: dict[str, np.ndarray] = network.params
 
     def forward(
@@ -197,6 +236,11 @@ class FirstLayer:
     def explicit_optimizer_state(self, state: dict[str, Any]) -> dict[str, Any]:
         return state
 
+    def hand_back_optimizer(self, optimizer: Optimizer) -> None:
+        """At the end of training (done, stopped or failed): leave ``optimizer`` holding its state
+        as the plain path keeps it, so that a later ``train`` call with it continues from it. The
+        plain path's is that already."""
+
     @staticmethod
     def largest_product(layer_sizes: Sequence[int], m: int, batch: int) -> int:
         """Multiply-adds of a step's largest product (what decides the BLAS threads), known
@@ -210,12 +254,14 @@ class GramFirstLayer(FirstLayer):
     ``params`` holds ``W1_a``, ``W1_C`` and the network's other parameters (shared with it).
     """
 
-    name = "gram"
+    # layer 1 goes through P and G (``a P - C G``), which rounds otherwise than ``W1 @ X``
+    forward_is_the_networks = False
 
     def __init__(
         self, network: Network, X: np.ndarray, evaluation_sets: Sequence[Any] = (), records: int = 0
     ) -> None:
-        super().__init__(network, X)  # X is only read here and by ``sync``: never copied
+        self.network = network
+        self.X = X  # only read here and by ``sync``: never copied
         # G, P and the coefficients stay in float64 even for a float32 network: Z1 = a P - C G
         # subtracts two large, nearly equal terms, and float32 visibly loses the cat set's training
         # there (cost 0.068 instead of 0.084); the layers after the first run in the network's type
@@ -327,6 +373,9 @@ class GramFirstLayer(FirstLayer):
         state["v_W1"] = self.explicit(float(v_a[0, 0]), v_C).astype(self.network.dtype, copy=False)
         state.update({f"v_{key}": value for key, value in velocity.items()})
         return state
+
+    def hand_back_optimizer(self, optimizer: Optimizer) -> None:
+        optimizer.load_state_dict(self.explicit_optimizer_state(optimizer.state_dict()))
 
     def step(self, optimizer: Optimizer, grads: dict[str, np.ndarray]) -> None:
         """The optimizer steps the two packed vectors; ``grads`` are ``backward``'s, which are

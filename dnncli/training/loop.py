@@ -15,7 +15,11 @@ moments included) are all it takes to resume a run with identical steps, at an e
 in the middle of an epoch that a stop request cut short.
 
 How layer 1 is trained (plain, or the Gram path) is the :class:`FirstLayer`'s business: this loop
-only calls its ``forward``, ``cost``, ``backward``, ``sync`` and ``sync_due``.
+only calls its ``forward``, ``cost``, ``backward``, ``step``, ``sync`` and ``sync_due``, and at the
+end has it hand the optimizer back (``hand_back_optimizer``).
+
+``train`` is three steps: ``_plan`` (the budget, where the run starts, which first layer),
+``_Loop.run`` (the epochs) and ``_finish`` (the final evaluation and the result).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from dnncli.network.model import Network
 from dnncli.network.scores import regression_scores
 from dnncli.training import health
 from dnncli.training.batches import batch_selectors, epoch_order, n_batches
-from dnncli.training.first_layer import FIRST_LAYERS, FirstLayer, choose_first_layer, make_first_layer
+from dnncli.training.first_layer import FIRST_LAYERS, FirstLayer, first_layer_for, make_first_layer
 from dnncli.training.settings import Examples, Hooks, TrainData, TrainPlan, TrainSettings, normalize_keep_probs
 from dnncli.training.state import TrainResult, TrainState
 from dnncli.compute.threads import IdleSample, blas_threads, limited_blas_threads
@@ -69,7 +73,8 @@ def _diverged(where: str, last_good_cost: float, learning_rate: float) -> Traini
 
 @dataclass
 class _Loop:
-    """The fixed inputs of one ``train`` call, so the epoch functions stay short."""
+    """One ``train`` call's epochs (``run``), its history rows and its divergence checks, with the
+    call's fixed inputs kept here so that each of them stays short."""
 
     network: Network
     first: FirstLayer
@@ -79,8 +84,9 @@ class _Loop:
     rng: np.random.Generator
     state: TrainState
     hooks: Hooks
-    # the last epoch's pass over the whole training set (plain path): ``_finish`` reports from it
-    # instead of making the same pass again, ``(iteration, A[L], caches)``
+    # the last epoch's pass over the whole training set, when it is the network's own
+    # (``FirstLayer.forward_is_the_networks``): ``_finish`` reports from it instead of making the
+    # same pass again, ``(iteration, A[L], caches)``
     final_pass: tuple[int, np.ndarray, list[Any]] | None = None
 
     @property
@@ -109,10 +115,10 @@ class _Loop:
 
     def training_accuracy(self, last: bool = False) -> float | None:
         """The accuracy of the current parameters on the training set, without dropout; ``last``:
-        the run's last row, whose pass the final metrics reuse (on the plain path, where it is
-        the very pass ``_finish`` would make)."""
+        the run's last row, whose pass the final metrics reuse when it is the very pass
+        ``_finish`` would make (``FirstLayer.forward_is_the_networks``)."""
         AL, caches = self.first.forward(None)
-        if last and self.first.name == "plain":
+        if last and self.first.forward_is_the_networks:
             self.final_pass = (self.state.iteration, AL, caches)
         return self.network.accuracy(AL, self.data.Y)
 
@@ -122,30 +128,43 @@ class _Loop:
         if net.is_regression or state.tracker is not None:
             # R^2 runs the network itself; early stopping keeps the best parameters: W1 formed
             self.first.sync()
+        test = self.evaluate(data.test) if data.test is not None else None
+        r2: dict[str, float | None] = {}
+        if net.is_regression:
+            r2 = _r2_columns(net, (("train", data.X, data.Y), ("test", data.test), ("val", data.validation)))
+        validation = self.evaluate(data.validation) if data.validation is not None else None
+        stop = False
+        if validation is not None and state.tracker is not None:
+            stop = state.tracker.check(state.epoch, validation[0], net.params)
+        self.add_row(cost, train_accuracy, test, validation, r2)
+        return stop
+
+    def add_row(
+        self,
+        cost: float,
+        train_accuracy: float | None,
+        test: tuple[float, float | None] | None,
+        validation: tuple[float, float | None] | None,
+        r2: dict[str, float | None],
+    ) -> None:
+        """Record the history row of the current iteration and tell the hooks. ``test`` and
+        ``validation``: the set's loss (no L2 term: the fit alone, comparable with the training
+        cost's) and accuracy, None without the set; ``r2``: a regression's ``<set>_r2`` (R^2
+        where classifiers have accuracies)."""
+        state = self.state
         row: dict[str, float | int | None] = {"iteration": state.iteration}
         if self.batch_size is not None:
             row["epoch"] = state.epoch
-        row["cost"] = cost
-        row["train_accuracy"] = train_accuracy
-        row["test_accuracy"] = None
-        if data.test is not None:
-            # like the validation cost: the loss alone, comparable with the training cost's fit
-            row["test_cost"], row["test_accuracy"] = self.evaluate(data.test)
-        if net.is_regression:  # R^2 where classifiers have accuracies
-            parts = (("train", data.X, data.Y), ("test", data.test), ("val", data.validation))
-            row.update(_r2_columns(net, parts))
-        stop = False
-        if data.validation is not None:
-            # the validation cost is the loss alone: the L2 term measures the weights, not the fit
-            val_cost, val_accuracy = self.evaluate(data.validation)
-            row["val_cost"], row["val_accuracy"] = val_cost, val_accuracy
-            if state.tracker is not None:
-                stop = state.tracker.check(state.epoch, val_cost, net.params)
+        row.update(cost=cost, train_accuracy=train_accuracy, test_accuracy=None)
+        if test is not None:
+            row["test_cost"], row["test_accuracy"] = test
+        row.update(r2)
+        if validation is not None:
+            row["val_cost"], row["val_accuracy"] = validation
         if self.settings.schedule != "constant":
             row["learning_rate"] = self.settings.rate(state.epoch)  # the rate of the epoch that follows
         state.history.record(**row)
         self.hooks.on_record(row)
-        return stop
 
     def full_batch_epoch(self) -> None:
         state, net, first, Y = self.state, self.network, self.first, self.data.Y
@@ -171,10 +190,6 @@ class _Loop:
         state.iteration += 1
         state.epoch += 1
         self.hooks.on_step(state.iteration, cost)
-
-    @property
-    def data_examples(self) -> Examples:
-        return Examples(self.data.X, self.data.Y)
 
     def mini_batch_epoch(self) -> None:
         """One epoch of mini-batches (or what is left of one). If a stop request cuts it short
@@ -220,10 +235,43 @@ class _Loop:
     def initial_record(self) -> None:
         """Mini-batches: row 0 holds the initial parameters' cost over the whole training set."""
         state = self.state
-        state.initial_cost, accuracy = _evaluate(self.network, self.data_examples, self.settings.l2_lambda)
+        examples = Examples(self.data.X, self.data.Y)
+        state.initial_cost, accuracy = _evaluate(self.network, examples, self.settings.l2_lambda)
         state.last_good_cost = state.initial_cost
         self.hooks.on_epoch(0, state.initial_cost)
         state.stopped_early = self.record(state.initial_cost, accuracy)
+
+    def run(self, clock: _SegmentClock) -> None:
+        """Epochs until the budget is spent or early stopping ends the run, the epoch hook
+        after each (when the first layer says it is due), W1 formed at the end."""
+        state, settings, first, hooks = self.state, self.settings, self.first, self.hooks
+        epoch = self.full_batch_epoch if self.batch_size is None else self.mini_batch_epoch
+        if self.batch_size is not None and not state.history.rows:
+            self.initial_record()
+        while not settings.finished(state, self.data.m):
+            state.optimizer.learning_rate = settings.rate(state.epoch)
+            epoch()
+            if first.sync_due(self.epoch_end_needed):
+                first.sync()
+                clock.tick()  # a checkpoint written by the hook holds the time so far
+                with clock.held():  # a stop raised by the hook keeps exactly that time
+                    hooks.on_epoch_end(state, self.optimizer_state)
+        first.sync()
+
+    def epoch_end_needed(self) -> bool:
+        """Whether the epoch hook must see the epoch that just ended (asked where forming W1
+        for it costs: see ``FirstLayer.sync_due``): the end, a stop request (the hook saves
+        the state) or a hook that says it is due."""
+        state, hooks = self.state, self.hooks
+        return (
+            self.settings.finished(state, self.data.m)
+            or hooks.stop_requested()
+            or hooks.epoch_end_due(state, recorded=state.epoch % self.settings.record_every == 0)
+        )
+
+    def optimizer_state(self) -> dict[str, Any]:
+        """The optimizer's state dict with the parameters in explicit form (what a checkpoint saves)."""
+        return self.first.explicit_optimizer_state(self.state.optimizer.state_dict())
 
 
 # overflow is detected in the loop (a non-finite cost or parameter), not reported as a warning
@@ -253,37 +301,82 @@ def train(
     measured since then instead of over a window waited for here
     (:func:`dnncli.compute.threads.idle_cores`).
     """
-    m = data.m
     if (settings.early_stopping or settings.keep_best) and data.validation is None:
         raise ValueError("early stopping and keep_best need a validation set")
+    state = _ready_state(settings, state)
+    hooks = hooks or Hooks()
+    plan = _plan(network, data, settings, state)
+    clock = _SegmentClock(state)
+    # a step's largest product decides the BLAS threads (dnncli.compute.threads), once per run:
+    # products over another number of threads round differently, so a resumed run keeps it
+    if state.threads is None:
+        batch = data.m if settings.full_batch(data.m) else settings.batch_size
+        product = FIRST_LAYERS[plan.first_layer].largest_product(network.layer_sizes, data.m, batch)
+        state.threads = blas_threads(product, since=idle_since)
+    loop: _Loop | None = None
+    with limited_blas_threads(state.threads):
+        try:
+            hooks.on_start(plan)
+            loop = _make_loop(plan, network, data, settings, rng, state, hooks)
+            loop.run(clock)
+        finally:
+            clock.tick()  # interrupted, diverged or done: the time spent counts
+            if loop is not None:  # a later train() call with this state continues from it
+                loop.first.hand_back_optimizer(state.optimizer)
+        result = _finish(loop)
+    result.first_layer, result.first_layer_reason = plan.first_layer, plan.first_layer_reason
+    hooks.on_end(result)
+    return result
+
+
+def _ready_state(settings: TrainSettings, state: TrainState | None) -> TrainState:
+    """The state to train from: a new one, or an earlier call's; its optimizer and early-stopping
+    tracker made from the settings if it has none yet."""
     state = state if state is not None else TrainState()
     if state.optimizer is None:
         state.optimizer = settings.make_optimizer()
     if state.tracker is None:
         state.tracker = settings.make_tracker()
-    hooks = hooks or Hooks()
-    total_steps, total_epochs = settings.total_steps(m), settings.total_epochs(m)
-    epochs_left = max(total_epochs - state.epoch, 1)
-    path, why = choose_first_layer(
-        settings.first_layer,
-        layer_sizes=network.layer_sizes,
-        m=m,
-        epochs=epochs_left,
-        optimizer=settings.optimizer,
-        itemsize=data.X.dtype.itemsize,
-        budget_mb=settings.gram_budget_mb,
-        evaluations=epochs_left // settings.record_every,
-        has_state=any(isinstance(v, np.ndarray) for v in state.optimizer.state_dict().values()),
-        in_memory=isinstance(data.X, np.ndarray),
+    return state
+
+
+def _make_loop(
+    plan: TrainPlan,
+    network: Network,
+    data: TrainData,
+    settings: TrainSettings,
+    rng: np.random.Generator | None,
+    state: TrainState,
+    hooks: Hooks,
+) -> _Loop:
+    """The loop of ``plan``, with its first layer (within the run's BLAS threads: the Gram path
+    computes G = X^T X and P = W1_0 X here, in the run's time)."""
+    evaluation_sets = [part.X for part in (data.test, data.validation) if part is not None]
+    records = _epochs_left(settings, state, data.m) // settings.record_every + 1
+    return _Loop(
+        network=network,
+        first=make_first_layer(plan.first_layer, network, data.X, evaluation_sets, records),
+        data=data,
+        settings=settings,
+        keep_probs=normalize_keep_probs(settings.keep_prob, network.L - 1),
+        rng=rng if rng is not None else np.random.default_rng(0),
+        state=state,
+        hooks=hooks,
     )
-    if path == "plain":
-        # one vector for all parameters: Adam and RMSProp then step them in one operation
-        # (W1, b1... stay views of their own shapes; the same values)
-        network.pack_parameters()
+
+
+def _epochs_left(settings: TrainSettings, state: TrainState, m: int) -> int:
+    return max(settings.total_epochs(m) - state.epoch, 1)
+
+
+def _plan(network: Network, data: TrainData, settings: TrainSettings, state: TrainState) -> TrainPlan:
+    """What one ``train`` call is about to do: its budget, where it starts, how layer 1 is trained."""
+    m, epochs_left = data.m, _epochs_left(settings, state, data.m)
+    path, why = first_layer_for(settings, network.layer_sizes, data.X, m, epochs_left, state.optimizer)
     full_batch = settings.full_batch(m)
-    plan = TrainPlan(
-        total_steps=total_steps,
-        total_epochs=total_epochs,
+    return TrainPlan(
+        total_steps=settings.total_steps(m),
+        total_epochs=settings.total_epochs(m),
         steps_per_epoch=n_batches(m, None if full_batch else settings.batch_size),
         by_epoch=not full_batch,
         budget_in_epochs=settings.epochs is not None,
@@ -294,62 +387,6 @@ def train(
         start_iteration=state.iteration,
         start_epoch=state.epoch,
     )
-    clock = _SegmentClock(state)
-    # a step's largest product decides the BLAS threads (dnncli.compute.threads), once per run:
-    # products over another number of threads round differently, so a resumed run keeps it
-    if state.threads is None:
-        batch = m if full_batch else settings.batch_size
-        product = FIRST_LAYERS[path].largest_product(network.layer_sizes, m, batch)
-        state.threads = blas_threads(product, since=idle_since)
-    first: FirstLayer | None = None
-    with limited_blas_threads(state.threads):
-        try:
-            hooks.on_start(plan)
-            # the Gram path's G = X^T X and P = W1_0 X: with the run's threads, in its time
-            evaluation_sets = [part.X for part in (data.test, data.validation) if part is not None]
-            first = make_first_layer(path, network, data.X, evaluation_sets, epochs_left // settings.record_every + 1)
-            loop = _Loop(
-                network=network,
-                first=first,
-                data=data,
-                settings=settings,
-                keep_probs=normalize_keep_probs(settings.keep_prob, network.L - 1),
-                rng=rng if rng is not None else np.random.default_rng(0),
-                state=state,
-                hooks=hooks,
-            )
-            epoch = loop.full_batch_epoch if full_batch else loop.mini_batch_epoch
-
-            def optimizer_state() -> dict:
-                return first.explicit_optimizer_state(state.optimizer.state_dict())
-
-            def needed() -> bool:  # the epoch hook after this epoch (asked on the Gram path)
-                return (
-                    settings.finished(state, m)
-                    or hooks.stop_requested()  # stop after this step: the hook saves it
-                    or hooks.epoch_end_due(state, recorded=state.epoch % settings.record_every == 0)
-                )
-
-            if not full_batch and not state.history.rows:
-                loop.initial_record()
-            while not settings.finished(state, m):
-                state.optimizer.learning_rate = settings.rate(state.epoch)
-                epoch()
-                if first.sync_due(needed):
-                    first.sync()
-                    clock.tick()  # a checkpoint written by the hook holds the time so far
-                    with clock.held():  # a stop raised by the hook keeps exactly that time
-                        hooks.on_epoch_end(state, optimizer_state)
-            first.sync()
-        finally:
-            clock.tick()  # interrupted, diverged or done: the time spent counts
-            if first is not None and first.name == "gram":  # the optimizer's state as the plain
-                # path keeps it: a later train() call with this state (plain then) continues from it
-                state.optimizer.load_state_dict(first.explicit_optimizer_state(state.optimizer.state_dict()))
-        result = _finish(loop)
-    result.first_layer, result.first_layer_reason = path, why
-    hooks.on_end(result)
-    return result
 
 
 class _SegmentClock:
@@ -384,57 +421,17 @@ class _SegmentClock:
 
 def _finish(loop: _Loop) -> TrainResult:
     """Restore the best parameters if asked, evaluate, add the final row of a full-batch run."""
-    state, network, data, settings = loop.state, loop.network, loop.data, loop.settings
+    state, network, data = loop.state, loop.network, loop.data
     tracker = state.tracker
     restored = tracker is not None and tracker.restore(network.params)
-
-    kept, loop.final_pass = loop.final_pass, None
-    if kept is not None and kept[0] == state.iteration and not restored:
-        _, AL, caches = kept  # the last row's pass, with these very parameters
-    else:
-        AL, caches = network.forward(data.X)
-    final_cost = network.cost(AL, caches, data.Y, settings.l2_lambda)
-    if not _parameters_finite(network):
-        raise loop.diverged("after the last iteration")
-    loop.check_cost(final_cost, "after the last iteration")
-    train_accuracy = network.accuracy(AL, data.Y)
-    scores: dict[str, float | None] = {}
-
-    def regression(part: str, outputs: np.ndarray, targets: np.ndarray) -> None:
-        if network.is_regression:
-            found = regression_scores(outputs, targets)
-            scores.update({f"{part}_r2": found["r2"], f"{part}_mae": found["mae"]})
-
-    regression("train", AL, data.Y)
-    del AL, caches
-    test_accuracy = test_cost = None
-    if data.test is not None:
-        AL_test, caches_test = network.forward(data.test.X)
-        test_accuracy = network.accuracy(AL_test, data.test.Y)
-        test_cost = network.cost(AL_test, caches_test, data.test.Y)
-        regression("test", AL_test, data.test.Y)
-    val_cost = val_accuracy = None
-    if data.validation is not None:
-        AL_val, caches_val = network.forward(data.validation.X)
-        val_cost = network.cost(AL_val, caches_val, data.validation.Y)
-        val_accuracy = network.accuracy(AL_val, data.validation.Y)
-        regression("val", AL_val, data.validation.Y)
+    final_cost, train_accuracy, scores = _final_training_scores(loop, reuse_last_pass=not restored)
+    test = _final_scores(network, data.test, "test", scores)
+    validation = _final_scores(network, data.validation, "val", scores)
     if loop.batch_size is None and not restored and not state.stopped_early:
-        row: dict[str, float | int | None] = {
-            "iteration": state.iteration,
-            "cost": final_cost,
-            "train_accuracy": train_accuracy,
-            "test_accuracy": test_accuracy,
-        }
-        if data.test is not None:
-            row["test_cost"] = test_cost
-        row.update({k: v for k, v in scores.items() if k.endswith("_r2")})
-        if data.validation is not None:
-            row["val_cost"], row["val_accuracy"] = val_cost, val_accuracy
-        if settings.schedule != "constant":
-            row["learning_rate"] = settings.rate(state.epoch)
-        state.history.record(**row)
-        loop.hooks.on_record(row)
+        r2 = {key: value for key, value in scores.items() if key.endswith("_r2")}
+        loop.add_row(final_cost, train_accuracy, test, validation, r2)
+    test_cost, test_accuracy = test if test is not None else (None, None)
+    val_cost, val_accuracy = validation if validation is not None else (None, None)
     return TrainResult(
         network=network,
         history=state.history,
@@ -453,3 +450,41 @@ def _finish(loop: _Loop) -> TrainResult:
         stopped_early=state.stopped_early,
         scores=scores,
     )
+
+
+def _final_training_scores(
+    loop: _Loop, reuse_last_pass: bool
+) -> tuple[float, float | None, dict[str, float | None]]:
+    """The final parameters' cost (L2 term included) and accuracy on the training set, and a
+    regression's R^2 and MAE there; divergence refused. ``reuse_last_pass``: the last row's pass
+    over the training set may stand for this one, if it was made with these very parameters."""
+    state, network, data = loop.state, loop.network, loop.data
+    kept, loop.final_pass = loop.final_pass, None
+    if reuse_last_pass and kept is not None and kept[0] == state.iteration:
+        _, AL, caches = kept
+    else:
+        AL, caches = network.forward(data.X)
+    final_cost = network.cost(AL, caches, data.Y, loop.settings.l2_lambda)
+    if not _parameters_finite(network):
+        raise loop.diverged("after the last iteration")
+    loop.check_cost(final_cost, "after the last iteration")
+    return final_cost, network.accuracy(AL, data.Y), _regression_scores(network, "train", AL, data.Y)
+
+
+def _final_scores(
+    network: Network, examples: Examples | None, part: str, scores: dict[str, float | None]
+) -> tuple[float, float | None] | None:
+    """The loss (no L2 term) and accuracy of a test or validation set (None: no such set); a
+    regression's R^2 and MAE on it are added to ``scores`` as ``<part>_r2``, ``<part>_mae``."""
+    if examples is None:
+        return None
+    AL, caches = network.forward(examples.X)
+    scores.update(_regression_scores(network, part, AL, examples.Y))
+    return network.cost(AL, caches, examples.Y), network.accuracy(AL, examples.Y)
+
+
+def _regression_scores(network: Network, part: str, AL: np.ndarray, Y: np.ndarray) -> dict[str, float | None]:
+    if not network.is_regression:
+        return {}
+    found = regression_scores(AL, Y)
+    return {f"{part}_r2": found["r2"], f"{part}_mae": found["mae"]}

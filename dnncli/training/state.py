@@ -59,9 +59,6 @@ class TrainState:
     # kept in the checkpoint, because products over other thread counts round differently; a
     # caller may set it (dnncli.compute.threads)
     threads: int | None = None
-    # the run's memory budget in bytes, as the run resolved it (dnncli.run.prepare): the engine
-    # does not use it; a checkpoint keeps it so that a resumed run places its inputs the same way
-    memory_budget: int | None = None
 
 
 @dataclass
