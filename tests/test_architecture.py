@@ -69,7 +69,6 @@ STILL_IMPORTING_INSIDE_FUNCTIONS = {
     "dnncli.sweep.worker",
 }
 STILL_LONG = {
-    "dnncli.data.folders.scan_folder",
     "dnncli.data.hdf5.load_dataset",
     "dnncli.model.file.load_model",
     "dnncli.model.selection.select_examples",
