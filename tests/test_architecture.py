@@ -47,7 +47,6 @@ MAX_COMMAND_LINES = 30
 STILL_IMPORTING_INSIDE_FUNCTIONS = {
     "dnncli.data.setfile",
     "dnncli.model.evaluate",
-    "dnncli.model.file",
     "dnncli.model.info",
     "dnncli.model.selection",
     "dnncli.network.gradcheck",
@@ -68,7 +67,6 @@ STILL_IMPORTING_INSIDE_FUNCTIONS = {
     "dnncli.sweep.worker",
 }
 STILL_LONG = {
-    "dnncli.model.file.load_model",
     "dnncli.model.selection.select_examples",
     "dnncli.run.checkpoint.load_checkpoint",
     "dnncli.run.prepare.prepare",
