@@ -48,7 +48,6 @@ STILL_IMPORTING_INSIDE_FUNCTIONS = {
     "dnncli.data.setfile",
     "dnncli.model.evaluate",
     "dnncli.model.info",
-    "dnncli.model.selection",
     "dnncli.network.gradcheck",
     "dnncli.plots.commands",
     "dnncli.plots.curves",
@@ -67,7 +66,6 @@ STILL_IMPORTING_INSIDE_FUNCTIONS = {
     "dnncli.sweep.worker",
 }
 STILL_LONG = {
-    "dnncli.model.selection.select_examples",
     "dnncli.run.checkpoint.load_checkpoint",
     "dnncli.run.prepare.prepare",
     "dnncli.sweep.driver._drive",
