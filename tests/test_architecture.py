@@ -45,10 +45,8 @@ MAX_COMMAND_LINES = 30
 # Not yet in line (issue 21, being done): each entry goes when its module or function is mended,
 # and the sets end empty. One entry a line.
 STILL_IMPORTING_INSIDE_FUNCTIONS = {
-    "dnncli.data.setfile",
     "dnncli.model.evaluate",
     "dnncli.model.info",
-    "dnncli.network.gradcheck",
     "dnncli.plots.commands",
     "dnncli.plots.curves",
     "dnncli.plots.datagrid",
