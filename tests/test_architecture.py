@@ -47,10 +47,6 @@ MAX_COMMAND_LINES = 30
 STILL_IMPORTING_INSIDE_FUNCTIONS = {
     "dnncli.model.evaluate",
     "dnncli.model.info",
-    "dnncli.plots.commands",
-    "dnncli.plots.curves",
-    "dnncli.plots.datagrid",
-    "dnncli.plots.run",
     "dnncli.run.checkpoint",
     "dnncli.run.gradcheck",
     "dnncli.run.listing",
