@@ -87,24 +87,47 @@ def record_stderr(stderr: str) -> str:
     return stderr
 
 
-def run_dnn(*args: str, cwd: Path | None = None, input: str | None = None, env: dict | None = None,
+def run_dnn(*args: str | Path, cwd: Path | None = None, input: str | None = None, env: dict | None = None,
             timeout: float = 300, real: bool = False) -> subprocess.CompletedProcess:
-    """Run ``dnn`` as a user would, capturing stdout and stderr and the exit code.
+    """Run ``dnn`` as a user would, capturing stdout and stderr and the exit code; the one way
+    the tests run a command (paths are given as they are, and passed as text).
 
     By default the command runs in this process (Typer's runner: the same app, parsing, error
     handling and exit codes, without a second of interpreter start-up and imports per call);
     ``real=True`` runs the installed ``dnn`` command in a process of its own, for what only a
     real process shows (signals, kills, pipes, the entry point itself)."""
-    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", **(env or {})}
+    # wide enough that no table wraps a long (or hostile) name the tests look for
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    texts = [str(arg) for arg in args]
     if real:
         result = subprocess.run(
-            [dnn_executable(), *args], cwd=cwd, input=input, capture_output=True, text=True,
+            [dnn_executable(), *texts], cwd=cwd, input=input, capture_output=True, text=True,
             env=full_env, timeout=timeout,
         )
     else:
-        result = _run_in_process(list(args), cwd, input, full_env)
+        result = _run_in_process(texts, cwd, input, full_env)
     record_stderr(result.stderr)
     return result
+
+
+def one_error_line(result: subprocess.CompletedProcess, code: int, *fragments: str) -> str:
+    """A refusal as the README promises it: exit ``code``, exactly one ``error: ...`` line on
+    stderr holding every fragment, no traceback and no internal error. Returns the line."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The lines of a stderr that holds errors only (one per bad input), none a traceback."""
+    lines = stderr.strip().splitlines()
+    assert all(line.startswith("error: ") for line in lines), stderr
+    assert "Traceback" not in stderr
+    return lines
 
 
 def _run_in_process(args: list[str], cwd: Path | None, input: str | None, env: dict) -> subprocess.CompletedProcess:

@@ -16,14 +16,7 @@ from dnncli.errors import RunDirError
 from dnncli.files.lock import LOCK_NAME, RunLock, held_elsewhere
 from dnncli.model.file import load_model
 from dnncli.run.directory import PartialRun, partial_path
-from tests.conftest import dnn_executable, run_dnn
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
+from tests.conftest import dnn_executable, one_error_line, run_dnn
 
 
 def wait_for(predicate, timeout: float = 60.0) -> None:
@@ -39,13 +32,12 @@ def test_a_run_directory_in_use_is_refused(tmp_path: Path, tiny_config: Path) ->
     holder = PartialRun.create(target)  # another dnn train, as far as the command can tell
     try:
         result = run_dnn("train", str(tiny_config), "--run-dir", str(target), cwd=tmp_path)
-        assert result.returncode == 2
-        line = one_error_line(result)
+        line = one_error_line(result, 2)
         assert "shared-run.partial" in line and "in use by another dnn train" in line
         assert f"pid {os.getpid()}" in line
         # --force does not steal a live run's directory either
         result = run_dnn("train", str(tiny_config), "--run-dir", str(target), "--force", cwd=tmp_path)
-        assert result.returncode == 2 and "in use" in one_error_line(result)
+        one_error_line(result, 2, "in use")
         assert holder.path.is_dir() and not target.exists()
     finally:
         holder.discard()
@@ -80,8 +72,7 @@ def test_two_real_runs_on_one_directory(tmp_path: Path, tiny_config: Path) -> No
         wait_for(lambda: (partial_path(target) / LOCK_NAME).exists() or first.poll() is not None)
         assert first.poll() is None, first.communicate()
         second = run_dnn("train", str(tiny_config), "--run-dir", str(target), cwd=tmp_path)
-        assert second.returncode == 2
-        assert f"pid {first.pid}" in one_error_line(second)
+        one_error_line(second, 2, f"pid {first.pid}")
         assert first.poll() is None  # still training, held back by its full pipe
         out, err = first.communicate(timeout=120)
         assert err.count("Cost after iteration") == 3000
@@ -114,7 +105,7 @@ def test_a_killed_runs_lock_is_stale_and_its_directory_kept(tmp_path: Path, tiny
     partial = partial_path(target)
     assert partial.is_dir() and not held_elsewhere(partial)  # the kernel released the dead run's lock
     third = run_dnn("train", str(tiny_config), "--run-dir", str(target), cwd=tmp_path)
-    assert third.returncode == 2 and "unfinished run" in one_error_line(third)
+    one_error_line(third, 2, "unfinished run")
     forced = run_dnn("train", str(tiny_config), "--run-dir", str(target), "--force", "--quiet", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert load_model(target).network.layer_sizes == [192, 5, 3, 1]

@@ -11,30 +11,14 @@ import h5py
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from dnncli.cli.app import app
 from dnncli.data.image_import import ImportOptions, import_folder
 from dnncli.data.images import load_image
 from dnncli.data.splits import stratified_split
 from dnncli.model.file import load_model
-from tests.conftest import CONFIGS, shared_file
+from tests.conftest import CONFIGS, one_error_line, run_dnn, shared_file
 
-runner = CliRunner()
 CAT_CLASSES = ["non-cat", "cat"]
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), env={"NO_COLOR": "1", "COLUMNS": "200"})
-
-
-def one_error_line(result, *fragments: str) -> str:
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def only_the(directory: Path, *names: str) -> None:
@@ -72,9 +56,9 @@ def test_the_cat_set_through_png_folders_gives_the_same_arrays_and_the_published
             X, y = f[f"{prefix}_set_x"][()], f[f"{prefix}_set_y"][()].reshape(-1)
         write_pngs(X, y, tmp_path / prefix)
         out = tmp_path / f"{prefix}.h5"
-        result = invoke("data", "import", str(tmp_path / prefix), "-o", str(out), "--classes", "non-cat,cat",
-                        "--prefix", prefix)
-        assert result.exit_code == 0, result.stderr
+        result = run_dnn("data", "import", str(tmp_path / prefix), "-o", str(out), "--classes", "non-cat,cat",
+                         "--prefix", prefix)
+        assert result.returncode == 0, result.stderr
         assert result.stderr == ""
         X_imported, y_imported, paths, attrs = read_set(out, prefix)
         # the order is class by class, then by file name: example by example, as sets
@@ -122,9 +106,9 @@ def mixed_folder(root: Path) -> None:
 def test_mixed_images_import_to_exactly_the_pixels_predict_reads(tmp_path: Path, resize: str, mode: str) -> None:
     mixed_folder(tmp_path / "photos")
     out = tmp_path / "set.h5"
-    result = invoke("data", "import", str(tmp_path / "photos"), "-o", str(out), "--size", "10x12",
-                    "--resize", resize, "--mode", mode)
-    assert result.exit_code == 0, result.stderr
+    result = run_dnn("data", "import", str(tmp_path / "photos"), "-o", str(out), "--size", "10x12",
+                     "--resize", resize, "--mode", mode)
+    assert result.returncode == 0, result.stderr
     X, y, paths, attrs = read_set(out)
     shape = (10, 12, 3) if mode == "rgb" else (10, 12)
     assert X.shape == (12, *shape) and X.dtype == np.uint8
@@ -142,8 +126,8 @@ def test_a_model_trained_on_an_import_predicts_its_files_from_the_same_pixels(tm
 
     mixed_folder(tmp_path / "photos")
     data = tmp_path / "set.h5"
-    assert invoke("data", "import", str(tmp_path / "photos"), "-o", str(data), "--size", "8x8",
-                  "--resize", "crop").exit_code == 0
+    assert run_dnn("data", "import", str(tmp_path / "photos"), "-o", str(data), "--size", "8x8",
+                   "--resize", "crop").returncode == 0
     config = tmp_path / "tiny.yaml"
     config.write_text(f"model: {{hidden: [4], seed: 2}}\ndata: {{train: {data}}}\ntraining: {{iterations: 5}}\n")
     run_training(load_config(config, []), run_dir=tmp_path / "run")
@@ -180,7 +164,7 @@ def test_models_without_a_recorded_resize_squash(tmp_path: Path) -> None:
     assert load_model(path).input_resize == "squash"
     with h5py.File(path, "a") as f:
         f.attrs["input_resize"] = "stretch\n"
-    one_error_line(invoke("info", str(path)), "input_resize = 'stretch\\n', expected one of squash, crop, pad")
+    one_error_line(run_dnn("info", str(path)), 2, "input_resize = 'stretch\\n', expected one of squash, crop, pad")
 
 
 # ---- hostile folders -------------------------------------------------------------------------
@@ -213,8 +197,8 @@ def hostile_folder(root: Path) -> dict[str, int]:
 def test_a_hostile_folder_imports_its_good_images_and_names_each_bad_file_on_one_line(tmp_path: Path) -> None:
     classes = hostile_folder(tmp_path / "photos")
     out = tmp_path / "out" / "set.h5"
-    result = invoke("data", "import", str(tmp_path / "photos"), "-o", str(out))
-    assert result.exit_code == 0, result.stderr
+    result = run_dnn("data", "import", str(tmp_path / "photos"), "-o", str(out))
+    assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     skipped = [line for line in lines if line.startswith("warning: skipped ")]
     assert len(skipped) == 7 and len(lines) == 8, lines  # 3 bad files, loop, self-link, dangling, pipe
@@ -239,8 +223,8 @@ def test_a_hostile_folder_imports_its_good_images_and_names_each_bad_file_on_one
 def test_strict_makes_any_bad_file_an_error_and_writes_nothing(tmp_path: Path) -> None:
     hostile_folder(tmp_path / "photos")
     (tmp_path / "out").mkdir()
-    result = invoke("data", "import", str(tmp_path / "photos"), "-o", str(tmp_path / "out" / "set.h5"), "--strict")
-    assert result.exit_code == 2
+    result = run_dnn("data", "import", str(tmp_path / "photos"), "-o", str(tmp_path / "out" / "set.h5"), "--strict")
+    assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 8 and all(line.startswith("error: ") for line in lines), lines
     assert lines[-1] == "error: 7 of 12 files could not be imported (--strict); nothing written"
@@ -268,8 +252,8 @@ def test_folders_that_cannot_make_a_set_are_refused_in_one_line(
         for i in range(count):
             Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(root / name / f"{i}.png")
     (tmp_path / "out").mkdir()
-    result = invoke("data", "import", str(root), "-o", str(tmp_path / "out" / "set.h5"), *args)
-    one_error_line(result, fragment)
+    result = run_dnn("data", "import", str(root), "-o", str(tmp_path / "out" / "set.h5"), *args)
+    one_error_line(result, 2, fragment)
     only_the(tmp_path / "out")
 
 
@@ -279,13 +263,13 @@ def test_a_folder_without_class_folders_imports_unlabelled_examples(tmp_path: Pa
     for i in range(3):
         Image.fromarray(np.full((5, 5), 40 * i, np.uint8)).save(root / f"{i}.png")
     out = tmp_path / "flat.h5"
-    result = invoke("data", "import", str(root), "-o", str(out), "--mode", "grayscale", "--size", "5x5", "--json")
-    assert result.exit_code == 0, result.stderr
+    result = run_dnn("data", "import", str(root), "-o", str(out), "--mode", "grayscale", "--size", "5x5", "--json")
+    assert result.returncode == 0, result.stderr
     with h5py.File(out, "r") as f:
         assert sorted(f.keys()) == ["train_set_paths", "train_set_x"]  # no labels, no classes
         np.testing.assert_array_equal(f["train_set_x"][:, 0, 0], [0, 40, 80])
-    again = invoke("data", "import", str(root), "-o", str(out))
-    one_error_line(again, "already exists", "--force")
+    again = run_dnn("data", "import", str(root), "-o", str(out))
+    one_error_line(again, 2, "already exists", "--force")
 
 
 def test_an_interrupted_import_leaves_nothing(tmp_path: Path) -> None:
@@ -364,9 +348,9 @@ def test_split_writes_stratified_train_and_test_sets_with_their_files(tmp_path: 
         for i in range(count):
             Image.fromarray(np.full((3, 3, 3), i * 10, np.uint8)).save(root / label / f"{i:02d}.png")
     whole = tmp_path / "whole.h5"
-    assert invoke("data", "import", str(root), "-o", str(whole), "--size", "3x3", "--resize", "pad").exit_code == 0
-    result = invoke("data", "split", str(whole), "--test-fraction", "0.2", "--seed", "1", "-o", str(tmp_path / "s.h5"), "--json")
-    assert result.exit_code == 0, result.stderr
+    assert run_dnn("data", "import", str(root), "-o", str(whole), "--size", "3x3", "--resize", "pad").returncode == 0
+    result = run_dnn("data", "split", str(whole), "--test-fraction", "0.2", "--seed", "1", "-o", str(tmp_path / "s.h5"), "--json")
+    assert result.returncode == 0, result.stderr
     import json
 
     summary = json.loads(result.stdout)
@@ -379,9 +363,9 @@ def test_split_writes_stratified_train_and_test_sets_with_their_files(tmp_path: 
             for example, path in zip(f[f"{prefix}_set_x"][()], f[f"{prefix}_set_paths"][()]):
                 np.testing.assert_array_equal(example, by_path[os.fsdecode(path)])
         assert sorted(map(bytes, [*f["train_set_paths"][()], *f["test_set_paths"][()]])) == sorted(map(os.fsencode, paths))
-    import_split = invoke("data", "import", str(root), "-o", str(tmp_path / "i.h5"), "--size", "3x3",
-                          "--resize", "pad", "--test-fraction", "0.2", "--seed", "1")
-    assert import_split.exit_code == 0
+    import_split = run_dnn("data", "import", str(root), "-o", str(tmp_path / "i.h5"), "--size", "3x3",
+                           "--resize", "pad", "--test-fraction", "0.2", "--seed", "1")
+    assert import_split.returncode == 0
     with h5py.File(tmp_path / "i.h5", "r") as a, h5py.File(tmp_path / "s.h5", "r") as b:
         for key in ("train_set_x", "train_set_y", "test_set_x", "test_set_y"):
             np.testing.assert_array_equal(a[key][()], b[key][()])  # the same draw either way
@@ -390,17 +374,17 @@ def test_split_writes_stratified_train_and_test_sets_with_their_files(tmp_path: 
 def test_split_takes_the_training_set_of_a_shared_file_and_refuses_what_it_cannot_split(tmp_path: Path) -> None:
     football = shared_file("football2d.h5")
     out = tmp_path / "football.h5"
-    result = invoke("data", "split", str(football), "-o", str(out), "--test-fraction", "0.25")
-    assert result.exit_code == 0, result.stderr
+    result = run_dnn("data", "split", str(football), "-o", str(out), "--test-fraction", "0.25")
+    assert result.returncode == 0, result.stderr
     assert result.stderr == f"warning: {football}: also holds test_set_x, not copied\n"
     with h5py.File(football, "r") as f:
         y = f["train_set_y"][()]
     with h5py.File(out, "r") as f:
         assert f["train_set_x"].shape[0] + f["test_set_x"].shape[0] == y.size
         assert np.bincount(f["test_set_y"][()]).tolist() == [round(0.25 * n) for n in np.bincount(y)]
-    one_error_line(invoke("data", "split", str(football), "-o", str(out)), "already exists")
-    one_error_line(invoke("data", "split", str(tmp_path / "none.h5"), "-o", str(tmp_path / "o.h5")), "no such data file")
-    one_error_line(invoke("data", "split", str(football), "-o", str(tmp_path / "o.h5"), "--test-fraction", "0.001"),
+    one_error_line(run_dnn("data", "split", str(football), "-o", str(out)), 2, "already exists")
+    one_error_line(run_dnn("data", "split", str(tmp_path / "none.h5"), "-o", str(tmp_path / "o.h5")), 2, "no such data file")
+    one_error_line(run_dnn("data", "split", str(football), "-o", str(tmp_path / "o.h5"), "--test-fraction", "0.001"), 2,
                    "leaves no test example")
     only_the(tmp_path, "football.h5")
 
@@ -441,8 +425,8 @@ def test_folders_train_test_and_evaluate_like_files_decoded_once_and_again_when_
     assert len(cached) == 2  # the training folder and the test folder
 
     # the cache holds exactly what dnn data import writes
-    assert invoke("data", "import", str(tmp_path / "train"), "-o", str(tmp_path / "train.h5"), "--size", "4x4",
-                  "--resize", "pad", "--classes", "dark,bright").exit_code == 0
+    assert run_dnn("data", "import", str(tmp_path / "train"), "-o", str(tmp_path / "train.h5"), "--size", "4x4",
+                   "--resize", "pad", "--classes", "dark,bright").returncode == 0
     imported = load_dataset(tmp_path / "train.h5")
     np.testing.assert_array_equal(prepared.data.X, imported.columns(255.0))
 
@@ -456,16 +440,16 @@ def test_folders_train_test_and_evaluate_like_files_decoded_once_and_again_when_
     assert np.array_equal(changed.data.X[:, 0], np.ones(48)) and not np.array_equal(changed.data.X, prepared.data.X)
 
     # dnn evaluate on a folder reads it as the model's training images were, labels by folder name
-    result = invoke("evaluate", str(tmp_path / "test"), "--model", str(tmp_path / "run"), "--cache-dir", str(cache), "--json")
-    assert result.exit_code == 0, result.stderr
+    result = run_dnn("evaluate", str(tmp_path / "test"), "--model", str(tmp_path / "run"), "--cache-dir", str(cache), "--json")
+    assert result.returncode == 0, result.stderr
     import json
 
     report = json.loads(result.stdout)
     assert report["accuracy"] == 1.0 and report["examples"] == 10 and report["classes"] == ["dark", "bright"]
     assert len(list((cache / "images").iterdir())) == 3  # the test folder was cached by the run already
     (tmp_path / "test" / "dark").rename(tmp_path / "only-bright")  # a folder with some classes only
-    result = invoke("evaluate", str(tmp_path / "test"), "--model", str(tmp_path / "run"), "--cache-dir", str(cache), "--json")
-    assert result.exit_code == 0 and json.loads(result.stdout)["confusion_matrix"] == [[0, 0], [0, 5]]
+    result = run_dnn("evaluate", str(tmp_path / "test"), "--model", str(tmp_path / "run"), "--cache-dir", str(cache), "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["confusion_matrix"] == [[0, 0], [0, 5]]
     coloured_folder(tmp_path / "test", {"grey": 1})
-    one_error_line(invoke("evaluate", str(tmp_path / "test"), "--model", str(tmp_path / "run"), "--cache-dir", str(cache)),
+    one_error_line(run_dnn("evaluate", str(tmp_path / "test"), "--model", str(tmp_path / "run"), "--cache-dir", str(cache)), 2,
                    "the folder 'grey' is not one of the classes 'dark', 'bright'")

@@ -10,32 +10,15 @@ import h5py
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from dnncli.cli.app import app
 from dnncli.plots.datagrid import grid_pixels
-from tests.conftest import make_images, shared_file, write_h5
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), env={"NO_COLOR": "1", "COLUMNS": "200"})
+from tests.conftest import make_images, one_error_line, run_dnn, shared_file, write_h5
 
 
 def inspect_json(*args: str) -> dict:
-    result = invoke("data", "inspect", *args, "--json")
-    assert result.exit_code == 0, result.stderr
+    result = run_dnn("data", "inspect", *args, "--json")
+    assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-
-
-def one_error_line(result, *fragments: str) -> str:
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def by_key(description: dict) -> dict[str, dict]:
@@ -92,8 +75,8 @@ def test_inspect_an_imported_file_and_its_folder(tmp_path: Path) -> None:
     assert len(folder["unreadable"]) == 1 and "broken.jpg" in folder["unreadable"][0]
 
     data = tmp_path / "photos.h5"
-    assert invoke("data", "import", str(root), "-o", str(data), "--size", "8x16", "--resize", "crop",
-                  "--test-fraction", "0.4", "--seed", "2").exit_code == 0
+    assert run_dnn("data", "import", str(root), "-o", str(data), "--size", "8x16", "--resize", "crop",
+                   "--test-fraction", "0.4", "--seed", "2").returncode == 0
     imported = inspect_json(str(data))
     assert imported["attributes"]["image_resize"] == "crop" and imported["attributes"]["image_size"] == [8, 16]
     assert imported["attributes"]["format"] == "dnn-images"
@@ -103,8 +86,8 @@ def test_inspect_an_imported_file_and_its_folder(tmp_path: Path) -> None:
     assert sets == {"train_set_x": [3, 3, 3], "test_set_x": [2, 2, 2]}
 
     grid = tmp_path / "grid.png"
-    result = invoke("data", "inspect", str(data), "--grid", str(grid), "--per-class", "3")
-    assert result.exit_code == 0, result.stderr
+    result = run_dnn("data", "inspect", str(data), "--grid", str(grid), "--per-class", "3")
+    assert result.returncode == 0, result.stderr
     assert "non" not in result.stdout and "crop" in result.stdout
     with Image.open(grid) as picture:
         assert picture.size == grid_pixels(3, 3) == (375, 450)
@@ -112,7 +95,7 @@ def test_inspect_an_imported_file_and_its_folder(tmp_path: Path) -> None:
     for colour in colours.values():  # each class's row shows its pictures
         assert np.sum(np.all(pixels == colour, axis=1)) > 1000, colour
     again = tmp_path / "again.png"  # the same grid is the same bytes: no date or version inside
-    assert invoke("data", "inspect", str(data), "--grid", str(again), "--per-class", "3").exit_code == 0
+    assert run_dnn("data", "inspect", str(data), "--grid", str(again), "--per-class", "3").returncode == 0
     assert again.read_bytes() == grid.read_bytes() and b"Software" not in grid.read_bytes()
 
 
@@ -127,12 +110,12 @@ def test_grid_of_the_cat_file_and_of_a_folder(tmp_path: Path) -> None:
     for name in ("a", "b"):
         (root / name).mkdir(parents=True)
         Image.new("L", (9, 9), 200).save(root / name / "x.png")
-    result = invoke("data", "inspect", str(root), "--grid", str(tmp_path / "g.png"), "--mode", "grayscale",
-                    "--size", "4x4")
-    assert result.exit_code == 0, result.stderr
+    result = run_dnn("data", "inspect", str(root), "--grid", str(tmp_path / "g.png"), "--mode", "grayscale",
+                     "--size", "4x4")
+    assert result.returncode == 0, result.stderr
     with Image.open(tmp_path / "g.png") as picture:
         assert picture.size == grid_pixels(2, 1)
-    one_error_line(invoke("data", "inspect", str(shared_file("planar400.h5")), "--grid", str(tmp_path / "p.png")),
+    one_error_line(run_dnn("data", "inspect", str(shared_file("planar400.h5")), "--grid", str(tmp_path / "p.png")), 2,
                    "'train_set_x' holds examples of shape (2,), which are not pictures")
     assert not (tmp_path / "p.png").exists()
 
@@ -177,7 +160,7 @@ def test_files_that_reach_into_other_files_are_refused_by_inspect_and_by_trainin
     from dnncli.errors import DataError
 
     path = files_reaching_outside(tmp_path)[kind]
-    line = one_error_line(invoke("data", "inspect", str(path)), fragment, "refused: dnn reads only data held in the file itself")
+    line = one_error_line(run_dnn("data", "inspect", str(path)), 2, fragment, "refused: dnn reads only data held in the file itself")
     assert line.startswith(f"error: {path}: ")
     with pytest.raises(DataError, match="refused: dnn reads only data held in the file itself"):
         load_dataset(path)  # what train, evaluate and split read files with
@@ -192,4 +175,4 @@ def test_what_is_not_a_data_file_is_refused_in_one_line(tmp_path: Path, content:
     path = tmp_path / "data.h5"
     if content is not None:
         path.write_bytes(content)
-    one_error_line(invoke("data", "inspect", str(path)), fragment)
+    one_error_line(run_dnn("data", "inspect", str(path)), 2, fragment)

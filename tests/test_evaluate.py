@@ -12,17 +12,8 @@ from typer.testing import CliRunner
 from dnncli.cli.app import app
 from dnncli.model.evaluate import confusion_matrix, per_class_scores, regression_scores
 from dnncli.model.file import load_model
-from tests.conftest import make_images, run_dnn, write_h5
+from tests.conftest import make_images, one_error_line, run_dnn, write_h5
 from tests.model_helpers import make_model
-
-
-def one_error_line(result, code: int, *fragments: str) -> str:
-    assert result.returncode == code, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 # ---- the metrics -----------------------------------------------------------------------------

@@ -7,15 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from dnncli.cli.app import app
 from dnncli.network import activations
 from dnncli.network.activations import HIDDEN_ACTIVATIONS
 from dnncli.network.gradcheck import engine_cases, gradient_check
 from tests.conftest import run_dnn
-
-runner = CliRunner()
 
 
 def test_engine_cases_cover_every_activation_with_every_loss() -> None:
@@ -56,8 +52,8 @@ def _wrong_relu_derivative(Z, A, dA, **_):
 
 def test_a_wrong_derivative_makes_gradcheck_fail_with_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(activations.DERIVATIVES, "relu", _wrong_relu_derivative)
-    result = runner.invoke(app, ["gradcheck", "--json"])
-    assert result.exit_code == 1
+    result = run_dnn("gradcheck", "--json")
+    assert result.returncode == 1
     report = json.loads(result.stdout)
     verdicts = {c["case"]: c["passed"] for c in report["cases"]}
     failed = {name for name, passed in verdicts.items() if not passed}
@@ -66,16 +62,16 @@ def test_a_wrong_derivative_makes_gradcheck_fail_with_exit_1(monkeypatch: pytest
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: gradient check failed:") and "relu -> sigmoid (bce)" in line
 
-    table = runner.invoke(app, ["gradcheck"])
-    assert table.exit_code == 1 and "FAIL" in table.stdout
+    table = run_dnn("gradcheck")
+    assert table.returncode == 1 and "FAIL" in table.stdout
 
 
 def test_threshold_and_epsilon_options(tiny_config: Path) -> None:
-    strict = runner.invoke(app, ["gradcheck", "--threshold", "1e-14"])
-    assert strict.exit_code == 1 and "above 1e-14" in strict.stderr
+    strict = run_dnn("gradcheck", "--threshold", "1e-14")
+    assert strict.returncode == 1 and "above 1e-14" in strict.stderr
     # a huge step turns the finite differences into a poor approximation
-    coarse = runner.invoke(app, ["gradcheck", "--epsilon", "0.5", "--json"])
-    assert coarse.exit_code == 1
+    coarse = run_dnn("gradcheck", "--epsilon", "0.5", "--json")
+    assert coarse.returncode == 1
     assert max(c["difference"] for c in json.loads(coarse.stdout)["cases"]) > 1e-4
 
 
@@ -101,11 +97,11 @@ def test_config_gradcheck_with_dropout_and_a_wrong_derivative(
     tiny_config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     args = ["gradcheck", str(tiny_config), "--set", "training.keep_prob=0.7", "--set", "training.l2_lambda=0.3", "--json"]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.stderr
+    result = run_dnn(*args)
+    assert result.returncode == 0, result.stderr
     monkeypatch.setitem(activations.DERIVATIVES, "relu", _wrong_relu_derivative)
-    broken = runner.invoke(app, args)
-    assert broken.exit_code == 1
+    broken = run_dnn(*args)
+    assert broken.returncode == 1
     assert json.loads(broken.stdout)["cases"][0]["difference"] > 1e-3
 
 

@@ -1,4 +1,4 @@
-"""Hostile files, names and faults, round two: nothing read from outside a file, nothing deleted
+"""Hostile files, names and faults: nothing read from outside a file, nothing deleted
 that dnn did not make, untrusted text shown literally, every fault its own one-line error.
 
 Each category is checked through the command (Typer's CliRunner on ``dnncli.cli.app.app``, or the
@@ -25,10 +25,8 @@ import h5py
 import numpy as np
 import pytest
 import typer
-from typer.testing import CliRunner
 
 from dnncli.cli import app as cli
-from dnncli.cli.app import app
 from dnncli.config import load_config
 from dnncli.errors import Interrupted
 from dnncli.run.checkpoint import checksum
@@ -36,19 +34,8 @@ from dnncli.files.lock import LOCK_NAME
 from dnncli.run.directory import CHECKPOINT_NAME, partial_path
 from dnncli.run.training import run_training
 from dnncli.training.settings import Hooks
-from tests.conftest import dnn_executable, make_images, record_stderr, write_h5
+from tests.conftest import dnn_executable, make_images, one_error_line, record_stderr, run_dnn, write_h5
 from tests.model_helpers import make_model, save_pngs
-
-def invoke(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-    previous = os.getcwd()
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1"})
-    finally:
-        os.chdir(previous)
-    return result.exit_code, result.stdout, record_stderr(result.stderr)
-
 
 def run(*args: str, cwd: Path, shell_redirect: str = "", env: dict | None = None,
         preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
@@ -60,17 +47,6 @@ def run(*args: str, cwd: Path, shell_redirect: str = "", env: dict | None = None
     )
     record_stderr(result.stderr)
     return result
-
-
-def refused(code: int, stdout: str, stderr: str, expected: int, *fragments: str) -> str:
-    """Exactly one ``error:`` line naming the fragments, the expected exit code, no traceback."""
-    assert code == expected, (code, stdout, stderr)
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
-    assert "internal error" not in stderr and "Traceback" not in stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def tree(directory: Path) -> list[str]:
@@ -161,7 +137,7 @@ def test_a_data_file_reaching_outside_itself_is_refused(tmp_path: Path, kind: st
         make(f, key, like, *_secret_files(tmp_path, like))
     config = config_file(tmp_path, data)
     before = tree(tmp_path)
-    line = refused(*invoke("train", str(config), "--quiet"), 2, "train.h5", fragment)
+    line = one_error_line(run_dnn("train", str(config), "--quiet"), 2, "train.h5", fragment)
     assert key in line or "aside" in line
     assert tree(tmp_path) == before  # no run directory, no model holding the secret
 
@@ -173,7 +149,7 @@ def test_a_model_file_reaching_outside_itself_is_refused(tmp_path: Path, kind: s
     with h5py.File(model, "r+") as f:
         like = f["W1"][()]
         make(f, "W1", like, *_secret_files(tmp_path, like))
-    refused(*invoke("info", str(model)), 2, "m.h5", fragment)
+    one_error_line(run_dnn("info", str(model)), 2, "m.h5", fragment)
 
 
 # ---- a checkpoint of a real interrupted run, for the checkpoint cases --------------------------
@@ -219,7 +195,7 @@ def test_a_checkpoint_reaching_outside_itself_is_refused(tmp_path: Path, interru
     with h5py.File(partial / CHECKPOINT_NAME, "r+") as f:
         like = f["params/W1"][()]
         make(f, "params/W1", like, *_secret_files(tmp_path, like))
-    refused(*invoke("train", "--resume", str(partial)), 2, CHECKPOINT_NAME, fragment)
+    one_error_line(run_dnn("train", "--resume", str(partial)), 2, CHECKPOINT_NAME, fragment)
     assert (partial / CHECKPOINT_NAME).exists()  # a refused resume keeps everything
 
 
@@ -256,7 +232,7 @@ def test_data_declaring_more_than_it_holds_is_refused(tmp_path: Path, make: Call
     data = tmp_path / "train.h5"
     make(data)
     assert data.stat().st_size < 1_000_000
-    refused(*invoke("train", str(config_file(tmp_path, data)), "--quiet"), 2, "train.h5", "train_set_x", fragment)
+    one_error_line(run_dnn("train", str(config_file(tmp_path, data)), "--quiet"), 2, "train.h5", "train_set_x", fragment)
 
 
 def _giant_unwritten_w1(f: h5py.File) -> None:
@@ -303,7 +279,7 @@ def test_absurd_or_oversized_model_files_are_refused_in_one_line(tmp_path: Path,
     edit, fragment = ABSURD_MODELS[case]
     with h5py.File(model, "r+", libver="latest") as f:  # latest: attributes over 64 KB are allowed
         edit(f)
-    refused(*invoke("info", str(model)), 2, "m.h5", fragment)
+    one_error_line(run_dnn("info", str(model)), 2, "m.h5", fragment)
 
 
 def _overflowing_model(path: Path) -> Path:
@@ -320,12 +296,13 @@ def test_a_prediction_whose_probabilities_are_not_finite_is_never_printed(tmp_pa
     model = _overflowing_model(tmp_path / "m.h5")
     images = save_pngs(np.full((2, 8, 8, 3), 200, dtype=np.uint8), tmp_path / "imgs")
     for output in ("table", "csv", "jsonl"):
-        code, out, err = invoke("predict", "--model", str(model), *map(str, images), "--format", output)
-        assert code == 2 and "nan" not in out.lower() and "inf" not in out.lower(), out
-        assert "internal error" not in err and err.count("non-finite outputs") == 2, err
+        result = run_dnn("predict", "--model", str(model), *map(str, images), "--format", output)
+        printed = result.stdout.lower()
+        assert result.returncode == 2 and "nan" not in printed and "inf" not in printed, result.stdout
+        assert "internal error" not in result.stderr and result.stderr.count("non-finite outputs") == 2, result.stderr
     X, y = make_images(6, seed=1)
     data = write_h5(tmp_path / "test.h5", test_set_x=X, test_set_y=y)
-    refused(*invoke("evaluate", str(data), "--model", str(model), "--json"), 2, "m.h5", "non-finite outputs")
+    one_error_line(run_dnn("evaluate", str(data), "--model", str(model), "--json"), 2, "m.h5", "non-finite outputs")
 
 
 # ---- 3. untrusted text is shown literally ----------------------------------------------------
@@ -353,39 +330,40 @@ def assert_literal(text: str) -> None:
 def test_class_names_and_file_names_are_shown_literally(hostile_pictures: tuple[Path, Path]) -> None:
     model, folder = hostile_pictures
     # CliRunner's stdout is strict UTF-8, as a terminal's is: the name that is not UTF-8 must not break it
-    code, table, err = invoke("predict", "--model", str(model), str(folder), "-r")
-    assert code == 0, err
-    assert_literal(table)
+    result = run_dnn("predict", "--model", str(model), str(folder), "-r")
+    assert result.returncode == 0, result.stderr
+    assert_literal(result.stdout)
     for shown in ("[bold]red.png", "esc\\x1b]0;title\\x07.png", "\\u202egnp.exe.png", "[/inside].png", "bad\\xff.png"):
-        assert shown in table, (shown, table)
+        assert shown in result.stdout, (shown, result.stdout)
 
-    code, out, err = invoke("predict", "--model", str(model), str(folder), "-r", "--format", "csv")
-    assert code == 0, err
-    assert_literal(out)
-    rows = list(csv.reader(io.StringIO(out)))
+    result = run_dnn("predict", "--model", str(model), str(folder), "-r", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    assert_literal(result.stdout)
+    rows = list(csv.reader(io.StringIO(result.stdout)))
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row if not cell[:1].isdigit())
     assert rows[0][4:] == ["p_\\x1b[2Jclear\\x07", "p_[link=file:///etc/passwd]x[/link]", 'p_=HYPERLINK("http://evil")']
     assert {row[1] for row in rows[1:]} <= {"\\x1b[2Jclear\\x07", "[link=file:///etc/passwd]x[/link]", "'" + HOSTILE_CLASSES[2]}
 
-    code, out, err = invoke("predict", "--model", str(model), str(folder), "-r", "--format", "json")
-    assert code == 0 and set(r["class"] for r in json.loads(out)) <= set(HOSTILE_CLASSES)  # JSON: exact names
-    assert_literal(out)
+    result = run_dnn("predict", "--model", str(model), str(folder), "-r", "--format", "json")
+    assert result.returncode == 0 and set(r["class"] for r in json.loads(result.stdout)) <= set(HOSTILE_CLASSES)  # JSON: exact names
+    assert_literal(result.stdout)
 
     for args, escaped in ((("info", str(model)), "\\x1b[2Jclear\\x07"), (("info", str(model), "--json"), "\\u001b[2Jclear\\u0007")):
-        code, out, err = invoke(*args)
-        assert code == 0 and "[link=file:///etc/passwd]x[/link]" in out and escaped in out, out
-        assert_literal(out)
+        result = run_dnn(*args)
+        assert result.returncode == 0, result.stderr
+        assert "[link=file:///etc/passwd]x[/link]" in result.stdout and escaped in result.stdout, result.stdout
+        assert_literal(result.stdout)
 
 
 def test_evaluate_tables_and_error_lines_show_names_literally(tmp_path: Path, hostile_pictures: tuple[Path, Path]) -> None:
     model, _ = hostile_pictures
     X, y = make_images(9, seed=1)
     data = write_h5(tmp_path / "test.h5", test_set_x=X, test_set_y=np.arange(9) % 3)
-    code, out, err = invoke("evaluate", str(data), "--model", str(model))
-    assert code == 0, err
-    assert_literal(out)
-    assert "[link=file:///etc/passwd]x[/link]" in out and "\\x1b[2Jclear\\x07" in out
-    line = refused(*invoke("predict", "--model", str(model), str(tmp_path / "gone\x1b[2J.png")), 2)
+    result = run_dnn("evaluate", str(data), "--model", str(model))
+    assert result.returncode == 0, result.stderr
+    assert_literal(result.stdout)
+    assert "[link=file:///etc/passwd]x[/link]" in result.stdout and "\\x1b[2Jclear\\x07" in result.stdout
+    line = one_error_line(run_dnn("predict", "--model", str(model), str(tmp_path / "gone\x1b[2J.png")), 2)
     assert "gone\\x1b[2J.png" in line and "\x1b" not in line
 
 
@@ -424,7 +402,7 @@ def test_force_replaces_only_a_dnn_run_directory(tmp_path: Path, case: str) -> N
     target = tmp_path / "target"
     make(target)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    line = refused(*invoke("train", str(config), "--run-dir", str(target), "--force", "--quiet"), 2, fragment)
+    line = one_error_line(run_dnn("train", str(config), "--run-dir", str(target), "--force", "--quiet"), 2, fragment)
     assert "is not a dnn run directory" in line
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
     assert not (tmp_path / "runs").exists() and not partial_path(target).exists()
@@ -435,15 +413,15 @@ def test_force_replaces_a_dnn_run_and_latest_only_when_dnn_made_it(tmp_path: Pat
     project = tmp_path / "proj"
     project.mkdir()
     (project / "latest").write_text("my notes called latest")
-    code, out, err = invoke("train", str(config), "--run-dir", str(project / "exp1"))
-    assert code == 0, err
+    result = run_dnn("train", str(config), "--run-dir", str(project / "exp1"))
+    assert result.returncode == 0, result.stderr
     assert (project / "latest").read_text() == "my notes called latest"  # never made a symlink
-    assert err.strip().splitlines()[-1].startswith("warning: ") and "is not a symlink dnn made" in err
-    code, out, err = invoke("train", str(config), "--run-dir", str(project / "exp1"), "--force", "--quiet")
-    assert code == 0 and err == "", err  # dnn's own run is replaced (and --quiet silences the warning)
+    assert result.stderr.strip().splitlines()[-1].startswith("warning: ") and "is not a symlink dnn made" in result.stderr
+    result = run_dnn("train", str(config), "--run-dir", str(project / "exp1"), "--force", "--quiet")
+    assert result.returncode == 0 and result.stderr == "", result.stderr  # dnn's own run is replaced (and --quiet silences the warning)
     (project / "latest").unlink()
     (project / "latest").symlink_to(tmp_path / "data")  # a link to somewhere else: not dnn's
-    assert invoke("train", str(config), "--run-dir", str(project / "exp2"), "--quiet")[0] == 0
+    assert run_dnn("train", str(config), "--run-dir", str(project / "exp2"), "--quiet").returncode == 0
     assert os.readlink(project / "latest") == str(tmp_path / "data")
 
 
@@ -456,7 +434,7 @@ def test_force_replaces_a_dnn_run_and_latest_only_when_dnn_made_it(tmp_path: Pat
 def test_dnns_own_names_are_refused_as_run_names(tmp_path: Path, args: list[str], fragment: str) -> None:
     config = config_file(tmp_path, good_data(tmp_path / "data" / "train.h5"))
     args = [a.format(tmp=tmp_path) for a in args]
-    refused(*invoke("train", str(config), "--quiet", *args), 2, fragment)
+    one_error_line(run_dnn("train", str(config), "--quiet", *args), 2, fragment)
     assert not (tmp_path / "runs").exists()
 
 
@@ -465,7 +443,7 @@ def test_a_finished_run_named_partial_is_not_resumed(tmp_path: Path) -> None:
     old.mkdir(parents=True)
     for name in ("model.h5", "metrics.json", "config.yaml"):
         (old / name).write_text("x")
-    refused(*invoke("train", "--resume", str(old)), 2, "foo.partial", "not an unfinished dnn run")
+    one_error_line(run_dnn("train", "--resume", str(old)), 2, "foo.partial", "not an unfinished dnn run")
 
 
 def test_a_kill_before_the_config_leaves_nothing_that_blocks_a_new_run(tmp_path: Path, monkeypatch) -> None:
@@ -482,7 +460,7 @@ def test_a_kill_before_the_config_leaves_nothing_that_blocks_a_new_run(tmp_path:
         real_rename(src, dst)
 
     monkeypatch.setattr(directory.os, "rename", watching_rename)
-    assert invoke("train", str(config), "--quiet")[0] == 0
+    assert run_dnn("train", str(config), "--quiet").returncode == 0
     assert seen == [[LOCK_NAME, "config.yaml"]]
     monkeypatch.undo()
 
@@ -491,9 +469,9 @@ def test_a_kill_before_the_config_leaves_nothing_that_blocks_a_new_run(tmp_path:
     stale = tmp_path / "runs" / "tiny-2.partial"
     stale.mkdir()
     (stale / LOCK_NAME).write_text("12345\n")
-    refused(*invoke("train", "--resume", str(stale)), 2, "no config.yaml")
-    code, out, err = invoke("train", str(config), "--run-dir", str(tmp_path / "runs" / "tiny-2"), "--quiet")
-    assert code == 0, err
+    one_error_line(run_dnn("train", "--resume", str(stale)), 2, "no config.yaml")
+    result = run_dnn("train", str(config), "--run-dir", str(tmp_path / "runs" / "tiny-2"), "--quiet")
+    assert result.returncode == 0, result.stderr
     assert (tmp_path / "runs" / "tiny-2" / "model.h5").exists() and not stale.exists()
 
 
@@ -555,7 +533,7 @@ def test_a_tampered_checkpoint_is_refused_in_one_line(tmp_path: Path, interrupte
         edit(f)
         if restamp:  # a checksum can be recomputed: the fields are checked all the same
             f.attrs["checksum"] = checksum(f)
-    refused(*invoke("train", "--resume", str(partial)), 2, CHECKPOINT_NAME, fragment)
+    one_error_line(run_dnn("train", "--resume", str(partial)), 2, CHECKPOINT_NAME, fragment)
     assert (partial / CHECKPOINT_NAME).exists() and partial.is_dir()
 
 
@@ -602,15 +580,16 @@ def test_a_closed_or_full_stdout_is_an_error_of_its_own(
     with pytest.raises(typer.Exit) as info:
         COMMANDS[command](everything)
     err = record_stderr(capsys.readouterr().err)
-    refused(info.value.exit_code, "", err, 3, "standard output", "closed" if stdout == "closed" else "No space left")
+    result = subprocess.CompletedProcess(["dnn", command], info.value.exit_code, "", err)
+    one_error_line(result, 3, "standard output", "closed" if stdout == "closed" else "No space left")
 
 
 def test_closed_and_full_streams_through_the_installed_command(everything: dict[str, Any], tmp_path: Path) -> None:
     predict = ["predict", "--model", str(everything["model"]), *everything["images"]]
     closed = run(*predict, cwd=tmp_path, shell_redirect=">&-")
-    refused(closed.returncode, "", closed.stderr, 3, "standard output is closed")
+    one_error_line(closed, 3, "standard output is closed")
     full = run(*predict, "--format", "csv", cwd=tmp_path, shell_redirect="> /dev/full")
-    refused(full.returncode, "", full.stderr, 3, "No space left on device")
+    one_error_line(full, 3, "No space left on device")
     missing = ["train", str(tmp_path / "nowhere.yaml")]
     assert run(*missing, cwd=tmp_path, shell_redirect="2>&-").returncode == 2  # the code, with or without its message
     assert run(*missing, cwd=tmp_path, shell_redirect="2> /dev/full").returncode == 2
@@ -625,7 +604,7 @@ def test_a_file_too_large_is_named_in_one_line(everything: dict[str, Any], tmp_p
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     result = run("train", str(everything["config"]), "--quiet", cwd=tmp_path, preexec=small_files)
-    line = refused(result.returncode, result.stdout, result.stderr, 3, "cannot write", "File too large")
+    line = one_error_line(result, 3, "cannot write", "File too large")
     assert "runs/tiny" in line
 
 
@@ -641,16 +620,16 @@ def test_a_failing_device_is_named_in_one_line(everything: dict[str, Any], monke
         monkeypatch.setattr("dnncli.run.outputs.write_history_csv", failing)
     else:
         monkeypatch.setattr("dnncli.run.directory.tempfile.mkdtemp", failing)
-    line = refused(*invoke("train", str(everything["config"]), "--quiet"), 3, fragment)
+    line = one_error_line(run_dnn("train", str(everything["config"]), "--quiet"), 3, fragment)
     assert ("history.csv: cannot write" if where == "history" else "cannot create the run directory") in line
 
 
 def test_a_name_too_long_and_a_file_in_the_way_are_named_in_one_line(everything: dict[str, Any], tmp_path: Path) -> None:
     long = tmp_path / ("x" * 300)
-    refused(*invoke("train", str(everything["config"]), "--run-dir", str(long), "--quiet"), 3, "File name too long")
+    one_error_line(run_dnn("train", str(everything["config"]), "--run-dir", str(long), "--quiet"), 3, "File name too long")
     (tmp_path / "a-file").write_text("")
-    refused(*invoke("data", "demo", "--out", str(tmp_path / "a-file"), "--train", "4", "--test", "2"), 2, "a-file")
-    refused(*invoke("data", "demo", "--out", str(tmp_path / "a-file" / "sub")), 2, "Not a directory")
+    one_error_line(run_dnn("data", "demo", "--out", str(tmp_path / "a-file"), "--train", "4", "--test", "2"), 2, "a-file")
+    one_error_line(run_dnn("data", "demo", "--out", str(tmp_path / "a-file" / "sub")), 2, "Not a directory")
 
 
 def test_an_unwritable_place_is_bad_input(tmp_path: Path, monkeypatch) -> None:
@@ -658,7 +637,7 @@ def test_an_unwritable_place_is_bad_input(tmp_path: Path, monkeypatch) -> None:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
 
     monkeypatch.setattr(Path, "mkdir", denied)
-    refused(*invoke("data", "demo", "--out", str(tmp_path / "locked"), "--train", "4", "--test", "2"), 2,
+    one_error_line(run_dnn("data", "demo", "--out", str(tmp_path / "locked"), "--train", "4", "--test", "2"), 2,
             "locked: cannot create the directory: Permission denied")
 
 
@@ -666,15 +645,15 @@ def test_numeric_faults_are_refusals_not_numpy_warnings(tmp_path: Path) -> None:
     X = np.full((6, 4), 1e300)  # float64 that float32 cannot hold
     data = write_h5(tmp_path / "big.h5", train_set_x=X, train_set_y=np.arange(6) % 2)
     config = config_file(tmp_path, data)
-    refused(*invoke("train", str(config), "--set", "training.dtype=float32"), 2, "big.h5", "beyond float32's range")
+    one_error_line(run_dnn("train", str(config), "--set", "training.dtype=float32"), 2, "big.h5", "beyond float32's range")
     small = config_file(tmp_path, good_data(tmp_path / "train.h5"), name="small")
-    refused(*invoke("train", str(small), "--set", "data.scale=1e-320"), 2, "scale = 1e-320")
-    refused(*invoke("train", str(small), "--set", "training.optimizer=adam", "--set", "training.dtype=float32",
-                    "--set", "training.epsilon=1e-40"), 2, "epsilon = 1e-40", "float32")
-    code, out, err = invoke("gradcheck", "--epsilon", "inf")
-    assert code == 2 and "internal error" not in err and "Traceback" not in err
-    code, out, err = invoke("gradcheck", "--threshold", "inf")  # no maximum to stop it: the finite check does
-    assert code == 2 and "inf is not a finite number" in err and "internal error" not in err
+    one_error_line(run_dnn("train", str(small), "--set", "data.scale=1e-320"), 2, "scale = 1e-320")
+    one_error_line(run_dnn("train", str(small), "--set", "training.optimizer=adam", "--set", "training.dtype=float32",
+                           "--set", "training.epsilon=1e-40"), 2, "epsilon = 1e-40", "float32")
+    result = run_dnn("gradcheck", "--epsilon", "inf")
+    assert result.returncode == 2 and "internal error" not in result.stderr and "Traceback" not in result.stderr
+    result = run_dnn("gradcheck", "--threshold", "inf")  # no maximum to stop it: the finite check does
+    assert result.returncode == 2 and "inf is not a finite number" in result.stderr and "internal error" not in result.stderr
 
 
 def test_any_warning_left_is_one_line(capsys) -> None:

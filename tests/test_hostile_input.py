@@ -14,31 +14,14 @@ from typing import Callable
 import h5py
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from dnncli.cli.app import app
 from dnncli.config import load_config, parse_yaml
 from dnncli.config.safe_yaml import MAX_YAML_VALUES
 from dnncli.data.hdf5 import load_dataset
 from dnncli.errors import ConfigError, DataError, ModelFileError
 from dnncli.model.file import ModelBundle, load_model, save_model
 from dnncli.network.model import Network
-from tests.conftest import make_images, record_stderr, run_dnn, write_h5
-
-
-def assert_clean_refusal(code: int, stdout: str, stderr: str, expected_code: int, *fragments: str) -> None:
-    assert code == expected_code, (code, stdout, stderr)
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), stderr
-    assert "Traceback" not in stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, record_stderr(result.stderr)
+from tests.conftest import make_images, one_error_line, run_dnn, write_h5
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -83,8 +66,8 @@ def test_hostile_yaml_is_refused_in_one_line(tmp_path: Path, case: str) -> None:
     text, fragment = HOSTILE_CONFIGS[case]
     path = tmp_path / "hostile.yaml"
     path.write_text(text)
-    code, out, err = invoke("train", str(path), "--quiet")
-    assert_clean_refusal(code, out, err, 2, "hostile.yaml", fragment)
+    result = run_dnn("train", str(path), "--quiet")
+    one_error_line(result, 2, "hostile.yaml", fragment)
     assert leftovers(tmp_path) == ["hostile.yaml"]
 
 
@@ -137,11 +120,11 @@ BAD_VALUES = {
 def test_wrong_types_and_huge_numbers_are_refused(tmp_path: Path, tiny_data, override: str) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(base_config(tmp_path, tiny_data))
-    code, out, err = invoke("train", str(path), "--quiet", "--set", override)
+    result = run_dnn("train", str(path), "--quiet", "--set", override)
     # the source named is the override (not the config file, which is fine), or the data file
     # whose sizes the config does not fit
-    assert_clean_refusal(code, out, err, 2, BAD_VALUES[override])
-    assert f"--set {override}" in err or "train.h5" in err
+    one_error_line(result, 2, BAD_VALUES[override])
+    assert f"--set {override}" in result.stderr or "train.h5" in result.stderr
     assert not (tmp_path / "runs").exists()
 
 
@@ -149,8 +132,8 @@ def test_wrong_types_and_huge_numbers_are_refused(tmp_path: Path, tiny_data, ove
 def test_a_network_too_big_for_memory_is_refused_before_allocating(tmp_path: Path, tiny_data, hidden: str) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(base_config(tmp_path, tiny_data))
-    code, out, err = invoke("train", str(path), "--quiet", "--set", f"model.hidden={hidden}")
-    assert_clean_refusal(code, out, err, 2, "model.layers", "parameters", "more than this machine's")
+    result = run_dnn("train", str(path), "--quiet", "--set", f"model.hidden={hidden}")
+    one_error_line(result, 2, "model.layers", "parameters", "more than this machine's")
     assert not (tmp_path / "runs").exists()
 
 
@@ -158,11 +141,11 @@ def test_hostile_configs_through_the_installed_command(tmp_path: Path, tiny_data
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(BILLION_LAUGHS)
     result = run_dnn("train", str(bomb), cwd=tmp_path, real=True)
-    assert_clean_refusal(result.returncode, result.stdout, result.stderr, 2, "bomb.yaml", "aliases")
+    one_error_line(result, 2, "bomb.yaml", "aliases")
     config = tmp_path / "c.yaml"
     config.write_text(base_config(tmp_path, tiny_data))
     result = run_dnn("train", str(config), "--set", "model.hidden=[1000000000000]", cwd=tmp_path)
-    assert_clean_refusal(result.returncode, result.stdout, result.stderr, 2, "model.layers")
+    one_error_line(result, 2, "model.layers")
     assert leftovers(tmp_path / "runs") == []
 
 
@@ -251,8 +234,8 @@ def test_hostile_hdf5_is_refused_in_one_line(tmp_path: Path, case: str) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(f"model: {{hidden: [3]}}\ndata: {{train: {data}}}\noutput: {{dir: {tmp_path / 'runs'}}}\n")
     before = leftovers(tmp_path)
-    code, out, err = invoke("train", str(config), "--quiet")
-    assert_clean_refusal(code, out, err, 2, "bad.h5", fragment)
+    result = run_dnn("train", str(config), "--quiet")
+    one_error_line(result, 2, "bad.h5", fragment)
     assert leftovers(tmp_path) == before  # no run directory, nothing half-written
 
 
@@ -268,7 +251,7 @@ def test_hostile_hdf5_through_the_installed_command(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(f"data: {{train: {data}}}\noutput: {{dir: {tmp_path / 'runs'}}}\n")
     result = run_dnn("train", str(config), cwd=tmp_path, real=True)
-    assert_clean_refusal(result.returncode, result.stdout, result.stderr, 2, "bad.h5", "cannot read")
+    one_error_line(result, 2, "bad.h5", "cannot read")
     assert not (tmp_path / "runs").exists()
 
 
@@ -378,6 +361,6 @@ def test_hostile_images_are_refused_in_one_line(tmp_path: Path, case: str) -> No
     model = save_model(ModelBundle(net, (8, 8, 3), "uint8", 255.0, ["dark", "bright"]), tmp_path / "m.h5")
     image = tmp_path / "hostile.png"
     image.write_bytes(make())
-    code, out, err = invoke("predict", "--model", str(model), str(image))
-    assert_clean_refusal(code, out, err, 2, "hostile.png", fragment)
+    result = run_dnn("predict", "--model", str(model), str(image))
+    one_error_line(result, 2, "hostile.png", fragment)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.png", "m.h5"]  # nothing written

@@ -6,13 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from dnncli.cli.app import app
 from tests.conftest import run_dnn
 from tests.model_helpers import make_model
-
-runner = CliRunner()
 
 
 def test_info_describes_the_cat_run(cat_deep_run: dict) -> None:
@@ -72,14 +68,14 @@ def test_an_hdf5_file_that_is_not_a_model(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", ["train", "predict", "evaluate", "gradcheck", "info", "data demo", "data import", "data inspect", "data split"])
 def test_every_command_help_has_an_example(command: str) -> None:
-    result = runner.invoke(app, [*command.split(), "--help"], env={"NO_COLOR": "1", "COLUMNS": "200"})
-    assert result.exit_code == 0
+    result = run_dnn(*command.split(), "--help")
+    assert result.returncode == 0
     assert "Example:" in result.stdout
 
 
 def test_help_lists_the_exit_codes_and_completion() -> None:
-    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0
+    result = run_dnn("--help")
+    assert result.returncode == 0
     assert "--install-completion" in result.stdout
     assert "1 check or gate failed" in result.stdout and "2 bad usage or input" in result.stdout
     assert "141 closed pipe" in result.stdout

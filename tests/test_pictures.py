@@ -13,9 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from dnncli.cli.app import app
 from dnncli.model.file import load_model
 from dnncli.plots import confusion as confusion_plot
 from dnncli.plots import misclassified
@@ -23,23 +21,8 @@ from dnncli.plots.boundary import region_colours
 from dnncli.config import load_config
 from dnncli.plots.curves import learning_curve_figure, read_history_csv, run_title, write_learning_curve
 from dnncli.plots.figure import BEST_EPOCH_COLOUR, DPI, SPLIT_COLOURS, TAB10, drawing
-from tests.conftest import CONFIGS, computed_once, make_images, run_dnn, shared_file, write_h5
+from tests.conftest import CONFIGS, computed_once, make_images, one_error_line, run_dnn, shared_file, write_h5
 from tests.model_helpers import make_model
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_error_line(result, *fragments: str) -> str:
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -61,13 +44,13 @@ def near(image: np.ndarray, colour: np.ndarray, tolerance: int = 6) -> np.ndarra
 def train_football(tmp_path: Path, name: str, *extra: str) -> tuple[Path, dict]:
     football = shared_file("football2d.h5")
     run_dir = tmp_path / "runs" / name
-    result = invoke(
+    result = run_dnn(
         "train", CONFIGS / "football_l2.yaml", "--set", f"data.train={football}", "--set", f"data.test={football}",
         "--set", "data.validation_fraction=0.2", "--set", "training.keep_best=true",
         "--set", "training.iterations=300", "--set", "training.record_every=25",
         "--run-dir", run_dir, "--json", "--quiet", *extra,
     )
-    assert result.exit_code == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     return run_dir, json.loads(result.stdout)
 
 
@@ -175,21 +158,21 @@ def test_plot_boundary_and_plot_curves_from_the_command_line(football_runs: dict
     assert result.returncode == 0 and result.stdout == f"{out}\n", result.stderr
     assert Image.open(out).size == (1260, 930)
 
-    drawn = invoke("plot", "boundary", "--model", run_a, football, "-o", tmp_path / "b2.png", "--json")
+    drawn = run_dnn("plot", "boundary", "--model", run_a, football, "-o", tmp_path / "b2.png", "--json")
     payload = json.loads(drawn.stdout)
     assert payload["files"] == [str(tmp_path / "b2.png")]
     assert [(s["name"], s["points"]) for s in payload["sets"]] == [("train", 211), ("test", 200)]
     assert payload["sets"][1]["accuracy"] == pytest.approx(football_runs["a"][1]["test_accuracy"])
 
     runs = run_a.parent  # a, b, svg and the `latest` link: a sweep's layout
-    swept = json.loads(invoke("plot", "curves", runs, "-o", tmp_path / "sweep.png", "--json").stdout)
+    swept = json.loads(run_dnn("plot", "curves", runs, "-o", tmp_path / "sweep.png", "--json").stdout)
     assert swept["files"] == [str(tmp_path / "sweep.png")]
     assert [r["label"] for r in swept["runs"]] == ["a (learning_rate=0.3)", "b (learning_rate=0.3)", "svg (learning_rate=0.1)"]
     image = pixels(tmp_path / "sweep.png")
     # one colour per run: b's orange lies on a's blue (the same run), svg's green apart
     assert near(image, rgb(TAB10[1]), 8).sum() > 300 and near(image, rgb(TAB10[2]), 8).sum() > 300
-    listed = invoke("plot", "curves", run_a, runs / "b", runs / "svg", "-o", tmp_path / "listed.png")
-    assert listed.exit_code == 0 and listed.stdout == f"{tmp_path / 'listed.png'}\n"
+    listed = run_dnn("plot", "curves", run_a, runs / "b", runs / "svg", "-o", tmp_path / "listed.png")
+    assert listed.returncode == 0 and listed.stdout == f"{tmp_path / 'listed.png'}\n"
     assert (tmp_path / "listed.png").read_bytes() == (tmp_path / "sweep.png").read_bytes()
 
 
@@ -205,7 +188,7 @@ def test_no_plot_writes_no_picture_and_never_imports_matplotlib(tmp_path: Path, 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["config.yaml", "history.csv", "metrics.json", "model.h5"]
-    assert "--no-plot" in invoke("train", "--help").stdout
+    assert "--no-plot" in run_dnn("train", "--help").stdout
 
 
 # ---- dnn evaluate --errors / --confusion -------------------------------------------------------
@@ -225,9 +208,9 @@ def check_tiles(path: Path, shown: int) -> None:
 def test_cat_errors_grid_shows_the_most_confident_mistakes(cat_deep_run: dict, cat_files: dict, tmp_path: Path) -> None:
     run_dir, test = cat_deep_run["run_dir"], cat_files["test"]
     args = ("evaluate", test, "--model", run_dir, "--errors-limit", "7", "--json")
-    first = invoke(*args, "--errors", tmp_path / "e1.png")
-    second = invoke(*args, "--errors", tmp_path / "e2.png")
-    assert first.exit_code == 0, first.stderr
+    first = run_dnn(*args, "--errors", tmp_path / "e1.png")
+    second = run_dnn(*args, "--errors", tmp_path / "e2.png")
+    assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
     import h5py
 
@@ -247,17 +230,17 @@ def test_cat_errors_grid_shows_the_most_confident_mistakes(cat_deep_run: dict, c
 def test_mnist_confusion_heatmap_and_errors_grid(tmp_path: Path) -> None:
     mnist = shared_file("mnist10k.h5")
     run_dir = tmp_path / "mnist"
-    trained = invoke(
+    trained = run_dnn(
         "train", CONFIGS / "mnist.yaml", "--set", f"data.train={mnist}", "--set", "model.layers=[784,16,10]", "--set", "model.activations=[relu,softmax]",
         "--set", "data.train_range=[0,1000]", "--set", "data.test_range=[1000,1500]", "--set", "training.epochs=3",
         "--run-dir", run_dir, "--quiet", "--no-plot",
     )
-    assert trained.exit_code == 0, trained.stderr
-    evaluated = invoke(
+    assert trained.returncode == 0, trained.stderr
+    evaluated = run_dnn(
         "evaluate", mnist, "--model", run_dir, "--x-key", "images", "--y-key", "labels", "--json",
         "--confusion", tmp_path / "confusion.png", "--errors", tmp_path / "errors.png", "--errors-limit", "12",
     )
-    assert evaluated.exit_code == 0, evaluated.stderr
+    assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert report["misclassified"] > 12 and len(report["errors_shown"]) == 12
     check_tiles(tmp_path / "errors.png", 12)
@@ -283,8 +266,8 @@ def test_class_names_from_the_file_are_never_read_as_mathtext(tmp_path: Path) ->
     X, _ = make_images(24, seed=4)
     y = np.arange(24) % 3
     data = write_h5(tmp_path / "d $x$.h5", test_set_x=X, test_set_y=y)
-    result = invoke("evaluate", data, "--model", model, "--json", "--confusion", tmp_path / "c.svg", "--errors", tmp_path / "e.png")
-    assert result.exit_code == 0, result.stderr  # mathtext would fail on "$\frac{$"
+    result = run_dnn("evaluate", data, "--model", model, "--json", "--confusion", tmp_path / "c.svg", "--errors", tmp_path / "e.png")
+    assert result.returncode == 0, result.stderr  # mathtext would fail on "$\frac{$"
     assert json.loads(result.stdout)["files"] == {"confusion": str(tmp_path / "c.svg"), "errors": str(tmp_path / "e.png")}
     with drawing() as plt:
         fig = confusion_plot.confusion_figure(plt, np.eye(3, dtype=int), ["$\\frac{$", "_hidden", "a$b$c"], title="d $x$.h5")
@@ -303,18 +286,18 @@ def test_pictures_that_cannot_be_made_are_refused_in_one_line(tmp_path: Path, ti
     X, y = make_images(10)
     data = write_h5(tmp_path / "d.h5", test_set_x=X, test_set_y=y)
     out = tmp_path / "out.png"
-    one_error_line(invoke("evaluate", data, "--model", images_model, "--errors", tmp_path / "e.txt"), "--errors", ".png or .svg")
-    one_error_line(invoke("evaluate", data, "--model", images_model, "--confusion", "-"), "standard output")
-    one_error_line(invoke("evaluate", data, "--model", regression, "--errors", out), "classifiers")
-    one_error_line(invoke("evaluate", data, "--model", vector_model, "--errors", out), "(5,)")
-    one_error_line(invoke("plot", "boundary", "--model", images_model, data, "-o", out), "2-D inputs only")
-    one_error_line(invoke("plot", "curves", tmp_path / "nothing", "-o", out), "nothing")
-    one_error_line(invoke("plot", "curves", tmp_path, "-o", out), "no history.csv")
+    one_error_line(run_dnn("evaluate", data, "--model", images_model, "--errors", tmp_path / "e.txt"), 2, "--errors", ".png or .svg")
+    one_error_line(run_dnn("evaluate", data, "--model", images_model, "--confusion", "-"), 2, "standard output")
+    one_error_line(run_dnn("evaluate", data, "--model", regression, "--errors", out), 2, "classifiers")
+    one_error_line(run_dnn("evaluate", data, "--model", vector_model, "--errors", out), 2, "(5,)")
+    one_error_line(run_dnn("plot", "boundary", "--model", images_model, data, "-o", out), 2, "2-D inputs only")
+    one_error_line(run_dnn("plot", "curves", tmp_path / "nothing", "-o", out), 2, "nothing")
+    one_error_line(run_dnn("plot", "curves", tmp_path, "-o", out), 2, "no history.csv")
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "history.csv").write_text("iteration,cost\n0,0.7\n1,lots\n")
-    one_error_line(invoke("plot", "curves", bad, "-o", out), "history.csv: line 3", "'lots'")
-    one_error_line(invoke("train", tiny_config, "--no-plot", "--plot-format", "svg"), "--no-plot")
+    one_error_line(run_dnn("plot", "curves", bad, "-o", out), 2, "history.csv: line 3", "'lots'")
+    one_error_line(run_dnn("train", tiny_config, "--no-plot", "--plot-format", "svg"), 2, "--no-plot")
     assert not out.exists() and not (tmp_path / "runs").exists()
 
 
@@ -328,8 +311,8 @@ def test_a_regression_run_plots_r2_instead_of_accuracy(tmp_path: Path) -> None:
 data: {{train: {data}, test: {data}}}
 training: {{optimizer: adam, learning_rate: 0.05, iterations: 60, record_every: 10}}
 """)
-    result = invoke("train", config, "--run-dir", tmp_path / "run", "--quiet")
-    assert result.exit_code == 0, result.stderr
+    result = run_dnn("train", config, "--run-dir", tmp_path / "run", "--quiet")
+    assert result.returncode == 0, result.stderr
     rows = read_history_csv(tmp_path / "run" / "history.csv")
     assert {"train_r2", "test_r2", "test_cost"} <= set(rows[0]) and rows[-1]["test_r2"] > rows[0]["test_r2"]
     with drawing() as plt:

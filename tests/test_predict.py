@@ -16,15 +16,8 @@ from dnncli.data.hdf5 import load_dataset
 from dnncli.data.images import images_to_columns, load_image
 from dnncli.errors import DataError
 from dnncli.model.file import load_model
-from tests.conftest import dnn_executable, make_images, run_dnn
+from tests.conftest import dnn_executable, error_lines, make_images, run_dnn
 from tests.model_helpers import make_model, save_pngs
-
-
-def error_lines(stderr: str) -> list[str]:
-    lines = stderr.strip().splitlines()
-    assert all(line.startswith("error: ") for line in lines), stderr
-    assert "Traceback" not in stderr
-    return lines
 
 
 def jsonl(stdout: str) -> list[dict]:

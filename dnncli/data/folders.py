@@ -134,20 +134,41 @@ def scan_folder(root: str | Path, classes: list[str] | None = None, *, fixed_cla
     visited = {key for key in [_folder_id(root)] if key is not None}
     passed_over: list[str] = []
     notes: list[str] = []
-
     if not folders:
-        if fixed_classes:
-            raise DataError(
-                f"{printable(root)}: no class folders; labelled examples need one subfolder per class"
-                + (f" ({show_names(classes)})" if classes else "")
-            )
-        if classes:
-            raise DataError(f"{printable(root)}: --classes needs one folder per class, and this folder has no subfolders")
-        files = _files_under(root, visited, passed_over)
-        if not files:
-            raise DataError(f"{printable(root)}: no files to import (hidden files are not imported)")
+        files = _unlabelled_files(root, classes, fixed_classes, visited, passed_over)
         return ImageFolder(root, files, None, None, passed_over, notes)
+    chosen = _chosen_classes(root, folders, classes, fixed_classes, notes)
+    if others:
+        notes.append(
+            f"{printable(root)}: {len(others)} file(s) beside the class folders are not imported "
+            f"({show_names(others, 3)})"
+        )
+    files, labels = _labelled_files(root, chosen, folders, fixed_classes, visited, passed_over)
+    return ImageFolder(root, files, labels, chosen, passed_over, notes)
 
+
+def _unlabelled_files(
+    root: Path, classes: list[str] | None, fixed_classes: bool, visited: set[tuple[int, int]], passed_over: list[str]
+) -> list[Path]:
+    """The files of a folder without class folders, which is fine only when no class is asked for."""
+    if fixed_classes:
+        raise DataError(
+            f"{printable(root)}: no class folders; labelled examples need one subfolder per class"
+            + (f" ({show_names(classes)})" if classes else "")
+        )
+    if classes:
+        raise DataError(f"{printable(root)}: --classes needs one folder per class, and this folder has no subfolders")
+    files = _files_under(root, visited, passed_over)
+    if not files:
+        raise DataError(f"{printable(root)}: no files to import (hidden files are not imported)")
+    return files
+
+
+def _chosen_classes(
+    root: Path, folders: list[str], classes: list[str] | None, fixed_classes: bool, notes: list[str]
+) -> list[str]:
+    """The classes, in label order: the fixed ``classes`` (every folder one of them), those
+    chosen with --classes (each a folder), or every class folder (at least two)."""
     if fixed_classes and classes is not None:
         unknown = [name for name in folders if name not in classes]
         if unknown:
@@ -167,22 +188,22 @@ def scan_folder(root: str | Path, classes: list[str] | None = None, *, fixed_cla
         left_out = [name for name in folders if name not in classes]
         if left_out:
             notes.append(f"{printable(root)}: folders not in --classes are not imported: {show_names(left_out)}")
-        chosen = list(classes)
-    else:
-        chosen = folders
     if fixed_classes:
-        chosen = list(classes or folders)
-    elif len(chosen) < 2:
+        return list(classes or folders)
+    chosen = list(classes) if classes is not None else folders
+    if len(chosen) < 2:
         raise DataError(
             f"{printable(root)}: only one class folder ({show_names(chosen)}); a labelled set needs at "
             "least two (a folder of images without subfolders imports them unlabelled)"
         )
-    if others:
-        notes.append(
-            f"{printable(root)}: {len(others)} file(s) beside the class folders are not imported "
-            f"({show_names(others, 3)})"
-        )
+    return chosen
 
+
+def _labelled_files(
+    root: Path, chosen: list[str], folders: list[str], fixed_classes: bool,
+    visited: set[tuple[int, int]], passed_over: list[str],
+) -> tuple[list[Path], np.ndarray]:
+    """The files of each chosen class folder, class by class, and their class indices."""
     files, labels = [], []
     for index, name in enumerate(chosen):
         folder = root / name
@@ -203,4 +224,4 @@ def scan_folder(root: str | Path, classes: list[str] | None = None, *, fixed_cla
         labels += [index] * len(found)
     if not files:
         raise DataError(f"{printable(root)}: no files to import in its class folders")
-    return ImageFolder(root, files, np.asarray(labels, dtype=np.int64), chosen, passed_over, notes)
+    return files, np.asarray(labels, dtype=np.int64)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dnncli.errors import DataError
 from dnncli.compute.resources import stays_in_file
+from dnncli.errors import DataError
+from dnncli.files.hdf5safe import checked_dataset, open_audited, open_hdf5
 
 
 # how images of other sizes were brought to the set's size (dnncli.data.images.fit_to_size);
@@ -106,11 +107,22 @@ def load_dataset(
     bytes as stored are not read (:func:`dnncli.compute.resources.stays_in_file`): ``X_raw`` is then the
     open ``h5py.Dataset``, read a batch at a time while training.
     """
+    path = Path(path)
+    X, y, classes, resize = _read_file(path, x_key, y_key, classes_key, stream_over_bytes)
+    streamed = X is None  # then read a batch at a time from the file, opened again
+    X = open_audited(path, DataError, what="data file")[x_key] if streamed else np.asarray(X)
+    X = _checked_examples(X, path, x_key)
+    if y is not None:
+        y = _checked_labels(np.asarray(y), X.shape[0], path, x_key, y_key)
+    return Dataset(X_raw=X, y=y, classes=classes, source=str(path), resize=resize)
+
+
+def _read_file(
+    path: Path, x_key: str, y_key: str | None, classes_key: str | None, stream_over_bytes: int | None
+) -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None, str | None]:
+    """The examples (None when they stay in the file), labels, class names and resize record."""
     import h5py  # imported here: h5py is slow to import and most commands never need it
 
-    from dnncli.files.hdf5safe import checked_dataset, open_audited, open_hdf5
-
-    path = Path(path)
     try:
         # audited on opening: nothing outside the file (external links or storage, virtual data)
         with open_hdf5(path, DataError, what="data file") as f:
@@ -121,7 +133,7 @@ def load_dataset(
                 node = checked_dataset(f, key, path, DataError)
                 n_bytes = int(np.prod(node.shape or (), dtype=object)) * node.dtype.itemsize
                 if key == x_key and stream_over_bytes is not None and stays_in_file(n_bytes, stream_over_bytes) and node.ndim >= 2:
-                    return None  # streamed: reopened below, outside this block that closes the file
+                    return None  # streamed: reopened by the caller, outside this block that closes the file
                 return node[()]
 
             X = read(x_key)
@@ -136,9 +148,11 @@ def load_dataset(
         raise
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
         raise DataError(f"{path}: cannot read HDF5 data: {str(exc).splitlines()[0]}") from None
+    return X, y, classes, resize
 
-    streamed = X is None
-    X = open_audited(path, DataError, what="data file")[x_key] if streamed else np.asarray(X)
+
+def _checked_examples(X: np.ndarray, path: Path, x_key: str) -> np.ndarray:
+    """Numbers, at least one example of at least one value, all finite; a vector as one column."""
     if X.dtype.kind not in "uifb":
         raise DataError(f"{path}: '{x_key}' holds {X.dtype} data, expected numbers")
     if X.ndim < 1:
@@ -153,20 +167,23 @@ def load_dataset(
         np.all(np.isfinite(X[start : start + 1024])) for start in range(0, X.shape[0], 1024)
     ):
         raise DataError(f"{path}: '{x_key}' contains NaN or infinite values")
-    if y is not None:
-        y = np.asarray(y)
-        if y.dtype.kind not in "uifb":
-            raise DataError(f"{path}: '{y_key}' holds {y.dtype} data, expected numeric labels")
-        if y.ndim == 2 and 1 in y.shape and y.size == X.shape[0]:
-            y = y.reshape(-1)  # (1, m) or (m, 1) as some files store them
-        if y.ndim == 0 or y.shape[0] != X.shape[0]:
-            raise DataError(
-                f"{path}: '{x_key}' has {X.shape[0]} examples but '{y_key}' has "
-                f"{y.shape[0] if y.ndim else 'a single value'}; they must match"
-            )
-        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-            raise DataError(f"{path}: '{y_key}' contains NaN or infinite values")
-    return Dataset(X_raw=X, y=y, classes=classes, source=str(path), resize=resize)
+    return X
+
+
+def _checked_labels(y: np.ndarray, m: int, path: Path, x_key: str, y_key: str | None) -> np.ndarray:
+    """Numeric labels, one per example (``(1, m)`` and ``(m, 1)`` as ``(m,)``), all finite."""
+    if y.dtype.kind not in "uifb":
+        raise DataError(f"{path}: '{y_key}' holds {y.dtype} data, expected numeric labels")
+    if y.ndim == 2 and 1 in y.shape and y.size == m:
+        y = y.reshape(-1)  # (1, m) or (m, 1) as some files store them
+    if y.ndim == 0 or y.shape[0] != m:
+        raise DataError(
+            f"{path}: '{x_key}' has {m} examples but '{y_key}' has "
+            f"{y.shape[0] if y.ndim else 'a single value'}; they must match"
+        )
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise DataError(f"{path}: '{y_key}' contains NaN or infinite values")
+    return y
 
 
 def recorded_resize(attrs, path: Path) -> str | None:  # attrs: h5py.AttributeManager

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dnncli.files.atomic import write_with
+from dnncli.data.hdf5 import load_dataset, recorded_resize
+from dnncli.data.inspection import as_class_labels
+from dnncli.data.splits import stratified_split
 from dnncli.errors import DataError
+from dnncli.files.atomic import write_with
 from dnncli.files.hdf5safe import open_hdf5
 from dnncli.terminal.display import printable
 
@@ -83,10 +86,6 @@ def split_file(
     ``source``: of each class, ``round(fraction * n)`` examples drawn with ``seed`` for the test
     set (:func:`dnncli.data.splits.stratified_split`). Returns a summary for the command line."""
     import h5py
-
-    from dnncli.data.hdf5 import load_dataset, recorded_resize
-    from dnncli.data.inspection import as_class_labels
-    from dnncli.data.splits import stratified_split
 
     source, target = Path(source), Path(target)
     check_target(target, force)

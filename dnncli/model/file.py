@@ -24,10 +24,12 @@ from typing import Any
 import numpy as np
 
 from dnncli import __version__
-from dnncli.files.atomic import write_with
+from dnncli.compute.resources import describe_bytes, fits_in_memory, parameter_count
 from dnncli.data.images import DEFAULT_RESIZE, RESIZE_MODES
 from dnncli.errors import ModelFileError
+from dnncli.files.atomic import write_with
 from dnncli.files.fileformat import check_format, write_format
+from dnncli.files.hdf5safe import checked_dataset, json_attr, open_hdf5, read_attr
 from dnncli.network.model import Network
 
 FORMAT = "dnn-model"
@@ -174,11 +176,6 @@ def _number(value: object, path: Path, key: str) -> float:
 def load_model(path: str | Path) -> ModelBundle:
     """A model file, every attribute and array checked before use: one line naming the file
     and the key when anything is missing, corrupt, out of range or larger than it should be."""
-    import h5py
-
-    from dnncli.files.hdf5safe import checked_dataset, json_attr, open_hdf5, read_attr
-    from dnncli.compute.resources import describe_bytes, fits_in_memory, parameter_count
-
     path = resolve_model_path(path)
     try:
         with open_hdf5(path, ModelFileError, what="model file", corrupt="corrupt dnn model file") as f:
@@ -187,59 +184,9 @@ def load_model(path: str | Path) -> ModelBundle:
             missing = [key for key in _REQUIRED_ATTRS if key not in f.attrs]
             if missing:
                 raise ModelFileError(f"{path}: the attribute '{missing[0]}' is missing")
-            layer_sizes = _int_list(read_attr(f, "layer_sizes", path, ModelFileError), path, "layer_sizes", MAX_LAYERS)
-            if len(layer_sizes) < 2 or min(layer_sizes) < 1:
-                raise ModelFileError(f"{path}: layer_sizes = {layer_sizes} is not a network")
-            n_bytes = parameter_count(layer_sizes) * 8
-            if not fits_in_memory(n_bytes):
-                raise ModelFileError(
-                    f"{path}: layer_sizes = {_short(layer_sizes)} declares {describe_bytes(n_bytes)} of "
-                    "parameters, more than this machine's memory"
-                )
-            activations = json_attr(f, "activations", path, ModelFileError, "null", list)
-            if not all(isinstance(a, str) for a in activations):
-                raise ModelFileError(f"{path}: activations must be a list of names, got {_short(activations)}")
-            params = {}
-            for l in range(1, len(layer_sizes)):
-                for name, shape in ((f"W{l}", (layer_sizes[l], layer_sizes[l - 1])), (f"b{l}", (layer_sizes[l], 1))):
-                    if not isinstance(f.get(name), h5py.Dataset):
-                        raise ModelFileError(f"{path}: the array '{name}' is missing")
-                    node = f[name]  # shape, type and storage checked before reading: never trust a size
-                    if node.shape != shape or node.dtype.kind != "f" or node.dtype.itemsize not in (4, 8):
-                        raise ModelFileError(
-                            f"{path}: '{name}' has shape {node.shape} ({node.dtype}), expected {shape} "
-                            "float32 or float64"
-                        )
-                    node = checked_dataset(f, name, path, ModelFileError, max_bytes=int(np.prod(shape)) * 8)
-                    value = np.asarray(node[()])
-                    if not np.all(np.isfinite(value)):
-                        raise ModelFileError(f"{path}: '{name}' contains NaN or infinite values")
-                    if value.size and np.max(np.abs(value)) > max_parameter(value.dtype):
-                        raise ModelFileError(
-                            f"{path}: '{name}' holds {np.max(np.abs(value)):.3g}; a {value.dtype} parameter "
-                            f"beyond {max_parameter(value.dtype):.3g} overflows any product it is in"
-                        )
-                    params[name] = value
-            if len({v.dtype for v in params.values()}) > 1:
-                raise ModelFileError(f"{path}: its arrays mix float32 and float64")
-            slope = _number(read_attr(f, "leaky_relu_slope", path, ModelFileError, 0.01), path, "leaky_relu_slope")
-            if not (np.isfinite(slope) and 0 <= slope < 1):
-                raise ModelFileError(f"{path}: leaky_relu_slope = {slope}, expected a number in [0, 1)")
-            try:
-                network = Network(layer_sizes, activations, params, slope)
-            except ValueError as exc:
-                raise ModelFileError(f"{path}: {exc}") from None
-            input_shape = tuple(_int_list(read_attr(f, "input_shape", path, ModelFileError), path, "input_shape", 32))
-            if not input_shape or min(input_shape) < 1:
-                raise ModelFileError(f"{path}: input_shape = {input_shape} is not the shape of an example")
-            input_dtype = read_attr(f, "input_dtype", path, ModelFileError, "uint8")
-            if input_dtype not in INPUT_DTYPES:
-                raise ModelFileError(
-                    f"{path}: input_dtype = {_short(input_dtype)}, expected one of {', '.join(INPUT_DTYPES)}"
-                )
-            input_divisor = _number(read_attr(f, "input_divisor", path, ModelFileError, 1.0), path, "input_divisor")
-            classes = json_attr(f, "classes", path, ModelFileError, "null", (list, type(None)))
-            _check_consistent(path, layer_sizes, input_shape, input_divisor, classes)
+            network = _read_network(f, path)
+            input_shape, input_dtype, input_divisor, classes = _read_inputs(f, path)
+            _check_consistent(path, network.layer_sizes, input_shape, input_divisor, classes)
             input_resize = read_attr(f, "input_resize", path, ModelFileError, DEFAULT_RESIZE)  # older models: squash
             if input_resize not in RESIZE_MODES:
                 raise ModelFileError(
@@ -266,6 +213,76 @@ def load_model(path: str | Path) -> ModelBundle:
         raise
     except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
         raise ModelFileError(f"{path}: corrupt dnn model file ({str(exc).splitlines()[0]})") from None
+
+
+def _read_network(f: Any, path: Path) -> Network:  # f: an open h5py.File
+    """The layers, their activations and parameters, and the leaky ReLU slope, as a Network."""
+    layer_sizes = _int_list(read_attr(f, "layer_sizes", path, ModelFileError), path, "layer_sizes", MAX_LAYERS)
+    if len(layer_sizes) < 2 or min(layer_sizes) < 1:
+        raise ModelFileError(f"{path}: layer_sizes = {layer_sizes} is not a network")
+    n_bytes = parameter_count(layer_sizes) * 8
+    if not fits_in_memory(n_bytes):
+        raise ModelFileError(
+            f"{path}: layer_sizes = {_short(layer_sizes)} declares {describe_bytes(n_bytes)} of "
+            "parameters, more than this machine's memory"
+        )
+    activations = json_attr(f, "activations", path, ModelFileError, "null", list)
+    if not all(isinstance(a, str) for a in activations):
+        raise ModelFileError(f"{path}: activations must be a list of names, got {_short(activations)}")
+    params = {}
+    for l in range(1, len(layer_sizes)):
+        for name, shape in ((f"W{l}", (layer_sizes[l], layer_sizes[l - 1])), (f"b{l}", (layer_sizes[l], 1))):
+            params[name] = _read_parameter(f, path, name, shape)
+    if len({v.dtype for v in params.values()}) > 1:
+        raise ModelFileError(f"{path}: its arrays mix float32 and float64")
+    slope = _number(read_attr(f, "leaky_relu_slope", path, ModelFileError, 0.01), path, "leaky_relu_slope")
+    if not (np.isfinite(slope) and 0 <= slope < 1):
+        raise ModelFileError(f"{path}: leaky_relu_slope = {slope}, expected a number in [0, 1)")
+    try:
+        return Network(layer_sizes, activations, params, slope)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+
+
+def _read_parameter(f: Any, path: Path, name: str, shape: tuple[int, int]) -> np.ndarray:
+    """One parameter array, its shape, type and storage checked before reading (never trust a
+    size), its values finite and small enough to use."""
+    import h5py
+
+    if not isinstance(f.get(name), h5py.Dataset):
+        raise ModelFileError(f"{path}: the array '{name}' is missing")
+    node = f[name]
+    if node.shape != shape or node.dtype.kind != "f" or node.dtype.itemsize not in (4, 8):
+        raise ModelFileError(
+            f"{path}: '{name}' has shape {node.shape} ({node.dtype}), expected {shape} "
+            "float32 or float64"
+        )
+    node = checked_dataset(f, name, path, ModelFileError, max_bytes=int(np.prod(shape)) * 8)
+    value = np.asarray(node[()])
+    if not np.all(np.isfinite(value)):
+        raise ModelFileError(f"{path}: '{name}' contains NaN or infinite values")
+    if value.size and np.max(np.abs(value)) > max_parameter(value.dtype):
+        raise ModelFileError(
+            f"{path}: '{name}' holds {np.max(np.abs(value)):.3g}; a {value.dtype} parameter "
+            f"beyond {max_parameter(value.dtype):.3g} overflows any product it is in"
+        )
+    return value
+
+
+def _read_inputs(f: Any, path: Path) -> tuple[tuple[int, ...], str, float, Any]:
+    """What the model takes: the shape, type and divisor of an example, and the class names
+    (checked against the network by :func:`_check_consistent`)."""
+    input_shape = tuple(_int_list(read_attr(f, "input_shape", path, ModelFileError), path, "input_shape", 32))
+    if not input_shape or min(input_shape) < 1:
+        raise ModelFileError(f"{path}: input_shape = {input_shape} is not the shape of an example")
+    input_dtype = read_attr(f, "input_dtype", path, ModelFileError, "uint8")
+    if input_dtype not in INPUT_DTYPES:
+        raise ModelFileError(
+            f"{path}: input_dtype = {_short(input_dtype)}, expected one of {', '.join(INPUT_DTYPES)}"
+        )
+    input_divisor = _number(read_attr(f, "input_divisor", path, ModelFileError, 1.0), path, "input_divisor")
+    classes = json_attr(f, "classes", path, ModelFileError, "null", (list, type(None)))
+    return input_shape, input_dtype, input_divisor, classes
 
 
 # ---- which model a command uses ----------------------------------------------------------------

@@ -18,6 +18,7 @@ import yaml
 
 from dnncli.data.folders import FOLDER_KEYS
 from dnncli.data.hdf5 import Dataset, load_dataset
+from dnncli.data.image_cache import load_image_folder, options_for_shape
 from dnncli.data.splits import file_digest, same_file, subset
 from dnncli.errors import ConfigError, DataError
 from dnncli.files.hdf5safe import open_hdf5
@@ -93,8 +94,6 @@ def _guess_keys(
 
 
 def _image_folder(bundle: ModelBundle, path: Path, cache_dir: str | Path) -> Dataset:
-    from dnncli.data.image_cache import load_image_folder, options_for_shape
-
     if bundle.input_dtype != "uint8":
         raise DataError(
             f"{path}: a folder of images gives uint8 pixels, but the model was trained on "
@@ -197,26 +196,48 @@ def select_examples(
 ) -> Selection:
     """Which examples to evaluate on: see the module's docstring."""
     parts = _recorded_parts(bundle)
-    model_name = bundle.path or "the model"
-    if data is None:
-        if bundle.data_sources is None:
-            raise ConfigError(
-                f"{model_name} does not record its data (written by an older dnn): give the DATA file to evaluate on"
-            )
-        if "test" not in parts:
-            raise ConfigError(
-                f"{model_name} was trained without a test set (no data.test or data.test_range): "
-                "give the DATA file to evaluate on"
-            )
-        data = parts["test"]["file"]
-        if not Path(data).exists():
-            raise DataError(
-                f"{data}: the model's test file is not there any more; give DATA (a copy of it is "
-                "recognised by its content)"
-            )
-    path = Path(data)
+    path = Path(data) if data is not None else _recorded_test_file(bundle, parts)
     digests: dict[str, str] = {}
     matched = {name: src for name, src in parts.items() if path.exists() and _matches(path, src, digests)}
+    x_key, y_key, classes_key = _selected_keys(bundle, path, matched, x_key, y_key)
+    same_array = {name: src for name, src in matched.items() if src.get("x_key") == x_key}
+    part = next(iter(same_array), None)
+    if range_text is None:
+        bounds = _recorded_bounds(path, x_key, same_array, part)
+        return Selection(path, x_key, y_key, classes_key, bounds, part, None, {}, cache_dir)
+    # an explicit range: no part of its own, but the recorded parts it may overlap
+    bounds = parse_range(range_text)
+    warning = _trained_on_warning(bundle, path, x_key, bounds, same_array.get("train"))
+    recorded = {name: list(src["range"]) for name, src in same_array.items()}
+    return Selection(path, x_key, y_key, classes_key, bounds, None, warning, recorded, cache_dir)
+
+
+def _recorded_test_file(bundle: ModelBundle, parts: dict[str, dict[str, Any]]) -> Path:
+    """The model's own test file, when no DATA is given."""
+    model_name = bundle.path or "the model"
+    if bundle.data_sources is None:
+        raise ConfigError(
+            f"{model_name} does not record its data (written by an older dnn): give the DATA file to evaluate on"
+        )
+    if "test" not in parts:
+        raise ConfigError(
+            f"{model_name} was trained without a test set (no data.test or data.test_range): "
+            "give the DATA file to evaluate on"
+        )
+    data = parts["test"]["file"]
+    if not Path(data).exists():
+        raise DataError(
+            f"{data}: the model's test file is not there any more; give DATA (a copy of it is "
+            "recognised by its content)"
+        )
+    return Path(data)
+
+
+def _selected_keys(
+    bundle: ModelBundle, path: Path, matched: dict[str, dict[str, Any]], x_key: str | None, y_key: str | None
+) -> tuple[str, str, str]:
+    """The examples', labels' and classes' keys: a folder's own, those recorded for the file
+    (the test part's first), else those given or guessed (:func:`_guess_keys`)."""
     if path.is_dir():
         x_key, y_key = FOLDER_KEYS
     if x_key is None and matched:
@@ -224,45 +245,51 @@ def select_examples(
         x_key, y_key = first.get("x_key"), y_key or first.get("y_key")
     elif y_key is None:  # the labels recorded with the examples' key given
         y_key = next((src.get("y_key") for src in matched.values() if src.get("x_key") == x_key), None)
-    sources = bundle.data_sources or {}
     if path.is_dir():
-        classes_key = ""
-    elif x_key is None or y_key is None or not matched:
-        x_key, y_key, classes_key = _guess_keys(bundle, path, x_key, y_key)
-    else:
-        classes_key = sources.get("classes_key") or _model_keys(bundle)[1]
-    same_array = {name: src for name, src in matched.items() if src.get("x_key") == x_key}
-    part = next(iter(same_array), None)
-    bounds: tuple[int | None, int | None] | None = parse_range(range_text) if range_text is not None else None
-    if bounds is None and part is not None:
-        if part == "train":
-            train = same_array["train"]
-            raise ConfigError(
-                f"{path} ('{x_key}') holds the examples the model was trained on "
-                f"({_range_text(train['range'])}); evaluate its test set with `dnn evaluate` and no DATA, "
-                "or choose examples with --range START:STOP"
-            )
-        recorded_part = same_array[part]
-        # a part that was all of its file (or folder) is all of it now, even if it changed since
-        bounds = None if recorded_part.get("whole") else tuple(recorded_part["range"])
-    warning = None
-    train = same_array.get("train")
-    if range_text is not None and train is not None and bounds is not None:
-        start = bounds[0] or 0
-        stop = bounds[1] if bounds[1] is not None else train["range"][1]
-        low, high = max(start, train["range"][0]), min(stop, train["range"][1])
-        if low < high:
-            # a validation fraction is a seeded draw from the training range: those examples were
-            # not trained on, but chose the model (early stopping, the best epoch)
-            held_out = "held_out_from" in sources.get("validation", {})
-            kind = "training or validation examples" if held_out else "training examples"
-            warning = (
-                f"examples {low}..{high - 1} of {path} ('{x_key}') are {kind} of the model "
-                f"({_range_text(train['range'])}): these numbers overstate how it does on new data"
-            )
-    recorded = {name: list(src["range"]) for name, src in same_array.items()} if range_text is not None else {}
-    return Selection(
-        path, x_key, y_key, classes_key, bounds, None if range_text is not None else part, warning, recorded, cache_dir
+        return x_key, y_key, ""
+    if x_key is None or y_key is None or not matched:
+        return _guess_keys(bundle, path, x_key, y_key)
+    sources = bundle.data_sources or {}
+    return x_key, y_key, sources.get("classes_key") or _model_keys(bundle)[1]
+
+
+def _recorded_bounds(
+    path: Path, x_key: str, same_array: dict[str, dict[str, Any]], part: str | None
+) -> tuple[int | None, int | None] | None:
+    """With no --range: the recorded range of the model's part of this array (never its
+    training examples); None for all of the file."""
+    if part is None:
+        return None
+    if part == "train":
+        train = same_array["train"]
+        raise ConfigError(
+            f"{path} ('{x_key}') holds the examples the model was trained on "
+            f"({_range_text(train['range'])}); evaluate its test set with `dnn evaluate` and no DATA, "
+            "or choose examples with --range START:STOP"
+        )
+    recorded_part = same_array[part]
+    # a part that was all of its file (or folder) is all of it now, even if it changed since
+    return None if recorded_part.get("whole") else tuple(recorded_part["range"])
+
+
+def _trained_on_warning(
+    bundle: ModelBundle, path: Path, x_key: str, bounds: tuple[int | None, int | None], train: dict[str, Any] | None
+) -> str | None:
+    """The warning for a --range that reaches into the examples the model was trained on."""
+    if train is None:
+        return None
+    start = bounds[0] or 0
+    stop = bounds[1] if bounds[1] is not None else train["range"][1]
+    low, high = max(start, train["range"][0]), min(stop, train["range"][1])
+    if low >= high:
+        return None
+    # a validation fraction is a seeded draw from the training range: those examples were
+    # not trained on, but chose the model (early stopping, the best epoch)
+    held_out = "held_out_from" in (bundle.data_sources or {}).get("validation", {})
+    kind = "training or validation examples" if held_out else "training examples"
+    return (
+        f"examples {low}..{high - 1} of {path} ('{x_key}') are {kind} of the model "
+        f"({_range_text(train['range'])}): these numbers overstate how it does on new data"
     )
 
 

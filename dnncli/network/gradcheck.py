@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from dnncli.network.activations import HIDDEN_ACTIVATIONS
 from dnncli.network.model import Network
 
 DEFAULT_EPSILON = 1e-7
@@ -137,8 +138,6 @@ def engine_cases(seed: int = 1, m: int = 7) -> list[GradCheckCase]:
     """Every hidden activation with every output activation and its loss, on a network of two
     hidden layers ``[4, 5, 3, n_out]`` and ``m`` random examples; plus L2 and dropout (with a
     fixed mask) when the network has them. Small enough to check every coordinate."""
-    from dnncli.network.activations import HIDDEN_ACTIVATIONS
-
     rng = np.random.default_rng(seed)
     cases = []
     for output, (loss, n_out) in _OUTPUTS.items():

@@ -9,10 +9,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from dnncli.data.hdf5 import class_labels
+from dnncli.data.images import image_mode
 from dnncli.errors import ConfigError, DataError
 from dnncli.model.file import ModelBundle
-from dnncli.plots.boundary import PointSet, has_2d_inputs, is_classifier, set_name
+from dnncli.model.selection import labelled_sets
+from dnncli.plots.boundary import PointSet, has_2d_inputs, is_classifier, set_accuracy, set_name, write_boundary
+from dnncli.plots.confusion import write_confusion
+from dnncli.plots.curves import load_runs, write_compare
 from dnncli.plots.figure import path_text
+from dnncli.plots.misclassified import display_images, find_errors, write_errors
 
 
 def _model_text(bundle: ModelBundle) -> str:
@@ -40,9 +46,6 @@ def model_point_sets(
     bundle: ModelBundle, data: str | Path, x_key: str | None, y_key: str | None
 ) -> list[PointSet]:
     """The labelled sets of ``data`` (train and test when the file holds both), train first."""
-    from dnncli.data.hdf5 import class_labels
-    from dnncli.model.selection import labelled_sets
-
     k = bundle.network.n_classes
     sets = []
     for key, dataset, label_key in labelled_sets(bundle, data, x_key, y_key):
@@ -62,8 +65,6 @@ def plot_boundary(
     y_key: str | None = None,
     threshold: float = 0.5,
 ) -> dict[str, Any]:
-    from dnncli.plots.boundary import set_accuracy, write_boundary
-
     check_boundary_model(bundle)
     sets = model_point_sets(bundle, data, x_key, y_key)
     network, divisor = bundle.network, bundle.input_divisor
@@ -83,8 +84,6 @@ def plot_boundary(
 
 
 def plot_curves(runs: Sequence[str | Path], output: str | Path, fmt: str) -> dict[str, Any]:
-    from dnncli.plots.curves import load_runs, write_compare
-
     loaded = load_runs(runs)
     write_compare(loaded, output, fmt)
     return {"files": [str(output)], "runs": [{"run": str(r.path), "label": r.label, "rows": len(r.rows)} for r in loaded]}
@@ -99,8 +98,6 @@ def check_evaluation_pictures(bundle: ModelBundle, errors: Path | None, confusio
         return
     _check_classifier(bundle, "--errors" if errors is not None else "--confusion")
     if errors is not None and not has_2d_inputs(bundle.network):
-        from dnncli.data.images import image_mode
-
         try:
             image_mode(tuple(bundle.input_shape))
         except DataError:
@@ -126,29 +123,21 @@ def evaluation_pictures(
     names = result.classes
     about = f"{_model_text(bundle)} on {path_text(result.data)}"
     if confusion is not None:
-        from dnncli.plots.confusion import write_confusion
-
         path, fmt = confusion
         title = (f"confusion matrix: {result.examples:,} examples, accuracy {result.accuracy:.3f}\n{about}"
                  "\nrows: true class, columns: predicted; colour: share of the row")
         write_confusion(path, fmt, np.asarray(result.confusion), names, title=title)
         out["files"]["confusion"] = str(path)
     if errors is not None:
-        from dnncli.plots.misclassified import find_errors
-
         path, fmt = errors
         found = find_errors(result.y_true, result.y_pred, result.confidence)
         if has_2d_inputs(bundle.network):
-            from dnncli.plots.boundary import write_boundary
-
             shown = found.indices
             points = PointSet(set_name(label_key), dataset.X_raw.reshape(dataset.m, 2), result.y_true, highlight=shown)
             write_boundary(path, fmt, bundle.network, bundle.input_divisor, names, [points],
                            title=f"misclassified points (ringed): {shown.size:,} of {found.examples:,}\n{about}",
                            threshold=threshold)
         else:
-            from dnncli.plots.misclassified import display_images, write_errors
-
             shown = found.shown(errors_limit)
             rows = np.sort(shown)  # read in increasing order (what an HDF5 array accepts), shown in ours
             stored = np.asarray(dataset.X_raw[rows])[np.searchsorted(rows, shown)]

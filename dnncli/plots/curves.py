@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from dnncli.errors import ConfigError, DataError
+from dnncli.config import read_config_file
+from dnncli.errors import ConfigError, DataError, DnnError
 from dnncli.plots.figure import (
     BEST_EPOCH_COLOUR,
     SPLIT_COLOURS,
@@ -307,9 +308,6 @@ def read_history_csv(path: Path) -> list[Row]:
 
 def _flat_config(run: Path) -> dict[str, str]:
     """The run's config.yaml as ``section.key: value`` text; empty when it cannot be read."""
-    from dnncli.config import read_config_file
-    from dnncli.errors import DnnError
-
     try:
         raw = read_config_file(run / CONFIG)
     except DnnError:

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from dnncli.data.folders import scan_folder
+from dnncli.data.images import DEFAULT_MAX_PIXELS, image_mode, load_image
 from dnncli.data.inspection import as_class_labels, describe_file
 from dnncli.errors import DataError
 from dnncli.files.hdf5safe import open_hdf5
+from dnncli.plots.figure import save
 from dnncli.terminal.display import printable
 
 
@@ -57,8 +59,6 @@ def write_grid(rows: list[GridRow], out: str | Path, value_range: tuple[float, f
 
     import matplotlib.pyplot as plt
 
-    from dnncli.plots.figure import save
-
     columns = max(len(row.pictures) for row in rows)
     width, height = GRID_CELL_INCHES
     figure, axes = plt.subplots(
@@ -83,8 +83,6 @@ def write_grid(rows: list[GridRow], out: str | Path, value_range: tuple[float, f
 
 
 def _image_shape_or_error(shape: tuple[int, ...], where: str) -> None:
-    from dnncli.data.images import image_mode
-
     try:
         image_mode(shape)
     except DataError:
@@ -143,8 +141,6 @@ def grid_from_folder(
 ) -> tuple[int, int]:
     """The first ``per_class`` readable images of each class folder, decoded as ``dnn data
     import`` would (``shape``, ``resize``)."""
-    from dnncli.data.images import DEFAULT_MAX_PIXELS, load_image
-
     folder = scan_folder(path, classes)
     labels = folder.labels if folder.labels is not None else np.zeros(len(folder.files), dtype=np.int64)
     names = folder.classes or ["unlabelled"]

@@ -8,7 +8,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dnncli.plots.boundary import PointSet, has_2d_inputs, is_classifier
+from dnncli.plots.boundary import PointSet, class_names_for, has_2d_inputs, is_classifier, write_boundary
+from dnncli.plots.curves import run_title, write_learning_curve
 
 
 def picture_names(plot: str, network: Any) -> list[str]:
@@ -40,9 +41,6 @@ def write_run_pictures(
     directory: Path, prepared: Any, network: Any, rows: Sequence[dict[str, Any]], metrics: dict[str, Any]
 ) -> list[str]:
     """Draw the run's pictures into ``directory`` (each written atomically); their names."""
-    from dnncli.plots.boundary import class_names_for, write_boundary
-    from dnncli.plots.curves import run_title, write_learning_curve
-
     config = prepared.config
     plot = config.output.plot
     names = picture_names(plot, network)

@@ -17,9 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from dnncli.cli.app import app
 from dnncli.config import load_config
 from dnncli.errors import ConfigError, Interrupted
 from dnncli.model.file import load_model
@@ -28,22 +26,8 @@ from dnncli.run.directory import partial_path
 from dnncli.run.training import resume_training, run_training
 from dnncli.training import health
 from dnncli.training.settings import Hooks
-from tests.conftest import CONFIGS, dnn_executable, make_images, run_dnn, shared_file, write_h5
+from tests.conftest import CONFIGS, dnn_executable, make_images, one_error_line, run_dnn, shared_file, write_h5
 from tests.model_helpers import fit, make_model, save_pngs
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def one_error_line(code: int, stderr: str, expected: int, *fragments: str) -> str:
-    assert code == expected, stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def one_file_config(tmp_path: Path, data: Path, **data_keys: object) -> Path:
@@ -83,34 +67,36 @@ def test_mnist_then_evaluate_the_file_scores_the_recorded_test_range(tmp_path: P
     assert report["keys"] == ["images", "labels"] and report["data"] == str(data)
     assert report["accuracy"] == metrics["test_accuracy"]
     # with no DATA at all: the same examples
-    code, out, err = invoke("evaluate", "--model", str(tmp_path / metrics["run_dir"]), "--json")
-    assert code == 0 and json.loads(out)["accuracy"] == metrics["test_accuracy"], err
+    result = run_dnn("evaluate", "--model", str(tmp_path / metrics["run_dir"]), "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["accuracy"] == metrics["test_accuracy"], result.stderr
 
 
 def test_evaluate_picks_the_test_range_refuses_training_examples_and_warns_on_an_explicit_range(
     tmp_path: Path, one_file: Path
 ) -> None:
     config = one_file_config(tmp_path, one_file, train_range=[0, 90], test_range=[90, 120])
-    code, out, err = invoke("train", str(config), "--json", "--quiet")
-    assert code == 0, err
-    test_accuracy = json.loads(out)["test_accuracy"]
+    result = run_dnn("train", str(config), "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    test_accuracy = json.loads(result.stdout)["test_accuracy"]
     model = str(tmp_path / "runs" / "one")
 
     for args in ([], [str(one_file)]):  # no DATA, and the training file: its recorded test range
-        code, out, err = invoke("evaluate", *args, "--model", model, "--json")
-        assert code == 0 and err == "", err
-        report = json.loads(out)
+        result = run_dnn("evaluate", *args, "--model", model, "--json")
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        report = json.loads(result.stdout)
         assert (report["range"], report["examples"], report["accuracy"]) == ([90, 120], 30, test_accuracy)
 
     copy = shutil.copy(one_file, tmp_path / "copy.h5")  # a copy is the same examples
-    code, out, err = invoke("evaluate", str(copy), "--model", model, "--range", "0:100", "--json")
-    assert code == 0, err
-    assert json.loads(out)["range"] == [0, 100]
-    [warning] = err.strip().splitlines()
+    result = run_dnn("evaluate", str(copy), "--model", model, "--range", "0:100", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["range"] == [0, 100]
+    [warning] = result.stderr.strip().splitlines()
     assert warning.startswith("warning: examples 0..89 of") and "training examples of the model" in warning
 
-    code, out, err = invoke("evaluate", str(copy), "--model", model, "--range", "95:", "--json")
-    assert code == 0 and err == "" and json.loads(out)["range"] == [95, 120] and json.loads(out)["part"] == "test"
+    result = run_dnn("evaluate", str(copy), "--model", model, "--range", "95:", "--json")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    report = json.loads(result.stdout)
+    assert report["range"] == [95, 120] and report["part"] == "test"
 
     # a model whose test set is another file: its training file holds only training examples
     import h5py
@@ -121,9 +107,9 @@ def test_evaluate_picks_the_test_range_refuses_training_examples_and_warns_on_an
             "train": {"file": str(one_file), "x_key": "train_set_x", "y_key": "train_set_y", "range": [0, 120]},
             "test": {"file": str(tmp_path / "test.h5"), "x_key": "test_set_x", "y_key": "test_set_y", "range": [0, 20]},
         })
-    code, out, err = invoke("evaluate", str(one_file), "--model", str(other))
-    one_error_line(code, err, 2, "holds the examples the model was trained on (examples 0..119)", "--range")
-    assert out == ""
+    result = run_dnn("evaluate", str(one_file), "--model", str(other))
+    one_error_line(result, 2, "holds the examples the model was trained on (examples 0..119)", "--range")
+    assert result.stdout == ""
 
 
 def test_models_without_a_data_record_still_load_and_evaluate_a_file(tmp_path: Path) -> None:
@@ -131,21 +117,21 @@ def test_models_without_a_data_record_still_load_and_evaluate_a_file(tmp_path: P
     assert load_model(model).data_sources is None
     X, y = make_images(12, seed=2)
     data = write_h5(tmp_path / "d.h5", test_set_x=X, test_set_y=y)
-    code, out, err = invoke("evaluate", str(data), "--model", str(model), "--json")
-    assert code == 0, err
-    assert json.loads(out)["range"] == [0, 12] and json.loads(out)["part"] is None
-    code, out, err = invoke("evaluate", "--model", str(model))
-    one_error_line(code, err, 2, "does not record its data", "DATA")
-    code, out, err = invoke("evaluate", str(data), "--model", str(model), "--range", "8:4")
-    one_error_line(code, err, 2, "--range '8:4'")
-    code, out, err = invoke("evaluate", str(data), "--model", str(model), "--range", "0:99")
-    one_error_line(code, err, 2, "0:99", "has 12 examples")
+    result = run_dnn("evaluate", str(data), "--model", str(model), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["range"] == [0, 12] and json.loads(result.stdout)["part"] is None
+    result = run_dnn("evaluate", "--model", str(model))
+    one_error_line(result, 2, "does not record its data", "DATA")
+    result = run_dnn("evaluate", str(data), "--model", str(model), "--range", "8:4")
+    one_error_line(result, 2, "--range '8:4'")
+    result = run_dnn("evaluate", str(data), "--model", str(model), "--range", "0:99")
+    one_error_line(result, 2, "0:99", "has 12 examples")
     import h5py
 
     with h5py.File(model, "a") as f:  # a data record that is not one
         f.attrs["data"] = "[1, 2]"
-    code, out, err = invoke("evaluate", str(data), "--model", str(model))
-    one_error_line(code, err, 2, str(model), "'data'")
+    result = run_dnn("evaluate", str(data), "--model", str(model))
+    one_error_line(result, 2, str(model), "'data'")
 
 
 # ---- 2. splits that cannot leak --------------------------------------------------------------
@@ -165,15 +151,15 @@ def test_models_without_a_data_record_still_load_and_evaluate_a_file(tmp_path: P
 )
 def test_splits_that_would_leak_are_refused_naming_both(tmp_path: Path, one_file: Path, keys: dict, fragments: tuple) -> None:
     keys = {k: (str(one_file) if v == "SAME" else v) for k, v in keys.items()}
-    code, out, err = invoke("train", str(one_file_config(tmp_path, one_file, **keys)), "--quiet")
-    one_error_line(code, err, 2, *fragments)
+    result = run_dnn("train", str(one_file_config(tmp_path, one_file, **keys)), "--quiet")
+    one_error_line(result, 2, *fragments)
     assert not (tmp_path / "runs").exists()
 
 
 def test_overlapping_ranges_exit_2_through_the_command(tmp_path: Path, one_file: Path) -> None:
     config = one_file_config(tmp_path, one_file, train_range=[0, 90], test_range=[80, 120])
     result = run_dnn("train", str(config), cwd=tmp_path)
-    one_error_line(result.returncode, result.stderr, 2, "[0, 90]", "[80, 120]")
+    one_error_line(result, 2, "[0, 90]", "[80, 120]")
 
 
 def test_disjoint_ranges_and_other_arrays_of_one_file_are_fine(tmp_path: Path, one_file: Path) -> None:
@@ -183,17 +169,17 @@ def test_disjoint_ranges_and_other_arrays_of_one_file_are_fine(tmp_path: Path, o
     with h5py.File(one_file, "a") as f:
         f["test_set_x"], f["test_set_y"] = X, y
     config = one_file_config(tmp_path, one_file, test=str(one_file), validation_fraction=0.2)
-    code, out, err = invoke("train", str(config), "--json", "--quiet", "--strict")  # healthy: --strict passes
-    assert code == 0, err
+    result = run_dnn("train", str(config), "--json", "--quiet", "--strict")  # healthy: --strict passes
+    assert result.returncode == 0, result.stderr
     sources = load_model(tmp_path / "runs" / "one").data_sources
     assert sources["train"]["x_key"] == "train_set_x" and sources["test"]["x_key"] == "test_set_x"
     assert sources["validation"] == {"held_out_from": "train", "fraction": 0.2, "seed": 1, "examples": 24}
     assert sources["train"]["trained_on"] == 96 and sources["train"]["range"] == [0, 120]
     # an explicit range over the training array names what its examples were: some chose the model
-    code, out, err = invoke("evaluate", str(one_file), "--model", str(tmp_path / "runs" / "one"),
-                            "--x-key", "train_set_x", "--range", "0:10")
-    [warning] = err.strip().splitlines()
-    assert code == 0 and "examples 0..9" in warning and "are training or validation examples of the model" in warning
+    result = run_dnn("evaluate", str(one_file), "--model", str(tmp_path / "runs" / "one"),
+                     "--x-key", "train_set_x", "--range", "0:10")
+    [warning] = result.stderr.strip().splitlines()
+    assert result.returncode == 0 and "examples 0..9" in warning and "are training or validation examples of the model" in warning
 
 
 # ---- 3. training health ----------------------------------------------------------------------
@@ -221,13 +207,13 @@ def test_health_checks_by_hand() -> None:
 
 def test_a_run_at_chance_warns_lists_it_and_strict_exits_1(tmp_path: Path, tiny_config: Path) -> None:
     stuck = ["--set", "model.init=zeros", "--set", "training.learning_rate=1e-6", "--set", "training.iterations=5"]
-    code, out, err = invoke("train", str(tiny_config), *stuck, "--json", "--strict", "--no-plot")
-    assert code == 1, err
-    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    result = run_dnn("train", str(tiny_config), *stuck, "--json", "--strict", "--no-plot")
+    assert result.returncode == 1, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 1 and "no better than always answering the most frequent class" in warnings[0]
     assert "model.init he or xavier" in warnings[0]
-    assert err.strip().splitlines()[-1].startswith("error: --strict: training ended with 1 warning(s) (at_chance")
-    metrics = json.loads(out)  # the run is written and reported all the same
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --strict: training ended with 1 warning(s) (at_chance")
+    metrics = json.loads(result.stdout)  # the run is written and reported all the same
     assert [w["check"] for w in metrics["warnings"]] == ["at_chance"]
     assert json.loads((Path(metrics["run_dir"]) / "metrics.json").read_text())["warnings"] == metrics["warnings"]
 
@@ -236,7 +222,7 @@ def test_a_learning_rate_of_1e12_on_football_exits_3_and_keeps_the_last_good_par
     data = shared_file("football2d.h5")
     result = run_dnn("train", str(CONFIGS / "football.yaml"), "--set", f"data.train={data}", "--set", f"data.test={data}",
                      "--set", "training.learning_rate=1e12", "--set", "training.iterations=200", "--quiet", "--no-plot", cwd=tmp_path)
-    line = one_error_line(result.returncode, result.stderr, 3, "diverged", "more than 1000 times", "lower learning rate")
+    line = one_error_line(result, 3, "diverged", "more than 1000 times", "lower learning rate")
     assert "last good parameters (iteration 0" in line
     partial = tmp_path / "runs" / "football.partial"
     metrics = json.loads((partial / "metrics.json").read_text())
@@ -384,19 +370,19 @@ def test_a_missing_data_file_names_the_key_the_file_and_the_directory(tmp_path: 
     config.parent.mkdir()
     config.write_text("model: {hidden: [3]}\ndata: {train: datasets/nowhere.h5}\n")
     monkeypatch.chdir(tmp_path)
-    code, _, err = invoke("train", str(config), "--quiet", "--no-plot")
-    one_error_line(code, err, 2, "data.train: datasets/nowhere.h5: no such data file",
+    result = run_dnn("train", str(config), "--quiet", "--no-plot")
+    one_error_line(result, 2, "data.train: datasets/nowhere.h5: no such data file",
                    f"relative paths are read from the current directory, {tmp_path}")
     # the rule: relative to the current directory, not to the config file's
     X, y = make_images(20)
     write_h5(tmp_path / "datasets" / "here.h5", train_set_x=X, train_set_y=y)
     config.write_text(f"model: {{hidden: [3]}}\ndata: {{train: datasets/here.h5}}\ntraining: {{iterations: 2}}\n"
                       f"output: {{dir: {tmp_path / 'runs'}}}\n")
-    code, _, err = invoke("train", str(config), "--quiet", "--no-plot")
-    assert code == 0, err
+    result = run_dnn("train", str(config), "--quiet", "--no-plot")
+    assert result.returncode == 0, result.stderr
     monkeypatch.chdir(config.parent)
-    code, _, err = invoke("train", str(config), "--quiet", "--no-plot")
-    one_error_line(code, err, 2, "data.train: datasets/here.h5", f"current directory, {config.parent})")
+    result = run_dnn("train", str(config), "--quiet", "--no-plot")
+    one_error_line(result, 2, "data.train: datasets/here.h5", f"current directory, {config.parent})")
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
@@ -412,10 +398,10 @@ def test_set_hidden_works_on_every_shipped_config(config: Path) -> None:
 
 def test_set_hidden_keeps_the_configs_activations(tmp_path: Path) -> None:
     data = shared_file("football2d.h5")
-    code, out, err = invoke("train", str(CONFIGS / "planar.yaml"), "--set", f"data.train={data}",
-                            "--set", "model.hidden=[6,5]", "--set", "training.iterations=3", "--no-plot", "--run-dir", str(tmp_path / "r"),
-                            "--quiet", "--json")
-    assert code == 0, err
+    result = run_dnn("train", str(CONFIGS / "planar.yaml"), "--set", f"data.train={data}",
+                     "--set", "model.hidden=[6,5]", "--set", "training.iterations=3", "--no-plot", "--run-dir", str(tmp_path / "r"),
+                     "--quiet", "--json")
+    assert result.returncode == 0, result.stderr
     model = load_model(tmp_path / "r").network
     assert model.layer_sizes == [2, 6, 5, 1] and model.activations == ["tanh", "tanh", "sigmoid"]
     with pytest.raises(ConfigError, match="mix hidden activations"):
@@ -425,12 +411,12 @@ def test_set_hidden_keeps_the_configs_activations(tmp_path: Path) -> None:
 
 
 def test_a_typo_in_a_set_key_names_set_not_the_file(tiny_config: Path) -> None:
-    code, _, err = invoke("train", str(tiny_config), "--set", "training.learnin_rate=0.1")
-    line = one_error_line(code, err, 2, "--set training.learnin_rate=0.1: unknown key 'training.learnin_rate'",
+    result = run_dnn("train", str(tiny_config), "--set", "training.learnin_rate=0.1")
+    line = one_error_line(result, 2, "--set training.learnin_rate=0.1: unknown key 'training.learnin_rate'",
                           "did you mean 'learning_rate'")
     assert str(tiny_config) not in line
-    code, _, err = invoke("train", str(tiny_config), "--set", "training.epochs=3")  # a clash with the file's key
-    one_error_line(code, err, 2, f"{tiny_config} with --set training.epochs=3", "give one budget")
+    result = run_dnn("train", str(tiny_config), "--set", "training.epochs=3")  # a clash with the file's key
+    one_error_line(result, 2, f"{tiny_config} with --set training.epochs=3", "give one budget")
 
 
 # ---- 7. the small ones -----------------------------------------------------------------------
@@ -442,35 +428,35 @@ def test_predict_r_takes_images_only_and_the_csv_header_is_quoted(tmp_path: Path
     save_pngs(make_images(2)[0], photos / "sub")
     write_h5(photos / "sub" / "set.h5", x=np.zeros(3))
     write_h5(photos / "set.hdf", x=np.zeros(3))
-    code, out, err = invoke("predict", str(photos), "-r", "--model", str(model), "--format", "csv")
-    assert code == 0, err
+    result = run_dnn("predict", str(photos), "-r", "--model", str(model), "--format", "csv")
+    assert result.returncode == 0, result.stderr
     import csv
 
-    rows = list(csv.reader(io.StringIO(out)))
+    rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0] == ["path", "class", "index", "probability", "p_dark, deep", 'p_light "bright"']
     assert len(rows) == 3 and all(row[0].endswith(".png") and len(row) == 6 for row in rows[1:])
 
 
 def test_help_texts_promise_what_exists() -> None:
-    train_help = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).stdout
+    train_help = run_dnn("train", "--help", env={"COLUMNS": "200"}).stdout
     assert "stops after the current update step" in " ".join(train_help.split())
     assert "end of the current epoch" not in train_help and "--strict" in train_help
-    data_help = CliRunner().invoke(app, ["data", "--help"], env={"COLUMNS": "200"}).stdout
+    data_help = run_dnn("data", "--help", env={"COLUMNS": "200"}).stdout
     promised = data_help.split("Commands")[0]
     import re
 
     named = set(re.findall(r"\((\w+)\)", promised))  # the group's help names its commands in brackets
     assert named == {"demo", "import", "inspect", "split"}
     for command in named:
-        assert CliRunner().invoke(app, ["data", command, "--help"]).exit_code == 0
+        assert run_dnn("data", command, "--help").returncode == 0
 
 
 def test_config_yaml_is_block_style_with_every_default_filled(tmp_path: Path, tiny_config: Path) -> None:
     config = tiny_config.read_text().replace("  seed: 1\n", "")  # no model.seed: one is drawn
     tiny_config.write_text(config)
-    code, out, err = invoke("train", str(tiny_config), "--set", "data.validation_fraction=0.2", "--quiet", "--json", "--no-plot")
-    assert code == 0, err
-    text = (Path(json.loads(out)["run_dir"]) / "config.yaml").read_text()
+    result = run_dnn("train", str(tiny_config), "--set", "data.validation_fraction=0.2", "--quiet", "--json", "--no-plot")
+    assert result.returncode == 0, result.stderr
+    text = (Path(json.loads(result.stdout)["run_dir"]) / "config.yaml").read_text()
     assert "[" not in text and "{" not in text  # block style
     written = yaml.safe_load(text)
     assert isinstance(written["model"]["seed"], int) and written["training"]["seed"] == written["model"]["seed"]
@@ -479,16 +465,16 @@ def test_config_yaml_is_block_style_with_every_default_filled(tmp_path: Path, ti
     from dnncli.run.prepare import prepare
 
     again = prepare(load_config(tmp_path / "again.yaml"))  # the drawn seed gives the same start
-    assert again.network.compute_cost(again.data.X, again.data.Y) == json.loads(out)["initial_cost"]
+    assert again.network.compute_cost(again.data.X, again.data.Y) == json.loads(result.stdout)["initial_cost"]
 
 
 def test_gradcheck_accepts_several_configs(tmp_path: Path, tiny_config: Path) -> None:
     second = tmp_path / "second.yaml"
     second.write_text(tiny_config.read_text().replace("name: tiny", "name: second").replace("hidden: [5, 3]", "hidden: [4]"))
-    code, out, err = invoke("gradcheck", str(tiny_config), str(second), "--examples", "3", "--max-coordinates", "20", "--json")
-    assert code == 0, err
-    report = json.loads(out)
+    result = run_dnn("gradcheck", str(tiny_config), str(second), "--examples", "3", "--max-coordinates", "20", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
     assert [case["case"] for case in report["cases"]] == ["tiny", "second"] and report["passed"]
-    code, out, err = invoke("gradcheck", str(tiny_config), str(tmp_path / "missing.yaml"))
-    one_error_line(code, err, 2, "missing.yaml")
-    assert out == ""
+    result = run_dnn("gradcheck", str(tiny_config), str(tmp_path / "missing.yaml"))
+    one_error_line(result, 2, "missing.yaml")
+    assert result.stdout == ""
