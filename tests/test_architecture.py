@@ -60,13 +60,6 @@ STILL_IMPORTING_INSIDE_FUNCTIONS = {
     "dnncli.run.gradcheck",
     "dnncli.run.listing",
     "dnncli.run.prepare",
-    "dnncli.sweep.cluster",
-    "dnncli.sweep.driver",
-    "dnncli.sweep.local",
-    "dnncli.sweep.pruning",
-    "dnncli.sweep.results",
-    "dnncli.sweep.shipping",
-    "dnncli.sweep.worker",
 }
 STILL_LONG = {
     "dnncli.data.folders.scan_folder",
@@ -75,8 +68,6 @@ STILL_LONG = {
     "dnncli.model.selection.select_examples",
     "dnncli.run.checkpoint.load_checkpoint",
     "dnncli.run.prepare.prepare",
-    "dnncli.sweep.driver._drive",
-    "dnncli.sweep.worker.run_trial",
     "dnncli.training.loop._finish",
     "dnncli.training.loop.train",
     "dnncli.cli.app.evaluate",
