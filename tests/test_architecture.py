@@ -49,17 +49,8 @@ STILL_IMPORTING_INSIDE_FUNCTIONS = {
     "dnncli.model.info",
     "dnncli.run.gradcheck",
     "dnncli.run.listing",
-    "dnncli.sweep.cluster",
-    "dnncli.sweep.driver",
-    "dnncli.sweep.local",
-    "dnncli.sweep.pruning",
-    "dnncli.sweep.results",
-    "dnncli.sweep.shipping",
-    "dnncli.sweep.worker",
 }
 STILL_LONG = {
-    "dnncli.sweep.driver._drive",
-    "dnncli.sweep.worker.run_trial",
     "dnncli.cli.app.evaluate",
     "dnncli.cli.app.predict",
     "dnncli.cli.app.runs",

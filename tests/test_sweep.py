@@ -435,19 +435,64 @@ def test_the_median_pruner_stops_a_trial_below_the_finished_trials_median() -> N
                                   state=optuna.trial.TrialState.COMPLETE)
         for i in range(5)
     ]
-    watch = PruningWatch({"goal": "maximize", "pruner": "median", "metric": "val_accuracy", "finished": finished})
+    watch = PruningWatch("maximize", "median", "val_accuracy", finished)
     watch.on_record({"iteration": 0, "cost": 0.7, "val_accuracy": 0.5})  # as good as the median: goes on
     watch.on_record({"iteration": 0, "cost": 0.7, "val_accuracy": 0.5})  # a resumed run's repeated row
     with pytest.raises(TrialPruned):
         watch.on_record({"iteration": 50, "cost": 0.4, "val_accuracy": 0.6})  # median there: 0.82
     assert watch.reports == [(0, 0.5), (50, 0.6)]
     # minimizing a cost, the same curve is a good one
-    watch = PruningWatch({"goal": "minimize", "pruner": "median", "metric": "final_cost", "finished": [
+    watch = PruningWatch("minimize", "median", "final_cost", [
         optuna.trial.create_trial(value=0.3, intermediate_values={0: 0.7, 50: 0.5}, state=optuna.trial.TrialState.COMPLETE)
-        for _ in range(5)]})
+        for _ in range(5)])
     watch.on_record({"iteration": 0, "cost": 0.7})
     watch.on_record({"iteration": 50, "cost": 0.4})
     assert watch.reports == [(0, 0.7), (50, 0.4)]
+
+
+# ---- threads ---------------------------------------------------------------------------------
+
+
+def test_a_trial_runs_with_at_most_the_threads_its_worker_gives_it(
+    tmp_path: Path, tiny_data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's share of the cores reaches the trial's run as an argument, when it starts and
+    when it resumes, and nothing of it is left in the environment."""
+    from dnncli.compute import resources, threads
+    from dnncli.config import validate_config
+    from dnncli.files.lock import LOCK_NAME
+    from dnncli.run.directory import partial_path
+    from dnncli.sweep.worker import run_or_resume
+    from dnncli.training.settings import Hooks
+
+    # an idle 8-core machine, and a step large enough to be threaded (192 inputs, 3000 units, 40 examples)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(resources, "cpu_quota", lambda root=resources.ROOT: None)
+    monkeypatch.setattr(threads, "idle_cores", lambda *a, **k: 8.0)
+    for name in (*threads.THREAD_VARIABLES, threads.CAP_VARIABLE):
+        monkeypatch.delenv(name, raising=False)
+    seen: list[int] = []
+
+    class RunThreads(Hooks):
+        def on_start(self, plan: object) -> None:
+            seen.append(threads.run_threads())
+
+    config = validate_config({
+        "name": "wide", "model": {"hidden": [3000], "seed": 1},
+        "data": {"train": str(tiny_data["train"]), "test": str(tiny_data["test"])},
+        "training": {"iterations": 1}, "output": {"dir": str(tmp_path / "runs"), "plot": "none"},
+    }, "test")
+    run_or_resume(config, tmp_path / "given", RunThreads(), [], max_threads=3)
+    run_or_resume(config, tmp_path / "not-given", RunThreads(), [])
+    # an attempt killed after writing its config (and its lock file, which nobody holds now): resumed
+    killed = partial_path(tmp_path / "resumed")
+    killed.mkdir()
+    (killed / "config.yaml").write_text(config.to_yaml())
+    (killed / LOCK_NAME).touch()
+    run_or_resume(config, tmp_path / "resumed", RunThreads(), [], max_threads=2)
+    assert seen == [3, 8, 2]
+    assert threads.CAP_VARIABLE not in os.environ
+    assert all((tmp_path / name / "metrics.json").is_file() for name in ("given", "not-given", "resumed"))
 
 
 # ---- dnn runs --------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Threads during training: one for small steps, for large ones one more than the cores idle now (within the
-affinity mask, the cgroup quota and DNN_BLAS_THREADS), the user's library setting kept."""
+affinity mask, the cgroup quota and the caller's limit or DNN_BLAS_THREADS), the user's library setting kept."""
 
 from __future__ import annotations
 
@@ -58,10 +58,33 @@ def test_the_affinity_mask_the_cgroup_quota_and_dnn_blas_threads_bound_the_count
     machine["quota"] = 2.5  # docker --cpus 2.5
     assert blas_threads(CAT) == 2
     machine["quota"] = None
-    monkeypatch.setenv("DNN_BLAS_THREADS", "1")  # dnn sweep: cores / trials side by side
+    monkeypatch.setenv("DNN_BLAS_THREADS", "1")
     assert blas_threads(CAT) == 1
     monkeypatch.setenv("DNN_BLAS_THREADS", "two")  # not a count: ignored
     assert blas_threads(CAT) == 3
+
+
+def test_a_callers_limit_bounds_the_count_in_place_of_dnn_blas_threads(machine, monkeypatch) -> None:
+    """dnn sweep gives each trial's run its share of the cores (run_training(max_threads=...)):
+    within that run only, whatever DNN_BLAS_THREADS says, and not in another thread."""
+    monkeypatch.setenv("DNN_BLAS_THREADS", "1")
+    with threads.threads_at_most(5):
+        assert blas_threads(CAT) == 5
+        with threads.threads_at_most(None):  # no limit given: the one in force stays
+            assert blas_threads(CAT) == 5
+        elsewhere: list[int | None] = []
+        other = threading.Thread(target=lambda: elsewhere.append(blas_threads(CAT)))
+        other.start()
+        other.join()
+        assert elsewhere == [1]  # another thread's run: DNN_BLAS_THREADS
+        with threads.threads_at_most(0):  # at least one thread
+            assert blas_threads(CAT) == 1
+    assert blas_threads(CAT) == 1
+    monkeypatch.delenv("DNN_BLAS_THREADS")
+    with threads.threads_at_most(2):
+        assert blas_threads(CAT) == 2
+        assert blas_threads(largest_product([784, 128, 64, 10], 64)) == 1  # a small step: still one
+    assert blas_threads(CAT) == 8
 
 
 def test_a_thread_count_from_the_environment_is_left_alone(monkeypatch) -> None:

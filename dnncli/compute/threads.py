@@ -18,8 +18,9 @@ threads than with one, and the cat set's plain full-batch training 7 times slowe
   steps, 3.40 s with two threads against 4.0 s with one; with every core busy two threads cost
   about what one does);
 * never more than the cores of the process's affinity mask (``taskset``, ``docker --cpuset-cpus``),
-  nor than its cgroup CPU quota allows (``docker --cpus``, Kubernetes CPU limits), nor than
-  ``DNN_BLAS_THREADS`` when that is set (``dnn sweep`` sets it to cores / trials side by side);
+  nor than its cgroup CPU quota allows (``docker --cpus``, Kubernetes CPU limits), nor than the
+  limit the run's caller gives (:func:`threads_at_most`: ``dnn sweep`` gives each trial cores /
+  trials side by side), or else ``DNN_BLAS_THREADS`` when that is set;
 * a thread count the user set for the library (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``,
   ``MKL_NUM_THREADS``) is left alone, and then the library threads the products.
 
@@ -48,8 +49,7 @@ from dnncli.compute import resources
 # multiply-adds of a step's largest product under which one thread is faster
 SMALL_PRODUCT = 20_000_000
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-# at most this many threads for one run: dnn sweep sets it to cores / parallel trials, so that
-# trials running side by side do not fight over the cores
+# at most this many threads for one run (unless its caller gives a limit: threads_at_most)
 CAP_VARIABLE = "DNN_BLAS_THREADS"
 # parallel() cuts work into this many pieces per thread, taken in turn by whichever thread is free
 PIECES_PER_THREAD = 2
@@ -60,7 +60,10 @@ SAMPLE_MAX_AGE = 10.0
 
 # the threads of the run in progress (see limited_blas_threads); 1 outside a run
 _run_threads: contextvars.ContextVar[int] = contextvars.ContextVar("dnn_run_threads", default=1)
+# the limit the caller of the run in progress gave (see threads_at_most); None: none given
+_caller_cap: contextvars.ContextVar[int | None] = contextvars.ContextVar("dnn_thread_cap", default=None)
 _pool: ThreadPoolExecutor | None = None
+_pool_workers = 0  # the threads _pool was made with
 
 
 def largest_product(layer_sizes: Sequence[int], batch: int) -> int:
@@ -81,9 +84,28 @@ def usable_cores(root: Path = resources.ROOT) -> int:
 
 
 def thread_cap() -> int | None:
-    """``DNN_BLAS_THREADS`` when it is a positive integer."""
+    """The most threads a run may use beyond the machine's limits: the limit its caller gave
+    (:func:`threads_at_most`), else ``DNN_BLAS_THREADS`` when it is a positive integer."""
+    given = _caller_cap.get()
+    if given is not None:
+        return given
     text = os.environ.get(CAP_VARIABLE, "").strip()
     return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+@contextlib.contextmanager
+def threads_at_most(limit: int | None) -> Iterator[None]:
+    """Within the block a run started in this thread uses at most ``limit`` threads, in place of
+    ``DNN_BLAS_THREADS`` (None: the limit stays as it was). ``dnn sweep`` gives each trial its
+    share of the cores, so that trials running side by side do not fight over them."""
+    if limit is None:
+        yield
+        return
+    token = _caller_cap.set(max(1, limit))
+    try:
+        yield
+    finally:
+        _caller_cap.reset(token)
 
 
 def _cpu_ticks(cpus: Sequence[int], root: Path) -> tuple[int, int] | None:
@@ -165,7 +187,7 @@ def idle_cores(
 def blas_threads(product: int, since: IdleSample | None = None) -> int | None:
     """How many threads a run whose step's largest product has ``product`` multiply-adds should
     use (see :func:`limited_blas_threads`): 1 for small steps, else the idle cores now (at least
-    1), within the affinity mask, the cgroup quota and ``DNN_BLAS_THREADS``; None: a count set in
+    1), within the affinity mask, the cgroup quota and :func:`thread_cap`; None: a count set in
     the environment for the library. ``since``: see :func:`idle_cores`."""
     if any(os.environ.get(name) for name in THREAD_VARIABLES):
         return None
@@ -225,9 +247,10 @@ def parallel(work: Callable[[int, int], None], n: int, *, minimum: int, align: i
     if parts == 1:
         work(0, n)
         return
-    global _pool
-    if _pool is None or _pool._max_workers < parts - 1:  # noqa: SLF001 (grown, never shrunk)
+    global _pool, _pool_workers
+    if _pool is None or _pool_workers < parts - 1:  # grown, never shrunk
         _pool = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="dnn-update")
+        _pool_workers = parts - 1
     # as many pieces for each thread (an uneven count leaves one thread a piece more to do)
     per_thread = max(1, min(PIECES_PER_THREAD, n // (parts * max(1, minimum))))
     size = -(-n // (parts * per_thread))

@@ -21,11 +21,15 @@ _SECTIONS: dict[str, type[BaseModel]] = {
 }
 
 
-def _loc_text(loc: tuple[Any, ...]) -> str:
+def loc_text(loc: tuple[Any, ...]) -> str:
+    """A validation error's location as the key it names (``training.keep_prob[1]``), without the
+    names pydantic gives the branches of a union it tried (``float``, ``literal[...]``)."""
     text = ""
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif isinstance(part, str) and ("[" in part or part in ("float", "int", "str", "function-after")):
+            continue
         else:
             text += ("." if text else "") + str(part)
     return text
@@ -40,7 +44,7 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
 def _describe(error: dict[str, Any]) -> str:
     # pydantic adds the branch tried (e.g. 'float', 'literal[...]') to the location of union errors
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "int", "str"))))
-    return describe_error(error, _loc_text(loc), lambda: _known_keys(loc))
+    return describe_error(error, loc_text(loc), lambda: _known_keys(loc))
 
 
 def describe_error(error: dict[str, Any], where: str, known_keys: Callable[[], list[str]]) -> str:
@@ -94,7 +98,7 @@ def _dedupe_union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         loc = tuple(
             p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "int", "str")))
         )
-        key = _loc_text(loc)
+        key = loc_text(loc)
         if key in seen:
             # 'auto' | float: the literal's message also names the number it could have been
             first = next(e for e in kept if e["_key"] == key)
@@ -110,7 +114,7 @@ def _dedupe_union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _blame(error: dict[str, Any], source: str, overridden: dict[str, str]) -> str:
     """Where a wrong key or value came from: an override (``--set KEY=VALUE``) or the file."""
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "int", "str"))))
-    where = _loc_text(loc)
+    where = loc_text(loc)
     for key, item in overridden.items():
         if where == key or where.startswith((key + ".", key + "[")):
             return f"--set {item}"

@@ -43,7 +43,7 @@ from dnncli.training import health
 from dnncli.training.loop import train
 from dnncli.training.settings import HookList, Hooks, normalize_keep_probs
 from dnncli.training.state import TrainResult, TrainState
-from dnncli.compute.threads import IdleSample
+from dnncli.compute.threads import IdleSample, threads_at_most
 
 EXIT_FOR_SIGNAL = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
 
@@ -65,11 +65,13 @@ def run_training(
     overrides: Sequence[str] = (),
     loaded: LoadedData | None = None,
     recorded_target: Path | None = None,
+    max_threads: int | None = None,
 ) -> FinishedRun:
     """Load, train and write a run in ``run_dir`` (default ``<output.dir>/<name>[-N]``);
     ``overrides`` (the ``--set`` items the config was read with) are recorded in metrics.json.
     ``loaded``: the data, already read (no data file is opened); ``recorded_target``: the
-    directory the run's files will be moved to, recorded in metrics.json instead of ``run_dir``."""
+    directory the run's files will be moved to, recorded in metrics.json instead of ``run_dir``;
+    ``max_threads``: the most threads it may use (:func:`dnncli.compute.threads.threads_at_most`)."""
     started, idle_since = _now(), IdleSample.now()
     origin = {"started": started, "overrides": list(overrides)}
     prepared = prepare(config, loaded=loaded, origin=origin, idle_since=idle_since, recorded_target=recorded_target)
@@ -77,15 +79,17 @@ def run_training(
         choose_run_dir(prepared.output_dir, prepared.name, run_dir, force)  # refuse an existing one before training
     # config.yaml is written before the .partial directory appears: a kill leaves it resumable
     partial = open_run_dir(prepared.output_dir, prepared.name, run_dir, force, prepared.config.to_yaml())
-    return _train_to_finish(prepared, partial, progress, resume=None, force=force, resuming=False)
+    with threads_at_most(max_threads):
+        return _train_to_finish(prepared, partial, progress, resume=None, force=force, resuming=False)
 
 
 def resume_training(
-    path: str | Path, *, progress: Hooks | None = None, overrides: Sequence[str] | None = None
+    path: str | Path, *, progress: Hooks | None = None, overrides: Sequence[str] | None = None,
+    max_threads: int | None = None,
 ) -> FinishedRun:
     """Continue an interrupted run from its ``.partial`` directory and finish it. Its start time
     and overrides are those the interrupted run recorded (``overrides``: when it recorded none, a
-    run killed before it could)."""
+    run killed before it could); ``max_threads``: as for :func:`run_training`."""
     partial = PartialRun.reopen(Path(path))
     idle_since = IdleSample.now()
     try:
@@ -114,7 +118,8 @@ def resume_training(
     except BaseException:
         partial.release()  # never discard what the user is trying to resume
         raise
-    return _train_to_finish(prepared, partial, progress, resume=checkpoint, force=False, resuming=True)
+    with threads_at_most(max_threads):
+        return _train_to_finish(prepared, partial, progress, resume=checkpoint, force=False, resuming=True)
 
 
 def resumable_config(path: str | Path) -> Config:

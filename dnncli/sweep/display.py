@@ -10,10 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dnncli.terminal.display import escape_controls, shown
-from dnncli.sweep.driver import TrialRecord
-from dnncli.sweep.results import best_record, format_value
+from dnncli.sweep.results import TrialRecord, best_record, format_value
 from dnncli.sweep.spec import Sweep
+from dnncli.terminal.display import escape_controls, shown
 
 LIVE_ROWS = 15
 STATE_STYLE = {"complete": "green", "running": "cyan", "pruned": "yellow", "failed": "red", "interrupted": "magenta"}

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol
 
 from dnncli import __version__
-from dnncli.files import atomic
+from dnncli.compute.threads import usable_cores
 from dnncli.errors import (
     EXIT_BAD_INPUT,
     EXIT_SIGINT,
@@ -39,8 +39,14 @@ from dnncli.errors import (
     Interrupted,
     RunDirError,
 )
+from dnncli.files import atomic
+from dnncli.sweep import results
+from dnncli.sweep.cluster import DaskWorkers
+from dnncli.sweep.local import LocalWorkers
 from dnncli.sweep.results import TrialRecord
+from dnncli.sweep.shipping import data_key, read_for_shipping, remove_incoming_leftovers
 from dnncli.sweep.spec import Sweep
+from dnncli.sweep.trial import TrialRequest, TrialResult
 from dnncli.sweep.worker import SWEEP_ID_FILE
 
 INSTALL_HINT = "pip install 'dnncli[sweep]'"
@@ -71,6 +77,17 @@ class SweepEvents(Protocol):
     def started(self, record: TrialRecord) -> None: ...
     def finished(self, record: TrialRecord) -> None: ...
     def end(self) -> None: ...
+
+
+class Workers(Protocol):
+    """Where trials run: :class:`~dnncli.sweep.local.LocalWorkers` or :class:`~dnncli.sweep.cluster.DaskWorkers`."""
+
+    def start(self, count: int) -> None: ...
+    def capacity(self) -> int: ...  # trials at once (0: a cluster without a worker yet)
+    def submit(self, request: TrialRequest) -> None: ...
+    def wait(self, timeout: float) -> list[TrialResult]: ...  # those that finished meanwhile
+    def interrupt(self) -> None: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -134,7 +151,20 @@ def _check_identity(sweep: Sweep) -> None:
 # ---- the study -------------------------------------------------------------------------------
 
 
-def _open_study(sweep: Sweep, parallel: bool) -> Any:
+@dataclass
+class _Study:
+    """The Optuna study, and the storage it is kept in: a worker's reports and the pruner's rungs
+    are written there, on the trial (still running) they belong to, before the study is told."""
+
+    study: Any
+    storage: Any  # optuna.storages.RDBStorage
+    study_id: int
+
+    def trial_id(self, number: int) -> int:
+        return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+
+
+def _open_study(sweep: Sweep, parallel: bool) -> _Study:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -147,10 +177,11 @@ def _open_study(sweep: Sweep, parallel: bool) -> Any:
         # a constant liar keeps parallel TPE trials from all asking for the same point
         sampler = optuna.samplers.TPESampler(seed=sweep.seed, constant_liar=parallel)
     storage = optuna.storages.RDBStorage(f"sqlite:///{(sweep.directory / STUDY_FILE).resolve()}")
-    return optuna.create_study(
+    study = optuna.create_study(
         storage=storage, sampler=sampler, pruner=optuna.pruners.NopPruner(),  # pruning: in the worker
         study_name=sweep.name, direction=sweep.goal, load_if_exists=True,
     )
+    return _Study(study, storage, storage.get_study_id_from_name(sweep.name))
 
 
 def _grid_sampler_class() -> type:
@@ -200,7 +231,7 @@ def _finite(value: Any) -> bool:
 class _Stop:
     """SIGINT / SIGTERM: stop handing out trials and ask the running ones to stop; again: at once."""
 
-    def __init__(self, executor: Any) -> None:
+    def __init__(self, executor: Workers) -> None:
         self.executor, self.signum, self.error = executor, None, None
 
     def __bool__(self) -> bool:
@@ -223,12 +254,6 @@ class _Stop:
                 signal.signal(s, old)
 
 
-def _default_jobs() -> int:
-    from dnncli.compute.threads import usable_cores
-
-    return usable_cores()  # the affinity mask and the cgroup quota, not the machine's cores
-
-
 def run_sweep(
     sweep: Sweep, *, jobs: int | None = None, scheduler: str | None = None, events: SweepEvents | None = None,
     ship_data: bool = False,
@@ -241,164 +266,176 @@ def run_sweep(
     require("optuna", *(["distributed"] if scheduler else []))
     shipped = None
     if ship_data:  # read (and refused if too large) before anything is written or connected
-        from dnncli.sweep.shipping import data_key, read_for_shipping
-
         shipped = {data_key(sweep.base_config): read_for_shipping(sweep.base_config)}
     sweep.directory.mkdir(parents=True, exist_ok=True)
     (sweep.directory / "trials").mkdir(exist_ok=True)
     with sweep_lock(sweep.directory):
         _check_identity(sweep)
-        from dnncli.sweep.shipping import remove_incoming_leftovers
-
         remove_incoming_leftovers(sweep.directory / "trials")  # a driver killed while writing a trial
         sweep_id = (sweep.directory / SWEEP_ID_FILE).read_text().strip()
+        executor: Workers
         if scheduler:
-            from dnncli.sweep.cluster import DaskWorkers
-
-            executor: Any = DaskWorkers(scheduler, jobs, shipped)
+            executor = DaskWorkers(scheduler, jobs, shipped)
         else:
-            from dnncli.sweep.local import LocalWorkers
-
-            jobs = jobs or _default_jobs()
-            executor = LocalWorkers(jobs, max(1, _default_jobs() // jobs))
+            jobs = jobs or usable_cores()  # the affinity mask and the cgroup quota, not the machine's cores
+            executor = LocalWorkers(jobs, max(1, usable_cores() // jobs))
         try:
             study = _open_study(sweep, parallel=(jobs or 2) > 1)
-            return _drive(sweep, study, executor, sweep_id, events)
+            return _Driver(sweep, study, executor, sweep_id, events).run()
         finally:
             executor.close()
 
 
-def _drive(sweep: Sweep, study: Any, executor: Any, sweep_id: str, events: SweepEvents | None) -> SweepOutcome:
-    from optuna.trial import TrialState
+class _Driver:
+    """Hands the study's trials out to the workers, records what comes back, and stops on a
+    signal or on a cause the trials cannot fix."""
 
-    from dnncli.sweep import results
+    def __init__(self, sweep: Sweep, study: _Study, executor: Workers, sweep_id: str, events: SweepEvents | None) -> None:
+        from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
-    records = {t.number: _record_of(sweep, t) for t in trials}
-    # trials a stopped or killed driver left running: handed out again first, with their parameters
-    orphans = sorted((t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)), key=lambda t: t.number)
-    to_ask = max(0, sweep.trials - len(trials))
-    executor.start(len(orphans) + to_ask)
-    distributions = {p.study_name: p.distribution() for p in sweep.params}
-    in_flight: dict[int, int] = {}  # trial number -> trial id
-    stop = _Stop(executor)
-    bad_input: list[str] = []
-    if events:
-        events.begin(sweep, records, max(sweep.trials, len(trials)))
+        self.sweep, self.study, self.executor, self.sweep_id, self.events = sweep, study, executor, sweep_id, events
+        trials = study.study.get_trials(deepcopy=False)
+        self.records = {t.number: _record_of(sweep, t) for t in trials}
+        # trials a stopped or killed driver left running: handed out again first, with their parameters
+        running = (TrialState.RUNNING, TrialState.WAITING)
+        self.orphans = sorted((t for t in trials if t.state in running), key=lambda t: t.number)
+        self.to_ask = max(0, sweep.trials - len(trials))
+        self.planned = max(sweep.trials, len(trials))
+        self.distributions = {p.study_name: p.distribution() for p in sweep.params}
+        self.in_flight: set[int] = set()  # trial numbers
+        self.stop = _Stop(executor)
+        self.bad_input: list[str] = []
 
-    def finished_snapshot() -> list[Any]:
-        if sweep.pruner == "none":
-            return []
-        return study.get_trials(deepcopy=True, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    def run(self) -> SweepOutcome:
+        self.executor.start(len(self.orphans) + self.to_ask)
+        if self.events:
+            self.events.begin(self.sweep, self.records, self.planned)
+        with self.stop.installed():
+            while True:
+                self._hand_out()
+                if not self.in_flight:
+                    break
+                for result in self.executor.wait(0.25):
+                    self._receive(result)
+                if not self.in_flight and self.stop:
+                    break
+        if self.events:
+            self.events.end()
+        return self._finish()
 
-    def dispatch(number: int, trial_id: int, params: dict[str, Any]) -> None:
+    def _hand_out(self) -> None:
+        """Trials to every free worker: the interrupted ones first, then new ones from the sampler."""
+        while not self.stop and len(self.in_flight) < max(1, self.executor.capacity()):
+            if self.orphans:
+                frozen = self.orphans.pop(0)
+                self._dispatch(frozen.number, frozen.params)
+            elif self.to_ask > 0:
+                trial = self.study.study.ask(self.distributions)
+                self.to_ask -= 1
+                self._dispatch(trial.number, trial.params)
+            else:
+                break
+            if self.executor.capacity() == 0:
+                break  # a cluster with no worker yet: wait for one
+
+    def _dispatch(self, number: int, params: dict[str, Any]) -> None:
+        sweep = self.sweep
         values = sweep.config_values(params)
         raw, overrides = sweep.trial_raw(values, number)
         record = TrialRecord(number, "running", values, str(sweep.directory / "trials" / str(number)))
-        payload = {
-            "number": number, "trial_dir": str(Path(record.run_dir).resolve()), "config": raw,
-            "overrides": [*sweep.fixed, *overrides], "metric": sweep.metric, "goal": sweep.goal, "pruner": sweep.pruner,
-            "finished": finished_snapshot(), "dnn_version": __version__,
-            "sweep_dir": str(sweep.directory.resolve()), "sweep_id": sweep_id,
-        }
-        executor.submit(payload)
-        in_flight[number] = trial_id
-        records[number] = record
-        if events:
-            events.started(record)
+        self.executor.submit(TrialRequest(
+            number=number, trial_dir=Path(record.run_dir).resolve(), config=raw, overrides=[*sweep.fixed, *overrides],
+            metric=sweep.metric, goal=sweep.goal, pruner=sweep.pruner, finished=self._finished_trials(),
+            dnn_version=__version__, sweep_dir=sweep.directory.resolve(), sweep_id=self.sweep_id,
+        ))
+        self.in_flight.add(number)
+        self.records[number] = record
+        if self.events:
+            self.events.started(record)
 
-    with stop.installed():
-        while True:
-            while not stop and len(in_flight) < max(1, executor.capacity()):
-                if orphans:
-                    frozen = orphans.pop(0)
-                    dispatch(frozen.number, frozen._trial_id, frozen.params)
-                elif to_ask > 0:
-                    trial = study.ask(distributions)
-                    to_ask -= 1
-                    dispatch(trial.number, trial._trial_id, trial.params)
-                else:
-                    break
-                if executor.capacity() == 0:
-                    break  # a cluster with no worker yet: wait for one
-            if not in_flight:
-                break
-            for outcome in executor.wait(0.25):
-                number = outcome["number"]
-                trial_id = in_flight.pop(number)
-                record = _tell(study, sweep, trial_id, records[number], outcome)
-                if events:
-                    events.finished(record)
-                if outcome["state"] in ("busy", "refused"):
-                    # not the trial's fault (its directory in use, a worker that cannot run it):
-                    # it stays to be run again, and the sweep stops to let the cause be fixed
-                    if not stop:
-                        stop.error = f"trial {number}: {record.error}"
-                        executor.interrupt()
-                elif record.state == "failed" and outcome.get("exit_code") == EXIT_BAD_INPUT and not any(
-                    r.state == "complete" for r in records.values()
-                ):
-                    bad_input.append(f"trial {number}: {record.error}")
-                    if len(bad_input) >= BAD_INPUT_LIMIT and not stop:
-                        stop.error = bad_input[-1]
-                        executor.interrupt()
-                results.write_csv(sweep, records)
-            if not in_flight and stop:
-                break
-    if events:
-        events.end()
+    def _finished_trials(self) -> list[Any]:
+        """The study's finished trials, which a trial's pruner compares it with (none without one)."""
+        from optuna.trial import TrialState
 
-    ordered = [records[n] for n in sorted(records)]
-    best = results.best_record(sweep, ordered)
-    files = results.write_all(sweep, ordered, best)
-    if stop.error is not None:
-        raise DnnError(f"{stop.error} (the sweep stopped; fix the cause, then rerun the same command)")
-    if stop.signum is not None:
-        name = signal.Signals(stop.signum).name
-        done = sum(r.state in ("complete", "pruned", "failed") for r in ordered)
-        left = sweep.trials - done
-        raise Interrupted(
-            f"sweep interrupted by {name}: {done} of {sweep.trials} trials finished, {left} left "
-            f"(interrupted trials resume from their checkpoints); continue with the same command",
-            exit_code=EXIT_SIGINT if stop.signum == signal.SIGINT else EXIT_SIGTERM,
-        )
-    return SweepOutcome(sweep, ordered, best, files)
+        if self.sweep.pruner == "none":
+            return []
+        return self.study.study.get_trials(deepcopy=True, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+    def _receive(self, result: TrialResult) -> None:
+        number = result.number
+        self.in_flight.discard(number)
+        record = _tell(self.study, self.sweep, self.records[number], result)
+        if self.events:
+            self.events.finished(record)
+        if result.state in ("busy", "refused"):
+            # not the trial's fault (its directory in use, a worker that cannot run it): it stays
+            # to be run again, and the sweep stops to let the cause be fixed
+            self._stop_for(f"trial {number}: {record.error}")
+        elif record.state == "failed" and result.exit_code == EXIT_BAD_INPUT and not any(
+            r.state == "complete" for r in self.records.values()
+        ):
+            self.bad_input.append(f"trial {number}: {record.error}")
+            if len(self.bad_input) >= BAD_INPUT_LIMIT:
+                self._stop_for(self.bad_input[-1])
+        results.write_csv(self.sweep, self.records)
+
+    def _stop_for(self, error: str) -> None:
+        if not self.stop:
+            self.stop.error = error
+            self.executor.interrupt()
+
+    def _finish(self) -> SweepOutcome:
+        """The results written; the outcome, or the reason the sweep stopped raised."""
+        sweep, stop = self.sweep, self.stop
+        ordered = [self.records[n] for n in sorted(self.records)]
+        best = results.best_record(sweep, ordered)
+        files = results.write_all(sweep, ordered, best)
+        if stop.error is not None:
+            raise DnnError(f"{stop.error} (the sweep stopped; fix the cause, then rerun the same command)")
+        if stop.signum is not None:
+            name = signal.Signals(stop.signum).name
+            done = sum(r.state in ("complete", "pruned", "failed") for r in ordered)
+            left = sweep.trials - done
+            raise Interrupted(
+                f"sweep interrupted by {name}: {done} of {sweep.trials} trials finished, {left} left "
+                f"(interrupted trials resume from their checkpoints); continue with the same command",
+                exit_code=EXIT_SIGINT if stop.signum == signal.SIGINT else EXIT_SIGTERM,
+            )
+        return SweepOutcome(sweep, ordered, best, files)
 
 
-def _tell(study: Any, sweep: Sweep, trial_id: int, record: TrialRecord, outcome: dict[str, Any]) -> TrialRecord:
-    """Record a worker's outcome in the study; the trial's record as the results show it."""
+def _tell(study: _Study, sweep: Sweep, record: TrialRecord, result: TrialResult) -> TrialRecord:
+    """Record a worker's result in the study; the trial's record as the results show it."""
     from optuna.trial import TrialState
 
-    storage = study._storage
+    storage, trial_id, number = study.storage, study.trial_id(record.number), record.number
     known_steps = set(storage.get_trial(trial_id).intermediate_values)
-    for step, value in outcome.get("reports") or []:
+    for step, value in result.reports:
         if step not in known_steps:
             storage.set_trial_intermediate_value(trial_id, step, value)
-    for key, value in (outcome.get("system_attrs") or {}).items():
+    for key, value in result.system_attrs.items():
         if key.startswith("completed_rung"):
             storage.set_trial_system_attr(trial_id, key, value)
-    record.seconds, record.error = outcome.get("seconds"), outcome.get("error")
-    if outcome.get("seconds") is not None:
-        storage.set_trial_user_attr(trial_id, "seconds", outcome["seconds"])
-    number = record.number
-    state = outcome["state"]
+    record.seconds, record.error = result.seconds, result.error
+    if result.seconds is not None:
+        storage.set_trial_user_attr(trial_id, "seconds", result.seconds)
+    state = result.state
     if state == "complete":
-        record.metrics = outcome["metrics"]
-        value = (outcome["metrics"] or {}).get(sweep.metric)
+        record.metrics = result.metrics
+        value = (result.metrics or {}).get(sweep.metric)
         if _finite(value):
-            study.tell(number, float(value))
+            study.study.tell(number, float(value))
             record.state, record.value = "complete", float(value)
             return record
         state, record.error = "failed", f"{sweep.metric} is {value!r} in {record.run_dir}/metrics.json"
     if state == "pruned":
-        study.tell(number, state=TrialState.PRUNED)
+        study.study.tell(number, state=TrialState.PRUNED)
         record.state = "pruned"
-        reports = outcome.get("reports") or []
-        record.value = reports[-1][1] if reports else None
+        record.value = result.reports[-1][1] if result.reports else None
         return record
     if state == "failed":
         storage.set_trial_user_attr(trial_id, "error", record.error)
-        study.tell(number, state=TrialState.FAIL)
+        study.study.tell(number, state=TrialState.FAIL)
         record.state = "failed"
         return record
     record.state = "interrupted"  # still running in the study: the next run hands it out again

@@ -1,8 +1,8 @@
 """Trials in local worker processes (``dnn sweep --jobs N``).
 
 Each worker is a fresh interpreter (the ``spawn`` start method: nothing of the driver's state, its
-SQLite connection or threads, is inherited) that sets its BLAS thread cap before NumPy is first
-imported, then runs one trial after another from a pipe.
+SQLite connection or threads, is inherited) that runs one trial after another from a pipe, each
+with at most its share of the cores as threads.
 
 Workers live in a session of their own, so that a terminal's Ctrl-C reaches the driver only, which
 asks each busy worker to stop (SIGTERM: the trial stops after its current update step with a
@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from dnncli.sweep.trial import TrialRequest, TrialResult
+from dnncli.sweep.worker import run_trial
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -41,25 +44,20 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def worker_main(conn: Connection, parent_pid: int, blas_threads: int) -> None:
-    """A worker process: trials from ``conn`` until it closes."""
+    """A worker process: trials from ``conn`` until it closes, each with at most ``blas_threads``
+    threads. (It imported the library, which every trial needs, while the driver opened its study.)"""
     os.setsid()
     _die_with_parent(parent_pid)
-    from dnncli.sweep.worker import THREADS_VARIABLE, run_trial  # no NumPy yet
-
-    os.environ[THREADS_VARIABLE] = str(blas_threads)
-    # the imports every trial needs, done while the driver still opens its study
-    import dnncli.run.training  # noqa: F401
-
     while True:
         try:
-            payload = conn.recv()
+            request = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
-        if payload is None:
+        if request is None:
             return
-        outcome = run_trial(payload)
+        result = run_trial(request, max_threads=blas_threads)
         try:
-            conn.send(outcome)
+            conn.send(result)
         except (OSError, BrokenPipeError):
             return
 
@@ -69,7 +67,7 @@ class _Worker:
     process: Any
     conn: Connection
     number: int | None = None  # the trial it runs
-    payload: dict[str, Any] | None = None
+    request: TrialRequest | None = None
     attempts: int = 0
 
 
@@ -109,55 +107,53 @@ class LocalWorkers:
         while len(self.workers) < min(count, self.jobs):
             self._start_worker()
 
-    def submit(self, payload: dict[str, Any]) -> None:
+    def submit(self, request: TrialRequest) -> None:
         for idle in [w for w in self.workers if w.number is None and not w.process.is_alive()]:
             self.workers.remove(idle)
             idle.conn.close()
         worker = next((w for w in self.workers if w.number is None), None) or self._start_worker()
-        worker.number, worker.payload = payload["number"], payload
-        worker.conn.send(payload)
+        worker.number, worker.request = request.number, request
+        worker.conn.send(request)
 
-    def wait(self, timeout: float) -> list[dict[str, Any]]:
-        """Outcomes of the trials that finished within ``timeout`` seconds."""
+    def wait(self, timeout: float) -> list[TrialResult]:
+        """Results of the trials that finished within ``timeout`` seconds."""
         busy = [w for w in self.workers if w.number is not None]
         if not busy:
             return []
         ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout)
-        outcomes = []
+        results = []
         for worker in busy:
             if worker.conn in ready or worker.process.sentinel in ready:
-                outcome = self._collect(worker)
-                if outcome is not None:
-                    outcomes.append(outcome)
-        return outcomes
+                result = self._collect(worker)
+                if result is not None:
+                    results.append(result)
+        return results
 
-    def _collect(self, worker: _Worker) -> dict[str, Any] | None:
+    def _collect(self, worker: _Worker) -> TrialResult | None:
         try:
             if worker.conn.poll():
-                outcome = worker.conn.recv()
-                worker.number, worker.payload = None, None
-                return outcome
+                result = worker.conn.recv()
+                worker.number, worker.request = None, None
+                return result
         except (EOFError, OSError):
             pass
         if worker.process.is_alive():
             return None
         # the process died in the middle of a trial: give the trial to a new worker, once
-        payload, number = worker.payload, worker.number
+        request, number = worker.request, worker.number
         self.workers.remove(worker)
         worker.conn.close()
         if self.stopping:  # stopped before its training loop could take the signal
-            return {"number": number, "state": "interrupted", "metrics": None, "exit_code": None,
-                    "reports": [], "system_attrs": {}, "seconds": None, "error": "interrupted"}
+            return TrialResult(number, "interrupted", error="interrupted")
         tries = self.attempts.get(number, 0) + 1
         self.attempts[number] = tries
         if tries <= self.RETRIES:
-            self.submit(payload)
+            self.submit(request)
             return None
         code = worker.process.exitcode
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        return {"number": number, "state": "failed", "metrics": None, "exit_code": 3, "reports": [],
-                "system_attrs": {}, "seconds": None,
-                "error": f"its worker process died ({how}), twice; see sweeps' trials/{number}.partial"}
+        return TrialResult(number, "failed", exit_code=3,
+                           error=f"its worker process died ({how}), twice; see sweeps' trials/{number}.partial")
 
     def interrupt(self) -> None:
         """Ask every running trial to stop after its current update step (a second time: at once)."""

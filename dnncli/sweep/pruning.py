@@ -4,9 +4,13 @@ recorded every ``training.record_every`` iterations (epochs with mini-batches)."
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from dnncli.sweep.spec import HISTORY_COLUMNS
 from dnncli.training.settings import Hooks
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 
 class TrialPruned(Exception):
@@ -36,19 +40,18 @@ class PruningWatch(Hooks):
     reach the driver's SQLite database; the driver records the reports afterwards.
     """
 
-    def __init__(self, payload: dict[str, Any]) -> None:
+    def __init__(self, goal: str, pruner: str, metric: str, finished: list[FrozenTrial]) -> None:
+        """``goal``: minimize or maximize ``metric`` (a key of ``spec.HISTORY_COLUMNS``);
+        ``finished``: the study's finished trials, which the ``pruner`` compares this one with."""
         import optuna
-
-        from dnncli.sweep.spec import HISTORY_COLUMNS
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = optuna.create_study(
-            direction=payload["goal"], pruner=make_pruner(payload["pruner"]),
-            sampler=optuna.samplers.RandomSampler(seed=0),
+            direction=goal, pruner=make_pruner(pruner), sampler=optuna.samplers.RandomSampler(seed=0),
         )
-        self.study.add_trials(payload.get("finished") or [])
+        self.study.add_trials(finished)
         self.trial = self.study.ask()
-        self.column = HISTORY_COLUMNS[payload["metric"]]
+        self.column = HISTORY_COLUMNS[metric]
         self.reports: list[tuple[int, float]] = []
 
     def on_record(self, row: dict[str, Any]) -> None:
@@ -65,4 +68,5 @@ class PruningWatch(Hooks):
 
     def system_attrs(self) -> dict[str, Any]:
         # the successive-halving pruner keeps each trial's rungs here
-        return dict(self.study._storage.get_trial(self.trial._trial_id).system_attrs)
+        frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == self.trial.number)
+        return dict(frozen.system_attrs)

@@ -13,15 +13,15 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from dnncli.files import atomic
 from dnncli.config import apply_overrides
-
-if TYPE_CHECKING:
-    from dnncli.sweep.spec import Sweep
+from dnncli.files import atomic
+from dnncli.plots.figure import drawing, plain, save
+from dnncli.sweep.spec import Param, Sweep
+from dnncli.terminal.display import csv_text as spreadsheet_text
 
 # metrics.json keys that are not measurements of the trained network
 NOT_METRICS = {"name", "run_dir", "dnn_version", "first_layer", "first_layer_reason", "status", "overrides", "started", "files", "segments", "warnings"}
@@ -60,18 +60,16 @@ def metric_columns(records: list[TrialRecord]) -> list[str]:
 
 def _cell(value: Any) -> Any:
     """A CSV cell: numbers as they are, text literal and never read as a spreadsheet formula."""
-    from dnncli.terminal.display import csv_text
-
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
-        return csv_text(json.dumps(value))
+        return spreadsheet_text(json.dumps(value))
     if isinstance(value, str):
-        return csv_text(value)
+        return spreadsheet_text(value)
     return value
 
 
-def csv_text(sweep: "Sweep", records: list[TrialRecord]) -> str:
+def csv_text(sweep: Sweep, records: list[TrialRecord]) -> str:
     metrics = metric_columns(records)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -86,14 +84,14 @@ def csv_text(sweep: "Sweep", records: list[TrialRecord]) -> str:
     return out.getvalue()
 
 
-def write_csv(sweep: "Sweep", records: dict[int, TrialRecord] | list[TrialRecord]) -> Path:
+def write_csv(sweep: Sweep, records: dict[int, TrialRecord] | list[TrialRecord]) -> Path:
     rows = list(records.values()) if isinstance(records, dict) else records
     path = sweep.directory / "results.csv"
     atomic.write_text(path, csv_text(sweep, rows))
     return path
 
 
-def best_record(sweep: "Sweep", records: list[TrialRecord]) -> "TrialRecord | None":
+def best_record(sweep: Sweep, records: list[TrialRecord]) -> TrialRecord | None:
     complete = [r for r in records if r.state == "complete" and r.value is not None]
     if not complete:
         return None
@@ -102,7 +100,7 @@ def best_record(sweep: "Sweep", records: list[TrialRecord]) -> "TrialRecord | No
     return max(complete, key=lambda r: (sign * r.value, -r.number))
 
 
-def best_yaml(sweep: "Sweep", best: TrialRecord) -> str:
+def best_yaml(sweep: Sweep, best: TrialRecord) -> str:
     """The base config with the best trial's parameters, ready for ``dnn train``."""
     raw = copy.deepcopy(sweep.base_raw)
     apply_overrides(raw, [f"{k}={json.dumps(v)}" for k, v in best.params.items()])
@@ -114,7 +112,7 @@ def best_yaml(sweep: "Sweep", best: TrialRecord) -> str:
     return header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None)
 
 
-def write_all(sweep: "Sweep", records: list[TrialRecord], best: "TrialRecord | None") -> list[Path]:
+def write_all(sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None) -> list[Path]:
     files = [write_csv(sweep, records)]
     if best is not None:
         path = sweep.directory / "best.yaml"
@@ -125,7 +123,7 @@ def write_all(sweep: "Sweep", records: list[TrialRecord], best: "TrialRecord | N
     return files
 
 
-def json_records(sweep: "Sweep", records: list[TrialRecord]) -> list[dict[str, Any]]:
+def json_records(sweep: Sweep, records: list[TrialRecord]) -> list[dict[str, Any]]:
     return [r.as_dict(sweep.metric) for r in sorted(records, key=lambda r: r.number)]
 
 
@@ -142,12 +140,10 @@ def format_value(value: Any) -> str:
 # ---- sweep.png -------------------------------------------------------------------------------
 
 
-def plot(sweep: "Sweep", records: list[TrialRecord], best: "TrialRecord | None", path: Path) -> Path:
+def plot(sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, path: Path) -> Path:
     """The metric against each swept parameter (log axes where the scale is log; β as 1 − β on
     a log axis), and the best-so-far curve over the trials; written atomically, the same bytes for
     the same results, text from the sweep file never read as mathtext (dnncli.plots.figure)."""
-    from dnncli.plots.figure import drawing, plain, save
-
     scored = [r for r in records if r.value is not None]
     panels = len(sweep.params) + 1
     columns = min(3, panels)
@@ -176,7 +172,7 @@ def _log_ticks(ax: Any, low: float, high: float) -> None:
 
 
 def _parameter_panel(
-    ax: Any, sweep: "Sweep", param: Any, scored: list[TrialRecord], best: Any, legend: bool
+    ax: Any, sweep: Sweep, param: Param, scored: list[TrialRecord], best: TrialRecord | None, legend: bool
 ) -> None:
     def x_of(record: TrialRecord) -> Any:
         value = record.params[param.key]
@@ -193,8 +189,6 @@ def _parameter_panel(
                        alpha=0.8, label=state if state == "pruned" else None)
     if best is not None:
         ax.scatter([x_of(best)], [best.value], marker="*", s=180, color="tab:red", zorder=3, label="best")
-    from dnncli.plots.figure import plain
-
     label = param.key
     if param.scale == "one_minus_log_uniform":
         label = f"1 − {param.key}"
@@ -214,7 +208,7 @@ def _parameter_panel(
         ax.legend(fontsize=8)
 
 
-def _best_so_far_panel(ax: Any, sweep: "Sweep", records: list[TrialRecord]) -> None:
+def _best_so_far_panel(ax: Any, sweep: Sweep, records: list[TrialRecord]) -> None:
     better = max if sweep.goal == "maximize" else min
     numbers, values, best_curve, best = [], [], [], None
     for r in sorted(records, key=lambda r: r.number):

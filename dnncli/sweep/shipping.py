@@ -25,15 +25,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dnncli.files import atomic
+from dnncli.compute import resources
+from dnncli.config import Config
 from dnncli.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, DnnError
+from dnncli.files import atomic
+from dnncli.run.directory import partial_path, point_latest
+from dnncli.run.prepare import LoadedData, load_data
+from dnncli.sweep.trial import TrialFiles
 
 # data keys that change how examples are used, not which are read: trials differing only in these
 # share one shipment
 NOT_READ = ("validation_fraction", "scale", "memory_budget_mb")
 
 
-def data_key(config: Any) -> str:
+def data_key(config: Config) -> str:
     """What decides which examples a config reads (its ``data`` section, and where images are cached)."""
     data = config.data.model_dump(mode="json")
     for key in NOT_READ:
@@ -44,7 +49,7 @@ def data_key(config: Any) -> str:
     return json.dumps([data, os.path.abspath(config.output.dir)], sort_keys=True)
 
 
-def _parts(config: Any) -> str:
+def _parts(config: Config) -> str:
     data = config.data
     named = [f"data.train {data.train}"]
     if data.test:
@@ -54,12 +59,9 @@ def _parts(config: Any) -> str:
     return ", ".join(named)
 
 
-def read_for_shipping(config: Any) -> Any:
+def read_for_shipping(config: Config) -> LoadedData:
     """The examples ``config`` names, read on the driver; refused in one line when they cannot be
     shipped (more than the memory budget)."""
-    from dnncli.compute import resources
-    from dnncli.run.prepare import load_data
-
     budget = resources.memory_budget_bytes(config.data.memory_budget_mb)
     loaded = load_data(config, budget=budget)
     size = loaded.nbytes()  # as stored: an h5py dataset left in its file says it too
@@ -84,16 +86,16 @@ class DataShipments:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.read: dict[str, Any] = {}  # data key -> LoadedData (kept: a lost shipment is sent again)
+        self.read: dict[str, LoadedData] = {}  # data key -> its examples (kept: a lost shipment is sent again)
         self.futures: dict[str, Any] = {}
 
-    def add(self, config: Any) -> None:
+    def add(self, config: Config) -> None:
         """Read ``config``'s examples now (to refuse before any trial starts)."""
         key = data_key(config)
         if key not in self.read:
             self.read[key] = read_for_shipping(config)
 
-    def future_for(self, config: Any) -> Any:
+    def future_for(self, config: Config) -> Any:
         key = data_key(config)
         self.add(config)
         future = self.futures.get(key)
@@ -121,25 +123,23 @@ def remove_incoming_leftovers(trials: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def place_trial_files(trial_dir: Path, sent: dict[str, Any] | None) -> Path | None:
+def place_trial_files(trial_dir: Path, sent: TrialFiles | None) -> Path | None:
     """Write a trial's files, sent back by a worker, as ``trial_dir`` (finished) or its
     ``.partial`` twin; the directory written (None: nothing was sent)."""
-    from dnncli.run.directory import partial_path, point_latest
-
-    if not sent or not sent.get("files"):
+    if sent is None or not sent.files:
         return None
-    finished = bool(sent.get("finished"))
+    finished = sent.finished
     target = trial_dir if finished else partial_path(trial_dir)
     trial_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{trial_dir.name}{INCOMING}", dir=trial_dir.parent))
     try:
         atomic.make_public(tmp)
-        for name, content in sent["files"].items():
+        for name, content in sent.files.items():
             if "/" in name or name in ("", ".", ".."):
                 raise DnnError(f"{trial_dir}: a worker sent a file named {name!r}, which no run writes")
             (tmp / name).write_bytes(content)
             atomic.make_public(tmp / name, 0o666)  # as a run writes its files
-        for name in sent["files"]:
+        for name in sent.files:
             with open(tmp / name, "rb") as written:
                 os.fsync(written.fileno())
         old = None
@@ -160,7 +160,5 @@ def place_trial_files(trial_dir: Path, sent: dict[str, Any] | None) -> Path | No
 
 
 def _size(n: int) -> str:
-    from dnncli.compute import resources
-
     return resources.describe_bytes(n) if n >= 1024**2 else f"{n:,} bytes"
 

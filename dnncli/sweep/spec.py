@@ -47,6 +47,7 @@ from dnncli.config import (
     read_yaml_file,
     validate_config,
 )
+from dnncli.config.messages import loc_text
 from dnncli.errors import ConfigError, DataError
 
 # metric -> the goal it has unless the sweep file says otherwise
@@ -353,20 +354,8 @@ def _absolute_data_paths(raw: dict[str, Any], cwd: Path) -> None:
 # ---- reading ---------------------------------------------------------------------------------
 
 
-def _loc_text(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif isinstance(part, str) and ("[" in part or part in ("float", "int", "str", "function-after")):
-            continue  # pydantic's names of union branches
-        else:
-            text += ("." if text else "") + str(part)
-    return text
-
-
 def _describe(error: dict[str, Any]) -> str:
-    where = _loc_text(error["loc"])
+    where = loc_text(error["loc"])
     if error["type"] == "value_error":  # the space's and the budget's own checks name their keys
         message = str((error.get("ctx") or {}).get("error", error["msg"]))
         return f"{where}: {message}" if where and not message.startswith(("space", "trials")) else message

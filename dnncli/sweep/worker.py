@@ -1,8 +1,9 @@
 """One trial of a sweep: an ordinary run directory, trained through the library.
 
 :func:`run_trial` is the whole of a worker's job, the same in a local worker process and on a Dask
-worker: it takes a picklable payload (the trial's config, its directory, the metric, the pruner's
-view of the finished trials) and returns a picklable outcome, never raising. It is idempotent, so a
+worker: it takes a :class:`~dnncli.sweep.trial.TrialRequest` (the trial's config, its directory, the
+metric, the pruner's view of the finished trials) and returns a
+:class:`~dnncli.sweep.trial.TrialResult`, never raising. It is idempotent, so a
 trial can be handed out again after its worker or the driver died:
 
 * ``trials/<n>/`` complete: its ``metrics.json`` is the result (it finished, but nobody heard);
@@ -12,14 +13,11 @@ trial can be handed out again after its worker or the driver died:
 
 Results are always read back from the run's ``metrics.json``.
 
-With ``dnn sweep --ship-data`` (a Dask worker that shares no disk with the driver) the payload says
+With ``dnn sweep --ship-data`` (a Dask worker that shares no disk with the driver) the request says
 ``ship`` and the task is given the data the driver read (:class:`dnncli.run.prepare.LoadedData`):
-the trial trains from the start in a private temporary directory, and the outcome carries the run
+the trial trains from the start in a private temporary directory, and the result carries the run
 directory's files (``files``), which the driver writes into ``trials/<n>/``. Nothing of the
 driver's paths is opened on the worker.
-
-Nothing here imports NumPy at module level: a local worker sets its BLAS thread count before the
-first import.
 """
 
 from __future__ import annotations
@@ -35,14 +33,26 @@ from pathlib import Path
 from typing import Any
 
 from dnncli import __version__
+from dnncli.config import Config, validate_config
+from dnncli.errors import DnnError, Interrupted, TrainingDiverged
+from dnncli.files.lock import held_elsewhere
+from dnncli.run import resume_training, run_training
+from dnncli.run.directory import partial_path
+from dnncli.run.prepare import LoadedData
+from dnncli.sweep.pruning import PruningWatch, TrialPruned
+from dnncli.sweep.trial import TrialFiles, TrialRequest, TrialResult, TrialState
+from dnncli.training.settings import Hooks
 
-THREADS_VARIABLE = "DNN_BLAS_THREADS"  # read by dnncli.compute.threads
 SWEEP_ID_FILE = ".sweep-id"
 LOCK_WAIT_SECONDS = 60.0
 
 
 class TrialBusy(Exception):
     """Another live process holds the trial's run directory."""
+
+
+class _Refused(Exception):
+    """The worker cannot run this sweep's trials at all."""
 
 
 def _partial_status(partial: Path) -> str | None:
@@ -52,13 +62,12 @@ def _partial_status(partial: Path) -> str | None:
         return None
 
 
-def run_or_resume(config: Any, trial_dir: Path, progress: Any = None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Finish the trial's run directory however far an earlier attempt got; its metrics."""
-    from dnncli.errors import TrainingDiverged
-    from dnncli.run import resume_training, run_training
-    from dnncli.files.lock import held_elsewhere
-    from dnncli.run.directory import partial_path
-
+def run_or_resume(
+    config: Config, trial_dir: Path, progress: Hooks | None, overrides: list[str], max_threads: int | None = None
+) -> dict[str, Any]:
+    """Finish the trial's run directory however far an earlier attempt got; its metrics.
+    ``overrides``: the --set items the trial amounts to; ``max_threads``: the most threads its run
+    may use."""
     metrics_file = trial_dir / "metrics.json"
     if not metrics_file.is_file():
         partial = partial_path(trial_dir)
@@ -68,102 +77,98 @@ def run_or_resume(config: Any, trial_dir: Path, progress: Any = None, overrides:
             if _partial_status(partial) == "diverged":
                 raise TrainingDiverged(f"training diverged (an earlier attempt; its last good parameters are in {partial})")
             if (partial / "config.yaml").is_file():
-                resume_training(partial, progress=progress, overrides=overrides)
+                resume_training(partial, progress=progress, overrides=overrides, max_threads=max_threads)
             else:  # killed before it wrote anything worth keeping
                 shutil.rmtree(partial)
-                run_training(config, run_dir=trial_dir, progress=progress, overrides=overrides)
+                run_training(config, run_dir=trial_dir, progress=progress, overrides=overrides, max_threads=max_threads)
         else:
-            run_training(config, run_dir=trial_dir, progress=progress, overrides=overrides)
+            run_training(config, run_dir=trial_dir, progress=progress, overrides=overrides, max_threads=max_threads)
     return json.loads(metrics_file.read_text())
 
 
-def run_trial(payload: dict[str, Any], loaded: Any = None) -> dict[str, Any]:
-    """Run (or finish) one trial; an outcome dict, whatever happens. ``loaded``: the data the
-    driver shipped (``payload["ship"]``)."""
+def run_trial(request: TrialRequest, loaded: LoadedData | None = None, max_threads: int | None = None) -> TrialResult:
+    """Run (or finish) one trial; its result, whatever happens. ``loaded``: the data the driver
+    shipped (``request.ship``); ``max_threads``: the most threads the trial's run may use (its
+    share of the cores where it runs)."""
     start = time.perf_counter()
-    outcome: dict[str, Any] = {
-        "number": payload["number"], "state": "failed", "metrics": None, "error": None,
-        "exit_code": None, "reports": [], "system_attrs": {}, "host": socket.gethostname(),
-    }
+    result = TrialResult(request.number, host=socket.gethostname())
+    private = Path(tempfile.mkdtemp(prefix="dnn-trial-")) if request.ship else None
+    here = private / request.trial_dir.name if private is not None else request.trial_dir  # where it trains
     watch = None
-    shipped = bool(payload.get("ship"))
-    if payload.get("blas_threads"):
-        os.environ[THREADS_VARIABLE] = str(payload["blas_threads"])
-    from dnncli.sweep.pruning import TrialPruned  # NumPy from here on
-
-    private = Path(tempfile.mkdtemp(prefix="dnn-trial-")) if shipped else None
-    trial_dir = Path(payload["trial_dir"])
-    here = private / trial_dir.name if private is not None else trial_dir  # where it trains
     try:
-        if payload.get("dnn_version") != __version__:
-            raise _Refused(f"this worker runs dnn {__version__}, the sweep's driver dnn {payload.get('dnn_version')}")
-        if shipped and loaded is None:
-            raise _Refused("this worker was not given the shipped data")
-        sweep_dir = Path(payload["sweep_dir"])
-        if not shipped and _read(sweep_dir / SWEEP_ID_FILE) != payload["sweep_id"]:
-            raise _Refused(
-                f"this worker ({socket.gethostname()}) does not see the sweep directory {sweep_dir}: "
-                "workers must share the driver's file system (data and sweep directory at the same paths), "
-                "or run the sweep with --ship-data"
-            )
-        from dnncli.config import validate_config
-
-        config = validate_config(payload["config"], f"trial {payload['number']}")
-        if payload.get("pruner", "none") != "none":
-            from dnncli.sweep.pruning import PruningWatch
-
-            watch = PruningWatch(payload)
-        if shipped:
-            from dnncli.run import run_training
-
-            run_training(config, run_dir=here, progress=watch, overrides=payload.get("overrides"),
-                         loaded=loaded, recorded_target=trial_dir)
-            outcome["metrics"] = json.loads((here / "metrics.json").read_text())
+        _check_runnable(request, loaded)
+        config = validate_config(request.config, f"trial {request.number}")
+        if request.pruner != "none":
+            watch = PruningWatch(request.goal, request.pruner, request.metric, request.finished)
+        if private is not None:
+            run_training(config, run_dir=here, progress=watch, overrides=request.overrides, loaded=loaded,
+                         recorded_target=request.trial_dir, max_threads=max_threads)
+            result.metrics = json.loads((here / "metrics.json").read_text())
         else:
-            outcome["metrics"] = run_or_resume(config, trial_dir, watch, payload.get("overrides"))
-        outcome["state"] = "complete"
-    except TrialPruned as pruned:
-        from dnncli.run.directory import partial_path
-
-        outcome["state"], outcome["error"] = "pruned", str(pruned)
-        shutil.rmtree(partial_path(here), ignore_errors=True)
-    except TrialBusy as busy:
-        outcome["state"], outcome["error"] = "busy", str(busy)
-    except KeyboardInterrupt:  # a second signal: stopped at once
-        outcome["state"], outcome["error"] = "interrupted", "stopped at once"
-    except Exception as exc:
-        from dnncli.errors import DnnError, Interrupted
-
-        if isinstance(exc, Interrupted):
-            outcome["state"], outcome["error"] = "interrupted", exc.message
-        elif isinstance(exc, DnnError):
-            outcome["error"], outcome["exit_code"] = exc.message, exc.exit_code
-        elif isinstance(exc, _Refused):  # not the trial's fault: it stays to be run again
-            outcome["state"], outcome["error"], outcome["exit_code"] = "refused", str(exc), 2
-        else:
-            outcome["error"], outcome["exit_code"] = f"internal error: {type(exc).__name__}: {exc}", 3
+            result.metrics = run_or_resume(config, here, watch, request.overrides, max_threads)
+        result.state = "complete"
+    except (Exception, KeyboardInterrupt) as exc:  # KeyboardInterrupt: a second signal, stopped at once
+        result.state, result.error, result.exit_code = _failure(exc)
+        if isinstance(exc, TrialPruned):
+            shutil.rmtree(partial_path(here), ignore_errors=True)
     finally:
         if private is not None:
             try:
-                outcome["files"] = _run_files(here)
-            except OSError as exc:
-                outcome.update(state="failed", metrics=None, exit_code=3, files=None,
-                               error=f"cannot read the trial's files on the worker: {exc}")
+                _send_back(result, here, request.trial_dir)
             finally:
                 shutil.rmtree(private, ignore_errors=True)
-            if outcome["error"]:  # the paths the driver will have, not this worker's
-                outcome["error"] = outcome["error"].replace(str(here), str(trial_dir))
     if watch is not None:
-        outcome["reports"], outcome["system_attrs"] = watch.reports, watch.system_attrs()
-    outcome["seconds"] = round(time.perf_counter() - start, 6)
-    return outcome
+        result.reports, result.system_attrs = watch.reports, watch.system_attrs()
+    result.seconds = round(time.perf_counter() - start, 6)
+    return result
 
 
-def _run_files(run_dir: Path) -> dict[str, Any] | None:
+def _check_runnable(request: TrialRequest, loaded: LoadedData | None) -> None:
+    """Refuse a trial this worker cannot run (not the trial's fault: it stays to be run again)."""
+    if request.dnn_version != __version__:
+        raise _Refused(f"this worker runs dnn {__version__}, the sweep's driver dnn {request.dnn_version}")
+    if request.ship and loaded is None:
+        raise _Refused("this worker was not given the shipped data")
+    if not request.ship and _read(request.sweep_dir / SWEEP_ID_FILE) != request.sweep_id:
+        raise _Refused(
+            f"this worker ({socket.gethostname()}) does not see the sweep directory {request.sweep_dir}: "
+            "workers must share the driver's file system (data and sweep directory at the same paths), "
+            "or run the sweep with --ship-data"
+        )
+
+
+def _failure(exc: BaseException) -> tuple[TrialState, str, int | None]:
+    """What an exception makes of a trial: its state, its error line and its exit code."""
+    if isinstance(exc, TrialPruned):
+        return "pruned", str(exc), None
+    if isinstance(exc, TrialBusy):
+        return "busy", str(exc), None
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", "stopped at once", None
+    if isinstance(exc, Interrupted):
+        return "interrupted", exc.message, None
+    if isinstance(exc, DnnError):
+        return "failed", exc.message, exc.exit_code
+    if isinstance(exc, _Refused):
+        return "refused", str(exc), 2
+    return "failed", f"internal error: {type(exc).__name__}: {exc}", 3
+
+
+def _send_back(result: TrialResult, here: Path, trial_dir: Path) -> None:
+    """A shipped trial: the files it left in ``here`` into the result, and its error naming the
+    driver's path, not this worker's."""
+    try:
+        result.files = _run_files(here)
+    except OSError as exc:
+        result.state, result.metrics, result.exit_code, result.files = "failed", None, 3, None
+        result.error = f"cannot read the trial's files on the worker: {exc}"
+    if result.error:
+        result.error = result.error.replace(str(here), str(trial_dir))
+
+
+def _run_files(run_dir: Path) -> TrialFiles | None:
     """The files a trial left in ``run_dir`` (finished) or its ``.partial`` twin (stopped,
-    diverged), to send to the driver: ``{"finished": bool, "files": {name: bytes}}``."""
-    from dnncli.run.directory import partial_path
-
+    diverged), to send to the driver."""
     for finished, directory in ((True, run_dir), (False, partial_path(run_dir))):
         if directory.is_dir():
             files = {
@@ -171,12 +176,8 @@ def _run_files(run_dir: Path) -> dict[str, Any] | None:
                 for entry in os.scandir(directory)
                 if entry.is_file(follow_symlinks=False) and not (entry.name.startswith(".") and entry.name.endswith(".tmp"))
             }
-            return {"finished": finished, "files": files}
+            return TrialFiles(finished, files)
     return None
-
-
-class _Refused(Exception):
-    """The worker cannot run this sweep's trials at all."""
 
 
 def _read(path: Path) -> str | None:
