@@ -24,7 +24,7 @@ from model_helpers import save_pngs
 from dnncli import __version__
 from dnncli.data.hdf5 import load_dataset
 from dnncli.errors import DnnError, ModelFileError
-from dnncli.model.export import OPSET, ExportError, describe_onnx, export_onnx
+from dnncli.model.export import OPSET, ExportError, describe_onnx, export_onnx, onnx_tables
 from dnncli.model.file import load_model
 from dnncli.model.predict import predictions_from_output
 
@@ -308,3 +308,24 @@ def test_without_onnx_installed_the_export_says_what_to_install(models: dict, tm
     assert len(lines) == 1 and lines[0].startswith("ExportError 2 ")
     assert "pip install -e '.[onnx]'" in lines[0] and not out.exists()
     assert issubclass(ExportError, DnnError)
+
+
+def test_info_tables_show_a_hostile_files_names_literally(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    helper = onnx.helper
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x\x1b[2J"], ["y"])], "other",
+        [helper.make_tensor_value_info("x\x1b[2J", onnx.TensorProto.FLOAT, ["[red]N", 3])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["[red]N", 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    helper.set_model_props(model, {"classes": '["a\\u001b[31m"]', "[bold]key": "\x07value"})
+    path = tmp_path / "hostile.onnx"
+    onnx.save(model, str(path))
+    console = Console(record=True, width=200, color_system=None)
+    for table in onnx_tables(describe_onnx(path)):
+        console.print(table)
+    text = console.export_text()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "x\\x1b[2J" in text and "[red]N" in text and "[bold]key" in text and "\\x07value" in text

@@ -30,6 +30,7 @@ from dnncli.errors import DnnError
 from dnncli.files.atomic import write_with
 from dnncli.model.file import ModelBundle
 from dnncli.model.info import scaling_text
+from dnncli.terminal.display import shown
 
 # ONNX Runtime 1.13 and later (2022), onnxruntime-web and the mobile builds all run opset 17;
 # IR version 8 is the one that goes with it (onnx's VERSION_TABLE)
@@ -339,3 +340,31 @@ def describe_onnx(path: str | Path) -> dict[str, Any]:
         "dnn": model.producer_name == "dnn",
         "metadata": {p.key: _metadata_value(p.key, p.value) for p in props},
     }
+
+
+# not in the metadata table: the config is shown as text (as for a model.h5), the records whole
+# only with --json, the opset as the graph states it
+_NOT_IN_TABLE = ("config", "data", "metrics", "opset")
+
+
+def onnx_tables(info: dict[str, Any]) -> list:  # -> rich renderables
+    """``describe_onnx``'s result as tables: the graph's inputs and outputs, then its metadata;
+    every name and value shown literally (a file may hold anything)."""
+    from rich.table import Table
+
+    graph = Table(title=shown(info["path"]), title_justify="left")
+    for column in ("", "name", "dtype", "shape"):
+        graph.add_column(column)
+    for side in ("inputs", "outputs"):
+        for tensor in info[side]:
+            shape = str(tuple(tensor["shape"])).replace("'", "")
+            graph.add_row(side[:-1], shown(tensor["name"]), shown(tensor["dtype"]), shown(shape))
+    about = Table(show_header=False, title="metadata", title_justify="left")
+    about.add_column("key", style="bold")
+    about.add_column("value", overflow="fold")
+    about.add_row("producer", shown(info["producer"]))
+    about.add_row("opset", shown(", ".join(f"{domain} {version}" for domain, version in info["opset"].items())))
+    for key, value in info["metadata"].items():
+        if key not in _NOT_IN_TABLE:
+            about.add_row(shown(key), shown(value if isinstance(value, str) else json.dumps(value)))
+    return [graph, about]
