@@ -166,13 +166,13 @@ def onnx_model(bundle: ModelBundle):  # -> onnx.ModelProto
     helper.set_model_props(model, metadata(bundle))
     if model.ByteSize() > MAX_ONNX_BYTES:
         raise ExportError(
-            f"{bundle.path}: its {bundle.network.n_params:,} parameters make an ONNX file over 2 GiB, "
+            f"{bundle.path or 'the model'}: its {bundle.network.n_params:,} parameters make an ONNX file over 2 GiB, "
             "the most one file holds"
         )
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as exc:  # a graph this module built wrong: never written
-        raise ExportError(f"{bundle.path}: the ONNX graph fails onnx.checker: {_first_line(exc)}", 3) from None
+        raise ExportError(f"{bundle.path or 'the model'}: the ONNX graph fails onnx.checker: {_first_line(exc)}", 3) from None
     return model
 
 
