@@ -7,6 +7,10 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test install docs bench clean
 
+# --strict turns every warning (a broken link or anchor, a page outside the nav) into a failure; not
+# --quiet, which hides the warnings from strict mode too. The theme's notice about its future is off.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
@@ -28,7 +32,7 @@ demo: $(VENV)/.installed
 # the tests, then the documentation site with --strict: a broken link or page fails CI too
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
-	$(BIN)/mkdocs build --strict --quiet --site-dir site
+	$(MKDOCS) build --strict --site-dir site
 
 $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[docs]'
@@ -36,7 +40,7 @@ $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 
 # the documentation site in site/ (open site/index.html); the reference is generated from the code
 docs: $(VENV)/.installed-docs
-	$(BIN)/mkdocs build --strict --site-dir site
+	$(MKDOCS) build --strict --site-dir site
 
 # The benchmark's own environment: the project plus its peers (torch, scikit-learn), never in
 # the runtime dependencies. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set on a machine, slow
