@@ -179,7 +179,9 @@ def _keys_reference(schema: dict[str, Any]) -> str:
     for key, prop in schema["properties"].items():
         target = _section_of(prop, defs)
         if target is not None:
-            sections.append((key, target))
+            # a map's values (the sweep's space) are named by their key: space.KEY.uniform
+            is_map = isinstance(prop.get("additionalProperties"), dict)
+            sections.append((f"{key}.KEY" if is_map else key, target))
         lines.append(_key_row(key, prop, key in schema.get("required", []), defs))
     for key, section in sections:
         lines += ["", f"### `{key}`", ""]
@@ -204,10 +206,12 @@ def _section_of(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any] | 
 def _key_row(key: str, prop: dict[str, Any], required: bool, defs: dict[str, Any]) -> str:
     if "default" in prop:
         default = code(json.dumps(prop["default"]))
-    else:
-        default = "required" if required else "see meaning"
-    if _section_of(prop, defs) is not None and not required:
+    elif required:
+        default = "required"
+    elif _section_of(prop, defs) is not None:
         default = "its keys' defaults"
+    else:
+        default = code("[]") if prop.get("type") == "array" else "none"
     meaning = escape(" ".join(prop.get("description", "").split()))
     if _section_of(prop, defs) is not None and not meaning:
         meaning = f"the keys below, `{key}.*`"
@@ -239,8 +243,10 @@ def _bounds(prop: dict[str, Any]) -> list[str]:
     signs = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}
     words = [f"{sign} {_number(prop[key])}" for key, sign in signs.items() if key in prop]
     words = [", ".join(words)] if words else []
-    if "minLength" in prop or "maxLength" in prop:
-        words.append(f"({prop.get('minLength', 0)} to {prop.get('maxLength', '∞')} characters)")
+    if "maxLength" in prop:
+        words.append(f"({prop.get('minLength', 0)} to {prop['maxLength']} characters)")
+    elif prop.get("minLength") == 1:
+        words.append("(not empty)")
     if "pattern" in prop:
         words.append(f"matching {code(prop['pattern'])}")
     return words
