@@ -47,9 +47,7 @@ MAX_COMMAND_LINES = 30
 STILL_IMPORTING_INSIDE_FUNCTIONS = {
     "dnncli.data.hdf5",
     "dnncli.data.setfile",
-    "dnncli.model.evaluate",
     "dnncli.model.file",
-    "dnncli.model.info",
     "dnncli.model.selection",
     "dnncli.network.gradcheck",
     "dnncli.plots.commands",
@@ -57,8 +55,6 @@ STILL_IMPORTING_INSIDE_FUNCTIONS = {
     "dnncli.plots.datagrid",
     "dnncli.plots.run",
     "dnncli.run.checkpoint",
-    "dnncli.run.gradcheck",
-    "dnncli.run.listing",
     "dnncli.run.prepare",
     "dnncli.sweep.cluster",
     "dnncli.sweep.driver",
