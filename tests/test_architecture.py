@@ -75,10 +75,6 @@ STILL_LONG = {
     "dnncli.sweep.worker.run_trial",
     "dnncli.training.loop._finish",
     "dnncli.training.loop.train",
-    "dnncli.cli.app.evaluate",
-    "dnncli.cli.app.predict",
-    "dnncli.cli.app.runs",
-    "dnncli.cli.app.train",
 }
 GRAM_CODE_STILL_IN_THE_LOOP = True
 
