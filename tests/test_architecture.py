@@ -42,22 +42,6 @@ LAZY_IMPORT_PLACES = {"dnncli.cli.app"}
 MAX_FUNCTION_LINES = 60
 MAX_COMMAND_LINES = 30
 
-# Not yet in line (issue 21, being done): each entry goes when its module or function is mended,
-# and the sets end empty. One entry a line.
-STILL_IMPORTING_INSIDE_FUNCTIONS = {
-    "dnncli.model.evaluate",
-    "dnncli.model.info",
-    "dnncli.run.gradcheck",
-    "dnncli.run.listing",
-}
-STILL_LONG = {
-    "dnncli.cli.app.evaluate",
-    "dnncli.cli.app.predict",
-    "dnncli.cli.app.runs",
-    "dnncli.cli.app.train",
-}
-GRAM_CODE_STILL_IN_THE_LOOP = False
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
@@ -217,7 +201,7 @@ def test_the_projects_own_imports_are_at_the_top_of_modules() -> None:
     hidden = [
         f"{module}:{inner.lineno} {function.name}() imports {', '.join(names)}"
         for module, function in functions()
-        if module not in LAZY_IMPORT_PLACES | STILL_IMPORTING_INSIDE_FUNCTIONS
+        if module not in LAZY_IMPORT_PLACES
         for inner in ast.walk(function)
         if isinstance(inner, (ast.Import, ast.ImportFrom)) and (names := imported(module, inner))
     ]
@@ -227,7 +211,7 @@ def test_the_projects_own_imports_are_at_the_top_of_modules() -> None:
 def test_no_function_is_longer_than_60_lines() -> None:
     long = sorted(
         (body_lines(f), f"{module}.{f.name}") for module, f in functions()
-        if body_lines(f) > MAX_FUNCTION_LINES and f"{module}.{f.name}" not in STILL_LONG
+        if body_lines(f) > MAX_FUNCTION_LINES
     )
     assert not long, "\n".join(f"{name}: {n} lines" for n, name in reversed(long))
 
@@ -245,14 +229,12 @@ def test_every_command_is_at_most_30_lines() -> None:
     assert len(commands) >= 13, [f.name for _, f in commands]
     long = [
         f"{module}.{f.name}: {body_lines(f)} lines" for module, f in commands
-        if body_lines(f) > MAX_COMMAND_LINES and f"{module}.{f.name}" not in STILL_LONG
+        if body_lines(f) > MAX_COMMAND_LINES
     ]
     assert not long, "\n".join(long)
 
 
 def test_the_training_loop_has_no_gram_specific_code() -> None:
-    if GRAM_CODE_STILL_IN_THE_LOOP:
-        pytest.skip("issue 21: the first layer does not yet hand its optimizer state back itself")
     source = (PACKAGE / "training" / "loop.py").read_text()
     lines = source.splitlines()
     for node in ast.walk(ast.parse(source)):  # docstrings blanked by their lines: indented ones too
@@ -261,15 +243,6 @@ def test_the_training_loop_has_no_gram_specific_code() -> None:
             lines[node.body[0].lineno - 1 : node.body[0].end_lineno] = [""] * (node.body[0].end_lineno - node.body[0].lineno + 1)
     code = "\n".join(line.split("#", 1)[0] for line in lines)
     assert "gram" not in code.lower()
-
-
-def test_the_allowances_only_shrink() -> None:
-    """An entry of the sets above that is already in line is stale: remove it."""
-    hiding = {m for m, f in functions() for inner in ast.walk(f)
-              if isinstance(inner, (ast.Import, ast.ImportFrom)) and imported(m, inner)}
-    assert STILL_IMPORTING_INSIDE_FUNCTIONS <= hiding, STILL_IMPORTING_INSIDE_FUNCTIONS - hiding
-    long = {f"{m}.{f.name}" for m, f in functions() if body_lines(f) > MAX_COMMAND_LINES}
-    assert STILL_LONG <= long, STILL_LONG - long
 
 
 @pytest.mark.parametrize("rule", ["layers", "cycles"])

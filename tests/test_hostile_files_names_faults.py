@@ -26,7 +26,11 @@ import numpy as np
 import pytest
 import typer
 
-from dnncli.cli import app as cli
+from dnncli.cli.common import handle_errors
+from dnncli.cli.evaluate import evaluate as evaluate_command
+from dnncli.cli.predict import PredictFormat
+from dnncli.cli.predict import predict as predict_command
+from dnncli.cli.train import train as train_command
 from dnncli.config import load_config
 from dnncli.errors import Interrupted
 from dnncli.run.checkpoint import checksum
@@ -564,10 +568,10 @@ def everything(tmp_path: Path) -> dict[str, Any]:
 
 
 COMMANDS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "predict": lambda e: cli.predict(paths=e["images"], model=e["model"]),
-    "predict --format csv": lambda e: cli.predict(paths=e["images"], model=e["model"], output_format=cli.PredictFormat.csv),
-    "evaluate --json": lambda e: cli.evaluate(data=e["data"], model=e["model"], json_output=True),
-    "train --json": lambda e: cli.train(config=e["config"], json_output=True, quiet=True),
+    "predict": lambda e: predict_command(paths=e["images"], model=e["model"]),
+    "predict --format csv": lambda e: predict_command(paths=e["images"], model=e["model"], output_format=PredictFormat.csv),
+    "evaluate --json": lambda e: evaluate_command(data=e["data"], model=e["model"], json_output=True),
+    "train --json": lambda e: train_command(config=e["config"], json_output=True, quiet=True),
 }
 
 
@@ -657,7 +661,7 @@ def test_numeric_faults_are_refusals_not_numpy_warnings(tmp_path: Path) -> None:
 
 
 def test_any_warning_left_is_one_line(capsys) -> None:
-    @cli.handle_errors
+    @handle_errors
     def overflowing() -> None:
         np.float32(np.float64(1e39))  # NumPy warns: overflow encountered in cast
 

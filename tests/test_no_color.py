@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dnncli.cli.app import stdout_console
+from dnncli.terminal.console import stdout_console
 
 
 @pytest.mark.parametrize("no_color,expect_codes", [("1", False), (None, True)])

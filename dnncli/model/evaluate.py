@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from rich.table import Table
+
 from dnncli.data.hdf5 import Dataset, check_representable, class_labels
-from dnncli.terminal.display import shown
 from dnncli.errors import CheckFailed, ConfigError, DataError, ModelFileError
 from dnncli.model.file import ModelBundle
 from dnncli.model.selection import Selection, load_selection
 from dnncli.network.scores import regression_scores
-
+from dnncli.terminal.display import shown
+from dnncli.terminal.text import fmt
 
 
 # ---- the metrics themselves ------------------------------------------------------------------
@@ -210,11 +212,7 @@ def check_gates(result: Evaluation, min_accuracy: float | None, min_f1: float | 
 # ---- rendering -------------------------------------------------------------------------------
 
 
-def tables(result: Evaluation) -> list:  # -> list of rich tables
-    from rich.table import Table
-
-    from dnncli.terminal.text import fmt
-
+def tables(result: Evaluation) -> list[Table]:
     # class names and paths come from files and folders: shown escaped, never read as markup
     which = f" '{result.keys[0]}' [{result.range[0]}:{result.range[1]}]" if result.keys and result.range else ""
     part = f", the model's {result.part} set" if result.part else ""

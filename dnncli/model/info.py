@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import RenderableType
+from rich.table import Table
+
 from dnncli.model.file import ModelBundle
+from dnncli.terminal.display import shown
+from dnncli.terminal.text import fmt
 
 
 def scaling_text(bundle: ModelBundle) -> str:
@@ -57,12 +62,7 @@ def source_text(source: dict[str, Any]) -> str:
     return f"{source.get('file')} '{source.get('x_key')}'/'{source.get('y_key')}' [{start}:{stop}]"
 
 
-def tables(info: dict[str, Any]) -> list:  # -> rich renderables
-    from rich.table import Table
-
-    from dnncli.terminal.display import shown
-    from dnncli.terminal.text import fmt
-
+def tables(info: dict[str, Any]) -> list[Table]:
     layers = Table(title=shown(info["path"]), title_justify="left")
     for column in ("layer", "shape of W", "activation", "parameters"):
         layers.add_column(column, justify="left" if column in ("activation", "shape of W") else "right")
@@ -95,3 +95,9 @@ def tables(info: dict[str, Any]) -> list:  # -> rich renderables
         elif name not in ("run_dir", "dnn_version", "name", "segments"):
             metrics.add_row(shown(name), shown(fmt(value)))
     return [layers, about, metrics]
+
+
+def renderables(info: dict[str, Any]) -> list[RenderableType]:
+    """What ``dnn info`` shows: the tables, then the training config as it was written."""
+    shown_config = ["[bold]training config[/bold]", shown(info["config"].rstrip(), keep_newlines=True)] if info["config"] else []
+    return [*tables(info), *shown_config]

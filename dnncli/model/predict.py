@@ -12,14 +12,15 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 import numpy as np
+from rich.table import Table
 
-from dnncli.terminal.display import csv_text, shown
 from dnncli.data.images import DEFAULT_MAX_PIXELS, image_extensions, image_mode, images_to_columns, load_image
-from dnncli.errors import DataError, DnnError
-from dnncli.model.file import ModelBundle
+from dnncli.errors import ConfigError, DataError, DnnError
+from dnncli.model.file import ModelBundle, load_chosen_model
+from dnncli.terminal.display import csv_text, shown
 
 DEFAULT_BATCH = 256
 
@@ -94,6 +95,14 @@ def expand_paths(
 
 
 # ---- predicting ------------------------------------------------------------------------------
+
+
+def decision_threshold(bundle: ModelBundle, threshold: float | None) -> float:
+    """The threshold a binary model's positive class needs (0.5 unless given); refuses one for
+    any other model."""
+    if threshold is not None and not bundle.is_binary:
+        raise ConfigError("--threshold applies to binary (one sigmoid output) models only")
+    return 0.5 if threshold is None else threshold
 
 
 def input_note(bundle: ModelBundle) -> str | None:
@@ -212,9 +221,7 @@ def jsonl_row(prediction: Prediction) -> str:
     return json.dumps(prediction.as_dict()) + "\n"
 
 
-def table(predictions: list[Prediction]):  # -> rich.table.Table
-    from rich.table import Table
-
+def table(predictions: list[Prediction]) -> Table:
     table = Table(show_edge=False)
     table.add_column("path", overflow="fold")
     if predictions and predictions[0].outputs is not None:
@@ -227,3 +234,71 @@ def table(predictions: list[Prediction]):  # -> rich.table.Table
     for p in predictions:  # paths and class names may hold anything: shown escaped, never as markup
         table.add_row(shown(p.path), shown(p.class_name or ""), f"{p.probability:.4f}")
     return table
+
+
+# ---- dnn predict: the files to the output ------------------------------------------------------
+
+OUTPUT_FORMATS = ("table", "json", "jsonl", "csv")
+
+
+@dataclass
+class PredictOutcome:
+    total: int  # files (and directories without images) met
+    failures: int
+    table_rows: list[Prediction]  # the predictions of the table format, left for the caller to show
+
+
+def write_predictions(
+    bundle: ModelBundle,
+    records: Iterable[Prediction | Failure],
+    output_format: str,
+    out: TextIO,
+    on_failure: Callable[[str], None],
+) -> PredictOutcome:
+    """csv and jsonl rows written to ``out`` as each file is predicted, json at the end, table
+    rows returned; each failure's message to ``on_failure`` as it comes."""
+    kept, failures, total = [], 0, 0
+    if output_format == "csv":
+        out.write(csv_header_line(bundle))
+    for record in records:
+        total += 1
+        if isinstance(record, Failure):
+            failures += 1
+            on_failure(record.message)
+        elif output_format == "csv":
+            out.write(csv_row(record))
+        elif output_format == "jsonl":
+            out.write(jsonl_row(record))
+        else:
+            kept.append(record)
+    if output_format == "json":
+        out.write(json.dumps([r.as_dict() for r in kept], indent=2) + "\n")
+    if total == 0:
+        raise ConfigError("no image paths given (standard input was empty)")
+    return PredictOutcome(total, failures, kept if output_format == "table" else [])
+
+
+def predict_paths(
+    model: str | Path | None,
+    arguments: Iterable[str],
+    out: TextIO,
+    *,
+    output_format: str = "table",
+    recursive: bool = False,
+    threshold: float | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    stdin: TextIO | None = None,
+    on_note: Callable[[str], None] = lambda note: None,
+    on_failure: Callable[[str], None] = lambda message: None,
+) -> PredictOutcome:
+    """``dnn predict``: the model (a file, a run directory, or the default), the image paths the
+    arguments name (:func:`expand_paths`), their predictions written to ``out`` in
+    ``output_format`` (one of :data:`OUTPUT_FORMATS`). ``on_note``: a warning about the model's
+    input; ``on_failure``: a file that could not be predicted."""
+    bundle = load_chosen_model(model)
+    chosen = decision_threshold(bundle, threshold)
+    note = input_note(bundle)
+    if note:
+        on_note(note)
+    records = predict_files(bundle, expand_paths(arguments, recursive, stdin), chosen, max_pixels=max_pixels)
+    return write_predictions(bundle, records, output_format, out, on_failure)

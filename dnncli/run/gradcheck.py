@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
+from rich.table import Table
 
-from dnncli.config import Config
-from dnncli.network.gradcheck import GradCheckCase, GradCheckResult, PassOptions, gradient_check
+from dnncli.config import Config, load_config
+from dnncli.network.gradcheck import GradCheckCase, GradCheckResult, PassOptions, engine_cases, gradient_check
 from dnncli.network.model import Network
+from dnncli.run.prepare import generators, keep_probs, prepare
 
 DEFAULT_EXAMPLES = 5
 
@@ -41,8 +44,6 @@ def regularization_options(config: Config, network: Network, m: int) -> PassOpti
     """The config's L2 penalty and dropout as keyword arguments of the passes. Dropout masks are
     drawn once (from the run's training seed) and held fixed, so that every cost evaluation of
     the check sees the same thinned network."""
-    from dnncli.run.prepare import generators, keep_probs
-
     options = PassOptions()
     if config.training.l2_lambda:
         options.cost["l2_lambda"] = options.backward["l2_lambda"] = config.training.l2_lambda
@@ -57,8 +58,6 @@ def regularization_options(config: Config, network: Network, m: int) -> PassOpti
 def config_case(config: Config, examples: int = DEFAULT_EXAMPLES) -> GradCheckCase:
     """The config's network, as initialised for training, on its first ``examples`` examples,
     with its regularization."""
-    from dnncli.run.prepare import prepare
-
     prepared = prepare(config)
     data = prepared.data
     m = min(examples, data.m)
@@ -94,6 +93,52 @@ def failure_message(checked: list[CheckedCase], threshold: float) -> str | None:
     )
 
 
+@dataclass
+class GradCheckReport:
+    """What ``dnn gradcheck`` found: the engine's own cases (no config given) or the configs'."""
+
+    checked: list[CheckedCase]
+    epsilon: float
+    threshold: float
+    of_configs: bool
+
+    @property
+    def passed(self) -> bool:
+        return all(c.result.passed for c in self.checked)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"epsilon": self.epsilon, "threshold": self.threshold, "passed": self.passed,
+                "cases": [c.as_dict() for c in self.checked]}
+
+    def tables(self) -> list[Table]:
+        """One table of the engine's cases, or one table of parameters per config."""
+        if not self.of_configs:
+            return [cases_table(self.checked)]
+        return [parameters_table(case) for case in self.checked]
+
+    def failure_message(self) -> str | None:
+        return failure_message(self.checked, self.threshold)
+
+
+def gradcheck(
+    configs: Sequence[str | Path] = (),
+    overrides: Sequence[str] = (),
+    *,
+    epsilon: float = 1e-7,
+    threshold: float = 1e-7,
+    examples: int = DEFAULT_EXAMPLES,
+    max_coordinates: int | None = 200,
+) -> GradCheckReport:
+    """``dnn gradcheck``: with no config every coordinate of the engine's own cases; with configs
+    (each read with ``overrides``, every one read and refused before any is checked) each one's
+    network on ``examples`` of its training examples, at most ``max_coordinates`` entries of each
+    parameter array."""
+    if not configs:
+        return GradCheckReport(run_cases(engine_cases(), epsilon, threshold), epsilon, threshold, of_configs=False)
+    cases = [config_case(load_config(config, list(overrides)), examples) for config in configs]
+    return GradCheckReport(run_cases(cases, epsilon, threshold, max_coordinates), epsilon, threshold, of_configs=True)
+
+
 # ---- rendering -------------------------------------------------------------------------------
 
 
@@ -101,9 +146,7 @@ def _verdict(passed: bool) -> str:
     return "[green]pass[/green]" if passed else "[bold red]FAIL[/bold red]"
 
 
-def cases_table(checked: list[CheckedCase]):  # -> rich.table.Table
-    from rich.table import Table
-
+def cases_table(checked: list[CheckedCase]) -> Table:
     table = Table(
         title="gradient check of the engine (float64; dropout with fixed masks; checked: coordinates)",
         title_justify="left",
@@ -124,9 +167,7 @@ def _regularization_text(options: PassOptions) -> str:
     return f", {', '.join(parts)}" if parts else ""
 
 
-def parameters_table(checked: CheckedCase):
-    from rich.table import Table
-
+def parameters_table(checked: CheckedCase) -> Table:
     network = checked.case.network
     # The verdict is over all coordinates together, as the course computes it: one array of very
     # small gradients (a 0.01-scaled init) can show finite-difference noise of 1e-7 on its own.

@@ -20,9 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnncli.terminal.display import csv_text, escape_controls, shown
-from dnncli.errors import ConfigError, RunDirError
+from rich.table import Table
+
+from dnncli.config import parse_yaml
+from dnncli.errors import ConfigError, DnnError, RunDirError
 from dnncli.files.lock import held_elsewhere
+from dnncli.terminal.display import csv_text, escape_controls, shown
+from dnncli.terminal.text import to_json
 
 PARTIAL_SUFFIX = ".partial"
 # metrics shown in the table (all of them go to --json and --csv)
@@ -70,8 +74,6 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _read_settings(path: Path) -> dict[str, Any]:
-    from dnncli.config import parse_yaml
-
     with contextlib.suppress(OSError, UnicodeDecodeError, ConfigError):
         raw = parse_yaml(path.read_text(encoding="utf-8"), str(path))
         if isinstance(raw, dict):
@@ -201,9 +203,7 @@ def short_names(keys: list[str]) -> list[str]:
     return [short if last.count(short) == 1 else key for key, short in zip(keys, last)]
 
 
-def runs_table(runs: list[RunInfo]) -> Any:
-    from rich.table import Table
-
+def runs_table(runs: list[RunInfo]) -> Table:
     settings = differing_settings(runs)
     metrics = [k for k in TABLE_METRICS if any(k in r.metrics for r in runs)]
     headers = ["name", "date", "status", *short_names(settings), *metrics]
@@ -284,9 +284,7 @@ def comparison(runs: list[RunInfo]) -> dict[str, Any]:
     }
 
 
-def comparison_table(runs: list[RunInfo]) -> Any:
-    from rich.table import Table
-
+def comparison_table(runs: list[RunInfo]) -> Table:
     data = comparison(runs)
     table = Table(header_style="bold")
     table.add_column("")
@@ -312,3 +310,49 @@ def comparison_csv(runs: list[RunInfo]) -> str:
         for key, values in data[section].items():
             writer.writerow([_csv_cell(key), *[_csv_cell(v) for v in values]])
     return out.getvalue()
+
+
+# ---- dnn runs: which runs, and in which form --------------------------------------------------
+
+
+def output_format(json_output: bool, csv_output: bool) -> str:
+    """``json``, ``csv`` or ``table`` (the default), from ``--json`` and ``--csv``."""
+    if json_output and csv_output:
+        raise DnnError("give --json or --csv, not both")
+    return "json" if json_output else "csv" if csv_output else "table"
+
+
+@dataclass
+class Listing:
+    """What ``dnn runs`` shows: the runs of a directory, or (``compared``) runs side by side."""
+
+    runs: list[RunInfo]
+    compared: bool
+    directory: str  # where the runs were looked for
+
+    def text(self, fmt: str) -> str:
+        """The runs as ``json`` or ``csv`` text."""
+        if fmt == "json":
+            return to_json(comparison(self.runs) if self.compared else runs_json(self.runs)) + "\n"
+        return comparison_csv(self.runs) if self.compared else runs_csv(self.runs)
+
+    def table(self) -> Table:
+        return comparison_table(self.runs) if self.compared else runs_table(self.runs)
+
+
+def list_runs(args: list[str], sort: str | None = None, reverse: bool = False) -> Listing:
+    """``dnn runs [DIR]``: the runs of a directory (default ``runs``), sorted; ``dnn runs compare
+    RUN RUN...``: the runs named, in the order given."""
+    if args[:1] == ["compare"]:
+        if sort is not None or reverse:
+            raise DnnError("dnn runs compare shows the runs in the order given: no --sort or --reverse")
+        return Listing(resolve_runs(args[1:]), compared=True, directory="")
+    if len(args) > 1:
+        raise DnnError(f"dnn runs takes one directory, got {len(args)}: {' '.join(args)} (to put runs side by side: dnn runs compare A B)")
+    directory = args[0] if args else "runs"
+    found = find_runs(Path(directory))
+    if sort is not None:
+        found = sort_runs(found, sort, reverse)
+    elif reverse:
+        found = found[::-1]
+    return Listing(found, compared=False, directory=directory)

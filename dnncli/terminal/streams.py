@@ -3,7 +3,7 @@
 * **stdout carries the results**: if it is closed (``dnn predict ... >&-``) or cannot be written
   (``> /dev/full``: no space left), the command fails with its own error, exit 3, one line on
   stderr, instead of exiting 0 with the results lost or ending in an internal error.
-  A reader that went away (``| head``) stays a broken pipe (exit 141, see :mod:`dnncli.cli.app`).
+  A reader that went away (``| head``) stays a broken pipe (exit 141, see :mod:`dnncli.cli.common`).
 * **stderr carries messages, best effort**: when it is closed or full, messages are dropped and
   the exit code stays the one the failure deserves (never 1 or 120 because a message could not
   be written).
