@@ -75,7 +75,7 @@ def _reference() -> Any:
 def _command_paths(command: Any, context: Any) -> list[str]:
     paths = [context.command_path]
     for name in getattr(command, "list_commands", lambda _: [])(context):
-        sub = command.get_command(context, name)
+        sub = command.resolve_command(context, [name])[1]  # the command itself, not its listing
         paths += _command_paths(sub, sub.context_class(sub, info_name=name, parent=context))
     return paths
 

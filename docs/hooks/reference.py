@@ -3,7 +3,7 @@
 A page asks for a generated block with a marker line of its own, ``<!-- dnn:NAME -->``:
 
 - ``cli``: every command and option, walked from the Typer app through click's API only
-  (``list_commands`` / ``get_command``, ``get_params``, ``get_help_record``), so that it keeps
+  (``list_commands`` / ``resolve_command``, ``get_params``, ``get_help_record``), so that it keeps
   working when the commands are loaded lazily;
 - ``config-keys`` and ``sweep-keys``: every key of a config and a sweep file, from their JSON
   Schemas (themselves from the pydantic models): type, default, meaning;
@@ -112,7 +112,8 @@ def _command_section(command: Any, context: Any, level: int) -> list[str]:
     if rows:
         lines += ["| argument or option | meaning |", "| --- | --- |", *rows, ""]
     for name in getattr(command, "list_commands", lambda _: [])(context):
-        sub = command.get_command(context, name)
+        # resolve_command, not get_command: the root lists its commands without loading them
+        sub = command.resolve_command(context, [name])[1]
         if sub is None or getattr(sub, "hidden", False):
             continue
         lines += _command_section(sub, sub.context_class(sub, info_name=name, parent=context), level + 1)
