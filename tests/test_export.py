@@ -329,3 +329,34 @@ def test_info_tables_show_a_hostile_files_names_literally(tmp_path: Path) -> Non
     text = console.export_text()
     assert "\x1b" not in text and "\x07" not in text
     assert "x\\x1b[2J" in text and "[red]N" in text and "[bold]key" in text and "\\x07value" in text
+
+
+def test_the_export_command_writes_the_latest_run_and_info_reads_it_back(tmp_path: Path, models: dict) -> None:
+    """`dnn export` and `dnn info model.onnx` through the installed command: the file written is
+    the one the library writes; an existing output is refused without --force (exit 2, one line)."""
+    model, X = models["binary"]
+    out = tmp_path / "binary.onnx"
+    written = run_dnn("export", str(model.parent), "-o", str(out))
+    assert written.returncode == 0 and written.stderr == "", written.stderr
+    assert written.stdout.strip() == str(out)
+    np.testing.assert_allclose(run_onnx(out, X)["probabilities"][:, 1], [r["probabilities"]["bright"] for r in dnn_predict(model, X, tmp_path / "png")], rtol=0, atol=1e-6)
+    again = run_dnn("export", str(model.parent), "-o", str(out))
+    assert again.returncode == 2 and again.stdout == "" and len(again.stderr.splitlines()) == 1
+    assert "--force" in again.stderr
+    assert run_dnn("export", str(model.parent), "-o", str(out), "--force").returncode == 0
+    shown = run_dnn("info", str(out), "--json")
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    assert info["dnn"] is True and info["metadata"]["classes"] == ["dark", "bright"]
+    table = run_dnn("info", str(out))
+    assert table.returncode == 0 and "probabilities" in table.stdout and "training config" in table.stdout
+
+
+def test_the_config_schema_command_prints_the_schemas() -> None:
+    from dnncli.config.jsonschema import config_schema
+    from dnncli.sweep.jsonschema import sweep_schema
+
+    config = run_dnn("config", "schema")
+    assert config.returncode == 0 and json.loads(config.stdout) == json.loads(json.dumps(config_schema()))
+    sweep = run_dnn("config", "schema", "--sweep")
+    assert sweep.returncode == 0 and json.loads(sweep.stdout) == json.loads(json.dumps(sweep_schema()))

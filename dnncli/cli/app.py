@@ -32,11 +32,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "gradcheck": ("dnncli.cli.gradcheck", "Check backpropagation against finite differences, in float64; exit 1 on any failure."),
     "info": ("dnncli.cli.info", "Describe a model: layers, parameter counts, input shape and scaling, classes, config, metrics."),
+    "export": (
+        "dnncli.cli.export",
+        "Write a model as an ONNX file that runs without dnn (ONNX Runtime: Python, C, C#, Java, JavaScript, phones).",
+    ),
     "data": (
         "dnncli.cli.data",
         "Data sets: the embedded demo set (demo), your own images (import), what a file or folder holds (inspect), a test set drawn from a file (split).",
     ),
     "plot": ("dnncli.cli.plot", "Pictures of models and runs: decision boundaries, learning curves compared."),
+    "config": ("dnncli.cli.config", "Config files: their JSON Schema, for editors and validators."),
 }
 
 

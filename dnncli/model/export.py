@@ -28,8 +28,7 @@ import numpy as np
 from dnncli import __version__
 from dnncli.errors import DnnError
 from dnncli.files.atomic import write_with
-from dnncli.model.file import ModelBundle
-from dnncli.model.info import scaling_text
+from dnncli.model.file import ModelBundle, scaling_text
 from dnncli.terminal.display import shown
 
 # ONNX Runtime 1.13 and later (2022), onnxruntime-web and the mobile builds all run opset 17;

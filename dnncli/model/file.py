@@ -305,3 +305,10 @@ def choose_model(model: str | Path | None = None, runs_dir: str | Path = "runs")
 
 def load_chosen_model(model: str | Path | None = None) -> ModelBundle:
     return load_model(choose_model(model))
+
+
+def scaling_text(bundle: ModelBundle) -> str:
+    """How the model scales its inputs, in words (``dnn info``, an export's metadata)."""
+    if bundle.input_divisor == 1:
+        return f"{bundle.input_dtype} values used as they are"
+    return f"{bundle.input_dtype} values divided by {bundle.input_divisor:g}"

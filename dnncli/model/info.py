@@ -1,21 +1,18 @@
-"""What a model file holds, for ``dnn info``: layers, input handling, classes, config, metrics."""
+"""What a model file holds, for ``dnn info``: layers, input handling, classes, config, metrics;
+or what an exported ONNX file holds (:func:`dnncli.model.export.describe_onnx`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import RenderableType
 from rich.table import Table
 
-from dnncli.model.file import ModelBundle
+from dnncli.model.export import describe_onnx, onnx_tables
+from dnncli.model.file import ModelBundle, load_chosen_model, scaling_text
 from dnncli.terminal.display import shown
 from dnncli.terminal.text import fmt
-
-
-def scaling_text(bundle: ModelBundle) -> str:
-    if bundle.input_divisor == 1:
-        return f"{bundle.input_dtype} values used as they are"
-    return f"{bundle.input_dtype} values divided by {bundle.input_divisor:g}"
 
 
 def describe(bundle: ModelBundle) -> dict[str, Any]:
@@ -99,5 +96,20 @@ def tables(info: dict[str, Any]) -> list[Table]:
 
 def renderables(info: dict[str, Any]) -> list[RenderableType]:
     """What ``dnn info`` shows: the tables, then the training config as it was written."""
-    shown_config = ["[bold]training config[/bold]", shown(info["config"].rstrip(), keep_newlines=True)] if info["config"] else []
-    return [*tables(info), *shown_config]
+    return [*tables(info), *_config_text(info["config"])]
+
+
+def _config_text(config: str | None) -> list[RenderableType]:
+    return ["[bold]training config[/bold]", shown(config.rstrip(), keep_newlines=True)] if config else []
+
+
+def describe_path(path: Path | None) -> tuple[dict[str, Any], list[RenderableType]]:
+    """``dnn info PATH``: what a model file or run directory holds (default: the model commands
+    use, :func:`~dnncli.model.file.load_chosen_model`), or an exported ``.onnx`` file; as JSON-ready
+    values and as what is shown."""
+    if path is not None and path.suffix.lower() == ".onnx":
+        info = describe_onnx(path)
+        config = info["metadata"].get("config")
+        return info, [*onnx_tables(info), *_config_text(config if isinstance(config, str) else None)]
+    info = describe(load_chosen_model(path))
+    return info, renderables(info)
