@@ -22,7 +22,7 @@ from dnncli.files.atomic import write_with
 TARGETS = {"classification": "sold", "regression": "price"}
 DISTRICTS = np.array(["harbour", "hills", "old town", "riverside"])
 DISTRICT_EFFECT = np.array([0.8, 0.3, -0.2, -0.7])
-NOTES = np.array(["near the park, quiet", 'the owner says "cosy"', "two rooms\nupstairs", "=1+2", "", "south facing"])
+NOTES = np.array(["near the park, quiet", 'the owner says "cosy"', "two rooms\nupstairs", "=1+2", "south facing"])
 
 
 def _with_gaps(values: np.ndarray, rng: np.random.Generator, share: float) -> pa.Array:
@@ -41,14 +41,14 @@ def demo_table(m: int = 400, seed: int = 0, task: str = "classification") -> pa.
     rng = np.random.default_rng(seed)
     area = np.round(rng.lognormal(4.4, 0.35, m), 1)
     rooms = np.clip(np.round(area / 25 + rng.normal(0, 0.8, m)), 1, 9)
-    age = rng.integers(0, 90, m).astype(np.float64)
+    age = rng.integers(0, 90, m)
     district = rng.integers(0, len(DISTRICTS), m)
     score = 1.2 * _standard(area) + 0.5 * _standard(rooms) - 0.6 * _standard(age) + DISTRICT_EFFECT[district]
     score += rng.normal(0, 0.5, m)
     if task == "classification":
         target = pa.array(np.where(score > 0, "yes", "no"))
     else:
-        target = pa.array(np.round(250_000 + 60_000 * score, -2))
+        target = pa.array(np.round(250_000 + 60_000 * score, -2).astype(np.int64))
     ids = np.char.add("h", np.char.zfill(np.arange(1, m + 1).astype(str), 5))
     columns = {
         "id": pa.array(ids),
@@ -56,7 +56,7 @@ def demo_table(m: int = 400, seed: int = 0, task: str = "classification") -> pa.
         "rooms": _with_gaps(rooms.astype(np.int64), rng, 0.05),
         "age": pa.array(age),
         "district": _with_gaps(DISTRICTS[district], rng, 0.04),
-        "note": pa.array(NOTES[rng.integers(0, len(NOTES), m)]),
+        "note": _with_gaps(NOTES[rng.integers(0, len(NOTES), m)], rng, 0.1),
         TARGETS[task]: target,
     }
     return pa.table(columns)
