@@ -63,6 +63,17 @@ def test_valid_csv_is_read_as_written(tmp_path: Path) -> None:
     }
 
 
+def test_quoted_line_breaks_across_block_boundaries_are_read_as_written(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(tables, "BLOCK_BYTES", 4096)  # hundreds of blocks, many split inside a quoted field
+    body = b"".join(b'%d,"line %d\nnext, line"\n' % (i, i) for i in range(3000))
+    source = open_table(write(tmp_path, "q.csv", b"n,text\n" + body))
+    assert source.quoted
+    for table in (read_table(source), pa.Table.from_batches([b for _, b in iter_batches(source)])):
+        assert table.column("n").to_pylist() == list(range(3000))
+        assert table.column("text")[2999].as_py() == "line 2999\nnext, line"
+    assert not open_table(write(tmp_path, "plain.csv", b"n,m\n1,2\n")).quoted  # no quote: the faster split
+
+
 def test_parquet_is_read_with_its_types(tmp_path: Path) -> None:
     table = pa.table({"x": pa.array([1.5, None, 3.0]), "city": pa.array(["a", "b", None]).dictionary_encode(), "n": [1, 2, 3]})
     path = tmp_path / "t.parquet"
@@ -85,9 +96,9 @@ def test_parquet_is_known_by_its_bytes_whatever_its_name(tmp_path: Path) -> None
     "data, expected",
     [
         (b"a,b\n1,2\n3,4\n5,6,7\n", "row 3, column 3"),  # a row longer than the header
-        (b"a,b\n1,2\n\"x\ny\",4\n5\n", "row 3, column 2 is missing"),  # shorter, after a quoted line break
-        (b"a,b\n1,x\n2,\xff\xfe\n", "row 2, column 2: bytes that are not UTF-8"),
-        (b"a,b\n1,x\n\xc3(,y\n", "row 2, column 1: bytes that are not UTF-8"),
+        (b"a,b\n1,2\n\"x\ny\",4\n5\n", "row 3, column 'b' is missing"),  # shorter, after a quoted line break
+        (b"a,b\n1,x\n2,\xff\xfe\n", "row 2, column 'b': bytes that are not UTF-8"),
+        (b"a,b\n1,x\n\xc3(,y\n", "row 2, column 'a': bytes that are not UTF-8"),
         (b"a,\xffb\n1,2\n", "the header, column 2: bytes that are not UTF-8"),
         (b"a,,c\n1,2,3\n", "the header, column 2: no name"),
         (b"a, ,c\n1,2,3\n", "the header, column 2: no name"),

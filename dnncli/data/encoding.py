@@ -53,6 +53,8 @@ NUMBER_PATTERN = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|I
 # the histogram's bins in the exact median of a table read in batches
 MEDIAN_BINS = 1 << 16
 MAX_SHOWN = 5
+# the numbers are written into X a block of this many bytes of rows at a time (within the cache)
+ROW_BLOCK_BYTES = 2 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -196,18 +198,21 @@ def _choose(names: Sequence[str], types: Sequence[pa.DataType], options: TableOp
 
 def _learn_number(name: str, values: np.ndarray, warnings: list[str]) -> NumberColumn:
     present = ~np.isnan(values)
-    n_present = int(present.sum())
-    if n_present == 0:
+    kept = values[present]  # a copy: the median may reorder it
+    gaps = len(values) - len(kept)
+    if not len(kept):
         warnings.append(f"column '{printable(name)}' has no value in the training rows: it is kept at 0")
         return NumberColumn(name, 0.0, 0.0, 1.0, False)
-    kept = values[present]
-    median = float(np.median(kept))
-    has_gaps = n_present < len(values)
-    if float(kept.min()) == float(kept.max()):
-        warnings.append(f"column '{printable(name)}' has one value ({kept[0]:g}) in every training row: it is kept at 0")
-        return NumberColumn(name, median, median, 1.0, has_gaps)
-    filled = np.where(present, values, median)
-    return NumberColumn(name, median, float(filled.mean()), float(filled.std()), has_gaps)
+    low, high = float(kept.min()), float(kept.max())
+    median = float(np.median(kept, overwrite_input=True))
+    if low == high:
+        warnings.append(f"column '{printable(name)}' has one value ({low:g}) in every training row: it is kept at 0")
+        return NumberColumn(name, median, median, 1.0, gaps > 0)
+    # the mean and deviation of the column with its gaps filled, without filling a copy of it
+    mean = (float(kept.sum()) + gaps * median) / len(values)
+    kept -= mean
+    variance = (float(kept @ kept) + gaps * (median - mean) ** 2) / len(values)
+    return NumberColumn(name, median, mean, math.sqrt(variance), gaps > 0)
 
 
 def _check_level_count(name: str, distinct: int, source: str) -> None:
@@ -352,19 +357,25 @@ class TableEncoder:
         return EncodedTable(rows.T, y, self.feature_names, warnings)
 
     def _write_numbers(self, table: pa.Table | pa.RecordBatch, rows: np.ndarray, source: str, first_row: int) -> int:
-        offset = 0
-        for number in self.numbers:
-            values = _numbers(table[number.name], number.name, source, first_row)
-            gaps = np.isnan(values)
-            column = rows[:, offset]  # written in place: no copy of the column
-            np.subtract(values, number.mean, out=column)
-            column /= number.scale
-            column[gaps] = (number.median - number.mean) / number.scale
-            offset += 1
-            if number.indicator:
-                rows[:, offset] = gaps
+        """The number columns (and their missing indicators), written a block of rows at a time:
+        a block of ``X`` stays in the cache while each of its columns is written, where whole
+        strided columns would each sweep the whole matrix."""
+        block_rows = max(256, ROW_BLOCK_BYTES // (8 * max(1, self.n_x)))
+        for start in range(0, table.num_rows, block_rows):
+            part, block = table.slice(start, block_rows), rows[start : start + block_rows]
+            offset = 0
+            for number in self.numbers:
+                values = _numbers(part.column(number.name), number.name, source, first_row + start)
+                gaps = np.isnan(values)
+                column = block[:, offset]  # written in place: no copy of the column
+                np.subtract(values, number.mean, out=column)
+                column /= number.scale
+                column[gaps] = (number.median - number.mean) / number.scale
                 offset += 1
-        return offset
+                if number.indicator:
+                    block[:, offset] = gaps
+                    offset += 1
+        return sum(1 + n.indicator for n in self.numbers)
 
     def _targets(self, table: pa.Table | pa.RecordBatch, source: str, first_row: int) -> np.ndarray:
         target = self.target

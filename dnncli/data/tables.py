@@ -23,6 +23,7 @@ quotes before it is outside any quoted field).
 
 from __future__ import annotations
 
+import mmap
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +44,18 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv", *PARQUET_SUFFIXES)
 PARQUET_MAGIC = b"PAR1"
 BOM = b"\xef\xbb\xbf"
-# pyarrow parses a CSV in blocks of this size, one per core; a row must fit in one, so this is also
-# the longest row (and field) a table may have: a 100 MB field is refused, never held
-BLOCK_BYTES = 16 * 1024**2
+# pyarrow parses a CSV in blocks of this size on every core (pyarrow's default: measured faster
+# than 4 or 16 MiB on two cores), and a table read in batches comes a block at a time
+BLOCK_BYTES = 1024**2
 # a longer text field is refused (pyarrow grows a block to hold a longer row, so this is checked on
-# the values read)
-MAX_FIELD_BYTES = BLOCK_BYTES
+# the values read), and so is a longer header line (before pyarrow reads it)
+MAX_FIELD_BYTES = 16 * 1024**2
+# the header is looked for in this much of the file first, then in four times more, and so on
+HEADER_PROBE_BYTES = 64 * 1024
+# files up to this size are searched for a quote character before they are read: without one no
+# field can hold a line break, and pyarrow splits the file into blocks at any line end (a third
+# faster); larger files, and files with quotes, are split where a quoted field cannot straddle
+QUOTE_SCAN_BYTES = 4 * 1024**3
 # a million columns is a hostile header, not a table to train on (a 128x128 RGB picture per row
 # is 49,152 values)
 MAX_COLUMNS = 100_000
@@ -68,6 +75,7 @@ class TableFile:
     columns: tuple[str, ...]
     rows: int | None
     data_bytes: int
+    quoted: bool = True  # a CSV file holds a quote character (a field may hold a line break)
 
     def fits(self, budget_bytes: int) -> bool:
         """Whether the whole table may be read at once within ``budget_bytes``."""
@@ -89,18 +97,24 @@ def open_table(path: str | Path) -> TableFile:
             return _open_parquet(path, f)
         columns = _csv_header(path, f)
         size = f.seek(0, 2)
-    return TableFile(path, "csv", columns, None, size)
+        quoted = size > QUOTE_SCAN_BYTES or _holds_quote(f)
+    return TableFile(path, "csv", columns, None, size, quoted)
+
+
+def _holds_quote(f: BinaryIO) -> bool:
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        return mapped.find(b'"') >= 0
 
 
 # ---- CSV ------------------------------------------------------------------------------------
 
 
 def _csv_options(
-    use_threads: bool, columns: Sequence[str] | None, column_types: Mapping[str, pa.DataType] | None
+    use_threads: bool, columns: Sequence[str] | None, column_types: Mapping[str, pa.DataType] | None, quoted: bool = True
 ) -> dict:
     return {
         "read_options": pa_csv.ReadOptions(use_threads=use_threads, block_size=BLOCK_BYTES),
-        "parse_options": pa_csv.ParseOptions(newlines_in_values=True),
+        "parse_options": pa_csv.ParseOptions(newlines_in_values=quoted),
         "convert_options": pa_csv.ConvertOptions(
             include_columns=list(columns) if columns is not None else None,
             column_types=dict(column_types or {}),
@@ -111,17 +125,21 @@ def _csv_options(
 
 def _csv_header(path: Path, f: BinaryIO) -> tuple[str, ...]:
     """The header's names, checked: its field count, UTF-8, no name empty or repeated."""
-    head = f.read(BLOCK_BYTES)
-    skip = len(BOM) if head.startswith(BOM) else 0
-    fields = _Walk(0).chunk(np.frombuffer(head, np.uint8)[skip:], final=len(head) < BLOCK_BYTES)
-    row_ends = np.flatnonzero(fields.row_end)
+    size = HEADER_PROBE_BYTES
+    while True:  # most headers are found in the first read
+        f.seek(0)
+        head = f.read(size)
+        skip = len(BOM) if head.startswith(BOM) else 0
+        final = len(head) < size
+        fields = _Walk(0).chunk(np.frombuffer(head, np.uint8)[skip:], final=final)
+        row_ends = np.flatnonzero(fields.row_end)
+        if len(row_ends) or final or size > MAX_FIELD_BYTES:
+            break
+        size *= 4
     if not len(row_ends):
-        if len(head) < BLOCK_BYTES:
+        if final:
             raise DataError(f"{printable(path)}: holds no header line, expected a {WHAT}")
-        raise DataError(
-            f"{printable(path)}: the header line is longer than {BLOCK_BYTES // 1024**2} MiB "
-            "(the longest row a table may have)"
-        )
+        raise DataError(f"{printable(path)}: the header line is longer than {MAX_FIELD_BYTES // 1024**2} MiB")
     n_columns = int(row_ends[0]) + 1
     if n_columns > MAX_COLUMNS:
         raise DataError(
@@ -163,7 +181,7 @@ def _read_csv(
 ) -> pa.Table:
     with open_regular(source.path, WHAT) as f:
         try:
-            table = pa_csv.read_csv(f, **_csv_options(True, columns, column_types))
+            table = pa_csv.read_csv(f, **_csv_options(True, columns, column_types, source.quoted))
         except pa.ArrowInvalid as exc:
             raise _csv_problem(source, exc, columns, column_types) from None
     if any(pa.types.is_binary(t) for t in table.schema.types):  # pyarrow's type for bytes not UTF-8
@@ -177,7 +195,7 @@ def _csv_batches(
     types = dict(column_types or {})
     with open_regular(source.path, WHAT) as f:
         try:
-            with pa_csv.open_csv(f, **_csv_options(True, columns, types)) as first:
+            with pa_csv.open_csv(f, **_csv_options(True, columns, types, source.quoted)) as first:
                 # the streaming reader types every block as the first: whole numbers may be
                 # followed by fractions, an empty start by anything
                 types.update({c.name: _streamed_type(c.type) for c in first.schema if c.name not in types})
@@ -185,7 +203,7 @@ def _csv_batches(
             raise _csv_problem(source, exc, columns, types) from None
     with open_regular(source.path, WHAT) as f:
         try:
-            with pa_csv.open_csv(f, **_csv_options(True, columns, types)) as reader:
+            with pa_csv.open_csv(f, **_csv_options(True, columns, types, source.quoted)) as reader:
                 yield from reader
         except pa.ArrowInvalid as exc:
             raise _csv_problem(source, exc, columns, types) from None
@@ -216,7 +234,7 @@ def _csv_problem(
         expected = "a number" if kind in ("double", "float", "int64") else f"a value of type {kind}"
         return DataError(_at(source, row, names[index], f"'{printable(value)}' is not {expected}, as the column's values are"))
     with open_regular(source.path, WHAT) as f:
-        located = _locate_problem(f, len(source.columns))
+        located = _locate_problem(f, source.columns)
     if located:
         return DataError(f"{printable(source.path)}: {located}")
     return DataError(f"{printable(source.path)}: cannot read the CSV table: {_first_line(exc)}")
@@ -228,7 +246,7 @@ def _serial_refusal(
     """pyarrow's message for the file read on one thread, which names the row."""
     with open_regular(source.path, WHAT) as f:
         try:
-            with pa_csv.open_csv(f, **_csv_options(False, columns, column_types)) as reader:
+            with pa_csv.open_csv(f, **_csv_options(False, columns, column_types, source.quoted)) as reader:
                 for _ in reader:
                     pass
         except pa.ArrowInvalid as exc:
@@ -447,15 +465,20 @@ def _chunks(f: BinaryIO) -> Iterator[tuple[int, bytes, bool]]:
         data = following
 
 
-def _locate_problem(f: BinaryIO, n_columns: int) -> str | None:
+def _column(names: Sequence[str], index: int) -> str:
+    return f"column '{printable(names[index])}'" if index < len(names) else f"column {index + 1}"
+
+
+def _locate_problem(f: BinaryIO, names: Sequence[str]) -> str | None:
     """Where the first ragged row, overlong field or bytes that are not UTF-8 are, as
     ``row R, column C: what``; None when none is found."""
     walk: _Walk | None = None
     pending = b""  # the start of a UTF-8 sequence cut by the chunk's end
+    n = len(names)
     for offset, data, last in _chunks(f):
         walk = walk or _Walk(offset)
         fields = walk.chunk(np.frombuffer(data, np.uint8), last)
-        ragged = fields.row_end & (fields.column + 1 != n_columns)
+        ragged = fields.row_end & (fields.column + 1 != n)
         long = fields.length > MAX_FIELD_BYTES
         bad_utf8 = _invalid_utf8_offset(pending + data, offset - len(pending), last)
         pending = b"" if bad_utf8 is not None else _cut_sequence(data)
@@ -463,14 +486,15 @@ def _locate_problem(f: BinaryIO, n_columns: int) -> str | None:
         if ragged.any():
             i = int(np.argmax(ragged))
             count = int(fields.column[i]) + 1
-            which = f"column {n_columns + 1} (the header names {n_columns})" if count > n_columns else f"column {count + 1} is missing"
-            firsts.append((int(fields.end[i]), f"row {fields.row[i]}, {which}: {count} field{'s' if count > 1 else ''} where the header has {n_columns}"))
+            which = f"column {n + 1} (the header names {n})" if count > n else f"{_column(names, count)} is missing"
+            firsts.append((int(fields.end[i]), f"row {fields.row[i]}, {which}: {count} field{'s' * (count > 1)} where the header has {n}"))
         if long.any():
             i = int(np.argmax(long))
-            firsts.append((int(fields.end[i] - fields.length[i]), f"row {fields.row[i]}, column {int(fields.column[i]) + 1}: a field longer than {MAX_FIELD_BYTES // 1024**2} MiB"))
+            where = f"row {fields.row[i]}, {_column(names, int(fields.column[i]))}"
+            firsts.append((int(fields.end[i] - fields.length[i]), f"{where}: a field longer than {MAX_FIELD_BYTES // 1024**2} MiB"))
         if bad_utf8 is not None and len(fields.end):
             i = min(int(np.searchsorted(fields.end, bad_utf8)), len(fields.end) - 1)
-            firsts.append((bad_utf8, f"row {fields.row[i]}, column {int(fields.column[i]) + 1}: bytes that are not UTF-8 text"))
+            firsts.append((bad_utf8, f"row {fields.row[i]}, {_column(names, int(fields.column[i]))}: bytes that are not UTF-8 text"))
         if firsts:
             return min(firsts)[1]
     return None
