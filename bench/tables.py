@@ -62,16 +62,19 @@ def worker(engine: str, path: str) -> dict:
         import pandas as pd
     baseline = _resident_bytes()
     start = time.perf_counter()
+    phases = {}
     if engine == "dnn":
         table = read_table(open_table(path))
+        phases["read"] = time.perf_counter() - start
         encoder, encoded = fit_transform(table, TableOptions(), path)
+        phases["encode"] = time.perf_counter() - start - phases["read"]
         shape, matrix_bytes = encoded.X.shape, encoded.X.nbytes
     else:
         frame = pd.read_csv(path)
         shape, matrix_bytes = frame.shape, 0
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline
-    return {"engine": engine, "seconds": seconds, "peak_bytes": peak, "shape": list(shape), "matrix_bytes": matrix_bytes}
+    return {"engine": engine, "seconds": seconds, "phases": phases, "peak_bytes": peak, "shape": list(shape), "matrix_bytes": matrix_bytes}
 
 
 def measure(engine: str, path: Path) -> dict:
@@ -105,6 +108,7 @@ def main() -> None:
     matrix = dnn["matrix_bytes"]
     print(f"pandas.read_csv alone:       {pandas['seconds']:6.2f} s   peak +{pandas['peak_bytes'] / 1e6:6.0f} MB   frame {pandas['shape']}")
     print(f"dnn read + encode:           {dnn['seconds']:6.2f} s   peak +{dnn['peak_bytes'] / 1e6:6.0f} MB   X {dnn['shape']} float64, {matrix / 1e6:.0f} MB")
+    print(f"  of which read {dnn['phases']['read']:.2f} s, learn + encode {dnn['phases']['encode']:.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     time_ok = dnn["seconds"] <= pandas["seconds"]
     memory_ok = dnn["peak_bytes"] <= 2 * matrix
     print(f"target: time <= pandas' read alone: {dnn['seconds'] / pandas['seconds']:.2f}x  {'met' if time_ok else 'NOT met'}")
