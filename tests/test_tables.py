@@ -252,7 +252,7 @@ def test_nothing_of_a_test_table_reaches_the_fitted_encoder() -> None:
     # the test's gaps are filled with the training median (80), standardized with the training statistics
     size = encoder.numbers[0]
     assert size.median == 80.0
-    np.testing.assert_allclose(encoded.X[0, 1:3], (80.0 - size.mean) / size.scale)
+    np.testing.assert_allclose(encoded.X[0], (np.array([1e6, 80, 80, -5, 3]) - size.mean) / size.scale)
     # a category unseen in training: zeros, and a warning naming the column and the value
     np.testing.assert_array_equal(encoded.X[4:7, :2], 0)
     assert any("column 'city' holds 'z' (2 rows), not seen in the training rows" in w for w in encoded.warnings)
