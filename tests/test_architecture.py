@@ -36,8 +36,8 @@ LAYERS = [
 ]
 # the engine knows nothing of files, configs, runs or the command line
 ENGINE_MAY_IMPORT = {"network": {"network", "compute", "errors"}, "training": {"network", "training", "compute", "errors"}}
-# the one place the project's own modules are imported lazily (inside functions): the command
-# registry, so that `dnn --help` lists the commands without importing them
+# the one place the project's own modules may be imported lazily: the command registry (it does so
+# with importlib), so that `dnn --help` lists the commands without importing them
 LAZY_IMPORT_PLACES = {"dnncli.cli.app"}
 MAX_FUNCTION_LINES = 60
 MAX_COMMAND_LINES = 30
@@ -243,6 +243,15 @@ def test_the_training_loop_has_no_gram_specific_code() -> None:
             lines[node.body[0].lineno - 1 : node.body[0].end_lineno] = [""] * (node.body[0].end_lineno - node.body[0].lineno + 1)
     code = "\n".join(line.split("#", 1)[0] for line in lines)
     assert "gram" not in code.lower()
+
+
+def test_the_documented_layers_are_the_enforced_ones() -> None:
+    """docs/explanation/architecture.md draws the layers top first; the README points at it."""
+    page = (PACKAGE.parent / "docs" / "explanation" / "architecture.md").read_text()
+    drawing = page.split("```text", 1)[1].split("```", 1)[0]
+    drawn = [line.split()[0] for line in drawing.strip().splitlines()]
+    assert drawn == LAYERS[::-1]
+    assert "docs/explanation/architecture.md" in (PACKAGE.parent / "README.md").read_text()
 
 
 @pytest.mark.parametrize("rule", ["layers", "cycles"])
