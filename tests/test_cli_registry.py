@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from dnncli.cli import app as root
 from dnncli.cli.app import COMMANDS, app, load_command
 
-NOT_COMMANDS = {"__init__", "app", "common", "render", "startup"}  # dnncli/cli's other modules
+NOT_COMMANDS = {"__init__", "app", "common", "helptext", "render", "startup"}  # dnncli/cli's other modules
 
 
 def _first_paragraph(text: str | None) -> str:
@@ -73,3 +73,27 @@ def test_the_roots_help_lists_every_command_with_its_one_line_help() -> None:
 def test_a_groups_help_lists_its_subcommands(group: str, subcommands: list[str]) -> None:
     commands = load_command(group).commands
     assert _listed([group, "--help"]) == {name: _first_paragraph(commands[name].help) for name in subcommands}
+
+
+def _all_commands(command, path: str = "dnn"):
+    yield path, command
+    for name in getattr(command, "commands", {}):
+        yield from _all_commands(command.commands[name], f"{path} {name}")
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_help_reads_well_at_80_columns(name: str) -> None:
+    """Each paragraph of a command's help is one flowing line (the terminal wraps it, never the
+    docstring's line breaks), and no option shows typer's `<bool>` or `<list[str]>` labels."""
+    for path, command in _all_commands(load_command(name), f"dnn {name}"):
+        for paragraph in (command.help or "").split("\n\n"):
+            assert "\n" not in paragraph, (path, paragraph)
+        shown = CliRunner().invoke(app, [*path.split()[1:], "--help"], env={"COLUMNS": "80", "NO_COLOR": "1"})
+        assert shown.exit_code == 0, shown.output
+        assert max(len(line) for line in shown.output.splitlines()) <= 80
+        assert "<bool>" not in shown.output and "<list[" not in shown.output and "<str>" not in shown.output, path
+
+
+def test_the_root_help_names_no_type_for_its_flags() -> None:
+    shown = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "80"})
+    assert shown.exit_code == 0 and "<bool>" not in shown.output and "--install-completion" in shown.output

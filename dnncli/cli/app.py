@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from dnncli import __version__
+from dnncli.cli.helptext import polish
 from dnncli.cli.startup import defer_unused_help_modules
 from dnncli.terminal.streams import guarded_streams
 
@@ -51,8 +52,8 @@ class ListedCommand(TyperCommand):
 
 
 def load_command(name: str) -> Any:  # -> the click command (or group) typer builds
-    """Import the command's module and build its command."""
-    return typer.main.get_command(importlib.import_module(COMMANDS[name][0]).app)
+    """Import the command's module and build its command (help reflowed, metavars named)."""
+    return polish(typer.main.get_command(importlib.import_module(COMMANDS[name][0]).app))
 
 
 class RegistryGroup(TyperGroup):
@@ -63,6 +64,13 @@ class RegistryGroup(TyperGroup):
         super().__init__(**settings)
         for name, (_, summary) in COMMANDS.items():
             self.commands.setdefault(name, ListedCommand(name, help=summary))
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:  # the root's own: --version, the completion options, --help
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        return params
 
     def resolve_command(self, ctx: typer.Context, args: list[str]) -> tuple[Optional[str], Any, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
