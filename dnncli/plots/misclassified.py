@@ -27,6 +27,7 @@ MIN_WIDTH = 4.4
 MAX_COLUMNS_IN_ONE_ROW = 5
 DEFAULT_LIMIT = 36
 NAME_LIMIT = 16
+FILE_NAME_LIMIT = 26  # what a tile's width holds at its font size
 WRONG_COLOUR = "#b2182b"
 
 
@@ -116,7 +117,10 @@ def errors_figure(
     class_names: Sequence[str],
     *,
     title: str,
+    files: Sequence[str] | None = None,
 ) -> Any:
+    """The grid; ``files``: each example's file (of the whole set, as ``errors.true``), named
+    in its tile instead of its index."""
     n = len(shown)
     width, height = figure_size(n)
     fig = plt.figure(figsize=(width, height))
@@ -139,7 +143,8 @@ def errors_figure(
         x = (tile_left + TILE_WIDTH / 2) / width
         true_name = plain(class_names[errors.true[index]], NAME_LIMIT)
         predicted_name = plain(class_names[errors.predicted[index]], NAME_LIMIT)
-        fig.text(x, 1 - (tile_top + 0.04) / height, f"#{index}\ntrue: {true_name}", ha="center", va="top", fontsize=7)
+        label = f"#{index}" if files is None else plain(Path(files[index]).name, FILE_NAME_LIMIT)
+        fig.text(x, 1 - (tile_top + 0.04) / height, f"{label}\ntrue: {true_name}", ha="center", va="top", fontsize=7)
         fig.text(x, 1 - (tile_top + 0.34) / height, f"pred: {predicted_name} ({errors.confidence[index]:.2f})",
                  ha="center", va="top", fontsize=7, color=WRONG_COLOUR)
     return fig
@@ -154,7 +159,9 @@ def write_errors(
     class_names: Sequence[str],
     *,
     title: str,
+    files: Sequence[str] | None = None,
 ) -> Path:
-    """``images`` holds the shown examples, in the order of ``shown``."""
+    """``images`` holds the shown examples, in the order of ``shown``; ``files``: each example's
+    file, where known."""
     with drawing() as plt:
-        return save(errors_figure(plt, images, errors, shown, class_names, title=title), path, fmt)
+        return save(errors_figure(plt, images, errors, shown, class_names, title=title, files=files), path, fmt)
