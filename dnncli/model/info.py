@@ -9,7 +9,7 @@ from rich.table import Table
 
 from dnncli.model.file import ModelBundle
 from dnncli.terminal.display import shown
-from dnncli.terminal.text import fmt
+from dnncli.terminal.text import metric_text
 
 
 def scaling_text(bundle: ModelBundle) -> str:
@@ -93,7 +93,7 @@ def tables(info: dict[str, Any]) -> list[Table]:
             text = "; ".join(str(w.get("message", w)) if isinstance(w, dict) else str(w) for w in value)
             metrics.add_row(shown(name), shown(text or "none"))
         elif name not in ("run_dir", "dnn_version", "name", "segments"):
-            metrics.add_row(shown(name), shown(fmt(value)))
+            metrics.add_row(shown(name), shown(metric_text(name, value)))
     return [layers, about, metrics]
 
 

@@ -147,8 +147,11 @@ def learning_curve_figure(
         costs = column(rows, cost_name)
         if _present(costs):
             all_costs += costs
+            # with mini-batches the train row is the mean over the epoch's batches, while the
+            # summary's final cost is the trained parameters' on the whole training set
+            mean = " (mean over the epoch's batches)" if split == "train" and by_epoch(rows) else ""
             cost_ax.plot(x, costs, color=SPLIT_COLOURS[split], linewidth=1.6, marker=marker, markersize=3,
-                         label=f"{split} {_format(_last(costs))}")
+                         label=f"{split} {_format(_last(costs))}{mean}")
     _cost_axis_scale(cost_ax, all_costs)
     cost_ax.set_ylabel(f"cost ({LOSS_LABELS.get(loss_name, plain(loss_name))})")
     cost_ax.set_title("cost" + (" (log scale)" if cost_ax.get_yscale() == "log" else ""))
@@ -174,7 +177,7 @@ def learning_curve_figure(
         integer_ticks(ax.xaxis)
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best", title="final values")
+            ax.legend(loc="best", title="last recorded values")
     if not rows:
         cost_ax.text(0.5, 0.5, "no history recorded yet", ha="center", va="center", transform=cost_ax.transAxes)
     margins(fig, left=0.8, right=0.2, top=0.95, bottom=0.55, gap=0.85)
