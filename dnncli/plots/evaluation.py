@@ -58,20 +58,20 @@ def evaluate_model(
 ) -> EvaluationReport:
     """The metrics of ``model`` (a file, a run directory, or the default) on the examples
     ``request`` chooses, and the pictures it asks for. ``on_model``: the line naming the model
-    read, when dnn chose it (:func:`dnncli.model.file.model_line`). The evaluation's warnings go
+    read, when dnn chose it (:func:`dnncli.model.file.model_line`), once the examples are evaluated. The evaluation's warnings go
     to ``on_warning`` before any picture is drawn."""
     pictures = {
         name: (path, picture_format(path, f"--{name}"))
         for name, path in (("errors", request.errors), ("confusion", request.confusion)) if path is not None
     }
     bundle = load_chosen_model(model)
-    chosen_by = default_choice(model)
-    if chosen_by is not None:
-        on_model(model_line(bundle, chosen_by))
     threshold = decision_threshold(bundle, request.threshold)
     check_evaluation_pictures(bundle, request.errors, request.confusion)
     selection = select_examples(bundle, request.data, request.x_key, request.y_key, request.range_text, request.cache_dir)
     result, dataset = evaluate_selection(bundle, selection, threshold)
+    chosen_by = default_choice(model)
+    if chosen_by is not None:  # once evaluated: a refusal stays one line
+        on_model(model_line(bundle, chosen_by))
     for message in result.warnings:
         on_warning(message)
     if not pictures:
