@@ -21,7 +21,7 @@ TILE_WIDTH = 1.6  # inches
 TEXT_HEIGHT = 0.55
 IMAGE_SIZE = 1.3
 TILE_HEIGHT = TEXT_HEIGHT + IMAGE_SIZE + 0.15
-HEADER = 0.55
+HEADER = 0.7  # the title's line and three of the headline
 MARGIN = 0.15
 MIN_WIDTH = 4.4
 MAX_COLUMNS_IN_ONE_ROW = 5
@@ -128,7 +128,9 @@ def errors_figure(
     headline = f"{errors.indices.size:,} of {errors.examples:,} examples misclassified (accuracy {accuracy:.3f})"
     if n:
         more = f"the {n} most confident" if n < errors.indices.size else "all"
-        headline += f"\n{more} shown, most confident first: true class, predicted class (its probability)"
+        # two lines: one would run past the right edge of a narrow grid (three tiles wide)
+        headline += (f"\n{more} shown, most confident first:\n{'file' if files is not None else 'index'}, "
+                     "true class, predicted class (its probability)")
     fig.text(MARGIN / width, 1 - 0.08 / height, plain_lines(title) + "\n" + headline, va="top", ha="left", fontsize=8)
     for tile, index in enumerate(shown):
         left, top, image_width, image_height = _image_rect(n, tile)
