@@ -61,7 +61,8 @@ def test_mnist_then_evaluate_the_file_scores_the_recorded_test_range(tmp_path: P
     assert trained.returncode == 0, trained.stderr
     metrics = json.loads(trained.stdout)
     evaluated = run_dnn("evaluate", str(data), "--json", cwd=tmp_path)
-    assert evaluated.returncode == 0 and evaluated.stderr == "", evaluated.stderr
+    # the model dnn chose is named (issue 27): nothing else on stderr
+    assert evaluated.returncode == 0 and evaluated.stderr == "model: runs/mnist (runs/latest)\n", evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert report["examples"] == 2000 and report["range"] == [8000, 10000] and report["part"] == "test"
     assert report["keys"] == ["images", "labels"] and report["data"] == str(data)

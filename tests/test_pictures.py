@@ -143,10 +143,13 @@ def region_mask(image: np.ndarray, c: int) -> np.ndarray:
 
 def test_boundary_png_has_both_class_regions_and_points(football_runs: dict) -> None:
     image = pixels(football_runs["a"][0] / "boundary.png")
-    assert image.shape == (930, 1260, 3)
+    assert image.shape == (990, 1260, 3)
     for c, colour in enumerate(CLASS_COLOURS):
         assert region_mask(image, c).mean() > 0.1, f"class {c}'s region"
         assert near(image, rgb(colour), 4).sum() > 200, f"class {c}'s points"
+    # the plane spans the width (the legend is below it): its right third is not left empty (issue 27)
+    right_third = image[150:700, 840:1200]
+    assert (region_mask(right_third, 0) | region_mask(right_third, 1)).mean() > 0.5
 
 
 def test_plot_boundary_and_plot_curves_from_the_command_line(football_runs: dict, tmp_path: Path) -> None:
@@ -156,7 +159,7 @@ def test_plot_boundary_and_plot_curves_from_the_command_line(football_runs: dict
     # through the installed command once: only the file's name on stdout
     result = run_dnn("plot", "boundary", "--model", str(run_a), str(football), "-o", str(out), real=True)
     assert result.returncode == 0 and result.stdout == f"{out}\n", result.stderr
-    assert Image.open(out).size == (1260, 930)
+    assert Image.open(out).size == (1260, 990)
 
     drawn = run_dnn("plot", "boundary", "--model", run_a, football, "-o", tmp_path / "b2.png", "--json")
     payload = json.loads(drawn.stdout)
@@ -167,7 +170,7 @@ def test_plot_boundary_and_plot_curves_from_the_command_line(football_runs: dict
     runs = run_a.parent  # a, b, svg and the `latest` link: a sweep's layout
     swept = json.loads(run_dnn("plot", "curves", runs, "-o", tmp_path / "sweep.png", "--json").stdout)
     assert swept["files"] == [str(tmp_path / "sweep.png")]
-    assert [r["label"] for r in swept["runs"]] == ["a (learning_rate=0.3)", "b (learning_rate=0.3)", "svg (learning_rate=0.1)"]
+    assert [r["label"] for r in swept["runs"]] == ["a: learning_rate 0.3", "b: learning_rate 0.3", "svg: learning_rate 0.1"]
     image = pixels(tmp_path / "sweep.png")
     # one colour per run: b's orange lies on a's blue (the same run), svg's green apart
     assert near(image, rgb(TAB10[1]), 8).sum() > 300 and near(image, rgb(TAB10[2]), 8).sum() > 300

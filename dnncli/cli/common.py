@@ -47,6 +47,12 @@ def warn(message: str, quiet: bool = False) -> None:
         write_stderr(f"warning: {escape_controls(message)}")
 
 
+def note(message: str, quiet: bool = False) -> None:
+    """A line for people on stderr (which model was read, which file was written), unless ``quiet``."""
+    if not quiet:
+        write_stderr(escape_controls(message))
+
+
 def _one_line_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
     """Python's warnings (NumPy's "overflow encountered in ...") as one line, not two with code."""
     text = str(message).strip().splitlines()

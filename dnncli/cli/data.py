@@ -89,8 +89,8 @@ def data_import(
     test_fraction: Annotated[Optional[float], typer.Option("--test-fraction", min=0.0, max=1.0, help="Also write a test set: this fraction of each class, drawn with --seed.", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed of the test draw: same seed, same split.")] = 0,
     prefix: Annotated[str, typer.Option("--prefix", help="Keys to write: train (train_set_x, train_set_y) or test (test_set_x, test_set_y: a test file like the course's).")] = "train",
-    size: SizeOption = "64x64",
-    mode: ModeOption = ImageModeChoice.rgb,
+    size: Annotated[Optional[str], typer.Option("--size", metavar="HxW", help="Height x width of every example, in pixels (default: the images' own when they all share one of at most 64x64 pixels, else 64x64).", show_default=False)] = None,
+    mode: Annotated[Optional[ImageModeChoice], typer.Option("--mode", help="rgb: (h, w, 3) examples; grayscale: (h, w) (default: the images' own when they are all grayscale or all colour, else rgb).", show_default=False)] = None,
     resize: ResizeOption = ResizeChoice.squash,
     strict: Annotated[bool, typer.Option("--strict", help="A file that cannot be read is an error (nothing written) instead of skipped.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")] = False,
@@ -108,13 +108,16 @@ def data_import(
     """
     _check_test_fraction(test_fraction)
     options = ImportOptions(
-        size=parse_size(size), mode=mode.value, resize=resize.value, classes=_class_list(classes),
-        test_fraction=test_fraction, seed=seed, strict=strict, jobs=jobs, max_pixels=max_pixels, prefix=prefix,
+        size=parse_size(size) if size else None, mode=mode.value if mode else None, resize=resize.value,
+        classes=_class_list(classes), test_fraction=test_fraction, seed=seed, strict=strict, jobs=jobs, max_pixels=max_pixels, prefix=prefix,
     )
     with CountProgress("decoding", show=not quiet and sys.stderr.isatty()) as progress:
         skip_line = (lambda m: progress.line(f"error: {m}")) if strict else (lambda m: progress.line(f"warning: skipped {m}"))
         note_line = (lambda m: None) if quiet else (lambda m: progress.line(f"warning: {m}"))
-        result = import_folder(folder, out, options, progress=progress, on_skip=skip_line, on_note=note_line, force=force)
+        choice_line = (lambda m: None) if quiet else progress.line
+        result = import_folder(
+            folder, out, options, progress=progress, on_skip=skip_line, on_note=note_line, on_choice=choice_line, force=force
+        )
     if result.skipped and not quiet:
         sys.stderr.write(f"warning: {len(result.skipped)} of {result.files} files were not imported (named above)\n")
     _print_summary(result.as_dict(), json_output)

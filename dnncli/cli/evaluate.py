@@ -1,12 +1,11 @@
 """``dnn evaluate``."""
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from dnncli.cli.common import ModelOption, command_app, finite, handle_errors, print_all, print_json, warn
+from dnncli.cli.common import ModelOption, command_app, finite, handle_errors, note, print_all, print_json, warn
 from dnncli.model.evaluate import check_gates, tables
 from dnncli.plots.evaluation import EvaluationRequest, evaluate_model
 
@@ -25,7 +24,7 @@ def evaluate(
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", callback=finite, min=0.0, max=1.0, help="Quality gate: exit 1 if the accuracy is lower.", show_default=False)] = None,
     min_f1: Annotated[Optional[float], typer.Option("--min-f1", callback=finite, min=0.0, max=1.0, help="Quality gate: exit 1 if F1 (positive class, or macro) is lower.", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object on stdout.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings, and no line naming the model read, on stderr.")] = False,
     cache_dir: Annotated[Path, typer.Option("--cache-dir", help="A folder of images is decoded once and cached here.")] = Path("runs/.cache"),
     errors: Annotated[
         Optional[Path],
@@ -54,12 +53,13 @@ def evaluate(
         data=data, x_key=x_key, y_key=y_key, range_text=range_, threshold=threshold, cache_dir=cache_dir,
         errors=errors, errors_limit=errors_limit, confusion=confusion,
     )
-    report = evaluate_model(model, request, on_warning=lambda message: warn(message, quiet))
+    report = evaluate_model(
+        model, request, on_warning=lambda message: warn(message, quiet), on_model=lambda line: note(line, quiet)
+    )
     if json_output:
         print_json(report.as_dict())
     else:
         print_all(tables(report.result))
-        if not quiet:
-            for path in report.files:
-                sys.stderr.write(f"wrote {path}\n")
+        for path in report.files:
+            note(f"wrote {path}", quiet)
     check_gates(report.result, min_accuracy, min_f1)

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dnncli.cli.common import ModelOption, command_app, error_line, finite, handle_errors, warn
+from dnncli.cli.common import ModelOption, command_app, error_line, finite, handle_errors, note, warn
 from dnncli.errors import EXIT_BAD_INPUT
 from dnncli.model.predict import predict_paths, table
 from dnncli.terminal.console import stdout_console
@@ -30,7 +30,7 @@ def predict(
     output_format: Annotated[PredictFormat, typer.Option("--format", "-f", help="table, or for pipelines json (one array), jsonl (one object a line) or csv.")] = PredictFormat.table,
     threshold: Annotated[Optional[float], typer.Option(callback=finite, min=0.0, max=1.0, help="Binary models: predict the positive class when its probability is above this (default 0.5).", show_default=False)] = None,
     max_pixels: Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels than this (decompression bombs).")] = 40_000_000,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or warnings on stderr (unreadable files are still named).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary, warnings or line naming the model read on stderr (unreadable files are still named).")] = False,
 ) -> None:
     """Predict the class of image files (PNG, JPEG, BMP, GIF, ... any size or mode).
 
@@ -41,7 +41,8 @@ def predict(
     """
     outcome = predict_paths(
         model, paths, sys.stdout, output_format=output_format.value, recursive=recursive, threshold=threshold,
-        max_pixels=max_pixels, stdin=sys.stdin, on_note=lambda note: warn(note, quiet), on_failure=error_line,
+        max_pixels=max_pixels, stdin=sys.stdin, on_note=lambda text: warn(text, quiet), on_failure=error_line,
+        on_model=lambda line: note(line, quiet),
     )
     if outcome.table_rows:
         stdout_console().print(table(outcome.table_rows))

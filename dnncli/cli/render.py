@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dnncli.terminal.display import printable, shown
-from dnncli.terminal.text import fmt
+from dnncli.terminal.text import cost_text, score_text
 
 
 def training_summary(metrics: dict[str, Any]) -> Table:
@@ -18,19 +18,19 @@ def training_summary(metrics: dict[str, Any]) -> Table:
     table = Table(title=shown(f"run {metrics['name']}"), show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
-    table.add_row("train accuracy", fmt(metrics.get("train_accuracy"), 4))
-    table.add_row("test accuracy", fmt(metrics.get("test_accuracy"), 4))
-    table.add_row("initial cost", fmt(metrics.get("initial_cost")))
-    table.add_row("final cost", fmt(metrics.get("final_cost")))
+    table.add_row("train accuracy", score_text(metrics.get("train_accuracy")))
+    table.add_row("test accuracy", score_text(metrics.get("test_accuracy")))
+    table.add_row("initial cost", cost_text(metrics.get("initial_cost")))
+    table.add_row("final cost", cost_text(metrics.get("final_cost")))
     if metrics.get("test_cost") is not None:
-        table.add_row("test cost", fmt(metrics.get("test_cost")))
+        table.add_row("test cost", cost_text(metrics.get("test_cost")))
     if metrics.get("val_cost") is not None:
-        table.add_row("validation accuracy", fmt(metrics.get("val_accuracy"), 4))
-        table.add_row("validation cost", fmt(metrics.get("val_cost")))
+        table.add_row("validation accuracy", score_text(metrics.get("val_accuracy")))
+        table.add_row("validation cost", cost_text(metrics.get("val_cost")))
     for part in ("train", "test", "val"):  # regression
         if metrics.get(f"{part}_r2") is not None or metrics.get(f"{part}_mae") is not None:
             label = "validation" if part == "val" else part
-            table.add_row(f"{label} R² / MAE", f"{fmt(metrics.get(f'{part}_r2'), 4)} / {fmt(metrics.get(f'{part}_mae'), 4)}")
+            table.add_row(f"{label} R² / MAE", f"{score_text(metrics.get(f'{part}_r2'))} / {score_text(metrics.get(f'{part}_mae'))}")
     if metrics.get("best_epoch") is not None:
         stopped = "stopped early, " if metrics.get("stopped_early") else ""
         table.add_row("best", f"{stopped}parameters of epoch {metrics['best_epoch']} kept")

@@ -34,6 +34,8 @@ class Dataset:
     # how images were resized into the file (its ``image_resize`` attribute, written by
     # ``dnn data import``); None for files that do not say
     resize: str | None = None
+    # the file each example came from, where known (a folder's images; set by the reader that knows)
+    paths: list[str] | None = None
 
     @property
     def m(self) -> int:

@@ -24,7 +24,7 @@ from dnncli import __version__
 from dnncli.data.folders import ImageFolder, scan_folder
 from dnncli.data.hdf5 import Dataset, load_dataset
 from dnncli.data.image_import import MODES, ImportOptions, decode_folder, file_attributes
-from dnncli.data.setfile import write_set
+from dnncli.data.setfile import recorded_paths, write_set
 from dnncli.errors import DataError
 from dnncli.files.hdf5safe import open_hdf5
 from dnncli.terminal.display import printable
@@ -116,6 +116,8 @@ def load_image_folder(
             on_skip(message)
     dataset.source = str(path)
     dataset.classes = folder.classes
+    recorded = recorded_paths(cached, "train_set_x", dataset.m)  # relative to the folder
+    dataset.paths = [str(path / name) for name in recorded] if recorded is not None else None
     return dataset
 
 

@@ -25,6 +25,7 @@ for starting it and sending the pixels back). See the README's "Speed and memory
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -56,8 +57,10 @@ CHUNK = 64  # files per task handed to a worker
 
 @dataclass
 class ImportOptions:
-    size: tuple[int, int] = DEFAULT_SIZE  # (height, width)
-    mode: str = "rgb"
+    # None (dnn data import without --size / --mode): the size / mode every image of the folder
+    # shares, else 64x64 / rgb (:func:`folder_options`)
+    size: tuple[int, int] | None = DEFAULT_SIZE  # (height, width)
+    mode: str | None = "rgb"
     resize: str = DEFAULT_RESIZE
     classes: list[str] | None = None
     test_fraction: float | None = None
@@ -69,8 +72,9 @@ class ImportOptions:
     prefix: str = "train"  # keys of a file without a test fraction: train_set_x or test_set_x
 
     def example_shape(self) -> tuple[int, ...]:
-        channels = MODES[self.mode]
-        return (*self.size, channels) if channels else tuple(self.size)
+        size, mode = self.size or DEFAULT_SIZE, self.mode or "rgb"
+        channels = MODES[mode]
+        return (*size, channels) if channels else tuple(size)
 
 
 @dataclass
@@ -121,7 +125,7 @@ def available_cores() -> int:
 
 
 def check_options(options: ImportOptions) -> None:
-    if options.mode not in MODES:
+    if options.mode is not None and options.mode not in MODES:
         raise DataError(f"--mode '{printable(options.mode)}': expected one of {', '.join(MODES)}")
     if options.resize not in RESIZE_MODES:
         raise DataError(f"--resize '{printable(options.resize)}': expected one of {', '.join(RESIZE_MODES)}")
@@ -131,6 +135,56 @@ def check_options(options: ImportOptions) -> None:
         raise DataError(f"--prefix '{printable(options.prefix)}': expected train or test")
     if options.prefix == "test" and options.test_fraction is not None:
         raise DataError("--prefix test writes a test file; it cannot also take --test-fraction")
+
+
+# ---- the folder's own size and mode ----------------------------------------------------------
+
+# Pillow's modes that hold one value per pixel: read as grayscale, the others (RGB, RGBA, P, CMYK,
+# ...) as rgb
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def _headers(files: list[Path]) -> tuple[set[tuple[int, int]], set[str]]:
+    """The (height, width) sizes and rgb / grayscale modes of the files' headers (unreadable files
+    are left out here: decoding names them)."""
+    import warnings
+
+    from PIL import Image
+
+    sizes, modes = set(), set()
+    for file in files:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Image.open(file) as image:
+                    sizes.add((image.size[1], image.size[0]))
+                    modes.add("grayscale" if image.mode in _GRAY_MODES else "rgb")
+        except Exception:  # a hostile header can raise anything; decoding reports the file
+            continue
+    return sizes, modes
+
+
+def folder_options(files: list[Path], options: ImportOptions, on_choice: Callable[[str], None] | None = None) -> ImportOptions:
+    """``options`` with the size and mode left open (None) decided: the one every image shares,
+    kept as it is (a size only up to 64x64's pixels: large photos would make huge inputs), else
+    64x64 and rgb; then one line to ``on_choice`` says how the images are changed, and how to
+    choose."""
+    if options.size is not None and options.mode is not None:
+        return options
+    sizes, modes = _headers(files)
+    shared = next(iter(sizes)) if len(sizes) == 1 else None
+    small = shared is not None and shared[0] * shared[1] <= DEFAULT_SIZE[0] * DEFAULT_SIZE[1]
+    size = options.size or (shared if small else DEFAULT_SIZE)
+    mode = options.mode or (next(iter(modes)) if len(modes) == 1 else "rgb")
+    changed = []
+    if options.size is None and not small and sizes:
+        found = f"are {shared[0]}x{shared[1]}" if shared is not None else f"have {len(sizes)} sizes"
+        changed.append(f"the images {found}: each is resized to {size[0]}x{size[1]}")
+    if options.mode is None and len(modes) > 1:
+        changed.append("the images are in colour and in grayscale: each is read as rgb")
+    if on_choice is not None and changed:
+        on_choice(f"{'; '.join(changed)} (choose with --size HxW and --mode rgb|grayscale)")
+    return dataclasses.replace(options, size=size, mode=mode)
 
 
 # ---- decoding --------------------------------------------------------------------------------
@@ -327,12 +381,14 @@ def import_folder(
     progress: Callable[[int, int], None] | None = None,
     on_skip: Callable[[str], None] | None = None,
     on_note: Callable[[str], None] | None = None,
+    on_choice: Callable[[str], None] | None = None,
     force: bool = False,
 ) -> ImportResult:
     """Import ``source`` into ``target`` (written atomically). Each file that cannot be read is
     passed to ``on_skip`` (one message each) and left out; with ``options.strict`` any such
     file is an error instead, after all of them were reported, and nothing is written. An
-    existing ``target`` is replaced only with ``force``."""
+    existing ``target`` is replaced only with ``force``. ``on_choice``: the line saying which size
+    and mode were chosen, when ``options`` left them open (:func:`folder_options`)."""
     check_options(options)
     target = Path(target)
     folder = scan_folder(source, options.classes)
@@ -340,6 +396,7 @@ def import_folder(
     for note in folder.notes:
         if on_note is not None:
             on_note(note)
+    options = folder_options(folder.files, options, on_choice)
     decoded = decode_folder(folder, options, progress=progress, on_skip=on_skip)
     examples, labels, relative = decoded.examples, decoded.labels, decoded.relative_paths
 

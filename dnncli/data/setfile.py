@@ -41,6 +41,20 @@ def _paths_array(paths: list[str] | np.ndarray) -> np.ndarray:
     return np.array([os.fsencode(name) for name in paths], dtype=h5py.vlen_dtype(bytes))
 
 
+def recorded_paths(source: str | Path, x_key: str, m: int) -> list[str] | None:
+    """The file each of the ``m`` examples of ``x_key`` came from (its ``<prefix>_set_paths``, as
+    ``dnn data import`` records them), or None when the file does not say."""
+    import h5py
+
+    if not x_key.endswith("_x"):
+        return None
+    with open_hdf5(source, DataError, what="data file") as f:
+        node = f.get(f"{x_key[:-2]}_paths")
+        if not (isinstance(node, h5py.Dataset) and node.shape == (m,) and node.dtype.kind == "O"):
+            return None
+        return [os.fsdecode(name) if isinstance(name, bytes) else str(name) for name in node[()]]
+
+
 def write_set(
     target: Path,
     parts: dict[str, SetParts],

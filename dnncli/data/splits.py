@@ -24,9 +24,10 @@ from dnncli.errors import ConfigError, DataError
 
 def subset(dataset: Dataset, indices: np.ndarray | slice, source: str | None = None) -> Dataset:
     y = dataset.y[indices] if dataset.y is not None else None
+    paths = np.asarray(dataset.paths, dtype=object)[indices].tolist() if dataset.paths is not None else None
     return Dataset(
         X_raw=dataset.X_raw[indices], y=y, classes=dataset.classes, source=source or dataset.source,
-        resize=dataset.resize,
+        resize=dataset.resize, paths=paths,
     )
 
 

@@ -25,7 +25,7 @@ from dnncli.model.file import ModelBundle
 from dnncli.model.selection import Selection, load_selection
 from dnncli.network.scores import regression_scores
 from dnncli.terminal.display import shown
-from dnncli.terminal.text import fmt
+from dnncli.terminal.text import cost_text, metric_text, score_text
 
 
 # ---- the metrics themselves ------------------------------------------------------------------
@@ -222,20 +222,20 @@ def tables(result: Evaluation) -> list[Table]:
     summary.add_column("value", justify="right")
     if result.regression is not None:
         for name, value in result.regression.items():
-            summary.add_row(name, fmt(value))
+            summary.add_row(name, metric_text(name, value))
         return [summary]
     average = "class " + (result.classes or ["", "1"])[1] if len(result.classes or []) == 2 else "macro"
-    summary.add_row("accuracy", fmt(result.accuracy, 4))
-    summary.add_row(shown(f"precision ({average})"), fmt(result.precision, 4))
-    summary.add_row(shown(f"recall ({average})"), fmt(result.recall, 4))
-    summary.add_row(shown(f"F1 ({average})"), fmt(result.f1, 4))
-    summary.add_row("log loss", fmt(result.log_loss))
+    summary.add_row("accuracy", score_text(result.accuracy))
+    summary.add_row(shown(f"precision ({average})"), score_text(result.precision))
+    summary.add_row(shown(f"recall ({average})"), score_text(result.recall))
+    summary.add_row(shown(f"F1 ({average})"), score_text(result.f1))
+    summary.add_row("log loss", cost_text(result.log_loss))
 
     per_class = Table(title="per class", title_justify="left")
     for column in ("class", "precision", "recall", "F1", "support"):
         per_class.add_column(column, justify="left" if column == "class" else "right")
     for row in result.per_class:
-        per_class.add_row(shown(row["class"]), fmt(row["precision"], 4), fmt(row["recall"], 4), fmt(row["f1"], 4), str(row["support"]))
+        per_class.add_row(shown(row["class"]), score_text(row["precision"]), score_text(row["recall"]), score_text(row["f1"]), str(row["support"]))
 
     confusion = Table(title="confusion matrix (rows: true class, columns: predicted)", title_justify="left")
     confusion.add_column("true \\ predicted")

@@ -312,3 +312,30 @@ def scaling_text(bundle: ModelBundle) -> str:
     if bundle.input_divisor == 1:
         return f"{bundle.input_dtype} values used as they are"
     return f"{bundle.input_dtype} values divided by {bundle.input_divisor:g}"
+
+
+def default_choice(model: str | Path | None) -> str | None:
+    """How dnn chose the model when the command line did not name it: ``runs/latest`` or
+    ``$DNN_MODEL`` (which Typer passes on as if given); None for a model named with ``-m``."""
+    from_env = os.environ.get(MODEL_ENV)
+    if model is None or str(model) == "":
+        return f"${MODEL_ENV}" if from_env else f"runs/{LATEST}"
+    return f"${MODEL_ENV}" if from_env and str(model) == from_env else None
+
+
+def model_line(bundle: ModelBundle, chosen_by: str) -> str:
+    """One line for stderr naming the model a command read: its run directory (or file), how it
+    was chosen, and the warnings its training ended with (a run that failed ``--strict`` is still
+    the newest run, and ``runs/latest`` points at it)."""
+    path = bundle.path or Path("?")
+    source = path.parent if path.name == MODEL_FILENAME else path
+    try:
+        source = source.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        pass  # outside the current directory: shown in full
+    notes = [chosen_by]
+    found = bundle.metrics.get("warnings") if isinstance(bundle.metrics.get("warnings"), list) else []
+    if found:
+        checks = ", ".join(str(w.get("check", "?")) for w in found if isinstance(w, dict))
+        notes.append(f"its training ended with {len(found)} warning(s): {checks}")
+    return f"model: {source} ({'; '.join(notes)})"

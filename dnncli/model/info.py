@@ -12,7 +12,7 @@ from rich.table import Table
 from dnncli.model.export import describe_onnx, onnx_tables
 from dnncli.model.file import ModelBundle, load_chosen_model, scaling_text
 from dnncli.terminal.display import shown
-from dnncli.terminal.text import fmt
+from dnncli.terminal.text import metric_text
 
 
 def describe(bundle: ModelBundle) -> dict[str, Any]:
@@ -90,7 +90,7 @@ def tables(info: dict[str, Any]) -> list[Table]:
             text = "; ".join(str(w.get("message", w)) if isinstance(w, dict) else str(w) for w in value)
             metrics.add_row(shown(name), shown(text or "none"))
         elif name not in ("run_dir", "dnn_version", "name", "segments"):
-            metrics.add_row(shown(name), shown(fmt(value)))
+            metrics.add_row(shown(name), shown(metric_text(name, value)))
     return [layers, about, metrics]
 
 

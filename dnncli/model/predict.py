@@ -19,7 +19,7 @@ from rich.table import Table
 
 from dnncli.data.images import DEFAULT_MAX_PIXELS, image_extensions, image_mode, images_to_columns, load_image
 from dnncli.errors import ConfigError, DataError, DnnError
-from dnncli.model.file import ModelBundle, load_chosen_model
+from dnncli.model.file import ModelBundle, default_choice, load_chosen_model, model_line
 from dnncli.terminal.display import csv_text, shown
 
 DEFAULT_BATCH = 256
@@ -290,12 +290,17 @@ def predict_paths(
     stdin: TextIO | None = None,
     on_note: Callable[[str], None] = lambda note: None,
     on_failure: Callable[[str], None] = lambda message: None,
+    on_model: Callable[[str], None] = lambda line: None,
 ) -> PredictOutcome:
     """``dnn predict``: the model (a file, a run directory, or the default), the image paths the
     arguments name (:func:`expand_paths`), their predictions written to ``out`` in
     ``output_format`` (one of :data:`OUTPUT_FORMATS`). ``on_note``: a warning about the model's
-    input; ``on_failure``: a file that could not be predicted."""
+    input; ``on_failure``: a file that could not be predicted; ``on_model``: the line naming the
+    model read, when dnn chose it (:func:`dnncli.model.file.model_line`)."""
     bundle = load_chosen_model(model)
+    chosen_by = default_choice(model)
+    if chosen_by is not None:
+        on_model(model_line(bundle, chosen_by))
     chosen = decision_threshold(bundle, threshold)
     note = input_note(bundle)
     if note:

@@ -19,10 +19,11 @@ import yaml
 from dnncli.data.folders import FOLDER_KEYS
 from dnncli.data.hdf5 import Dataset, load_dataset
 from dnncli.data.image_cache import load_image_folder, options_for_shape
+from dnncli.data.setfile import recorded_paths
 from dnncli.data.splits import file_digest, same_file, subset
 from dnncli.errors import ConfigError, DataError
 from dnncli.files.hdf5safe import open_hdf5
-from dnncli.model.file import ModelBundle
+from dnncli.model.file import MODEL_FILENAME, ModelBundle
 
 # (x key, y key) pairs tried in order when none is given: the model's own, then the course's.
 _FALLBACK_KEYS = [("test_set_x", "test_set_y"), ("train_set_x", "train_set_y")]
@@ -197,13 +198,18 @@ def select_examples(
     """Which examples to evaluate on: see the module's docstring."""
     parts = _recorded_parts(bundle)
     path = Path(data) if data is not None else _recorded_test_file(bundle, parts)
+    if path.is_dir() and (path / MODEL_FILENAME).is_file():
+        raise ConfigError(
+            f"{path} is a run directory (it holds {MODEL_FILENAME}), not examples to evaluate on: pass it "
+            f"with -m: dnn evaluate -m {path} [DATA]"
+        )
     digests: dict[str, str] = {}
     matched = {name: src for name, src in parts.items() if path.exists() and _matches(path, src, digests)}
     x_key, y_key, classes_key = _selected_keys(bundle, path, matched, x_key, y_key)
     same_array = {name: src for name, src in matched.items() if src.get("x_key") == x_key}
     part = next(iter(same_array), None)
     if range_text is None:
-        bounds = _recorded_bounds(path, x_key, same_array, part)
+        bounds = _recorded_bounds(path, x_key, same_array, part, has_test="test" in parts)
         return Selection(path, x_key, y_key, classes_key, bounds, part, None, {}, cache_dir)
     # an explicit range: no part of its own, but the recorded parts it may overlap
     bounds = parse_range(range_text)
@@ -254,7 +260,7 @@ def _selected_keys(
 
 
 def _recorded_bounds(
-    path: Path, x_key: str, same_array: dict[str, dict[str, Any]], part: str | None
+    path: Path, x_key: str, same_array: dict[str, dict[str, Any]], part: str | None, has_test: bool
 ) -> tuple[int | None, int | None] | None:
     """With no --range: the recorded range of the model's part of this array (never its
     training examples); None for all of the file."""
@@ -262,10 +268,13 @@ def _recorded_bounds(
         return None
     if part == "train":
         train = same_array["train"]
+        instead = (
+            "evaluate its test set with `dnn evaluate` and no DATA" if has_test
+            else "give examples it was not trained on (it has no test set)"
+        )
         raise ConfigError(
-            f"{path} ('{x_key}') holds the examples the model was trained on "
-            f"({_range_text(train['range'])}); evaluate its test set with `dnn evaluate` and no DATA, "
-            "or choose examples with --range START:STOP"
+            f"{_examples_in(path, x_key)} holds the examples the model was trained on "
+            f"({_range_text(train['range'])}); {instead}, or choose examples with --range START:STOP"
         )
     recorded_part = same_array[part]
     # a part that was all of its file (or folder) is all of it now, even if it changed since
@@ -288,9 +297,14 @@ def _trained_on_warning(
     held_out = "held_out_from" in (bundle.data_sources or {}).get("validation", {})
     kind = "training or validation examples" if held_out else "training examples"
     return (
-        f"examples {low}..{high - 1} of {path} ('{x_key}') are {kind} of the model "
+        f"examples {low}..{high - 1} of {_examples_in(path, x_key)} are {kind} of the model "
         f"({_range_text(train['range'])}): these numbers overstate how it does on new data"
     )
+
+
+def _examples_in(path: Path, x_key: str) -> str:
+    """The examples' place: a file and its key, or a folder (whose key is dnn's own placeholder)."""
+    return f"the folder {path}" if x_key in FOLDER_KEYS else f"{path} ('{x_key}')"
 
 
 def _range_text(bounds: list[int]) -> str:
@@ -303,6 +317,7 @@ def load_selection(bundle: ModelBundle, selection: Selection) -> tuple[Dataset, 
         dataset = _image_folder(bundle, selection.path, selection.cache_dir)
     else:
         dataset = load_dataset(selection.path, selection.x_key, selection.y_key, selection.classes_key)
+        dataset.paths = recorded_paths(selection.path, selection.x_key, dataset.m)  # an imported file's
     start, stop = selection.bounds if selection.bounds is not None else (0, dataset.m)
     start, stop = start or 0, dataset.m if stop is None else stop
     if stop > dataset.m:

@@ -8,6 +8,7 @@ colour, one marker per set (train, test, validation).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,13 +16,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from dnncli.errors import DataError
-from dnncli.plots.figure import class_colours, drawing, legend_label, plain_lines, save
+from dnncli.plots.figure import class_colours, drawing, legend_label, margins, plain_lines, save
 
 GRID = 300  # grid points along each axis
 MAX_POINTS = 5000  # per set: a larger set is drawn through an even subsample
-FIGURE_SIZE = (8.4, 6.2)  # inches: 1260 x 930 pixels at 150 dpi
-# fixed margins: the title above, the legend to the right (3.2 of the 8.4 inches)
-LAYOUT = {"left": 0.8 / 8.4, "right": 1 - 3.2 / 8.4, "top": 1 - 0.75 / 6.2, "bottom": 0.6 / 6.2}
+FIGURE_SIZE = (8.4, 6.6)  # inches: 1260 x 990 pixels at 150 dpi
+# margins in inches: the title above, the axis labels, then the legend below, in columns across the
+# whole width (beside the axes it left a third of the figure empty under a short legend)
+MARGINS = {"left": 0.8, "right": 0.3, "top": 0.75, "bottom": 0.6}
+LEGEND_COLUMNS = 3
+LEGEND_ROW = 0.22  # inches per row of the legend
 MARKERS = {"train": "o", "test": "^", "validation": "s"}
 OTHER_MARKERS = ("D", "v", "P", "X")
 # how pale a region is: its class colour mixed with white, from this much colour (a coin toss)...
@@ -159,17 +163,19 @@ def boundary_figure(
     set_handles.append(Line2D([], [], color="black", linewidth=1.1))
     set_labels.append("decision boundary" + (f" (p = {threshold:g})" if k == 2 else ""))
     shown_classes = min(k, 20)
-    legend = ax.legend(
-        class_handles[:shown_classes] + set_handles, class_labels[:shown_classes] + set_labels,
-        loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False,
+    handles = class_handles[:shown_classes] + set_handles
+    rows = math.ceil(len(handles) / LEGEND_COLUMNS)
+    legend_height = 0.15 + rows * LEGEND_ROW
+    fig.legend(
+        handles, class_labels[:shown_classes] + set_labels, loc="lower center", ncol=LEGEND_COLUMNS,
+        bbox_to_anchor=(0.5, 0.15 / FIGURE_SIZE[1]), borderaxespad=0, frameon=False, columnspacing=1.6,
     )
-    legend.set_title("classes and sets")
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_xlabel("x1 (first input)")
     ax.set_ylabel("x2 (second input)")
     ax.set_title(plain_lines(title), fontsize=10, loc="left")
-    fig.subplots_adjust(**LAYOUT)
+    margins(fig, **{**MARGINS, "bottom": MARGINS["bottom"] + legend_height})
     return fig
 
 

@@ -142,8 +142,10 @@ def evaluation_pictures(
             rows = np.sort(shown)  # read in increasing order (what an HDF5 array accepts), shown in ours
             stored = np.asarray(dataset.X_raw[rows])[np.searchsorted(rows, shown)]
             images = display_images(stored, bundle.input_shape, bundle.input_divisor)
-            write_errors(path, fmt, images, found, shown, names, title=about)
+            write_errors(path, fmt, images, found, shown, names, title=about, files=dataset.paths)
         out["files"]["errors"] = str(path)
         out["misclassified"] = int(found.indices.size)
         out["errors_shown"] = [int(i) for i in shown]
+        if dataset.paths is not None:  # an imported file or a folder: each example's file
+            out["errors_shown_files"] = [dataset.paths[int(i)] for i in shown]
     return out

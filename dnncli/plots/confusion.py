@@ -44,7 +44,7 @@ def layout(class_names: Sequence[str]) -> Layout:
     names = [plain(name, NAME_LIMIT) for name in class_names]
     longest = max((len(n) for n in names), default=1)
     cell = max(0.62, 3.0 / k) if k <= 10 else max(0.2, 6.2 / k)
-    rotate = longest > (3 if k > 4 else 6)
+    rotate = CHARACTER * longest > 0.9 * cell  # upright only when the names fit under their columns
     left = 0.7 + CHARACTER * longest
     bottom = 0.65 + (CHARACTER * longest if rotate else 0.2)
     side = cell * k

@@ -147,8 +147,11 @@ def learning_curve_figure(
         costs = column(rows, cost_name)
         if _present(costs):
             all_costs += costs
+            # with mini-batches the train row is the mean over the epoch's batches, while the
+            # summary's final cost is the trained parameters' on the whole training set
+            mean = " (mean over the epoch's batches)" if split == "train" and by_epoch(rows) else ""
             cost_ax.plot(x, costs, color=SPLIT_COLOURS[split], linewidth=1.6, marker=marker, markersize=3,
-                         label=f"{split} {_format(_last(costs))}")
+                         label=f"{split} {_format(_last(costs))}{mean}")
     _cost_axis_scale(cost_ax, all_costs)
     cost_ax.set_ylabel(f"cost ({LOSS_LABELS.get(loss_name, plain(loss_name))})")
     cost_ax.set_title("cost" + (" (log scale)" if cost_ax.get_yscale() == "log" else ""))
@@ -174,7 +177,7 @@ def learning_curve_figure(
         integer_ticks(ax.xaxis)
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best", title="final values")
+            ax.legend(loc="best", title="last recorded values")
     if not rows:
         cost_ax.text(0.5, 0.5, "no history recorded yet", ha="center", va="center", transform=cost_ax.transAxes)
     margins(fig, left=0.8, right=0.2, top=0.95, bottom=0.55, gap=0.85)
@@ -318,6 +321,8 @@ def _flat_config(run: Path) -> dict[str, str]:
         if isinstance(value, dict):
             for key, inner in value.items():
                 walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, list):  # [relu, relu, sigmoid], not Python's ['relu', 'relu', 'sigmoid']
+            flat[prefix] = "[" + ", ".join(str(v) for v in value) + "]"
         else:
             flat[prefix] = "null" if value is None else str(value)
 
@@ -325,34 +330,68 @@ def _flat_config(run: Path) -> dict[str, str]:
     return flat
 
 
-IGNORED_KEYS = ("name", "output.")
-MAX_LABEL_KEYS = 3
+# not what tells runs apart: the name, where outputs go, how often the history is written
+IGNORED_KEYS = ("name", "output.", "training.print_every", "training.record_every", "training.log_every_seconds")
+LABEL_LIMIT = 120  # characters of a legend entry
+TITLE_KEYS_LIMIT = 90  # characters of the differing keys in the title
+
+
+def _differing_keys(configs: Sequence[dict[str, str]]) -> list[str]:
+    """The config keys whose values differ between the runs, training settings first, then the
+    network, then the data."""
+    if len(configs) < 2:
+        return []
+    sections = {"training": 0, "model": 1, "data": 2}
+    first = ("model.layers", "model.hidden")  # the network's size, before its other settings
+    keys = sorted(
+        {k for c in configs for k in c if not k.startswith(IGNORED_KEYS)},
+        key=lambda k: (sections.get(k.split(".")[0], 3), k not in first, k),
+    )
+    return [k for k in keys if len({c.get(k, "-") for c in configs}) > 1]
 
 
 def run_labels(runs: Sequence[Path]) -> list[str]:
-    """Each run's directory name, and the config keys that differ between the runs (what was
-    compared: ``training.learning_rate=0.01``)."""
+    """Each run's directory name and the settings that tell it apart from the others, compactly
+    (``cat_deep-2: learning_rate 0.01, layers [12288, 20, 7, 5, 1]``)."""
     configs = [_flat_config(run) for run in runs]
-    # what a comparison usually varies first: training settings, then the network, then the data
-    sections = {"training": 0, "model": 1, "data": 2}
-    keys = sorted(
-        {k for c in configs for k in c if not k.startswith(IGNORED_KEYS)},
-        key=lambda k: (sections.get(k.split(".")[0], 3), k),
-    )
-    differing = [k for k in keys if len({c.get(k, "-") for c in configs}) > 1] if len(runs) > 1 else []
+    differing = _differing_keys(configs)
     labels = []
     for run, config in zip(runs, configs):
         label = run.name
-        shown = [f"{k.split('.')[-1]}={_short(k, config.get(k, '-'))}" for k in differing[:MAX_LABEL_KEYS]]
-        if shown:
-            label += " (" + ", ".join(shown) + (", ..." if len(differing) > MAX_LABEL_KEYS else "") + ")"
+        for number, key in enumerate(differing):
+            item = f"{', ' if number else ': '}{key.split('.')[-1]} {_short(key, config.get(key, '-'))}"
+            if len(label) + len(item) > LABEL_LIMIT - 5:  # whole settings only: never half a list
+                label += ", ..."
+                break
+            label += item
         labels.append(label)
     return labels
 
 
+def compare_title(runs: Sequence[Path]) -> str:
+    """What the runs compared differ in (``3 runs, differing in learning_rate, l2_lambda``)."""
+    if len(runs) == 1:
+        return f"run {runs[0].name}"
+    differing = list(dict.fromkeys(k.split(".")[-1] for k in _differing_keys([_flat_config(run) for run in runs])))
+    if not differing:
+        return f"{len(runs)} runs with the same settings"
+    named = ", ".join(differing)
+    if len(named) > TITLE_KEYS_LIMIT:
+        named = named[: TITLE_KEYS_LIMIT - 1].rsplit(", ", 1)[0] + ", ..."
+    return f"{len(runs)} runs, differing in {named}"
+
+
 def _short(key: str, value: str) -> str:
-    """A data file by its name only: the label says which file, the directory is noise."""
-    return Path(value).name if key in ("data.train", "data.test", "data.validation") else value
+    """A data file by its name only (the directory is noise), a number in 3 significant digits
+    (a sampled 0.044303752452 is 0.0443), anything else as it is."""
+    if key in ("data.train", "data.test", "data.validation"):
+        return Path(value).name
+    if any(ch in value for ch in ".eE") and not value.startswith("["):
+        try:
+            return f"{float(value):.3g}"
+        except ValueError:
+            return value
+    return value
 
 
 def load_runs(arguments: Sequence[str | Path]) -> list[RunCurves]:
@@ -413,12 +452,15 @@ def compare_figure(plt: Any, runs: Sequence[RunCurves]) -> Any:
         integer_ticks(ax.xaxis)
         ax.grid(True, alpha=0.3)
     handles = [Line2D([], [], color=colour, linewidth=2.5) for colour in colours]
-    labels = [legend_label(run.label, 80) for run in runs]
+    labels = [legend_label(run.label, LABEL_LIMIT) for run in runs]
     handles += [Line2D([], [], color="#333333", linestyle=COMPARE_STYLES[s]) for s in SPLITS if s in styles_used]
     labels += [s for s in SPLITS if s in styles_used]
-    columns = 1 if len(handles) <= 4 else 2 if len(handles) <= 12 else 3
+    longest = max(len(label) for label in labels)
+    # a column of the legend holds about 70 characters of the figure's width per column
+    columns = 1 if len(handles) <= 4 or longest > 60 else 2 if len(handles) <= 12 or longest > 38 else 3
     rows = math.ceil(len(handles) / columns)
-    fig.suptitle(f"{len(runs)} run{'s' * (len(runs) != 1)} compared", fontsize=10, y=1 - 0.08 / COMPARE_SIZE[1], va="top")
+    title = compare_title([run.path for run in runs])
+    fig.suptitle(plain(title, 140), fontsize=10, y=1 - 0.08 / COMPARE_SIZE[1], va="top")
     fig.legend(handles, labels, loc="lower center", ncol=columns, frameon=False)
     # room below the axes for the legend: one line of text for each of its rows
     margins(fig, left=0.8, right=0.2, top=0.6, bottom=0.7 + rows * 0.17, gap=0.85)

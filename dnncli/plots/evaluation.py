@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dnncli.model.evaluate import Evaluation, evaluate_selection
-from dnncli.model.file import load_chosen_model
+from dnncli.model.file import default_choice, load_chosen_model, model_line
 from dnncli.model.predict import decision_threshold
 from dnncli.model.selection import DEFAULT_CACHE_DIR, select_examples
 from dnncli.plots.commands import check_evaluation_pictures, evaluation_pictures
@@ -51,11 +51,15 @@ class EvaluationReport:
 
 
 def evaluate_model(
-    model: str | Path | None, request: EvaluationRequest, on_warning: Callable[[str], None] = lambda message: None
+    model: str | Path | None,
+    request: EvaluationRequest,
+    on_warning: Callable[[str], None] = lambda message: None,
+    on_model: Callable[[str], None] = lambda line: None,
 ) -> EvaluationReport:
     """The metrics of ``model`` (a file, a run directory, or the default) on the examples
-    ``request`` chooses, and the pictures it asks for. The evaluation's warnings go to
-    ``on_warning`` before any picture is drawn."""
+    ``request`` chooses, and the pictures it asks for. ``on_model``: the line naming the model
+    read, when dnn chose it (:func:`dnncli.model.file.model_line`), once the examples are evaluated. The evaluation's warnings go
+    to ``on_warning`` before any picture is drawn."""
     pictures = {
         name: (path, picture_format(path, f"--{name}"))
         for name, path in (("errors", request.errors), ("confusion", request.confusion)) if path is not None
@@ -65,6 +69,9 @@ def evaluate_model(
     check_evaluation_pictures(bundle, request.errors, request.confusion)
     selection = select_examples(bundle, request.data, request.x_key, request.y_key, request.range_text, request.cache_dir)
     result, dataset = evaluate_selection(bundle, selection, threshold)
+    chosen_by = default_choice(model)
+    if chosen_by is not None:  # once evaluated: a refusal stays one line
+        on_model(model_line(bundle, chosen_by))
     for message in result.warnings:
         on_warning(message)
     if not pictures:

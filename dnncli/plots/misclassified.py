@@ -21,12 +21,13 @@ TILE_WIDTH = 1.6  # inches
 TEXT_HEIGHT = 0.55
 IMAGE_SIZE = 1.3
 TILE_HEIGHT = TEXT_HEIGHT + IMAGE_SIZE + 0.15
-HEADER = 0.55
+HEADER = 0.7  # the title's line and three of the headline
 MARGIN = 0.15
 MIN_WIDTH = 4.4
 MAX_COLUMNS_IN_ONE_ROW = 5
 DEFAULT_LIMIT = 36
 NAME_LIMIT = 16
+FILE_NAME_LIMIT = 26  # what a tile's width holds at its font size
 WRONG_COLOUR = "#b2182b"
 
 
@@ -116,7 +117,10 @@ def errors_figure(
     class_names: Sequence[str],
     *,
     title: str,
+    files: Sequence[str] | None = None,
 ) -> Any:
+    """The grid; ``files``: each example's file (of the whole set, as ``errors.true``), named
+    in its tile instead of its index."""
     n = len(shown)
     width, height = figure_size(n)
     fig = plt.figure(figsize=(width, height))
@@ -124,7 +128,9 @@ def errors_figure(
     headline = f"{errors.indices.size:,} of {errors.examples:,} examples misclassified (accuracy {accuracy:.3f})"
     if n:
         more = f"the {n} most confident" if n < errors.indices.size else "all"
-        headline += f"\n{more} shown, most confident first: true class, predicted class (its probability)"
+        # two lines: one would run past the right edge of a narrow grid (three tiles wide)
+        headline += (f"\n{more} shown, most confident first:\n{'file' if files is not None else 'index'}, "
+                     "true class, predicted class (its probability)")
     fig.text(MARGIN / width, 1 - 0.08 / height, plain_lines(title) + "\n" + headline, va="top", ha="left", fontsize=8)
     for tile, index in enumerate(shown):
         left, top, image_width, image_height = _image_rect(n, tile)
@@ -139,7 +145,8 @@ def errors_figure(
         x = (tile_left + TILE_WIDTH / 2) / width
         true_name = plain(class_names[errors.true[index]], NAME_LIMIT)
         predicted_name = plain(class_names[errors.predicted[index]], NAME_LIMIT)
-        fig.text(x, 1 - (tile_top + 0.04) / height, f"#{index}\ntrue: {true_name}", ha="center", va="top", fontsize=7)
+        label = f"#{index}" if files is None else plain(Path(files[index]).name, FILE_NAME_LIMIT)
+        fig.text(x, 1 - (tile_top + 0.04) / height, f"{label}\ntrue: {true_name}", ha="center", va="top", fontsize=7)
         fig.text(x, 1 - (tile_top + 0.34) / height, f"pred: {predicted_name} ({errors.confidence[index]:.2f})",
                  ha="center", va="top", fontsize=7, color=WRONG_COLOUR)
     return fig
@@ -154,7 +161,9 @@ def write_errors(
     class_names: Sequence[str],
     *,
     title: str,
+    files: Sequence[str] | None = None,
 ) -> Path:
-    """``images`` holds the shown examples, in the order of ``shown``."""
+    """``images`` holds the shown examples, in the order of ``shown``; ``files``: each example's
+    file, where known."""
     with drawing() as plt:
-        return save(errors_figure(plt, images, errors, shown, class_names, title=title), path, fmt)
+        return save(errors_figure(plt, images, errors, shown, class_names, title=title, files=files), path, fmt)

@@ -87,5 +87,6 @@ def check_strict(metrics: dict[str, Any]) -> None:
     if found:
         raise CheckFailed(
             f"--strict: training ended with {len(found)} warning(s) "
-            f"({', '.join(f['check'] for f in found)}; see metrics.json in {metrics['run_dir']})"
+            f"({', '.join(f['check'] for f in found)}; see metrics.json in {metrics['run_dir']}, the newest run, "
+            "which runs/latest points at as after any finished run)"
         )

@@ -195,8 +195,28 @@ def _data_file(key: str, path: str, base: str | None) -> str:
             where = f" (relative paths are read from the current directory, {os.getcwd()})"
         else:
             where = f" (relative paths are read from the directory the run started in, {base})"
-        raise DataError(f"{key}: {path}: no such data file{where}")
+        raise DataError(f"{key}: {path}: no such data file{where}; {_where_to_get(key, path)}")
     return found
+
+
+# the course's data sets, which dnn does not ship (datasets/README.md names them)
+COURSE_FILES = ("train_catvnoncat.h5", "test_catvnoncat.h5", "planar400.h5", "football2d.h5", "moons300.h5", "mnist10k.h5")
+DEMO_FILES = ("demo_train.h5", "demo_test.h5")
+
+
+def _where_to_get(key: str, path: str) -> str:
+    """How to get a missing data file: the course's files come from the course, the demo's from
+    ``dnn data demo``; any file can be named with ``--set``."""
+    override = f"--set {key}=PATH"
+    name = Path(path).name
+    if name in COURSE_FILES:
+        return (
+            f"{name} is one of the course's data files, which dnn does not ship: copy or link it into "
+            f"datasets/ (datasets/README.md names them all), or point at it with {override}"
+        )
+    if name in DEMO_FILES:
+        return f"`dnn data demo` writes it (make demo runs it), or point at another file with {override}"
+    return f"point at the file with {override}"
 
 
 def _part(key: str, range_key: str | None, path: str, x_key: str, bounds: list[int] | None) -> Part:
