@@ -38,13 +38,17 @@ def data_demo(
     n_train: Annotated[int, typer.Option("--train", min=2, help="Training pictures.")] = 300,
     n_test: Annotated[int, typer.Option("--test", min=2, help="Test pictures.")] = 100,
     samples: Annotated[int, typer.Option(min=0, help="Test pictures also written as PNG files.")] = 6,
+    table_rows: Annotated[int, typer.Option("--table-rows", min=2, help="Rows of demo_table.csv.")] = 400,
 ) -> None:
-    """Make the embedded demo set: 64x64 RGB pictures, with or without a disc, in the cat files' layout.
+    """Make the embedded demo set: 64x64 RGB pictures, with or without a disc, in the cat files' layout; and demo_table.csv, a small table of houses.
 
     [bold]Example:[/bold] dnn data demo && dnn train configs/demo.yaml
+
+    demo_table.csv: id, area, rooms, age, district (numbers and a category with gaps), note (free
+    text: commas, quotes, a line break, a formula) and the target sold (yes / no).
     """
-    files = make_demo(out, seed=seed, n_train=n_train, n_test=n_test, n_samples=samples)
-    for path in (files.train, files.test, *files.samples):
+    files = make_demo(out, seed=seed, n_train=n_train, n_test=n_test, n_samples=samples, table_rows=table_rows)
+    for path in (files.train, files.test, *files.samples, files.table):
         print(path)
 
 

@@ -114,23 +114,21 @@ def target_groups(source: TableFile, target: str | None, task: str = "auto") -> 
     return Groups(len(column), labels, names, "classification")
 
 
-def _writer(path: Path, schema: pa.Schema) -> Any:
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        return pq.ParquetWriter(path, schema)
-    return pa_csv.CSVWriter(path, schema)
+def _writer(path: Path, schema: pa.Schema, parquet: bool) -> Any:
+    return pq.ParquetWriter(path, schema) if parquet else pa_csv.CSVWriter(path, schema)
 
 
 def _write_parts(source: TableFile, outputs: tuple[Path, Path], is_test: np.ndarray) -> None:
     """The rows into the two files, batch by batch, each renamed into place once both are whole."""
-    as_text = source.kind == "csv" and outputs[0].suffix.lower() not in PARQUET_SUFFIXES
-    types = {name: pa.string() for name in source.columns} if as_text else None
+    parquet = outputs[0].suffix.lower() in PARQUET_SUFFIXES
+    types = {name: pa.string() for name in source.columns} if source.kind == "csv" and not parquet else None
     suffix = outputs[0].suffix
     with atomic_path(outputs[0], suffix) as train_tmp, atomic_path(outputs[1], suffix) as test_tmp:
         with contextlib.ExitStack() as writers:
             opened: list[Any] = []
             for first_row, batch in iter_batches(source, None, types):
                 if not opened:
-                    opened = [writers.enter_context(_writer(tmp, batch.schema)) for tmp in (train_tmp, test_tmp)]
+                    opened = [writers.enter_context(_writer(tmp, batch.schema, parquet)) for tmp in (train_tmp, test_tmp)]
                 chosen = pa.array(is_test[first_row : first_row + batch.num_rows])
                 opened[0].write_batch(batch.filter(pc.invert(chosen)))
                 opened[1].write_batch(batch.filter(chosen))
