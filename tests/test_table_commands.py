@@ -116,6 +116,20 @@ def test_a_whole_number_target_with_few_values_is_a_classification_unless_told(t
     assert inspect_json(path, "--target", "rooms", "--task", "regression")["target"]["task"] == "regression"
 
 
+def test_a_column_of_many_values_is_not_counted_and_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "ids.csv"
+    rows = [f"u{k},{k % 3},{'' if k % 7 == 0 else 'abc'[k % 3]}" for k in range(1_500)]
+    path.write_text("user,n,letter\n" + "\n".join(rows) + "\n")
+    described = inspect_json(path, "--target", "letter")
+    user, n, letter = described["columns"]
+    assert user["distinct"] is None and user["values"] == [] and user["other"] == 1_500
+    assert n == {"name": "n", "type": "number", "dtype": "int64", "missing": 0, "min": 0, "mean": 1.0, "max": 2}
+    assert letter["missing"] == len(range(0, 1_500, 7)) == described["target"]["missing"]
+    assert [c["name"] for c in described["target"]["classes"]] == ["a", "b", "c"]
+    notes = " ".join(described["notes"])
+    assert "column 'user' has more than 1,000 different values" in notes and "missing in 215 rows" in notes
+
+
 def test_inspect_refuses_in_one_line(tmp_path: Path) -> None:
     path = write_demo_table(tmp_path / "houses.csv", m=50)
     one_error_line(run_dnn("data", "inspect", path, "--target", "price"), 2, "has no column 'price'", "'sold'")

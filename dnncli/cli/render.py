@@ -204,7 +204,8 @@ def import_table(summary: dict[str, Any]) -> Table:
 
 def table_split_table(summary: dict[str, Any]) -> Table:
     """The two tables ``dnn data split`` wrote from one: rows, and rows per class."""
-    title = f"{summary['train']} ({summary['train_rows']:,} rows), {summary['test']} ({summary['test_rows']:,} rows)"
+    rows = {n: f"{n:,} row{'s' * (n != 1)}" for n in (summary["train_rows"], summary["test_rows"])}
+    title = f"{summary['train']} ({rows[summary['train_rows']]}), {summary['test']} ({rows[summary['test_rows']]})"
     table = Table(title=_text(title), show_edge=False, title_justify="left")
     table.add_column("index", justify="right")
     table.add_column("class" if summary["classes"] else "rows")

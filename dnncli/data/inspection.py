@@ -350,6 +350,8 @@ class _ColumnSummary:
                 self.low, self.high = min(self.low, float(finite.min())), max(self.high, float(finite.max()))
             return
         self.kinds.add("text")
+        if self.counts is not None and pc.count_distinct(column).as_py() > MAX_LEVELS:
+            self.counts = None  # an id or free text: not counted further (nor turned into Python)
         if self.counts is not None:
             for entry in pc.value_counts(pc.drop_null(pc.cast(column, pa.string()))).to_pylist():
                 self.counts[entry["values"]] += entry["counts"]

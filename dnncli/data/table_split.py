@@ -126,12 +126,18 @@ def _write_parts(source: TableFile, outputs: tuple[Path, Path], is_test: np.ndar
     with atomic_path(outputs[0], suffix) as train_tmp, atomic_path(outputs[1], suffix) as test_tmp:
         with contextlib.ExitStack() as writers:
             opened: list[Any] = []
+            rows = 0
             for first_row, batch in iter_batches(source, None, types):
                 if not opened:
                     opened = [writers.enter_context(_writer(tmp, batch.schema, parquet)) for tmp in (train_tmp, test_tmp)]
-                chosen = pa.array(is_test[first_row : first_row + batch.num_rows])
+                rows = first_row + batch.num_rows
+                chosen = pa.array(is_test[first_row:rows]) if rows <= len(is_test) else None
+                if chosen is None:
+                    break
                 opened[0].write_batch(batch.filter(pc.invert(chosen)))
                 opened[1].write_batch(batch.filter(chosen))
+            if rows != len(is_test):  # the file changed between the two reads: nothing is kept
+                raise DataError(f"{printable(source.path)}: held {len(is_test):,} rows, then {rows:,} when read again; was it being written?")
 
 
 def split_table(
