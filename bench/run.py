@@ -23,6 +23,15 @@ Cases (issue 5):
      cat set (m = 209, 300 steps) and on the cat set repeated ten times (m = 2090, 205 MB as
      float64, 60 steps), float64 and float32, dnn with its defaults against PyTorch and
      scikit-learn's MLPClassifier(solver='adam')
+  F  tables (issue 22): California housing (../shared/datasets/housing_train.csv, housing_test.csv;
+     skipped when absent), encoded by dnn's TableEncoder for every engine (medians, standardized
+     numbers, a missing indicator, one-hot ocean_proximity, a standardized target: 14 inputs),
+     [14, 64, 64, 1] ReLU with a linear output, Adam lr 1e-3, batches of 64, 100 epochs, float64,
+     from dnn's He initial parameters (seed 1): dnn's engine (dnncli.training.train) against
+     scikit-learn's MLPRegressor and PyTorch, training time and test RMSE in dollars; then the
+     load of a generated million-row CSV (bench/tables.py: ten number columns, two categories,
+     gaps): dnn's read + encoding against pandas.read_csv alone, with peak memory. Written as its
+     own section (`--cases F --out bench/results/tables.md`)
 
 Targets (issue 14), checked in the table's last section: A float32 dnn at most 0.05x PyTorch;
 B at most 0.5x the faster peer; C peak RSS under the bound given; D --help under 0.3 s; every E
@@ -326,7 +335,125 @@ def worker_dnn_plain(spec: dict[str, Any]) -> dict[str, Any]:
     return worker_dnn({**spec, "training": {**spec["training"], "first_layer": "plain"}})
 
 
-WORKERS = {"dnn": worker_dnn, "dnn-plain": worker_dnn_plain, "torch": worker_torch, "sklearn": worker_sklearn}
+# ---- case F: a table (California housing), a regression --------------------------------------
+
+HOUSING_TARGET = "median_house_value"
+HOUSING_HIDDEN = [64, 64]
+
+
+def housing_arrays() -> dict[str, Any]:
+    """The housing tables encoded as dnn encodes them: X ``(14, m)`` column-major, the target
+    standardized ``(1, m)``, and what turns it back into dollars."""
+    from dnncli.data.encoding import TableEncoder, TableOptions
+    from dnncli.data.tables import open_table
+
+    train, test = open_table(SHARED / "housing_train.csv"), open_table(SHARED / "housing_test.csv")
+    encoder, _ = TableEncoder.fit(train, TableOptions(target=HOUSING_TARGET))
+    fitted, tested = encoder.encode_file(train), encoder.encode_file(test)
+    return {"X": fitted.X, "Y": fitted.Y, "X_test": tested.X, "Y_test": tested.Y,
+            "scale": encoder.target.scale, "mean": encoder.target.mean}
+
+
+def _rmse_dollars(outputs: Any, targets: Any, data: dict[str, Any]) -> float:
+    from dnncli.network.scores import regression_scores
+
+    return regression_scores(outputs.reshape(1, -1), targets.reshape(1, -1), scale=data["scale"], mean=data["mean"])["rmse"]
+
+
+def _housing_network(n_x: int) -> Any:
+    from dnncli.network.model import Network
+
+    return Network.create([n_x, *HOUSING_HIDDEN, 1], ["relu"] * len(HOUSING_HIDDEN) + ["linear"], "he", 1)
+
+
+def worker_housing_dnn(spec: dict[str, Any]) -> dict[str, Any]:
+    """dnn's engine on the encoded arrays: ``train()`` as a run calls it, timed alone."""
+    import numpy as np
+
+    from dnncli.training.loop import train
+    from dnncli.training.settings import TrainData, TrainSettings
+
+    data = housing_arrays()
+    net = _housing_network(data["X"].shape[0])
+    settings = TrainSettings(optimizer="adam", **spec["training"])
+    start = time.perf_counter()
+    train(net, TrainData(data["X"], data["Y"]), settings, rng=np.random.default_rng(1))
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "train_rmse": _rmse_dollars(net.predict_proba(data["X"]), data["Y"], data),
+            "test_rmse": _rmse_dollars(net.predict_proba(data["X_test"]), data["Y_test"], data)}
+
+
+def worker_housing_sklearn(spec: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from sklearn.neural_network import MLPRegressor
+    except ImportError:
+        return {"skipped": "scikit-learn is not installed (make bench installs it into bench/.venv)"}
+    import warnings
+
+    import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
+
+    data = housing_arrays()
+    X, y = np.ascontiguousarray(data["X"].T), data["Y"].reshape(-1)
+    training = spec["training"]
+    model = MLPRegressor(hidden_layer_sizes=tuple(HOUSING_HIDDEN), activation="relu", solver="adam", alpha=0.0,
+                         batch_size=training["batch_size"], learning_rate_init=training["learning_rate"], shuffle=True,
+                         max_iter=1, tol=0.0, n_iter_no_change=10**9, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X[:2], y[:2])  # creates the attributes; then it starts from dnn's parameters
+        params = _housing_network(X.shape[1]).params
+        layers = len(HOUSING_HIDDEN) + 1
+        model.coefs_ = [np.ascontiguousarray(params[f"W{l}"].T) for l in range(1, layers + 1)]
+        model.intercepts_ = [params[f"b{l}"].reshape(-1).copy() for l in range(1, layers + 1)]
+        if hasattr(model, "_optimizer"):
+            del model._optimizer
+        model.max_iter, model.n_iter_, model.t_ = training["epochs"], 0, 0
+        start = time.perf_counter()
+        model.fit(X, y)
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "train_rmse": _rmse_dollars(model.predict(X), data["Y"], data),
+            "test_rmse": _rmse_dollars(model.predict(np.ascontiguousarray(data["X_test"].T)), data["Y_test"], data)}
+
+
+def worker_housing_torch(spec: dict[str, Any]) -> dict[str, Any]:
+    try:
+        import torch
+    except ImportError:
+        return {"skipped": "PyTorch is not installed (make bench installs torch==2.13.0 into bench/.venv)"}
+    torch.manual_seed(0)
+    data = housing_arrays()
+    params = _housing_network(data["X"].shape[0]).params
+    modules: list[Any] = []
+    for l in range(1, len(HOUSING_HIDDEN) + 2):
+        W = torch.from_numpy(params[f"W{l}"].copy())
+        linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(W)
+            linear.bias.copy_(torch.from_numpy(params[f"b{l}"].reshape(-1).copy()))
+        modules += [linear, torch.nn.ReLU()]
+    model = torch.nn.Sequential(*modules[:-1])
+    X, Y = torch.from_numpy(data["X"].T.copy()), torch.from_numpy(data["Y"].T.copy())
+    training = spec["training"]
+    optimizer = torch.optim.Adam(model.parameters(), lr=training["learning_rate"], eps=1e-8)
+    loss_fn, batch, generator = torch.nn.MSELoss(), training["batch_size"], torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    for _ in range(training["epochs"]):
+        order = torch.randperm(X.shape[0], generator=generator)
+        for s in range(0, X.shape[0], batch):
+            idx = order[s : s + batch]
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(model(X[idx]), Y[idx]).backward()
+            optimizer.step()
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        outputs, test_outputs = model(X).numpy().T, model(torch.from_numpy(data["X_test"].T.copy())).numpy().T
+    return {"seconds": seconds, "train_rmse": _rmse_dollars(outputs, data["Y"], data),
+            "test_rmse": _rmse_dollars(test_outputs, data["Y_test"], data), "threads": torch.get_num_threads()}
+
+
+WORKERS = {"dnn": worker_dnn, "dnn-plain": worker_dnn_plain, "torch": worker_torch, "sklearn": worker_sklearn,
+           "housing-dnn": worker_housing_dnn, "housing-sklearn": worker_housing_sklearn, "housing-torch": worker_housing_torch}
 
 
 def run_process(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -421,6 +548,95 @@ def case_e(work: Path, rounds: int) -> tuple[list[dict[str, Any]], str]:
             }
             rows += alternate(f"E {label} {dtype}", spec, ("dnn", "torch", "sklearn"), rounds)
     return rows, f"E: {what} (x10: repeated ten times), Adam lr 5e-4, full batch, 300 / 60 steps"
+
+
+def _bench_tables() -> Any:
+    """bench/tables.py as a module (its name would otherwise clash with PyTables' ``tables``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_tables", Path(__file__).with_name("tables.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def case_f(work: Path, rounds: int, load_rows: int = 1_000_000) -> tuple[list[dict[str, Any]], str]:
+    rows: list[dict[str, Any]] = []
+    if not (SHARED / "housing_train.csv").exists() or not (SHARED / "housing_test.csv").exists():
+        rows.append({"case": "F housing", "engine": "dnn", "skipped": f"{SHARED}/housing_train.csv or housing_test.csv is absent"})
+    else:
+        spec = {"case": "F", "training": {"learning_rate": 0.001, "batch_size": 64, "epochs": 100}}
+        found = alternate("F housing", spec, ("housing-dnn", "housing-sklearn", "housing-torch"), rounds)
+        rows += [{**r, "engine": r["engine"].removeprefix("housing-")} for r in found]
+    bench_tables = _bench_tables()
+    table = work / "million.csv"
+    bench_tables.write_table(table, load_rows)
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(rounds):
+        for engine in ("dnn", "pandas"):
+            print(f"  F load {load_rows:,} rows: {engine} ...", file=sys.stderr, flush=True)
+            try:
+                result = bench_tables.measure(engine, table)
+            except subprocess.CalledProcessError as exc:
+                last = (exc.stderr.strip().splitlines() or ["no output"])[-1]
+                best[engine] = {"skipped": f"failed (exit {exc.returncode}): {last}"}
+                continue
+            if engine not in best or result["seconds"] < best[engine].get("seconds", float("inf")):
+                best[engine] = result
+    size_mb = table.stat().st_size / 1e6
+    table.unlink()
+    for engine in ("dnn", "pandas"):
+        r = best[engine]
+        if "skipped" in r:
+            rows.append({"case": f"F load {load_rows:,} rows", "engine": engine, **r})
+            continue
+        rows.append({"case": f"F load {load_rows:,} rows", "engine": engine, "seconds": r["seconds"],
+                     "peak_mb": r["peak_bytes"] / 1e6, "phases": r["phases"], "shape": r["shape"], "matrix_mb": r["matrix_bytes"] / 1e6})
+    return rows, (f"F: California housing, [14, 64, 64, 1] ReLU / linear, Adam lr 1e-3, batches of 64, 100 epochs, float64, "
+                  f"every engine from dnn's He parameters (seed 1) on dnn's encoding; load: a generated CSV of {load_rows:,} rows "
+                  f"({size_mb:.0f} MB), ten number columns and two categories with gaps")
+
+
+def f_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| case | engine | seconds | dnn / this | train RMSE $ | test RMSE $ | peak RSS MB | note |", "|" + "---|" * 8]
+    dnn_seconds = {r["case"]: r.get("seconds") for r in rows if r["engine"] == "dnn"}
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['case']} | {r['engine']} | - | - | - | - | - | skipped: {r['skipped']} |")
+            continue
+        mine = dnn_seconds.get(r["case"])
+        ratio = f"{mine / r['seconds']:.3f}" if r["engine"] != "dnn" and mine and r.get("seconds") else "-"
+        note = []
+        if r.get("phases"):
+            note.append(f"read {r['phases']['read']:.2f} s + learn and encode {r['phases']['encode']:.2f} s")
+        if r.get("matrix_mb"):
+            note.append(f"X {r['shape'][0]} x {r['shape'][1]:,} float64, {r['matrix_mb']:.0f} MB")
+        if "load" in r["case"]:
+            note.append("peak: above the process after its imports" + ("; pandas.read_csv alone, no encoding" if r["engine"] == "pandas" else ""))
+        if r.get("threads"):
+            note.append(f"{r['threads']} threads")
+        rmse = [f"{r[k]:,.0f}" if r.get(k) is not None else "-" for k in ("train_rmse", "test_rmse")]
+        lines.append(f"| {r['case']} | {r['engine']} | {fmt(r.get('seconds'))} | {ratio} | {rmse[0]} | {rmse[1]} | {fmt(r.get('peak_mb'))} | {'; '.join(note)} |")
+    return "\n".join(lines)
+
+
+def f_targets(rows: list[dict[str, Any]]) -> str:
+    """Issue 22's targets for case F, each with what this run measured."""
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    dnn = next((r for r in rows if r["case"] == "F housing" and r["engine"] == "dnn" and "seconds" in r), None)
+    peer = next((r for r in rows if r["case"] == "F housing" and r["engine"] == "sklearn" and "seconds" in r), None)
+    if dnn and peer:
+        ratio = dnn["seconds"] / peer["seconds"]
+        lines.append(f"| housing: dnn trains faster than MLPRegressor | {ratio:.3f}x | {'yes' if ratio < 1 else 'NO'} |")
+    if dnn:
+        lines.append(f"| housing: dnn's test RMSE <= 52,552 $ | {dnn['test_rmse']:,.0f} $ | {'yes' if dnn['test_rmse'] <= 52_552 else 'NO'} |")
+    load = {r["engine"]: r for r in rows if r["case"].startswith("F load")}
+    if "seconds" in load.get("dnn", {}) and "seconds" in load.get("pandas", {}):
+        ratio = load["dnn"]["seconds"] / load["pandas"]["seconds"]
+        lines.append(f"| load: dnn's read + encode <= pandas.read_csv alone | {ratio:.2f}x | {'yes' if ratio <= 1 else 'NO'} |")
+        times = load["dnn"]["peak_mb"] / load["dnn"]["matrix_mb"]
+        lines.append(f"| load: dnn's peak <= 2x the encoded matrix | {times:.2f}x | {'yes' if times <= 2 else 'NO'} |")
+    return "\n".join(lines)
 
 
 QUICK = False
@@ -621,7 +837,8 @@ def targets(rows: list[dict[str, Any]], c_bound_mb: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--cases", default="A,B,C,D,E", help="comma-separated cases among A, B, C, D, E")
+    parser.add_argument("--cases", default="A,B,C,D,E", help="comma-separated cases among A, B, C, D, E, F (F: write it to its own file)")
+    parser.add_argument("--load-rows", type=int, default=1_000_000, help="rows of case F's generated CSV")
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds in A and B (each keeps its fastest)")
     parser.add_argument("--c-sizes", default="5000,20000", help="numbers of images of the synthetic sets of case C")
     parser.add_argument("--out", type=Path, help="also write the table (markdown) here")
@@ -669,17 +886,23 @@ def main() -> None:
             found, note = case_e(work, args.rounds)
             rows += found
             notes.append(note)
+        f_rows = []
+        if "F" in cases:
+            f_rows, note = case_f(work, args.rounds, args.load_rows)
+            notes.append(note)
     checked = targets(rows, c_bound)
     text = "\n".join([
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on: {machine_line(load_at_start)}",
         "",
-        table(rows),
-        "",
+        *([table(rows), ""] if rows else []),
+        *([f_table(f_rows), ""] if f_rows else []),
         *[f"- {n}" for n in notes],
-        "- seconds: the training loop alone (A, B, C, E) or the whole process (D); dnn / this: dnn's time over the peer's.",
+        "- seconds: the training loop alone (A, B, C, E, F housing), the whole process (D) or the load alone (F load: "
+        "imports excluded); dnn / this: dnn's time over the peer's.",
         f"- rounds: {args.rounds} (the engines take turns; each keeps its fastest round)",
         "",
         *(["Targets (issue 14):", "", checked, ""] if checked else []),
+        *(["Targets (issue 22):", "", f_targets(f_rows), ""] if f_rows else []),
     ])
     print(text)
     if args.out:

@@ -8,6 +8,7 @@ two checkouts (before/after a change), run it from each in turn, several times, 
     python bench/train_cpu.py E32
     python bench/train_cpu.py SMALL --l2 0.7          # [2, 20, 3, 1] on 211 points (football's
     python bench/train_cpu.py SMALL --optimizer momentum --batch 64 --epochs 1000   # shapes)
+    python bench/train_cpu.py HOUSING --epochs 10     # bench case F: [14, 64, 64, 1], Adam, batches of 64
 
 Case A runs as the benchmark runs it: a config through ``run_training`` (the Gram path chosen by
 ``auto``, a test set recorded every 100 iterations, the run's supervisor), into a temporary
@@ -40,11 +41,11 @@ def main() -> None:
     from dnncli.training.state import TrainState
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=["A32", "A64", "B", "E64", "E32", "SMALL"])
+    parser.add_argument("case", choices=["A32", "A64", "B", "E64", "E32", "SMALL", "HOUSING"])
     parser.add_argument("--optimizer", default="gd", help="case SMALL's optimizer")
     parser.add_argument("--l2", type=float, default=0.0, help="case SMALL's l2_lambda")
     parser.add_argument("--batch", type=int, default=None, help="case SMALL's batch size (--epochs of them)")
-    parser.add_argument("--epochs", type=int, default=4, help="case B's epochs")
+    parser.add_argument("--epochs", type=int, default=4, help="case B's or HOUSING's epochs")
     parser.add_argument("--steps", type=int, default=None, help="case A's (2500) or E's (300) steps")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -65,6 +66,16 @@ def main() -> None:
         settings = TrainSettings(learning_rate=0.3, optimizer=args.optimizer, l2_lambda=args.l2,
                                  iterations=None if batched else args.steps or 5000,
                                  epochs=args.epochs if batched else None, batch_size=args.batch)
+    elif args.case == "HOUSING":  # a table (bench case F): California housing as dnn encodes it
+        from dnncli.data.encoding import TableEncoder, TableOptions
+        from dnncli.data.tables import open_table
+
+        source = open_table(SHARED / "housing_train.csv")
+        encoder, _ = TableEncoder.fit(source, TableOptions(target="median_house_value"))
+        encoded = encoder.encode_file(source)
+        X, y = encoded.X, encoded.Y
+        net = Network.create([X.shape[0], 64, 64, 1], ["relu", "relu", "linear"], "he", 1)
+        settings = TrainSettings(learning_rate=0.001, epochs=args.epochs, optimizer="adam", batch_size=64)
     else:
         dtype = np.float64 if args.case == "E64" else np.float32
         with h5py.File(SHARED / "train_catvnoncat.h5", "r") as f:

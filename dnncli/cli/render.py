@@ -60,6 +60,8 @@ def inspection_tables(description: dict[str, Any]) -> list[RenderableType]:
     attributes."""
     if description["kind"] == "folder":
         return _folder_tables(description)
+    if description["kind"] == "table":
+        return _table_tables(description)
     return _file_tables(description)
 
 
@@ -90,6 +92,58 @@ def _folder_tables(description: dict[str, Any]) -> list[RenderableType]:
             per_class.add_row(str(row["index"]), _text(row["name"]), str(row["files"]), str(row["images"]))
         out.append(per_class)
     return out
+
+
+SHOWN_VALUES = 3  # a text column's most frequent values shown in its row (--json has more)
+
+
+def _values_text(column: dict[str, Any]) -> str:
+    if column["type"] != "text":
+        return ""
+    if column["distinct"] is None:
+        return f"more than {column['distinct_over']:,} different values"
+    shown = "; ".join(f"{printable(v['value'])} ({v['count']:,})" for v in column["values"][:SHOWN_VALUES])
+    more = column["distinct"] - min(SHOWN_VALUES, len(column["values"]))
+    return shown + (f" (+{more:,} more)" if more > 0 else "")
+
+
+def _table_tables(description: dict[str, Any]) -> list[RenderableType]:
+    rows = description["rows"]
+    title = f"{description['path']}: {rows:,} rows, {len(description['columns'])} columns ({description['format']})"
+    columns = Table(title=_text(title), show_edge=False, title_justify="left")
+    for header in ("column", "type", "missing", "min", "mean", "max", "values (rows)"):
+        columns.add_column(header, justify="right" if header in ("missing", "min", "mean", "max") else "left")
+    for column in description["columns"]:
+        kind = column["dtype"] if column["type"] == "number" else column["type"]
+        missing = f"{column['missing']:,}" if column["missing"] else "-"
+        numbers = [_number(column.get(key)) for key in ("min", "mean", "max")] if column["type"] == "number" else ["", "", ""]
+        columns.add_row(_text(column["name"]), kind, missing, *numbers, _text(_values_text(column)))
+    out: list[RenderableType] = [columns]
+    target = description.get("target")
+    if target is not None:
+        out.append(_target_table(target, rows))
+    return out
+
+
+def _target_table(target: dict[str, Any], rows: int) -> Table:
+    """The target's distribution: a classification's classes (label = index), or a regression's
+    quartiles."""
+    table = Table(title=_text(f"target {target['name']}: {target['task']}"), show_edge=False, title_justify="left")
+    if target["task"] == "regression":
+        table.add_column("statistic")
+        table.add_column("value", justify="right")
+        for key in ("min", "q1", "median", "q3", "max", "mean", "std"):
+            table.add_row({"q1": "25%", "q3": "75%"}.get(key, key), _number(target[key]))
+    else:
+        for header in ("index", "class", "rows", "share"):
+            table.add_column(header, justify="left" if header == "class" else "right")
+        for index, entry in enumerate(target["classes"] or []):
+            table.add_row(str(index), _text(entry["name"]), f"{entry['count']:,}", f"{entry['count'] / max(1, rows):.1%}")
+    if target["missing"] and target["task"] == "regression":
+        table.add_row("missing", f"{target['missing']:,}")
+    elif target["missing"]:
+        table.add_row("-", "(missing)", f"{target['missing']:,}", f"{target['missing'] / max(1, rows):.1%}")
+    return table
 
 
 def _file_tables(description: dict[str, Any]) -> list[RenderableType]:
@@ -145,4 +199,22 @@ def import_table(summary: dict[str, Any]) -> Table:
         if test is not None:
             cells.append(str(test[index]))
         table.add_row(*cells)
+    return table
+
+
+def table_split_table(summary: dict[str, Any]) -> Table:
+    """The two tables ``dnn data split`` wrote from one: rows, and rows per class."""
+    rows = {n: f"{n:,} row{'s' * (n != 1)}" for n in (summary["train_rows"], summary["test_rows"])}
+    title = f"{summary['train']} ({rows[summary['train_rows']]}), {summary['test']} ({rows[summary['test_rows']]})"
+    table = Table(title=_text(title), show_edge=False, title_justify="left")
+    table.add_column("index", justify="right")
+    table.add_column("class" if summary["classes"] else "rows")
+    table.add_column("train", justify="right")
+    table.add_column("test", justify="right")
+    if not summary["classes"]:
+        drawn = "drawn at random" + (f" (the target is a {summary['task']})" if summary["task"] else "")
+        table.add_row("-", drawn, f"{summary['train_rows']:,}", f"{summary['test_rows']:,}")
+        return table
+    for index, name in enumerate(summary["classes"]):
+        table.add_row(str(index), _text(name), f"{summary['train_counts'][index]:,}", f"{summary['test_counts'][index]:,}")
     return table

@@ -1,4 +1,5 @@
-"""The embedded demo set: small 64x64 RGB pictures, in the layout of the course's cat files.
+"""The embedded demo set: small 64x64 RGB pictures, in the layout of the course's cat files, and a
+small table of houses (:mod:`dnncli.data.demo_table`, ``demo_table.csv``).
 
 Each picture is a noisy background of a random colour with a gradient and a stripe of another
 colour; the positive class ("shape") also holds a filled disc. Everything is drawn from one seeded
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dnncli.data.demo_table import write_demo_table
 from dnncli.files.atomic import write_with
 
 CLASSES = ["no-shape", "shape"]
@@ -23,6 +25,7 @@ class DemoFiles:
     train: Path
     test: Path
     samples: list[Path]
+    table: Path
 
 
 def draw_images(n: int, rng: np.random.Generator, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -76,8 +79,10 @@ def make_demo(
     n_train: int = 300,
     n_test: int = 100,
     n_samples: int = 6,
+    table_rows: int = 400,
 ) -> DemoFiles:
-    """Write ``demo_train.h5``, ``demo_test.h5`` and a few test pictures as PNG files."""
+    """Write ``demo_train.h5``, ``demo_test.h5``, a few test pictures as PNG files and
+    ``demo_table.csv`` (``table_rows`` houses, target ``sold``)."""
     from PIL import Image
 
     out = Path(out_dir)
@@ -95,4 +100,5 @@ def make_demo(
         path = sample_dir / f"test_{i:02d}_{CLASSES[y_test[i]]}.png"
         write_with(path, lambda tmp, i=i: Image.fromarray(X_test[i]).save(tmp, format="PNG"), ".png")
         samples.append(path)
-    return DemoFiles(train_path, test_path, samples)
+    table = write_demo_table(out / "demo_table.csv", m=table_rows, seed=seed)
+    return DemoFiles(train_path, test_path, samples, table)

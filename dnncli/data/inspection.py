@@ -1,4 +1,4 @@
-"""``dnn data inspect``: what an HDF5 data file or a folder of images holds (its tables:
+"""``dnn data inspect``: what an HDF5 data file, a folder of images or a table holds (its tables:
 :mod:`dnncli.cli.render`; its grid of pictures: :mod:`dnncli.plots.datagrid`).
 
 For an HDF5 file: every dataset (key, shape, dtype, storage, range of values), the file's
@@ -10,18 +10,31 @@ refused before anything is read. Ranges are computed for datasets of at most
 
 For a folder: the classes as ``dnn data import`` would take them, files per class, and from each
 file's header (nothing decoded) its format, mode and size.
+
+For a CSV or Parquet table: per column its type (numbers, text, empty), its missing values, and
+min / mean / max for numbers or the most frequent values with their counts for text; with a
+target column, its distribution (a classification's classes with their counts, a regression's
+quartiles), the task decided as ``data.task: auto`` decides it. The table is read as training
+reads it (:mod:`dnncli.data.tables`: hostile tables refused in one line), whole when it fits the
+memory budget and in row batches otherwise.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from dnncli.compute.resources import memory_budget_bytes
+from dnncli.data.encoding import MAX_AUTO_CLASSES, MAX_LEVELS, TASKS
 from dnncli.data.folders import scan_folder
+from dnncli.data.tables import TableFile, is_table, iter_batches, open_table, read_table
 from dnncli.files.hdf5safe import check_link, check_storage, link_type, open_hdf5
 from dnncli.errors import DataError
 from dnncli.terminal.display import printable
@@ -288,10 +301,179 @@ def describe_folder(path: str | Path, classes: list[str] | None = None) -> dict[
     }
 
 
-def describe(path: str | Path, classes: list[str] | None = None) -> dict[str, Any]:
+# ---- tables ----------------------------------------------------------------------------------
+
+TOP_VALUES = 10  # a text column's most frequent values listed
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or pa.types.is_decimal(kind)
+
+
+def _plain(column: pa.Array) -> pa.Array:
+    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+
+
+@dataclass
+class _ColumnSummary:
+    """What the batches seen so far tell of one column: missing values, and the count, sum,
+    least and greatest of its numbers or the counts of its text values (until there are more
+    different values than :data:`MAX_LEVELS`: an id or free text, not a category)."""
+
+    name: str
+    kinds: set[str] = field(default_factory=set)  # "number", "text"
+    dtype: str = ""
+    missing: int = 0
+    infinite: int = 0
+    count: int = 0
+    total: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+    counts: Counter | None = field(default_factory=Counter)
+
+    def add(self, column: pa.Array) -> None:
+        column = _plain(column)
+        self.dtype = self.dtype or str(column.type)
+        self.missing += column.null_count
+        if pa.types.is_null(column.type):
+            return
+        if _is_number(column.type):
+            self.kinds.add("number")
+            values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            nan = int(np.isnan(values).sum()) - column.null_count
+            self.missing += nan
+            self.infinite += len(values) - column.null_count - nan - len(finite)
+            if len(finite):
+                self.count += len(finite)
+                self.total += float(finite.sum())
+                self.low, self.high = min(self.low, float(finite.min())), max(self.high, float(finite.max()))
+            return
+        self.kinds.add("text")
+        if self.counts is not None and pc.count_distinct(column).as_py() > MAX_LEVELS:
+            self.counts = None  # an id or free text: not counted further (nor turned into Python)
+        if self.counts is not None:
+            for entry in pc.value_counts(pc.drop_null(pc.cast(column, pa.string()))).to_pylist():
+                self.counts[entry["values"]] += entry["counts"]
+            if len(self.counts) > MAX_LEVELS:
+                self.counts = None
+
+    def as_dict(self, rows: int) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name, "type": "empty", "dtype": self.dtype, "missing": self.missing}
+        if self.kinds == {"number"}:
+            entry["type"] = "number"
+            whole = "int" in self.dtype or self.dtype == "bool"  # shown as the file holds them
+            entry.update({"min": None, "mean": None, "max": None} if not self.count else {
+                "min": int(self.low) if whole else self.low, "mean": self.total / self.count,
+                "max": int(self.high) if whole else self.high})
+            if self.infinite:
+                entry["infinite"] = self.infinite
+        elif self.kinds:
+            entry.update(type="text", **_top_values(self.counts, rows - self.missing))
+        return entry
+
+
+def _top_values(counts: Counter | None, present: int) -> dict[str, Any]:
+    """The most frequent values (most first, then by value), and how many rows the others hold."""
+    if counts is None:
+        return {"distinct": None, "distinct_over": MAX_LEVELS, "values": [], "other": present}
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    shown = [{"value": value, "count": count} for value, count in ranked[:TOP_VALUES]]
+    return {"distinct": len(counts), "values": shown, "other": present - sum(v["count"] for v in shown)}
+
+
+def _table_batches(source: TableFile) -> Iterator[pa.RecordBatch]:
+    """The table's rows: read whole on every core when it fits the memory budget, in batches
+    otherwise."""
+    if source.fits(memory_budget_bytes("auto")):
+        yield from read_table(source).to_batches()
+    else:
+        for _, batch in iter_batches(source):
+            yield batch
+
+
+def _target_distribution(name: str, summary: _ColumnSummary, values: np.ndarray, task: str) -> dict[str, Any]:
+    """A classification's classes (sorted as training sorts them) with their counts, or a
+    regression's quartiles; ``task`` auto decides as ``data.task: auto`` does."""
+    if summary.kinds == {"number"} and len(values):
+        distinct, counts = np.unique(values, return_counts=True)
+        if task == "auto":
+            few = len(distinct) <= MAX_AUTO_CLASSES and np.array_equal(distinct, np.round(distinct))
+            task = "classification" if few else "regression"
+        if task == "classification":
+            names = pa.array(distinct).cast(pa.string()).to_pylist() if len(distinct) <= MAX_LEVELS else None
+            classes = None if names is None else [{"name": n, "count": int(c)} for n, c in zip(names, counts)]
+            return {"name": name, "task": task, "missing": summary.missing, "classes": classes}
+        q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+        return {"name": name, "task": task, "missing": summary.missing, "min": float(values.min()), "q1": float(q1),
+                "median": float(median), "q3": float(q3), "max": float(values.max()), "mean": float(values.mean()),
+                "std": float(values.std())}
+    if task == "regression":
+        raise DataError(f"the target '{printable(name)}' holds text, expected numbers for a regression")
+    counts = summary.counts
+    classes = None if counts is None else [{"name": n, "count": c} for n, c in sorted(counts.items())]
+    return {"name": name, "task": "classification", "missing": summary.missing, "classes": classes}
+
+
+def _table_notes(columns: list[dict[str, Any]], rows: int, target: dict[str, Any] | None) -> list[str]:
+    notes = []
+    for column in columns:
+        name = f"column '{printable(column['name'])}'"
+        if column["missing"] == rows:
+            notes.append(f"{name} is empty in every row")
+        elif column["type"] == "number" and column["min"] == column["max"]:
+            notes.append(f"{name} has one value in every row with a value: dnn keeps it at 0")
+        elif column["type"] == "text" and column["distinct"] is None:
+            notes.append(f"{name} has more than {MAX_LEVELS:,} different values: an id or free text, not a category (leave it out with data.drop)")
+        elif column["type"] == "text" and column["distinct"] == rows > TOP_VALUES:
+            notes.append(f"{name} holds a different value in every row: an id? (leave it out with data.drop)")
+        if column.get("infinite"):
+            notes.append(f"{name} holds {column['infinite']} infinite values: dnn train refuses them")
+    if target is not None and target["missing"]:
+        notes.append(f"the target '{printable(target['name'])}' is missing in {target['missing']} rows: dnn train refuses them")
+    if target is not None and target["task"] == "classification" and target["classes"] is None:
+        notes.append(f"the target '{printable(target['name'])}' has more than {MAX_LEVELS:,} different values: too many classes")
+    return notes
+
+
+def describe_table(path: str | Path, target: str | None = None, task: str = "auto") -> dict[str, Any]:
+    """Everything ``dnn data inspect TABLE.csv`` shows, as a JSON-ready dict."""
+    if task not in TASKS:
+        raise DataError(f"--task '{printable(task)}': expected one of {', '.join(TASKS)}")
+    source = open_table(path)
+    if target is not None and target not in source.columns:
+        shown = ", ".join(f"'{printable(n)}'" for n in source.columns[:20]) + (", ..." if len(source.columns) > 20 else "")
+        raise DataError(f"{printable(path)}: has no column '{printable(target)}' (--target); its columns: {shown}")
+    summaries = {name: _ColumnSummary(name) for name in source.columns}
+    rows, target_values = 0, []
+    for batch in _table_batches(source):
+        rows += batch.num_rows
+        for name, column in zip(batch.column_names, batch.columns):
+            summaries[name].add(column)
+        if target is not None and _is_number(_plain(batch[target]).type):
+            values = pc.cast(_plain(batch[target]), pa.float64()).to_numpy(zero_copy_only=False)
+            target_values.append(values[np.isfinite(values)])
+    columns = [summaries[name].as_dict(rows) for name in source.columns]
+    distribution = None
+    if target is not None:
+        values = np.concatenate(target_values) if target_values else np.zeros(0)
+        distribution = _target_distribution(target, summaries[target], values, task)
+    return {
+        "path": str(path), "kind": "table", "format": source.kind, "rows": rows, "columns": columns,
+        "target": distribution, "notes": _table_notes(columns, rows, distribution),
+    }
+
+
+def describe(path: str | Path, classes: list[str] | None = None, target: str | None = None, task: str = "auto") -> dict[str, Any]:
+    """What ``dnn data inspect PATH`` shows: a folder, a table (``target``: its label column) or
+    an HDF5 file."""
     path = Path(path)
+    if target is not None and (path.is_dir() or not is_table(path)):
+        raise DataError(f"--target applies to a CSV or Parquet table, not to {printable(path)}")
     if path.is_dir():
         return describe_folder(path, classes)
     if classes:
-        raise DataError("--classes applies to a folder of images, not to an HDF5 file")
+        raise DataError("--classes applies to a folder of images, not to a file")
+    if is_table(path):
+        return describe_table(path, target, task)
     return describe_file(path)
