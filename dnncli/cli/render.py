@@ -18,6 +18,8 @@ def training_summary(metrics: dict[str, Any]) -> Table:
     table = Table(title=shown(f"run {metrics['name']}"), show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
+    if metrics.get("task"):  # a table's
+        table.add_row("task", metrics["task"])
     table.add_row("train accuracy", fmt(metrics.get("train_accuracy"), 4))
     table.add_row("test accuracy", fmt(metrics.get("test_accuracy"), 4))
     table.add_row("initial cost", fmt(metrics.get("initial_cost")))
@@ -30,7 +32,11 @@ def training_summary(metrics: dict[str, Any]) -> Table:
     for part in ("train", "test", "val"):  # regression
         if metrics.get(f"{part}_r2") is not None or metrics.get(f"{part}_mae") is not None:
             label = "validation" if part == "val" else part
-            table.add_row(f"{label} R² / MAE", f"{fmt(metrics.get(f'{part}_r2'), 4)} / {fmt(metrics.get(f'{part}_mae'), 4)}")
+            r2, mae, rmse = metrics.get(f"{part}_r2"), metrics.get(f"{part}_mae"), metrics.get(f"{part}_rmse")
+            if rmse is None:
+                table.add_row(f"{label} R² / MAE", f"{fmt(r2, 4)} / {fmt(mae, 4)}")
+            else:  # RMSE and MAE in the target's units: whole numbers of dollars read better than 5.17e+04
+                table.add_row(f"{label} R² / RMSE / MAE", f"{fmt(r2, 4)} / {_units(rmse)} / {_units(mae)}")
     if metrics.get("best_epoch") is not None:
         stopped = "stopped early, " if metrics.get("stopped_early") else ""
         table.add_row("best", f"{stopped}parameters of epoch {metrics['best_epoch']} kept")
@@ -40,6 +46,13 @@ def training_summary(metrics: dict[str, Any]) -> Table:
     files = metrics.get("files") or ["model.h5", "history.csv", "metrics.json", "config.yaml"]
     table.add_row("files", shown(f"{run_dir}/ ({', '.join(files)})"))
     return table
+
+
+def _units(value: Any) -> str:
+    """A score in the target's units: 6 significant digits, without an exponent below a billion."""
+    if not isinstance(value, float) or not 1 <= abs(value) < 1e9:
+        return fmt(value)
+    return f"{value:,.{max(0, 5 - int(f'{abs(value):e}'.split('e')[1]))}f}"
 
 
 def _text(value: Any) -> Text:
