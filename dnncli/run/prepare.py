@@ -359,9 +359,8 @@ def _load_tables(config: Config, base_dir: str | None) -> LoadedData:
 
 
 def _table_source(path: str, target: str | None, bounds: list[int] | None, m: int, digests: dict[str, str | None]) -> dict[str, Any]:
-    source = _source(path, "", "", bounds, m, digests)
-    del source["x_key"], source["y_key"]
-    return {**source, "table": True, "target": target}
+    # x_key "rows": a table's examples are its rows; y_key its target column
+    return {**_source(path, "rows", target or "", bounds, m, digests), "table": True}
 
 
 def _encoded(config: Config, loaded: LoadedData, parts: "_Parts") -> tuple[TableEncoder, "_Parts"]:
