@@ -6,6 +6,7 @@ YAML schema: everything after it works from :class:`PreparedRun`.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -320,7 +321,7 @@ class LoadedData:
             if dataset is not None:
                 total += int(getattr(dataset.X_raw, "nbytes", 0))
                 total += int(getattr(dataset.y, "nbytes", 0) or 0)
-        return total
+        return total + sum(int(table.nbytes) for table in (self.tables or {}).values())
 
     def in_memory(self) -> bool:
         """False when the training examples stay in their file (over the memory budget)."""
@@ -363,6 +364,17 @@ def _table_source(path: str, target: str | None, bounds: list[int] | None, m: in
     return {**_source(path, "rows", target or "", bounds, m, digests), "table": True}
 
 
+def _named_in_file(exc: DataError, dataset: Dataset, named: str) -> DataError:
+    """``exc`` about some of a table's rows (``named`` in it), naming the file and the row as the
+    file counts it."""
+    source = dataset.source.split("[")[0]
+    found = re.match(re.escape(named) + r": row (\d+)(.*)", exc.message, re.S)
+    if found is None:
+        return DataError(exc.message.replace(named, source, 1))
+    row = int(dataset.X_raw[int(found.group(1)) - 1, 1]) + 1
+    return DataError(f"{source}: row {row}{found.group(2)}")
+
+
 def _encoded(config: Config, loaded: LoadedData, parts: "_Parts") -> tuple[TableEncoder, "_Parts"]:
     """The encoder learned from the training rows only (after the ranges and the validation
     hold-out: no test or validation row reaches its statistics), and every part encoded with it."""
@@ -375,18 +387,25 @@ def _encoded(config: Config, loaded: LoadedData, parts: "_Parts") -> tuple[Table
 
     options = TableOptions(data.target, tuple(data.features) if data.features is not None else None, tuple(data.drop),
                            tuple(data.categorical) if data.categorical is not None else None, data.task)
-    encoder, warnings = TableEncoder.fit(rows_of(parts.train), options)
+    try:
+        encoder, warnings = TableEncoder.fit(rows_of(parts.train), options)
+    except DataError as exc:
+        raise _named_in_file(exc, parts.train, "the table") from None
     encoded: list[Dataset | None] = []
-    for dataset in (parts.train, parts.test, parts.validation):
+    for dataset in (parts.test, parts.validation, parts.train):
         if dataset is None:
             encoded.append(None)
             continue
-        table = encoder.transform(rows_of(dataset), dataset.source)
+        source = dataset.source.split("[")[0]
+        try:
+            table = encoder.transform(rows_of(dataset), source)
+        except DataError as exc:
+            raise _named_in_file(exc, dataset, source) from None
         warnings += table.warnings
         encoded.append(Dataset(table.X.T, table.y, encoder.classes, dataset.source))
     for warning in warnings:
         sys.stderr.write(f"warning: {warning}\n")
-    train, test, validation = encoded
+    test, validation, train = encoded
     assert train is not None
     return encoder, _Parts(train, test, validation, parts.test_y_key, parts.validation_y_key)
 
