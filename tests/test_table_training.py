@@ -13,6 +13,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 
@@ -162,3 +163,14 @@ def test_a_broken_encoder_in_a_model_file_is_refused(tmp_path: Path, tables: dic
 
 def test_the_demo_table_keeps_its_columns() -> None:
     assert demo_table(10).column_names == ["id", "area", "rooms", "age", "district", "note", "sold"]
+
+
+def test_a_bad_row_is_named_as_the_file_counts_it(tmp_path: Path) -> None:
+    """The encoder sees the rows a range or a hold-out picked; the message names the file's row."""
+    table = demo_table(400)
+    sold = table["sold"].to_pylist()
+    sold[259] = "maybe"  # data row 260, in the test range
+    pa_csv.write_csv(table.set_column(6, "sold", pa.array(sold)), tmp_path / "bad.csv")
+    data = {"train": str(tmp_path / "bad.csv"), "train_range": [0, 200], "test_range": [200, 300], **CLASSIFY}
+    result = run_dnn("train", write_config(tmp_path, "bad", data), cwd=tmp_path)
+    one_error_line(result, 2, "bad.csv: row 260, column 'sold'", "'maybe'")
