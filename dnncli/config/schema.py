@@ -181,7 +181,7 @@ class DataConfig(_Section):
     features: list[str] | None = Field(
         default=None, description="Tables: the columns the network reads (default: every other column)."
     )
-    drop: list[str] = Field(default=[], description="Tables: columns left out (ids, free text).")
+    drop: list[str] | None = Field(default=None, description="Tables: columns left out (ids, free text).")
     categorical: list[str] | None = Field(
         default=None, description="Tables: the columns one-hot encoded (default: the columns that are not numbers)."
     )

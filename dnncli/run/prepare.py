@@ -385,7 +385,7 @@ def _encoded(config: Config, loaded: LoadedData, parts: "_Parts") -> tuple[Table
         part = TABLE_PARTS[int(dataset.X_raw[0, 0])] if dataset.m else "train"
         return loaded.tables[part].take(dataset.X_raw[:, 1])
 
-    options = TableOptions(data.target, tuple(data.features) if data.features is not None else None, tuple(data.drop),
+    options = TableOptions(data.target, tuple(data.features) if data.features is not None else None, tuple(data.drop or ()),
                            tuple(data.categorical) if data.categorical is not None else None, data.task)
     try:
         encoder, warnings = TableEncoder.fit(rows_of(parts.train), options)

@@ -54,15 +54,17 @@ def _evaluate(network: Network, examples: Examples, l2_lambda: float = 0.0) -> t
 
 
 def _r2_columns(network: Network, data: TrainData, parts: Sequence[tuple[Any, ...]]) -> dict[str, float | None]:
-    """R^2 and RMSE (in the target's units) of each named part: ``(name, X, Y)``, or ``(name,
-    examples)`` (None: no such set)."""
+    """R^2 of each named part, and a table's RMSE in the target's units: ``(name, X, Y)``, or
+    ``(name, examples)`` (None: no such set)."""
     columns: dict[str, float | None] = {}
     for name, *arrays in parts:
         if arrays[0] is None:
             continue
         X, Y = (arrays[0].X, arrays[0].Y) if len(arrays) == 1 else arrays
         found = regression_scores(network.predict_proba(X), Y, scale=data.target_scale, mean=data.target_mean)
-        columns.update({f"{name}_r2": found["r2"], f"{name}_rmse": found["rmse"]})
+        columns[f"{name}_r2"] = found["r2"]
+        if data.task is not None:  # a table's target: its RMSE in its own units
+            columns[f"{name}_rmse"] = found["rmse"]
     return columns
 
 
@@ -491,4 +493,5 @@ def _regression_scores(network: Network, data: TrainData, part: str, AL: np.ndar
     if not network.is_regression:
         return {}
     found = regression_scores(AL, Y, scale=data.target_scale, mean=data.target_mean)
-    return {f"{part}_r2": found["r2"], f"{part}_rmse": found["rmse"], f"{part}_mae": found["mae"]}
+    rmse = {f"{part}_rmse": found["rmse"]} if data.task is not None else {}  # a table's target, in its units
+    return {f"{part}_r2": found["r2"], **rmse, f"{part}_mae": found["mae"]}
