@@ -79,3 +79,23 @@ def test_football_without_regularization(tmp_path: Path) -> None:
     assert metrics["initial_cost"] == pytest.approx(0.6557412523, abs=1e-10)
     assert round(metrics["train_accuracy"], 3) == 0.948
     assert round(metrics["test_accuracy"], 3) == 0.915
+
+
+@pytest.mark.slow
+def test_housing_reaches_scikit_learns_rmse(tmp_path: Path) -> None:
+    """California housing (configs/housing.yaml, 100 epochs of Adam): a test RMSE at or below the
+    worst of scikit-learn's MLPRegressor(64, 64) seeds on the same split (52,552 dollars); the
+    values `dnn predict` gives for the test table have `dnn evaluate`'s RMSE."""
+    test = shared_file("housing_test.csv")
+    metrics, history = train_config(tmp_path, "housing.yaml", shared_file("housing_train.csv"), test)
+    assert metrics["task"] == "regression" and metrics["epochs"] == 100
+    assert metrics["test_rmse"] <= 52_552
+    assert float(history[-1]["test_rmse"]) == pytest.approx(metrics["test_rmse"])
+    predicted = run_dnn("predict", "--model", tmp_path / "run", test, "-f", "csv", "--keep", "median_house_value")
+    assert predicted.returncode == 0, predicted.stderr
+    rows = list(csv.DictReader(predicted.stdout.splitlines()))
+    assert len(rows) == 4128
+    errors = [float(r["prediction"]) - float(r["median_house_value"]) for r in rows]
+    rmse = (sum(e * e for e in errors) / len(errors)) ** 0.5
+    evaluated = json.loads(run_dnn("evaluate", "--model", tmp_path / "run", "--json").stdout)
+    assert rmse == pytest.approx(evaluated["rmse"], rel=1e-9) and evaluated["rmse"] == pytest.approx(metrics["test_rmse"], rel=1e-9)

@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("dnncli.cli.train", "Train the network a YAML config describes and write its run directory."),
     "sweep": ("dnncli.cli.sweep", "Train many variants of a config and find the best: grid, random or TPE search (Optuna)."),
     "runs": ("dnncli.cli.runs", "List runs (name, date, status, the settings that differ, final metrics), or compare some."),
-    "predict": ("dnncli.cli.predict", "Predict the class of image files (PNG, JPEG, BMP, GIF, ... any size or mode)."),
+    "predict": ("dnncli.cli.predict", "Predict the class of image files (PNG, JPEG, BMP, GIF, ... any size or mode), or a table's rows."),
     "evaluate": (
         "dnncli.cli.evaluate",
         "Evaluate a model on a labelled HDF5 set or folder of images: accuracy, precision, recall, F1, log loss, confusion matrix.",

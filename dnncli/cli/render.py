@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dnncli.terminal.display import printable, shown
-from dnncli.terminal.text import cost_text, score_text
+from dnncli.terminal.text import cost_text, fmt, score_text
 
 
 def training_summary(metrics: dict[str, Any]) -> Table:
@@ -18,6 +18,8 @@ def training_summary(metrics: dict[str, Any]) -> Table:
     table = Table(title=shown(f"run {metrics['name']}"), show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
+    if metrics.get("task"):  # a table's
+        table.add_row("task", metrics["task"])
     table.add_row("train accuracy", score_text(metrics.get("train_accuracy")))
     table.add_row("test accuracy", score_text(metrics.get("test_accuracy")))
     table.add_row("initial cost", cost_text(metrics.get("initial_cost")))
@@ -30,7 +32,11 @@ def training_summary(metrics: dict[str, Any]) -> Table:
     for part in ("train", "test", "val"):  # regression
         if metrics.get(f"{part}_r2") is not None or metrics.get(f"{part}_mae") is not None:
             label = "validation" if part == "val" else part
-            table.add_row(f"{label} R² / MAE", f"{score_text(metrics.get(f'{part}_r2'))} / {score_text(metrics.get(f'{part}_mae'))}")
+            r2, mae, rmse = metrics.get(f"{part}_r2"), metrics.get(f"{part}_mae"), metrics.get(f"{part}_rmse")
+            if rmse is None:
+                table.add_row(f"{label} R² / MAE", f"{score_text(r2)} / {score_text(mae)}")
+            else:  # RMSE and MAE in the target's units: whole numbers of dollars read better than 5.17e+04
+                table.add_row(f"{label} R² / RMSE / MAE", f"{score_text(r2)} / {_units(rmse)} / {_units(mae)}")
     if metrics.get("best_epoch") is not None:
         stopped = "stopped early, " if metrics.get("stopped_early") else ""
         table.add_row("best", f"{stopped}parameters of epoch {metrics['best_epoch']} kept")
@@ -40,6 +46,13 @@ def training_summary(metrics: dict[str, Any]) -> Table:
     files = metrics.get("files") or ["model.h5", "history.csv", "metrics.json", "config.yaml"]
     table.add_row("files", shown(f"{run_dir}/ ({', '.join(files)})"))
     return table
+
+
+def _units(value: Any) -> str:
+    """A score in the target's units: 6 significant digits, without an exponent below a billion."""
+    if not isinstance(value, float) or not 1 <= abs(value) < 1e9:
+        return fmt(value)
+    return f"{value:,.{max(0, 5 - int(f'{abs(value):e}'.split('e')[1]))}f}"
 
 
 def _text(value: Any) -> Text:

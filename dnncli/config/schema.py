@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dnncli.data.tables import is_table
 from dnncli.network.activations import DEFAULT_LEAKY_SLOPE
 from dnncli.network.initializers import DEFAULT_RANDOM_SCALE
 from dnncli.training.first_layer import gram_refusal
@@ -56,7 +57,7 @@ class ModelConfig(_Section):
     )
     hidden_activation: HiddenActivation = "relu"
     output_activation: OutputActivation | None = Field(
-        default=None, description="Default: sigmoid for 2 classes, softmax for more."
+        default=None, description="Default: sigmoid for 2 classes, softmax for more, linear for a table's regression."
     )
     init: Init = "xavier"
     init_scale: float = Field(default=DEFAULT_RANDOM_SCALE, gt=0, description="Scale of the 'random' init.")
@@ -111,9 +112,20 @@ class ModelConfig(_Section):
 MAX_MEMORY_BUDGET_MB = 1e9
 
 
+# keys of HDF5 files and image folders, and keys of tables: each refused for the other kind
+IMAGE_AND_HDF5_KEYS = (
+    "x_key", "y_key", "test_x_key", "test_y_key", "classes_key", "validation_x_key", "validation_y_key", "scale",
+    "image_size", "image_mode", "resize", "classes", "cache_dir",
+)
+TABLE_KEYS = ("target", "features", "drop", "categorical", "task")
+
+
 class DataConfig(_Section):
-    train: str = Field(description="HDF5 file with the training set, or a folder of images (one subfolder per class).")
-    test: str | None = Field(default=None, description="HDF5 file with the test set, or a folder of images.")
+    train: str = Field(
+        description="HDF5 file with the training set, a folder of images (one subfolder per class), or a "
+        "table (.csv, .parquet: one example a row)."
+    )
+    test: str | None = Field(default=None, description="HDF5 file with the test set, a folder of images, or a table.")
     x_key: str = "train_set_x"
     y_key: str = "train_set_y"
     test_x_key: str = "test_set_x"
@@ -132,13 +144,15 @@ class DataConfig(_Section):
     )
 
     train_range: list[int] | None = Field(
-        default=None, description="[start, stop]: train on these examples of the file only."
+        default=None, description="[start, stop]: train on these examples (a table's rows) of the file only."
     )
     test_range: list[int] | None = Field(
         default=None,
         description="[start, stop]: test on these examples; without data.test, of the training file.",
     )
-    validation: str | None = Field(default=None, description="HDF5 file with a validation set, or a folder of images.")
+    validation: str | None = Field(
+        default=None, description="HDF5 file with a validation set, a folder of images, or a table."
+    )
     validation_x_key: str | None = Field(default=None, description="Default: x_key.")
     validation_y_key: str | None = Field(default=None, description="Default: y_key.")
     validation_fraction: float | None = Field(
@@ -162,12 +176,51 @@ class DataConfig(_Section):
         default=None, description="Where folders of images are cached once decoded (default: <output.dir>/.cache)."
     )
 
+    # tables (.csv, .parquet) given as train, test or validation
+    target: str | None = Field(default=None, description="Tables: the label column (required for a table).")
+    features: list[str] | None = Field(
+        default=None, description="Tables: the columns the network reads (default: every other column)."
+    )
+    drop: list[str] | None = Field(default=None, description="Tables: columns left out (ids, free text).")
+    categorical: list[str] | None = Field(
+        default=None, description="Tables: the columns one-hot encoded (default: the columns that are not numbers)."
+    )
+    task: Literal["auto", "classification", "regression"] = Field(
+        default="auto",
+        description="Tables: auto calls a text target, or whole numbers with few values, a classification; "
+        "other numbers a regression.",
+    )
+
     @model_validator(mode="after")
     def _check_images(self) -> "DataConfig":
         if not (len(self.image_size) == 2 and all(1 <= n <= 4096 for n in self.image_size)):
             raise ValueError(f"image_size = {self.image_size}: expected [height, width] between 1 and 4096, e.g. [64, 64]")
         if self.classes is not None and (len(set(self.classes)) != len(self.classes) or len(self.classes) < 2):
             raise ValueError(f"classes = {self.classes}: expected at least two different folder names")
+        return self
+
+    @model_validator(mode="after")
+    def _check_table_keys(self) -> "DataConfig":
+        table = is_table(self.train)
+        for key in ("test", "validation"):
+            path = getattr(self, key)
+            if path is not None and is_table(path) != table:
+                raise ValueError(
+                    f"{key} = {path!r}: train is {'a table' if table else 'not a table'} ({self.train}), so {key} "
+                    f"must be {'a table too (.csv, .parquet)' if table else 'an HDF5 file or a folder of images'}"
+                )
+        # a key counts as given when it differs from its default (a resolved config lists every key)
+        given = {key for key in self.model_fields_set if getattr(self, key) != type(self).model_fields[key].get_default()}
+        if table:
+            stray = [key for key in IMAGE_AND_HDF5_KEYS if key in given]
+            if stray:
+                raise ValueError(f"{stray[0]} has no meaning for a table ({self.train}); its columns are named by target, features, drop")
+            if self.target is None:
+                raise ValueError(f"train is a table ({self.train}): give its label column as target")
+        else:
+            stray = [key for key in TABLE_KEYS if key in given]
+            if stray:
+                raise ValueError(f"{stray[0]} applies to tables (.csv, .parquet), and train ({self.train}) is not one")
         return self
 
     @model_validator(mode="after")

@@ -117,6 +117,7 @@ def evaluate_selection(
     )
     if selection.warning:
         result.warnings.insert(0, selection.warning)
+    result.warnings += selection.notes
     return result, dataset
 
 
@@ -165,7 +166,9 @@ def evaluate(
             raise DataError(
                 f"{dataset.source}: '{y_key}' has {Y.shape[0]} targets per example, the model predicts {net.layer_sizes[-1]}"
             )
-        result.regression = regression_scores(AL.astype(np.float64), Y)
+        target = bundle.encoder.target if bundle.encoder is not None else None
+        units = {"scale": target.scale, "mean": target.mean} if target is not None else {}  # a table's, in its units
+        result.regression = regression_scores(AL.astype(np.float64), Y, **units)
         return result
 
     names = bundle.class_names

@@ -8,7 +8,8 @@ Layout::
            leaky_relu_slope, input_shape, input_dtype, input_divisor, input_resize (how image
            files are resized to input_shape; "squash" when absent), classes (JSON),
            config (the resolved YAML), metrics (JSON), data (JSON: where the training,
-           validation and test examples came from; absent in files of older versions)
+           validation and test examples came from; absent in files of older versions),
+           encoder (JSON: a table model's column encoding, dnncli.data.encoding; absent otherwise)
 
 Written atomically; read with h5py arrays only (no pickle).
 """
@@ -25,6 +26,7 @@ import numpy as np
 
 from dnncli import __version__
 from dnncli.compute.resources import describe_bytes, fits_in_memory, parameter_count
+from dnncli.data.encoding import TableEncoder
 from dnncli.data.images import DEFAULT_RESIZE, RESIZE_MODES
 from dnncli.errors import ModelFileError
 from dnncli.files.atomic import write_with
@@ -58,6 +60,8 @@ class ModelBundle:
     path: Path | None = None
     # how an image file is resized to input_shape: the training file's record (dnn data import)
     input_resize: str = DEFAULT_RESIZE
+    # a table model's encoder: how a table's columns become its inputs (None: not a table model)
+    encoder: TableEncoder | None = None
 
     # ---- what the model is: Network decides, this adds the class names ------------------------
 
@@ -105,6 +109,8 @@ def save_model(bundle: ModelBundle, path: str | Path) -> Path:
             f.attrs["metrics"] = json.dumps(bundle.metrics)
             if bundle.data_sources is not None:
                 f.attrs["data"] = json.dumps(bundle.data_sources)
+            if bundle.encoder is not None:
+                f.attrs["encoder"] = json.dumps(bundle.encoder.to_dict())
 
     write_with(path, write, suffix=".h5")
     return path
@@ -196,6 +202,7 @@ def load_model(path: str | Path) -> ModelBundle:
             tool_version = read_attr(f, "tool_version", path, ModelFileError, "?")
             # where its examples came from (absent in models of older versions)
             data_sources = json_attr(f, "data", path, ModelFileError, "null", (dict, type(None)))
+            encoder = _read_encoder(f, path, network)
             return ModelBundle(
                 network=network,
                 input_shape=input_shape,
@@ -208,11 +215,28 @@ def load_model(path: str | Path) -> ModelBundle:
                 data_sources=data_sources,
                 tool_version=str(tool_version)[:100],
                 path=path,
+                encoder=encoder,
             )
     except ModelFileError:
         raise
     except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
         raise ModelFileError(f"{path}: corrupt dnn model file ({str(exc).splitlines()[0]})") from None
+
+
+def _read_encoder(f: Any, path: Path, network: Network) -> TableEncoder | None:
+    """A table model's encoder, checked field by field and against the network's sizes."""
+    stored = json_attr(f, "encoder", path, ModelFileError, "null", (dict, type(None)))
+    if stored is None:
+        return None
+    encoder = TableEncoder.from_dict(stored, f"{path}: encoder", ModelFileError)
+    if encoder.n_x != network.layer_sizes[0]:
+        raise ModelFileError(f"{path}: the encoder gives {encoder.n_x} inputs, but layer 1 takes {network.layer_sizes[0]}")
+    target = encoder.target
+    if target is not None and (target.task == "regression") != network.is_regression:
+        raise ModelFileError(f"{path}: the encoder's target is a {target.task}, but the network's output is {network.output_activation}")
+    if encoder.classes is not None and network.n_classes != len(encoder.classes):
+        raise ModelFileError(f"{path}: the encoder has {len(encoder.classes)} classes, but the network {network.n_classes}")
+    return encoder
 
 
 def _read_network(f: Any, path: Path) -> Network:  # f: an open h5py.File

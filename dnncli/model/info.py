@@ -45,7 +45,18 @@ def describe(bundle: ModelBundle) -> dict[str, Any]:
         "metrics": bundle.metrics,
         "data": bundle.data_sources,
         "config": bundle.config,
+        # a table model's columns: how a table's rows become its inputs (None: it takes images or arrays)
+        "table": bundle.encoder.to_dict() if bundle.encoder is not None else None,
     }
+
+
+def table_text(table: dict[str, Any]) -> str:
+    """A table model's columns in one line: the target, the numbers, the categories."""
+    target = table.get("target") or {}
+    numbers = [n["name"] + (" (gaps)" if n["indicator"] else "") for n in table["numbers"]]
+    categories = [f"{c['name']} ({len(c['levels'])} levels)" for c in table["categories"]]
+    return (f"target {target.get('name')} ({target.get('task')}); numbers {', '.join(numbers) or '-'}; "
+            f"categories {', '.join(categories) or '-'}")
 
 
 def source_text(source: dict[str, Any]) -> str:
@@ -72,7 +83,10 @@ def tables(info: dict[str, Any]) -> list[Table]:
     about.add_column("value")
     about.add_row("layer sizes", str(info["layer_sizes"]))
     about.add_row("input", f"shape {tuple(info['input_shape'])}, {info['scaling']}")
-    about.add_row("image files", f"resized by {info['input_resize']}")
+    if info.get("table"):
+        about.add_row("table", shown(table_text(info["table"])))
+    else:
+        about.add_row("image files", f"resized by {info['input_resize']}")
     about.add_row("classes", shown(", ".join(info["classes"])) if info["classes"] else "-")
     about.add_row("loss", info["loss"])
     about.add_row("parameters dtype", info["dtype"])

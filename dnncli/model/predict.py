@@ -12,7 +12,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 from rich.table import Table
@@ -20,6 +20,7 @@ from rich.table import Table
 from dnncli.data.images import DEFAULT_MAX_PIXELS, image_extensions, image_mode, images_to_columns, load_image
 from dnncli.errors import ConfigError, DataError, DnnError
 from dnncli.model.file import ModelBundle, default_choice, load_chosen_model, model_line
+from dnncli.model.table_rows import RowPrediction, is_table_model, predict_rows, read_rows, rows_table, write_row_predictions
 from dnncli.terminal.display import csv_text, shown
 
 DEFAULT_BATCH = 256
@@ -221,7 +222,9 @@ def jsonl_row(prediction: Prediction) -> str:
     return json.dumps(prediction.as_dict()) + "\n"
 
 
-def table(predictions: list[Prediction]) -> Table:
+def table(predictions: list[Prediction] | list[RowPrediction]) -> Table:
+    if predictions and isinstance(predictions[0], RowPrediction):
+        return rows_table(predictions)  # type: ignore[arg-type]
     table = Table(show_edge=False)
     table.add_column("path", overflow="fold")
     if predictions and predictions[0].outputs is not None:
@@ -243,9 +246,10 @@ OUTPUT_FORMATS = ("table", "json", "jsonl", "csv")
 
 @dataclass
 class PredictOutcome:
-    total: int  # files (and directories without images) met
+    total: int  # files (and directories without images) met, or a table's rows
     failures: int
-    table_rows: list[Prediction]  # the predictions of the table format, left for the caller to show
+    table_rows: list[Any]  # the predictions of the table format, left for the caller to show
+    unit: str = "files"  # what total counts: "files", or a table's "rows"
 
 
 def write_predictions(
@@ -291,19 +295,38 @@ def predict_paths(
     on_note: Callable[[str], None] = lambda note: None,
     on_failure: Callable[[str], None] = lambda message: None,
     on_model: Callable[[str], None] = lambda line: None,
+    keep: Sequence[str] = (),
 ) -> PredictOutcome:
     """``dnn predict``: the model (a file, a run directory, or the default), the image paths the
     arguments name (:func:`expand_paths`), their predictions written to ``out`` in
     ``output_format`` (one of :data:`OUTPUT_FORMATS`). ``on_note``: a warning about the model's
     input; ``on_failure``: a file that could not be predicted; ``on_model``: the line naming the
-    model read, when dnn chose it (:func:`dnncli.model.file.model_line`)."""
+    model read, when dnn chose it (:func:`dnncli.model.file.model_line`). A table model predicts
+    the rows of one table instead (:mod:`dnncli.model.table_rows`; ``-``: CSV on ``stdin``), with
+    the ``keep`` columns copied through."""
     bundle = load_chosen_model(model)
     chosen_by = default_choice(model)
     if chosen_by is not None:
         on_model(model_line(bundle, chosen_by))
     chosen = decision_threshold(bundle, threshold)
+    if is_table_model(bundle):
+        return _predict_table(bundle, list(arguments), out, output_format, chosen, stdin, keep, on_note, on_failure)
+    if keep:
+        raise ConfigError("--keep copies columns of a table's rows: the model was not trained on a table")
     note = input_note(bundle)
     if note:
         on_note(note)
     records = predict_files(bundle, expand_paths(arguments, recursive, stdin), chosen, max_pixels=max_pixels)
     return write_predictions(bundle, records, output_format, out, on_failure)
+
+
+def _predict_table(
+    bundle: ModelBundle, arguments: list[str], out: TextIO, output_format: str, threshold: float,
+    stdin: TextIO | None, keep: Sequence[str], on_note: Callable[[str], None], on_failure: Callable[[str], None],
+) -> PredictOutcome:
+    if len(arguments) != 1:
+        raise ConfigError(f"the model was trained on a table: give one table of rows to predict (.csv, .parquet, or - for CSV on stdin), not {len(arguments)}")
+    rows, source = read_rows(arguments[0], getattr(stdin, "buffer", stdin))
+    records = predict_rows(bundle, rows, source, keep, threshold, on_note)
+    total, failures, kept = write_row_predictions(bundle, records, output_format, keep, out, on_failure)
+    return PredictOutcome(total, failures, kept, "rows")

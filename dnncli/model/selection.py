@@ -21,6 +21,7 @@ from dnncli.data.hdf5 import Dataset, load_dataset
 from dnncli.data.image_cache import load_image_folder, options_for_shape
 from dnncli.data.setfile import recorded_paths
 from dnncli.data.splits import file_digest, same_file, subset
+from dnncli.model.table_rows import labelled_rows
 from dnncli.errors import ConfigError, DataError
 from dnncli.files.hdf5safe import open_hdf5
 from dnncli.model.file import MODEL_FILENAME, ModelBundle
@@ -146,6 +147,7 @@ class Selection:
     # an explicit range: the recorded parts of the same array, to say which one it lies in
     recorded: dict[str, list[int]] = field(default_factory=dict)
     cache_dir: str | Path = DEFAULT_CACHE_DIR  # where a folder of images is cached once decoded
+    notes: list[str] = field(default_factory=list)  # warnings of reading the examples (a table's encoding)
 
 
 def parse_range(text: str) -> tuple[int | None, int | None]:
@@ -205,7 +207,10 @@ def select_examples(
         )
     digests: dict[str, str] = {}
     matched = {name: src for name, src in parts.items() if path.exists() and _matches(path, src, digests)}
-    x_key, y_key, classes_key = _selected_keys(bundle, path, matched, x_key, y_key)
+    if bundle.encoder is not None:  # a table model: the rows, scored against the target column
+        x_key, y_key, classes_key = "rows", bundle.encoder.target.name if bundle.encoder.target else "", ""
+    else:
+        x_key, y_key, classes_key = _selected_keys(bundle, path, matched, x_key, y_key)
     same_array = {name: src for name, src in matched.items() if src.get("x_key") == x_key}
     part = next(iter(same_array), None)
     if range_text is None:
@@ -313,7 +318,10 @@ def _range_text(bounds: list[int]) -> str:
 
 def load_selection(bundle: ModelBundle, selection: Selection) -> tuple[Dataset, list[int]]:
     """The selected examples, and their ``[start, stop]`` in the file."""
-    if selection.path.is_dir():
+    if bundle.encoder is not None:
+        dataset, warnings = labelled_rows(bundle, selection.path)
+        selection.notes.extend(warnings)
+    elif selection.path.is_dir():
         dataset = _image_folder(bundle, selection.path, selection.cache_dir)
     else:
         dataset = load_dataset(selection.path, selection.x_key, selection.y_key, selection.classes_key)

@@ -37,6 +37,9 @@ SPLITS = {
     "validation": ("val_cost", "val_accuracy", "val_r2"),
     "test": ("test_cost", "test_accuracy", "test_r2"),
 }
+# a regression's RMSE in the target's units (a table's target was standardized for training): the
+# first panel of loss.png shows it instead of the cost, in dollars rather than deviations
+RMSE_COLUMNS = {"train": "train_rmse", "validation": "val_rmse", "test": "test_rmse"}
 LOSS_LABELS = {
     "binary_crossentropy": "binary cross-entropy",
     "categorical_crossentropy": "categorical cross-entropy",
@@ -104,6 +107,16 @@ def _cost_axis_scale(ax: Any, values: list[float]) -> None:
         ax.yaxis.set_minor_formatter(NullFormatter())
 
 
+def _whole_number_ticks(ax: Any) -> None:
+    """Ticks of a score in the target's units as whole numbers (51,000, not 5.1e+04)."""
+    from matplotlib.ticker import FuncFormatter
+
+    whole = FuncFormatter(lambda value, _: f"{value:,.0f}")
+    ax.yaxis.set_major_formatter(whole)
+    if ax.get_yscale() == "log" and ax.yaxis.get_minor_formatter().__class__.__name__ != "NullFormatter":
+        ax.yaxis.set_minor_formatter(whole)
+
+
 def _zoom_scores(ax: Any, values: list[float], kind: str) -> None:
     """Limits around the scores themselves (0.93-1.00 is not squashed into 0-1)."""
     finite = [v for v in values if math.isfinite(v)]
@@ -143,18 +156,24 @@ def learning_curve_figure(
     marker = "o" if len(rows) < MARKERS_BELOW else None
     cost_ax = axes[0][0]
     all_costs: list[float] = []
+    in_units = any(_present(column(rows, name)) for name in RMSE_COLUMNS.values())
     for split, (cost_name, _, _) in SPLITS.items():
-        costs = column(rows, cost_name)
+        costs = column(rows, RMSE_COLUMNS[split] if in_units else cost_name)
         if _present(costs):
             all_costs += costs
             # with mini-batches the train row is the mean over the epoch's batches, while the
             # summary's final cost is the trained parameters' on the whole training set
             mean = " (mean over the epoch's batches)" if split == "train" and by_epoch(rows) else ""
+            last = _last(costs)
+            shown = f"{last:,.0f}" if in_units and last is not None and abs(last) >= 1000 else _format(last)
             cost_ax.plot(x, costs, color=SPLIT_COLOURS[split], linewidth=1.6, marker=marker, markersize=3,
-                         label=f"{split} {_format(_last(costs))}{mean}")
+                         label=f"{split} {shown}{mean}")
     _cost_axis_scale(cost_ax, all_costs)
-    cost_ax.set_ylabel(f"cost ({LOSS_LABELS.get(loss_name, plain(loss_name))})")
-    cost_ax.set_title("cost" + (" (log scale)" if cost_ax.get_yscale() == "log" else ""))
+    if in_units and min((v for v in all_costs if math.isfinite(v)), default=0) >= 1000:
+        _whole_number_ticks(cost_ax)
+    name = "RMSE" if in_units else "cost"
+    cost_ax.set_ylabel("RMSE (the target's units)" if in_units else f"cost ({LOSS_LABELS.get(loss_name, plain(loss_name))})")
+    cost_ax.set_title(name + (" (log scale)" if cost_ax.get_yscale() == "log" else ""))
     panels = [cost_ax]
     if kind:
         score_ax = axes[0][1]

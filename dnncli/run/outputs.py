@@ -36,6 +36,8 @@ def run_metrics(
     diverged). ``seconds`` is the training time of all the run's segments (``segments``: each
     start or resume)."""
     metrics: dict[str, Any] = {"name": prepared.name, "status": status}
+    if prepared.encoder is not None:
+        metrics["task"] = prepared.encoder.task
     if result is not None:
         metrics.update(
             initial_cost=result.initial_cost,
@@ -88,6 +90,7 @@ def write_outputs(
         config=config_yaml,
         metrics=metrics,
         data_sources=prepared.data_sources or None,
+        encoder=prepared.encoder,
     )
     save_model(bundle, directory / MODEL_FILENAME)
     atomic.write_with(directory / "history.csv", lambda tmp: write_history_csv(history, tmp))
@@ -104,7 +107,8 @@ def write_history_csv(history: History, path: Path) -> None:
     if "epoch" in present:
         columns.insert(1, "epoch")
     columns += [
-        k for k in ("test_cost", "val_cost", "val_accuracy", "train_r2", "test_r2", "val_r2", "learning_rate")
+        k for k in ("test_cost", "val_cost", "val_accuracy", "train_r2", "test_r2", "val_r2", "train_rmse", "test_rmse",
+                  "val_rmse", "learning_rate")
         if k in present
     ]
     extra = sorted(present - set(columns))

@@ -6,7 +6,9 @@ YAML schema: everything after it works from :class:`PreparedRun`.
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -17,12 +19,14 @@ from dnncli.compute import resources
 from dnncli.compute.threads import IdleSample
 from dnncli.config import Config
 from dnncli.data.columns import training_columns
+from dnncli.data.encoding import TableEncoder, TableOptions
 from dnncli.data.folders import FOLDER_KEYS
 from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_dataset, resolve_divisor
 from dnncli.data.image_cache import load_image_folder, options_for_shape
 from dnncli.data.image_import import ImportOptions
 from dnncli.data.images import DEFAULT_RESIZE
 from dnncli.data.splits import Part, check_disjoint, file_digest, hold_out, take_range
+from dnncli.data.tables import is_table, open_table, read_table
 from dnncli.errors import ConfigError, DataError
 from dnncli.network.model import Network
 from dnncli.training.settings import Examples, TrainData, TrainSettings, normalize_keep_probs
@@ -66,6 +70,8 @@ class PreparedRun:
     # where the run's files will finally be, when it is trained elsewhere (a sweep's trial on a
     # worker that does not share the driver's disk): what metrics.json records as run_dir
     recorded_target: Path | None = None
+    # a table's encoder, learned from the training rows (stored in the model file); None otherwise
+    encoder: TableEncoder | None = None
 
 
 def training_seed(config: Config) -> int | None:
@@ -103,14 +109,17 @@ def _n_classes(dataset: Dataset) -> int:
     return max(int(np.max(y)) + 1, 2) if y.size else 2
 
 
-def resolve_architecture(config: Config, train_set: Dataset) -> tuple[list[int], list[str]]:
-    """Full layer sizes and activations from the config and the data; errors name the mismatch."""
+def resolve_architecture(config: Config, train_set: Dataset, task: str | None = None) -> tuple[list[int], list[str]]:
+    """Full layer sizes and activations from the config and the data (``task``: a table's, whose
+    regression has a linear output); errors name the mismatch."""
     model, source = config.model, train_set.source
     y = train_set.y
     assert y is not None
     output = model.activations[-1] if model.activations else model.output_activation
     if output is None:
-        output = "sigmoid" if _n_classes(train_set) == 2 else "softmax"
+        output = "linear" if task == "regression" else "sigmoid" if _n_classes(train_set) == 2 else "softmax"
+    if task is not None and (output == "linear") != (task == "regression"):
+        raise ConfigError(f"the output activation is {output}, but {source} is a {task} (data.task)")
     if output == "linear":
         n_out = int(y.shape[1]) if y.ndim == 2 else 1
     else:
@@ -264,7 +273,7 @@ def _with_seeds(config: Config) -> Config:
     return config.model_copy(update={"model": config.model.model_copy(update={"seed": secrets.randbits(32)})})
 
 
-def _resolved(config: Config, layers: list[int], activations: list[str]) -> Config:
+def _resolved(config: Config, layers: list[int], activations: list[str], task: str | None = None) -> Config:
     """The config as it was used (written as the run's config.yaml): sizes, activations, seeds,
     the printing interval and the validation keys filled in, so no null stands for a value."""
     model = config.model.model_copy(
@@ -278,6 +287,8 @@ def _resolved(config: Config, layers: list[int], activations: list[str]) -> Conf
             "validation_x_key": data.validation_x_key or data.x_key,
             "validation_y_key": data.validation_y_key or data.y_key,
         })
+    if task is not None:  # a table's task, as auto found it
+        data = data.model_copy(update={"task": task})
     return config.model_copy(update={"model": model, "training": training, "data": data})
 
 
@@ -319,6 +330,9 @@ class LoadedData:
     test_file: Dataset | None  # data.test, all of it; None when the test set is a range of data.train
     validation: Dataset | None  # data.validation
     sources: dict[str, Any]  # the model file's record of each part (path, bytes, SHA-256)
+    # tables: each file's rows as read ("train", "test", "validation"); the Datasets above then
+    # hold row numbers, (part, row) pairs, so that ranges and hold-outs pick rows as they pick examples
+    tables: dict[str, Any] | None = None
 
     def nbytes(self) -> int:
         """The bytes its arrays hold (what sending it costs)."""
@@ -327,11 +341,93 @@ class LoadedData:
             if dataset is not None:
                 total += int(getattr(dataset.X_raw, "nbytes", 0))
                 total += int(getattr(dataset.y, "nbytes", 0) or 0)
-        return total
+        return total + sum(int(table.nbytes) for table in (self.tables or {}).values())
 
     def in_memory(self) -> bool:
         """False when the training examples stay in their file (over the memory budget)."""
         return isinstance(self.whole_file.X_raw, np.ndarray)
+
+
+TABLE_PARTS = ("train", "test", "validation")
+
+
+def _row_numbers(part: str, m: int, source: str) -> Dataset:
+    """A table's rows as examples: ``(part, row)`` pairs, the part's index in :data:`TABLE_PARTS`."""
+    rows = np.stack([np.full(m, TABLE_PARTS.index(part)), np.arange(m)], axis=1)
+    return Dataset(rows, None, None, source)
+
+
+def _load_tables(config: Config, base_dir: str | None) -> LoadedData:
+    """The tables ``config.data`` names, each read whole, with where they came from."""
+    data = config.data
+    tables: dict[str, Any] = {}
+    sources: dict[str, Any] = {}
+    rows: dict[str, Dataset] = {}
+    digests: dict[str, str | None] = {}
+    bounds = {"train": data.train_range, "test": data.test_range, "validation": None}
+    for part in TABLE_PARTS:
+        path = getattr(data, part)
+        if path is None:
+            continue
+        found = _data_file(f"data.{part}", path, base_dir)
+        tables[part] = read_table(open_table(found))
+        rows[part] = _row_numbers(part, tables[part].num_rows, found)
+        sources[part] = _table_source(found, data.target, bounds[part], tables[part].num_rows, digests)
+    if data.test is None and data.test_range is not None:  # the test rows are another range of the training file
+        sources["test"] = _table_source(sources["train"]["file"], data.target, data.test_range, tables["train"].num_rows, digests)
+    sources["classes_key"] = None
+    return LoadedData(rows["train"], rows.get("test"), rows.get("validation"), sources, tables)
+
+
+def _table_source(path: str, target: str | None, bounds: list[int] | None, m: int, digests: dict[str, str | None]) -> dict[str, Any]:
+    # x_key "rows": a table's examples are its rows; y_key its target column
+    return {**_source(path, "rows", target or "", bounds, m, digests), "table": True}
+
+
+def _named_in_file(exc: DataError, dataset: Dataset, named: str) -> DataError:
+    """``exc`` about some of a table's rows (``named`` in it), naming the file and the row as the
+    file counts it."""
+    source = dataset.source.split("[")[0]
+    found = re.match(re.escape(named) + r": row (\d+)(.*)", exc.message, re.S)
+    if found is None:
+        return DataError(exc.message.replace(named, source, 1))
+    row = int(dataset.X_raw[int(found.group(1)) - 1, 1]) + 1
+    return DataError(f"{source}: row {row}{found.group(2)}")
+
+
+def _encoded(config: Config, loaded: LoadedData, parts: "_Parts") -> tuple[TableEncoder, "_Parts"]:
+    """The encoder learned from the training rows only (after the ranges and the validation
+    hold-out: no test or validation row reaches its statistics), and every part encoded with it."""
+    data = config.data
+    assert loaded.tables is not None
+
+    def rows_of(dataset: Dataset) -> Any:
+        part = TABLE_PARTS[int(dataset.X_raw[0, 0])] if dataset.m else "train"
+        return loaded.tables[part].take(dataset.X_raw[:, 1])
+
+    options = TableOptions(data.target, tuple(data.features) if data.features is not None else None, tuple(data.drop or ()),
+                           tuple(data.categorical) if data.categorical is not None else None, data.task)
+    try:
+        encoder, warnings = TableEncoder.fit(rows_of(parts.train), options)
+    except DataError as exc:
+        raise _named_in_file(exc, parts.train, "the table") from None
+    encoded: list[Dataset | None] = []
+    for dataset in (parts.test, parts.validation, parts.train):
+        if dataset is None:
+            encoded.append(None)
+            continue
+        source = dataset.source.split("[")[0]
+        try:
+            table = encoder.transform(rows_of(dataset), source)
+        except DataError as exc:
+            raise _named_in_file(exc, dataset, source) from None
+        warnings += table.warnings
+        encoded.append(Dataset(table.X.T, table.y, encoder.classes, dataset.source))
+    for warning in warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    test, validation, train = encoded
+    assert train is not None
+    return encoder, _Parts(train, test, validation, parts.test_y_key, parts.validation_y_key)
 
 
 def load_data(config: Config, *, base_dir: str | None = None, budget: int | None = None) -> LoadedData:
@@ -339,6 +435,8 @@ def load_data(config: Config, *, base_dir: str | None = None, budget: int | None
     current directory); training examples over ``budget`` bytes stay in their file."""
     data = config.data
     _splits(config, base_dir)
+    if is_table(data.train):
+        return _load_tables(config, base_dir)
     sources: dict[str, Any] = {}
     digests: dict[str, str | None] = {}
     train_path = _data_file("data.train", data.train, base_dir)
@@ -443,7 +541,8 @@ def _network(config: Config, layers: list[int], activations: list[str]) -> Netwo
 
 
 def _train_data(
-    config: Config, network: Network, parts: _Parts, divisor: float, placement: resources.InputPlacement
+    config: Config, network: Network, parts: _Parts, divisor: float, placement: resources.InputPlacement,
+    encoder: TableEncoder | None = None,
 ) -> TrainData:
     """The examples scaled by ``divisor`` in the network's float type (the training inputs where
     ``placement`` says), and the targets in the output layer's form."""
@@ -459,7 +558,10 @@ def _train_data(
         validation = Examples(
             parts.validation.columns(divisor, network.dtype), _targets(network, parts.validation, parts.validation_y_key)
         )
-    return TrainData(X, Y, test=test, validation=validation)
+    if encoder is None or encoder.target is None:
+        return TrainData(X, Y, test=test, validation=validation)
+    target = encoder.target
+    return TrainData(X, Y, test=test, validation=validation, task=target.task, target_scale=target.scale, target_mean=target.mean)
 
 
 def prepare(
@@ -486,18 +588,24 @@ def prepare(
     if loaded is None:
         loaded = load_data(config, base_dir=base_dir, budget=budget)
     train_range = take_range(loaded.whole_file, data.train_range, "data.train_range")
-    # the sizes come from the whole training range, before any validation examples are held out
-    layers, activations = resolve_architecture(config, train_range)
+    encoder = None
+    if loaded.tables is None:
+        # the sizes come from the whole training range, before any validation examples are held out
+        layers, activations = resolve_architecture(config, train_range)
     train_set, held_out = _held_out(config, train_range, split_rng)
-    placement = _placement(config, layers, train_set, budget)
     parts = _parts(config, loaded, train_set, held_out)
     sources = _sources(config, loaded, train_set, held_out)
+    if loaded.tables is not None:  # a table's width and classes: from its training rows, once encoded
+        encoder, parts = _encoded(config, loaded, parts)
+        train_set = parts.train
+        layers, activations = resolve_architecture(config, train_set, encoder.task)
+    placement = _placement(config, layers, train_set, budget)
     network = _network(config, layers, activations)
-    divisor = resolve_divisor(data.scale, train_set.X_raw.dtype)
+    divisor = 1.0 if encoder is not None else resolve_divisor(data.scale, train_set.X_raw.dtype)
     return PreparedRun(
-        config=_resolved(config, layers, activations),
+        config=_resolved(config, layers, activations, encoder.task if encoder is not None else None),
         network=network,
-        data=_train_data(config, network, parts, divisor, placement),
+        data=_train_data(config, network, parts, divisor, placement, encoder),
         settings=train_settings(config, network),
         rng=train_rng,
         input_shape=train_set.input_shape,
@@ -514,4 +622,5 @@ def prepare(
         idle_since=idle_since,
         memory_budget=budget,
         recorded_target=recorded_target,
+        encoder=encoder,
     )

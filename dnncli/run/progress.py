@@ -106,8 +106,9 @@ class TrainingProgress(StderrBar, Hooks):
                 else f"{plan.total_steps} iterations"
             )
             resumed = f", resuming at iteration {plan.start_iteration}" if plan.start_iteration else ""
+            task = f", {plan.task}" if plan.task else ""
             self._print(
-                f"{self.name}: start: {plan.examples:,} examples, {plan.parameters:,} parameters, "
+                f"{self.name}: start: {plan.examples:,} examples{task}, {plan.parameters:,} parameters, "
                 f"first layer {plan.first_layer} ({plan.first_layer_reason}), {budget}{resumed}"
             )
         if self.bar is not None:

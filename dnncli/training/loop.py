@@ -53,14 +53,18 @@ def _evaluate(network: Network, examples: Examples, l2_lambda: float = 0.0) -> t
     return network.cost(AL, caches, examples.Y, l2_lambda), network.accuracy(AL, examples.Y)
 
 
-def _r2_columns(network: Network, parts: Sequence[tuple[Any, ...]]) -> dict[str, float | None]:
-    """R^2 of each named part: ``(name, X, Y)``, or ``(name, examples)`` (None: no such set)."""
+def _r2_columns(network: Network, data: TrainData, parts: Sequence[tuple[Any, ...]]) -> dict[str, float | None]:
+    """R^2 of each named part, and a table's RMSE in the target's units: ``(name, X, Y)``, or
+    ``(name, examples)`` (None: no such set)."""
     columns: dict[str, float | None] = {}
     for name, *arrays in parts:
         if arrays[0] is None:
             continue
         X, Y = (arrays[0].X, arrays[0].Y) if len(arrays) == 1 else arrays
-        columns[f"{name}_r2"] = regression_scores(network.predict_proba(X), Y)["r2"]
+        found = regression_scores(network.predict_proba(X), Y, scale=data.target_scale, mean=data.target_mean)
+        columns[f"{name}_r2"] = found["r2"]
+        if data.task is not None:  # a table's target: its RMSE in its own units
+            columns[f"{name}_rmse"] = found["rmse"]
     return columns
 
 
@@ -131,7 +135,7 @@ class _Loop:
         test = self.evaluate(data.test) if data.test is not None else None
         r2: dict[str, float | None] = {}
         if net.is_regression:
-            r2 = _r2_columns(net, (("train", data.X, data.Y), ("test", data.test), ("val", data.validation)))
+            r2 = _r2_columns(net, data, (("train", data.X, data.Y), ("test", data.test), ("val", data.validation)))
         validation = self.evaluate(data.validation) if data.validation is not None else None
         stop = False
         if validation is not None and state.tracker is not None:
@@ -386,6 +390,7 @@ def _plan(network: Network, data: TrainData, settings: TrainSettings, state: Tra
         first_layer_reason=why,
         start_iteration=state.iteration,
         start_epoch=state.epoch,
+        task=data.task,
     )
 
 
@@ -425,10 +430,10 @@ def _finish(loop: _Loop) -> TrainResult:
     tracker = state.tracker
     restored = tracker is not None and tracker.restore(network.params)
     final_cost, train_accuracy, scores = _final_training_scores(loop, reuse_last_pass=not restored)
-    test = _final_scores(network, data.test, "test", scores)
-    validation = _final_scores(network, data.validation, "val", scores)
+    test = _final_scores(network, data, data.test, "test", scores)
+    validation = _final_scores(network, data, data.validation, "val", scores)
     if loop.batch_size is None and not restored and not state.stopped_early:
-        r2 = {key: value for key, value in scores.items() if key.endswith("_r2")}
+        r2 = {key: value for key, value in scores.items() if key.endswith(("_r2", "_rmse"))}
         loop.add_row(final_cost, train_accuracy, test, validation, r2)
     test_cost, test_accuracy = test if test is not None else (None, None)
     val_cost, val_accuracy = validation if validation is not None else (None, None)
@@ -468,23 +473,25 @@ def _final_training_scores(
     if not _parameters_finite(network):
         raise loop.diverged("after the last iteration")
     loop.check_cost(final_cost, "after the last iteration")
-    return final_cost, network.accuracy(AL, data.Y), _regression_scores(network, "train", AL, data.Y)
+    return final_cost, network.accuracy(AL, data.Y), _regression_scores(network, data, "train", AL, data.Y)
 
 
 def _final_scores(
-    network: Network, examples: Examples | None, part: str, scores: dict[str, float | None]
+    network: Network, data: TrainData, examples: Examples | None, part: str, scores: dict[str, float | None]
 ) -> tuple[float, float | None] | None:
     """The loss (no L2 term) and accuracy of a test or validation set (None: no such set); a
     regression's R^2 and MAE on it are added to ``scores`` as ``<part>_r2``, ``<part>_mae``."""
     if examples is None:
         return None
     AL, caches = network.forward(examples.X)
-    scores.update(_regression_scores(network, part, AL, examples.Y))
+    scores.update(_regression_scores(network, data, part, AL, examples.Y))
     return network.cost(AL, caches, examples.Y), network.accuracy(AL, examples.Y)
 
 
-def _regression_scores(network: Network, part: str, AL: np.ndarray, Y: np.ndarray) -> dict[str, float | None]:
+def _regression_scores(network: Network, data: TrainData, part: str, AL: np.ndarray, Y: np.ndarray) -> dict[str, float | None]:
+    """R^2, RMSE and MAE, the latter two in the target's units (``data.target_scale``)."""
     if not network.is_regression:
         return {}
-    found = regression_scores(AL, Y)
-    return {f"{part}_r2": found["r2"], f"{part}_mae": found["mae"]}
+    found = regression_scores(AL, Y, scale=data.target_scale, mean=data.target_mean)
+    rmse = {f"{part}_rmse": found["rmse"]} if data.task is not None else {}  # a table's target, in its units
+    return {f"{part}_r2": found["r2"], **rmse, f"{part}_mae": found["mae"]}

@@ -37,6 +37,11 @@ class TrainData:
     Y: np.ndarray
     test: Examples | None = None
     validation: Examples | None = None
+    # a table's task ("classification" or "regression"; None: not said), and a regression target
+    # standardized for training: its scores are reported as ``value * target_scale + target_mean``
+    task: str | None = None
+    target_scale: float = 1.0
+    target_mean: float = 0.0
 
     @property
     def m(self) -> int:
@@ -168,6 +173,7 @@ class TrainPlan:
     first_layer_reason: str
     start_iteration: int = 0  # above 0 when continuing a run
     start_epoch: int = 0
+    task: str | None = None  # a table's task, said in the start line
 
 
 class Hooks:
