@@ -41,8 +41,9 @@ def write_sweep(directory: Path, football: Path, name: str = "grid", rate_steps:
         f"""name: {name}
 base: {CONFIGS / 'football.yaml'}
 set: [training.iterations=200, training.record_every=50, training.checkpoint_every=100,
-      training.checkpoint_min_seconds=0, data.train={football}, data.test={football}, output.plot=none]
-metric: {{name: test_accuracy, goal: maximize}}
+      training.checkpoint_min_seconds=0, data.train={football}, data.test={football}, output.plot=none,
+      data.validation_fraction=0.25]
+metric: {{name: val_accuracy, goal: maximize}}
 sampler: grid
 space:
   training.learning_rate: {{log_uniform: [0.03, 0.3], steps: {rate_steps}}}
@@ -95,7 +96,8 @@ def grid_sweep(tmp_path_factory: pytest.TempPathFactory, football: Path) -> dict
         result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--jobs", "2", "--json"])
         assert result.exit_code == 0, result.output
         sweep_dir = work / "sweeps" / "grid"
-        return {"dir": sweep_dir, "records": json.loads(result.stdout), "signatures": trial_signatures(sweep_dir),
+        summary = json.loads(result.stdout)
+        return {"dir": sweep_dir, "records": summary["trials"], "summary": summary, "signatures": trial_signatures(sweep_dir),
                 "by_point": signatures_by_point(sweep_dir), "stderr": result.stderr}
 
     return computed_once(tmp_path_factory, "grid_sweep", sweep)
@@ -117,7 +119,7 @@ def test_a_grid_with_two_jobs_equals_the_same_configs_trained_one_by_one(grid_sw
                                      "--run-dir", str(again), "--quiet"])
         assert result.exit_code == 0, result.output
         assert signature(again) == expected, f"trial {number} differs from dnn train of its config"
-        assert records[number]["value"] == expected["metrics"]["test_accuracy"]
+        assert records[number]["value"] == expected["metrics"]["val_accuracy"]
         # metrics.json says how the trial was made: the sweep's set, then the trial's values
         overrides = records[number]["metrics"]["overrides"]
         assert overrides[:2] == ["training.iterations=200", "training.record_every=50"]
@@ -125,9 +127,13 @@ def test_a_grid_with_two_jobs_equals_the_same_configs_trained_one_by_one(grid_sw
         assert records[number]["metrics"]["started"].endswith("+00:00")
     # the results: one row per trial, the best config ready for dnn train, the picture
     lines = (sweep_dir / "results.csv").read_text().splitlines()
-    assert lines[0].startswith("number,state,training.learning_rate,training.l2_lambda,test_accuracy,")
+    assert lines[0].startswith("number,state,training.learning_rate,training.l2_lambda,val_accuracy,")
     assert len(lines) == 7
-    best = max(records, key=lambda r: (r["value"], -r["number"]))
+    # the best: the highest val_accuracy; a tie goes to the lower val_cost, then to the earlier trial
+    best = max(records, key=lambda r: (r["value"], -r["metrics"]["val_cost"], -r["number"]))
+    assert grid_sweep["summary"]["best"] == best["number"]
+    assert grid_sweep["summary"]["tied_with"] == [r["number"] for r in records if r["value"] == best["value"] and r is not best]
+    assert grid_sweep["summary"]["warnings"] == []
     from dnncli.config import load_config
 
     best_config = load_config(sweep_dir / "best.yaml")
@@ -173,7 +179,7 @@ def test_sigkill_of_the_driver_then_the_same_command_runs_every_planned_trial_on
 
     result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--jobs", "2", "--quiet", "--json"])
     assert result.exit_code == 0, result.output
-    records = json.loads(result.stdout)
+    records = json.loads(result.stdout)["trials"]
     assert [(r["number"], r["state"]) for r in records] == [(n, "complete") for n in range(4)]
     # exactly the planned trials, each once, and no run left unfinished
     study_trials = _study_trials(sweep_dir)
@@ -220,7 +226,7 @@ def _the_local_grids_corners(driver: threading.Thread, outcome: list, sweep_dir:
     assert not driver.is_alive()
     result = outcome[0]
     assert result.exit_code == 0, result.output
-    records = json.loads(result.stdout)
+    records = json.loads(result.stdout)["trials"]
     assert [(r["number"], r["state"]) for r in records] == [(n, "complete") for n in range(4)]
     by_point = signatures_by_point(sweep_dir)
     assert len(by_point) == 4
@@ -339,7 +345,7 @@ def test_ship_data_needs_a_scheduler_and_refuses_data_over_the_memory_budget(
     ]
     pytest.importorskip("distributed", reason="--scheduler needs dask[distributed]")
     # refused before anything is written or any scheduler is reached (this address has none)
-    tiny_budget = sweep_file.read_text().replace("output.plot=none]", "output.plot=none, data.memory_budget_mb=0.001]")
+    tiny_budget = sweep_file.read_text().replace("data.validation_fraction=0.25]", "data.validation_fraction=0.25, data.memory_budget_mb=0.001]")
     sweep_file.write_text(tiny_budget)
     result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--ship-data", "--scheduler", "tcp://127.0.0.1:9"])
     assert result.exit_code == 2, result.output

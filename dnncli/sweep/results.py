@@ -22,6 +22,7 @@ from dnncli.files import atomic
 from dnncli.plots.figure import drawing, plain, save
 from dnncli.sweep.spec import Param, Sweep
 from dnncli.terminal.display import csv_text as spreadsheet_text
+from dnncli.terminal.text import to_json
 
 # metrics.json keys that are not measurements of the trained network
 NOT_METRICS = {"name", "run_dir", "dnn_version", "first_layer", "first_layer_reason", "status", "overrides", "started", "files", "segments", "warnings"}
@@ -39,13 +40,20 @@ class TrialRecord:
     metrics: dict[str, Any] | None = None
     seconds: float | None = None
     error: str | None = None
+    spread: float | None = None  # seeds > 1: the standard deviation of the seeds' metric
+    seed_values: list[float] | None = None  # seeds > 1: the metric of each seed's training
+    val_cost: float | None = None  # the (seeds' mean) validation cost: what breaks a tie
 
     def as_dict(self, metric: str) -> dict[str, Any]:
         return {
             "number": self.number, "state": self.state, "params": self.params, "metric": metric,
-            "value": self.value, "metrics": self.metrics or {}, "seconds": self.seconds,
-            "run_dir": self.run_dir, "error": self.error,
+            "value": self.value, "spread": self.spread, "seed_values": self.seed_values,
+            "metrics": self.metrics or {}, "seconds": self.seconds, "run_dir": self.run_dir, "error": self.error,
         }
+
+    def tie_cost(self) -> float:
+        cost = self.val_cost if self.val_cost is not None else (self.metrics or {}).get("val_cost")
+        return float(cost) if isinstance(cost, (int, float)) and math.isfinite(cost) else math.inf
 
 
 def metric_columns(records: list[TrialRecord]) -> list[str]:
@@ -74,10 +82,12 @@ def csv_text(sweep: Sweep, records: list[TrialRecord]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     keys = [p.key for p in sweep.params]
-    writer.writerow(["number", "state", *keys, sweep.metric, *[m for m in metrics if m != sweep.metric],
+    spread = [f"{sweep.metric}_spread"] if sweep.seeds > 1 else []
+    writer.writerow(["number", "state", *keys, sweep.metric, *spread, *[m for m in metrics if m != sweep.metric],
                      "trial_seconds", "run_dir", "error"])
     for r in sorted(records, key=lambda r: r.number):
         row = [r.number, r.state, *[_cell(r.params.get(k)) for k in keys], _cell(r.value)]
+        row += [_cell(r.spread)] if spread else []
         row += [_cell((r.metrics or {}).get(m)) for m in metrics if m != sweep.metric]
         row += [_cell(r.seconds), _cell(r.run_dir), _cell(r.error)]
         writer.writerow(row)
@@ -96,8 +106,39 @@ def best_record(sweep: Sweep, records: list[TrialRecord]) -> TrialRecord | None:
     if not complete:
         return None
     sign = 1 if sweep.goal == "maximize" else -1
-    # ties go to the earlier trial
-    return max(complete, key=lambda r: (sign * r.value, -r.number))
+    # ties go to the lower validation cost, then to the earlier trial
+    return max(complete, key=lambda r: (sign * r.value, -r.tie_cost(), -r.number))
+
+
+def tied_with(best: TrialRecord | None, records: list[TrialRecord]) -> list[int]:
+    """The other complete trials with exactly the best trial's metric."""
+    if best is None:
+        return []
+    return [r.number for r in records if r.state == "complete" and r.value == best.value and r.number != best.number]
+
+
+def best_text(sweep: Sweep, best: TrialRecord, records: list[TrialRecord]) -> str:
+    """The best trial in words, saying whether it is a tie and what decided it."""
+    spread = f" ± {best.spread:.2g} over {sweep.seeds} seeds" if best.spread is not None else ""
+    text = f"best: trial {best.number}, {sweep.metric} {best.value:.6g}{spread}"
+    tied = tied_with(best, records)
+    if tied:
+        others = [r for r in records if r.number in tied]
+        by_cost = all(r.tie_cost() != best.tie_cost() for r in others) and math.isfinite(best.tie_cost())
+        text += (f" (a tie with trial{'s' if len(tied) > 1 else ''} {', '.join(map(str, tied))}; chosen by "
+                 + (f"its lower val_cost, {best.tie_cost():.6g})" if by_cost else "being the earliest)"))
+    return text
+
+
+def summary(sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None,
+            importance: dict[str, float] | None) -> dict[str, Any]:
+    """The sweep's results as JSON (``--json``, ``results.json``)."""
+    return {
+        "sweep": sweep.name, "metric": sweep.metric, "goal": sweep.goal, "sampler": sweep.sampler,
+        "seeds": sweep.seeds, "warnings": list(sweep.notes),
+        "best": best.number if best is not None else None, "tied_with": tied_with(best, records),
+        "importance": importance or {}, "trials": json_records(sweep, records),
+    }
 
 
 def best_yaml(sweep: Sweep, best: TrialRecord) -> str:
@@ -112,8 +153,13 @@ def best_yaml(sweep: Sweep, best: TrialRecord) -> str:
     return header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None)
 
 
-def write_all(sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None) -> list[Path]:
+def write_all(
+    sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, importance: dict[str, float] | None = None
+) -> list[Path]:
     files = [write_csv(sweep, records)]
+    path = sweep.directory / "results.json"
+    atomic.write_text(path, to_json(summary(sweep, records, best, importance)) + "\n")
+    files.append(path)
     if best is not None:
         path = sweep.directory / "best.yaml"
         atomic.write_text(path, best_yaml(sweep, best))
