@@ -340,6 +340,10 @@ class Sweep:
         takes them)."""
         overrides = [f"{key}={json.dumps(value)}" for key, value in values.items()]
         raw = copy.deepcopy(self.base_raw)
+        if not any(item.startswith("output.plot=") for item in self.fixed):
+            # a run's pictures cost more than a small trial's training: trials draw none unless the
+            # sweep file's set asks (dnn plot curves draws a sweep's curves afterwards)
+            raw.setdefault("output", {})["plot"] = "none"
         apply_overrides(raw, overrides, source=f"{self.source}: space")
         raw["name"] = f"{self.name}-{number}"
         _absolute_data_paths(raw, self.cwd)
