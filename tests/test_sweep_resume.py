@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -172,3 +173,57 @@ def test_an_extended_or_interrupted_sweep_on_a_dask_cluster_never_runs_a_point_t
     sampler: str, tmp_path: Path, football: Path, dask_scheduler: str
 ) -> None:
     _never_the_same_point_twice(tmp_path, football, sampler, ["--scheduler", dask_scheduler])
+
+
+# ---- choosing: the test set warns, seeds average, ties said -------------------------------------
+
+
+def test_a_sweep_on_a_test_metric_warns_and_seeds_give_the_mean_the_spread_and_a_tie(
+    tmp_path: Path, tiny_config: Path
+) -> None:
+    """Two trials that train alike (they differ only in how often the log is written), each with
+    three seeds, chosen on the test cost: the warning on stderr and in the results; each trial's
+    metric the mean of its seeds', their spread beside it; the best a tie, said as one."""
+    sweep_file = tmp_path / "seeds.yaml"
+    sweep_file.write_text(
+        f"base: {tiny_config}\nmetric: test_cost\nsampler: grid\nseeds: 3\n"
+        "space: {training.log_every_seconds: {choice: [10, 20]}}\n"
+        f"output: {{dir: {tmp_path / 'sweeps'}}}\n"
+    )
+    result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--jobs", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "test_cost chooses on the test set" in warnings[0], result.stderr
+    assert "data.validation_fraction" in warnings[0]
+    summary = json.loads(result.stdout)
+    assert summary["warnings"] == [warnings[0].removeprefix("warning: ")]
+    sweep_dir = tmp_path / "sweeps" / "seeds"
+    assert json.loads((sweep_dir / "results.json").read_text())["warnings"] == summary["warnings"]
+    for trial in summary["trials"]:
+        values = trial["seed_values"]
+        assert len(values) == 3 and len(set(values)) == 3  # three seeds, three different networks
+        assert trial["value"] == pytest.approx(sum(values) / 3)
+        assert trial["spread"] == pytest.approx(float(np.std(values)))
+        seeds = [json.loads((sweep_dir / "trials" / name / "metrics.json").read_text())["overrides"][-1]
+                 for name in (f"{trial['number']}-seed1", f"{trial['number']}-seed2")]
+        assert seeds == ["model.seed=2", "model.seed=3"]  # the base's seed 1, then 2 and 3
+    assert summary["trials"][0]["seed_values"] == summary["trials"][1]["seed_values"]
+    assert (summary["best"], summary["tied_with"]) == (0, [1])
+    header = (sweep_dir / "results.csv").read_text().splitlines()[0].split(",")
+    assert header[3:5] == ["test_cost", "test_cost_spread"]
+    table = CliRunner().invoke(app, ["sweep", str(sweep_file), "--quiet"])
+    assert table.exit_code == 0, table.output
+    assert "±" in table.stdout and "a tie with trial 1; chosen by being the earliest" in table.stdout
+
+
+def test_a_tie_goes_to_the_lower_validation_cost_then_to_the_earlier_trial() -> None:
+    from dnncli.sweep.results import TrialRecord, best_record, tied_with
+
+    class Goal:
+        goal = "maximize"
+
+    records = [TrialRecord(n, "complete", {}, str(n), value=0.9, val_cost=cost)
+               for n, cost in enumerate([0.5, 0.3, 0.3, None])]
+    records.append(TrialRecord(4, "complete", {}, "4", value=0.8, val_cost=0.1))
+    best = best_record(Goal(), records)
+    assert best.number == 1 and tied_with(best, records) == [0, 2, 3]
