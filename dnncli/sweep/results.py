@@ -165,7 +165,7 @@ def write_all(
         atomic.write_text(path, best_yaml(sweep, best))
         files.append(path)
     if any(r.value is not None for r in records):
-        files.append(plot(sweep, records, best, sweep.directory / "sweep.png"))
+        files.append(plot(sweep, records, best, sweep.directory / "sweep.png", importance))
     return files
 
 
@@ -186,25 +186,49 @@ def format_value(value: Any) -> str:
 # ---- sweep.png -------------------------------------------------------------------------------
 
 
-def plot(sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, path: Path) -> Path:
-    """The metric against each swept parameter (log axes where the scale is log; β as 1 − β on
-    a log axis), and the best-so-far curve over the trials; written atomically, the same bytes for
-    the same results, text from the sweep file never read as mathtext (dnncli.plots.figure)."""
+def plot(
+    sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, path: Path,
+    importance: dict[str, float] | None = None,
+) -> Path:
+    """One panel per swept parameter (the metric against it: log axes where the scale is log, β
+    as 1 − β on a log axis; a point run more than once drawn larger, with its count), the
+    best-so-far curve over the trials, and Optuna's parameter importance when known; the legend
+    below the panels, outside every point. Written atomically, the same bytes for the same
+    results, text from the sweep file never read as mathtext (dnncli.plots.figure)."""
     scored = [r for r in records if r.value is not None]
-    panels = len(sweep.params) + 1
+    panels = len(sweep.params) + 1 + (1 if importance else 0)
     columns = min(3, panels)
     rows = math.ceil(panels / columns)
     with drawing() as plt:
-        fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+        fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows + 0.6), squeeze=False,
+                                 layout="constrained")
         flat = [ax for row in axes for ax in row]
-        for i, (ax, param) in enumerate(zip(flat, sweep.params)):
-            _parameter_panel(ax, sweep, param, scored, best, legend=i == 0)
+        for ax, param in zip(flat, sweep.params):
+            _parameter_panel(ax, sweep, param, scored, best, importance or {})
         _best_so_far_panel(flat[len(sweep.params)], sweep, records)
+        if importance:
+            _importance_panel(flat[len(sweep.params) + 1], importance)
         for ax in flat[panels:]:
             ax.set_visible(False)
+        handles: dict[str, Any] = {}
+        for ax in flat[:panels]:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(label, handle)
+        if handles:
+            fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles), fontsize=8)
         fig.suptitle(plain(f"sweep {sweep.name}: {sweep.metric} ({sweep.goal})", 120), fontsize=11)
-        fig.tight_layout()
         return save(fig, path, "png")
+
+
+def _importance_panel(ax: Any, importance: dict[str, float]) -> None:
+    keys = list(importance)[::-1]  # most important at the top
+    ax.barh(range(len(keys)), [importance[k] for k in keys], color="tab:green")
+    ax.set_yticks(range(len(keys)))
+    ax.set_yticklabels([plain(k.split(".", 1)[-1], 30) for k in keys], fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_title("parameter importance (Optuna)", fontsize=9)
+    ax.set_xlabel("importance (the parameters' sum to 1)")
+    ax.grid(True, axis="x", alpha=0.3)
 
 
 def _log_ticks(ax: Any, low: float, high: float) -> None:
@@ -218,7 +242,8 @@ def _log_ticks(ax: Any, low: float, high: float) -> None:
 
 
 def _parameter_panel(
-    ax: Any, sweep: Sweep, param: Param, scored: list[TrialRecord], best: TrialRecord | None, legend: bool
+    ax: Any, sweep: Sweep, param: Param, scored: list[TrialRecord], best: TrialRecord | None,
+    importance: dict[str, float],
 ) -> None:
     def x_of(record: TrialRecord) -> Any:
         value = record.params[param.key]
@@ -229,12 +254,20 @@ def _parameter_panel(
         return value
 
     for state, marker, colour in (("complete", "o", "tab:blue"), ("pruned", "x", "tab:gray")):
-        points = [r for r in scored if r.state == state]
-        if points:
-            ax.scatter([x_of(r) for r in points], [r.value for r in points], marker=marker, color=colour,
-                       alpha=0.8, label=state if state == "pruned" else None)
+        counts: dict[tuple[Any, float], int] = {}
+        for r in scored:
+            if r.state == state:
+                counts[(x_of(r), r.value)] = counts.get((x_of(r), r.value), 0) + 1
+        if counts:
+            points = sorted(counts, key=lambda p: (str(p[0]), p[1]))
+            ax.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, color=colour, alpha=0.7,
+                       s=[30 * counts[p] ** 0.7 for p in points], label=f"{state} trial", clip_on=False)
+            for point in points:  # a point reached more than once: its count beside it
+                if counts[point] > 1:
+                    ax.annotate(f"×{counts[point]}", point, xytext=(8, 5), textcoords="offset points", fontsize=7)
     if best is not None:
-        ax.scatter([x_of(best)], [best.value], marker="*", s=180, color="tab:red", zorder=3, label="best")
+        ax.scatter([x_of(best)], [best.value], marker="*", s=180, color="tab:red", zorder=3, label="best",
+                   clip_on=False)
     label = param.key
     if param.scale == "one_minus_log_uniform":
         label = f"1 − {param.key}"
@@ -242,6 +275,7 @@ def _parameter_panel(
         ax.set_xscale("log")
         low, high = param.distribution().low, param.distribution().high
         _log_ticks(ax, low, high)
+    ax.margins(x=0.06, y=0.12)  # the best's star and the counts inside the frame
     if param.scale == "choice":
         ax.set_xticks(range(len(param.choices)))
         labels = [plain(format_value(c), 24) for c in param.choices]
@@ -249,9 +283,9 @@ def _parameter_panel(
         ax.set_xlim(-0.5, len(param.choices) - 0.5)
     ax.set_xlabel(plain(label, 80))
     ax.set_ylabel(sweep.metric)
+    if param.key in importance:
+        ax.set_title(f"importance {importance[param.key]:.2f}", fontsize=9)
     ax.grid(True, alpha=0.3)
-    if legend and ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
 
 
 def _best_so_far_panel(ax: Any, sweep: Sweep, records: list[TrialRecord]) -> None:
@@ -263,9 +297,9 @@ def _best_so_far_panel(ax: Any, sweep: Sweep, records: list[TrialRecord]) -> Non
             numbers.append(r.number)
             values.append(r.value)
             best_curve.append(best)
-    ax.scatter(numbers, values, color="tab:blue", alpha=0.6, label="trial")
+    ax.scatter(numbers, values, color="tab:blue", alpha=0.6, clip_on=False)
     ax.step(numbers, best_curve, where="post", color="tab:red", label="best so far")
+    ax.margins(x=0.06, y=0.12)
     ax.set_xlabel("trial")
     ax.set_ylabel(sweep.metric)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
