@@ -134,6 +134,10 @@ def test_a_grid_with_two_jobs_equals_the_same_configs_trained_one_by_one(grid_sw
     assert grid_sweep["summary"]["best"] == best["number"]
     assert grid_sweep["summary"]["tied_with"] == [r["number"] for r in records if r["value"] == best["value"] and r is not best]
     assert grid_sweep["summary"]["warnings"] == []
+    importance = grid_sweep["summary"]["importance"]  # Optuna's, by config key
+    assert set(importance) == {"training.learning_rate", "training.l2_lambda"}
+    assert sum(importance.values()) == pytest.approx(1, abs=1e-4)
+    assert json.loads((sweep_dir / "results.json").read_text())["importance"] == importance
     from dnncli.config import load_config
 
     best_config = load_config(sweep_dir / "best.yaml")
@@ -581,3 +585,37 @@ def test_metrics_json_records_the_start_time_the_version_and_the_overrides(tiny_
     from dnncli import __version__
 
     assert metrics["dnn_version"] == __version__
+
+
+def test_optuna_dashboard_reads_a_finished_sweeps_study(grid_sweep: dict, tmp_path: Path) -> None:
+    """The docs' `optuna-dashboard sqlite:///sweeps/<name>/study.db`: a real dashboard on
+    127.0.0.1 (a free port), serving the sweep's six trials with their values over HTTP."""
+    import socket
+    import urllib.request
+
+    dashboard = Path(sys.executable).with_name("optuna-dashboard")
+    if not dashboard.exists():
+        pytest.skip("optuna-dashboard is not installed (the test extra has it)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    study_db = shutil.copy(grid_sweep["dir"] / "study.db", tmp_path / "study.db")  # the sweep's, untouched
+    server = _start([str(dashboard), f"sqlite:///{study_db}", "--host", "127.0.0.1", "--port", str(port)],
+                    tmp_path / "dashboard.log")
+    try:
+        base, deadline, studies = f"http://127.0.0.1:{port}", time.monotonic() + 60, None
+        while studies is None and server.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/api/studies", timeout=5) as response:
+                    studies = json.loads(response.read())["study_summaries"]
+            except OSError:
+                time.sleep(0.2)
+        assert studies is not None, (tmp_path / "dashboard.log").read_text()
+        assert [s["study_name"] for s in studies] == ["grid"]
+        with urllib.request.urlopen(f"{base}/api/studies/{studies[0]['study_id']}?after=0", timeout=10) as response:
+            trials = json.loads(response.read())["trials"]
+        served = {t["number"]: t["values"][0] for t in trials if t["state"] == "Complete"}
+        assert served == {r["number"]: r["value"] for r in grid_sweep["records"]}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
