@@ -429,7 +429,10 @@ def test_without_optuna_dnn_sweep_says_what_to_install(
     sweep_file.write_text(f"base: {_base_config(tmp_path, tiny_data)}\ntrials: 2\nspace: {{training.l2_lambda: {{uniform: [0, 1]}}}}\n")
     result = CliRunner().invoke(app, ["sweep", str(sweep_file)])
     assert result.exit_code == 2
-    assert result.stderr == "error: dnn sweep needs optuna: pip install 'dnncli[sweep]'\n"
+    from conftest import ROOT
+
+    # this dnn runs from a clone: the package index has no dnncli, the clone's extra is meant
+    assert result.stderr == f"error: dnn sweep needs optuna: pip install -e '.[sweep]' (in {ROOT}, the clone dnn runs from)\n"
 
 
 # ---- pruning ---------------------------------------------------------------------------------
@@ -524,7 +527,7 @@ def test_dnn_runs_lists_a_sweeps_trials_sorted_with_the_settings_that_differ(gri
     csv_lines = runner.invoke(app, ["runs", str(grid_sweep["dir"] / "trials"), "--csv"]).stdout.splitlines()
     assert csv_lines[0].startswith("name,path,date,status,training.learning_rate,training.l2_lambda,")
     assert [line.split(",")[0] for line in csv_lines[1:]] == [str(n) for n in range(6)]
-    table = runner.invoke(app, ["runs", str(grid_sweep["dir"])]).stdout
+    table = runner.invoke(app, ["runs", str(grid_sweep["dir"])], env={"COLUMNS": "200"}).stdout
     assert "learning_rate" in table and "test_accuracy" in table
 
 
@@ -619,3 +622,33 @@ def test_optuna_dashboard_reads_a_finished_sweeps_study(grid_sweep: dict, tmp_pa
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_dnn_runs_in_a_pipe_keeps_name_and_status_and_compare_names_the_trials(grid_sweep: dict, tmp_path: Path) -> None:
+    """In a pipe (80 columns), the names and statuses are whole; the columns that do not fit go,
+    said on stderr; --columns chooses them. Compared trials are headed by their numbers and the
+    settings that differ. dnn plot curves takes the sweep's directory."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")} | {"NO_COLOR": "1"}
+    piped = subprocess.run([dnn_executable(), "runs", str(grid_sweep["dir"])], capture_output=True, text=True, env=env)
+    assert piped.returncode == 0, piped.stderr
+    lines = piped.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    body = [line.split("│") for line in lines if line.startswith("│")]
+    assert [(cells[1].strip(), cells[2].strip()) for cells in body] == [(str(n), "finished") for n in range(6)]
+    assert "more columns:" in piped.stderr and "--columns" in piped.stderr
+    runner = CliRunner()
+    chosen = runner.invoke(app, ["runs", str(grid_sweep["dir"]), "--columns", "name,learning_rate,val_accuracy"])
+    assert chosen.exit_code == 0, chosen.output
+    assert chosen.stdout.splitlines()[1].split("┃")[1:4] == [" name ", " learning_rate ", " val_accuracy "]
+    unknown = runner.invoke(app, ["runs", str(grid_sweep["dir"]), "--columns", "name,nosuch"])
+    assert unknown.exit_code == 2 and unknown.stderr.startswith("error: --columns nosuch: no such column; the columns are name,")
+
+    trials = grid_sweep["dir"] / "trials"
+    compared = runner.invoke(app, ["runs", "compare", str(trials / "0"), str(trials / "3")], env={"COLUMNS": "200"})
+    assert compared.exit_code == 0, compared.output
+    header = "\n".join(compared.stdout.splitlines()[:4])
+    assert "trial 0" in header and "trial 3" in header and "learning_rate=" in header
+
+    picture = runner.invoke(app, ["plot", "curves", str(grid_sweep["dir"]), "-o", str(tmp_path / "curves.png"), "--json"])
+    assert picture.exit_code == 0, picture.output
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -51,7 +51,15 @@ from dnncli.sweep.spec import Sweep
 from dnncli.sweep.trial import TrialRequest, TrialResult
 from dnncli.sweep.worker import SWEEP_ID_FILE
 
-INSTALL_HINT = "pip install 'dnncli[sweep]'"
+def install_hint() -> str:
+    """How to add the sweep extra: from a clone of dnn (its pyproject.toml beside the package,
+    where the package index has no dnncli), or to an installed dnncli."""
+    clone = Path(__file__).resolve().parents[2]
+    if (clone / "pyproject.toml").is_file():
+        return f"pip install -e '.[sweep]' (in {clone}, the clone dnn runs from)"
+    return "pip install 'dnncli[sweep]'"
+
+
 STUDY_FILE = "study.db"
 SWEEP_RECORD = "sweep.json"
 BAD_INPUT_LIMIT = 3  # trials failing on bad input before any succeeds: the sweep stops
@@ -71,7 +79,7 @@ def require(*modules: str) -> None:
         except ImportError:
             missing.append(module)
     if missing:
-        raise DnnError(f"dnn sweep needs {' and '.join(missing)}: {INSTALL_HINT}")
+        raise DnnError(f"dnn sweep needs {' and '.join(missing)}: {install_hint()}")
 
 
 class SweepEvents(Protocol):

@@ -47,6 +47,7 @@ from dnncli.sweep.trial import TrialFiles, TrialRequest, TrialResult, TrialState
 from dnncli.training.settings import Hooks
 
 SWEEP_ID_FILE = ".sweep-id"
+RERUN = "the same dnn sweep command resumes it from its checkpoint"
 LOCK_WAIT_SECONDS = 60.0
 
 
@@ -222,10 +223,12 @@ def _failure(exc: BaseException) -> tuple[TrialState, str, int | None]:
         return "pruned", str(exc), None
     if isinstance(exc, TrialBusy):
         return "busy", str(exc), None
+    # an interrupted trial is finished by running the sweep again (not dnn train --resume, which
+    # its run's own message would say)
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", "stopped at once", None
+        return "interrupted", f"stopped at once; {RERUN}", None
     if isinstance(exc, Interrupted):
-        return "interrupted", exc.message, None
+        return "interrupted", f"interrupted; {RERUN}", None
     if isinstance(exc, DnnError):
         return "failed", exc.message, exc.exit_code
     if isinstance(exc, _Refused):
