@@ -156,9 +156,9 @@ def dask_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             client.wait_for_workers(2, timeout=60)
         yield address
     finally:
-        for process in reversed(processes):
+        for process in reversed(processes):  # the workers killed (nothing of theirs is kept), then the scheduler
             if process.poll() is None:
-                process.terminate()
+                process.kill() if process is not processes[0] else process.terminate()
         for process in processes:
             try:
                 process.wait(timeout=10)
