@@ -41,8 +41,9 @@ def write_sweep(directory: Path, football: Path, name: str = "grid", rate_steps:
         f"""name: {name}
 base: {CONFIGS / 'football.yaml'}
 set: [training.iterations=200, training.record_every=50, training.checkpoint_every=100,
-      training.checkpoint_min_seconds=0, data.train={football}, data.test={football}, output.plot=none]
-metric: {{name: test_accuracy, goal: maximize}}
+      training.checkpoint_min_seconds=0, data.train={football}, data.test={football}, output.plot=none,
+      data.validation_fraction=0.25]
+metric: {{name: val_accuracy, goal: maximize}}
 sampler: grid
 space:
   training.learning_rate: {{log_uniform: [0.03, 0.3], steps: {rate_steps}}}
@@ -95,7 +96,8 @@ def grid_sweep(tmp_path_factory: pytest.TempPathFactory, football: Path) -> dict
         result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--jobs", "2", "--json"])
         assert result.exit_code == 0, result.output
         sweep_dir = work / "sweeps" / "grid"
-        return {"dir": sweep_dir, "records": json.loads(result.stdout), "signatures": trial_signatures(sweep_dir),
+        summary = json.loads(result.stdout)
+        return {"dir": sweep_dir, "records": summary["trials"], "summary": summary, "signatures": trial_signatures(sweep_dir),
                 "by_point": signatures_by_point(sweep_dir), "stderr": result.stderr}
 
     return computed_once(tmp_path_factory, "grid_sweep", sweep)
@@ -117,7 +119,7 @@ def test_a_grid_with_two_jobs_equals_the_same_configs_trained_one_by_one(grid_sw
                                      "--run-dir", str(again), "--quiet"])
         assert result.exit_code == 0, result.output
         assert signature(again) == expected, f"trial {number} differs from dnn train of its config"
-        assert records[number]["value"] == expected["metrics"]["test_accuracy"]
+        assert records[number]["value"] == expected["metrics"]["val_accuracy"]
         # metrics.json says how the trial was made: the sweep's set, then the trial's values
         overrides = records[number]["metrics"]["overrides"]
         assert overrides[:2] == ["training.iterations=200", "training.record_every=50"]
@@ -125,9 +127,17 @@ def test_a_grid_with_two_jobs_equals_the_same_configs_trained_one_by_one(grid_sw
         assert records[number]["metrics"]["started"].endswith("+00:00")
     # the results: one row per trial, the best config ready for dnn train, the picture
     lines = (sweep_dir / "results.csv").read_text().splitlines()
-    assert lines[0].startswith("number,state,training.learning_rate,training.l2_lambda,test_accuracy,")
+    assert lines[0].startswith("number,state,training.learning_rate,training.l2_lambda,val_accuracy,")
     assert len(lines) == 7
-    best = max(records, key=lambda r: (r["value"], -r["number"]))
+    # the best: the highest val_accuracy; a tie goes to the lower val_cost, then to the earlier trial
+    best = max(records, key=lambda r: (r["value"], -r["metrics"]["val_cost"], -r["number"]))
+    assert grid_sweep["summary"]["best"] == best["number"]
+    assert grid_sweep["summary"]["tied_with"] == [r["number"] for r in records if r["value"] == best["value"] and r is not best]
+    assert grid_sweep["summary"]["warnings"] == []
+    importance = grid_sweep["summary"]["importance"]  # Optuna's, by config key
+    assert set(importance) == {"training.learning_rate", "training.l2_lambda"}
+    assert sum(importance.values()) == pytest.approx(1, abs=1e-4)
+    assert json.loads((sweep_dir / "results.json").read_text())["importance"] == importance
     from dnncli.config import load_config
 
     best_config = load_config(sweep_dir / "best.yaml")
@@ -173,7 +183,7 @@ def test_sigkill_of_the_driver_then_the_same_command_runs_every_planned_trial_on
 
     result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--jobs", "2", "--quiet", "--json"])
     assert result.exit_code == 0, result.output
-    records = json.loads(result.stdout)
+    records = json.loads(result.stdout)["trials"]
     assert [(r["number"], r["state"]) for r in records] == [(n, "complete") for n in range(4)]
     # exactly the planned trials, each once, and no run left unfinished
     study_trials = _study_trials(sweep_dir)
@@ -220,7 +230,7 @@ def _the_local_grids_corners(driver: threading.Thread, outcome: list, sweep_dir:
     assert not driver.is_alive()
     result = outcome[0]
     assert result.exit_code == 0, result.output
-    records = json.loads(result.stdout)
+    records = json.loads(result.stdout)["trials"]
     assert [(r["number"], r["state"]) for r in records] == [(n, "complete") for n in range(4)]
     by_point = signatures_by_point(sweep_dir)
     assert len(by_point) == 4
@@ -339,7 +349,7 @@ def test_ship_data_needs_a_scheduler_and_refuses_data_over_the_memory_budget(
     ]
     pytest.importorskip("distributed", reason="--scheduler needs dask[distributed]")
     # refused before anything is written or any scheduler is reached (this address has none)
-    tiny_budget = sweep_file.read_text().replace("output.plot=none]", "output.plot=none, data.memory_budget_mb=0.001]")
+    tiny_budget = sweep_file.read_text().replace("data.validation_fraction=0.25]", "data.validation_fraction=0.25, data.memory_budget_mb=0.001]")
     sweep_file.write_text(tiny_budget)
     result = CliRunner().invoke(app, ["sweep", str(sweep_file), "--ship-data", "--scheduler", "tcp://127.0.0.1:9"])
     assert result.exit_code == 2, result.output
@@ -419,7 +429,10 @@ def test_without_optuna_dnn_sweep_says_what_to_install(
     sweep_file.write_text(f"base: {_base_config(tmp_path, tiny_data)}\ntrials: 2\nspace: {{training.l2_lambda: {{uniform: [0, 1]}}}}\n")
     result = CliRunner().invoke(app, ["sweep", str(sweep_file)])
     assert result.exit_code == 2
-    assert result.stderr == "error: dnn sweep needs optuna: pip install 'dnncli[sweep]'\n"
+    from conftest import ROOT
+
+    # this dnn runs from a clone: the package index has no dnncli, the clone's extra is meant
+    assert result.stderr == f"error: dnn sweep needs optuna: pip install -e '.[sweep]' (in {ROOT}, the clone dnn runs from)\n"
 
 
 # ---- pruning ---------------------------------------------------------------------------------
@@ -514,7 +527,7 @@ def test_dnn_runs_lists_a_sweeps_trials_sorted_with_the_settings_that_differ(gri
     csv_lines = runner.invoke(app, ["runs", str(grid_sweep["dir"] / "trials"), "--csv"]).stdout.splitlines()
     assert csv_lines[0].startswith("name,path,date,status,training.learning_rate,training.l2_lambda,")
     assert [line.split(",")[0] for line in csv_lines[1:]] == [str(n) for n in range(6)]
-    table = runner.invoke(app, ["runs", str(grid_sweep["dir"])]).stdout
+    table = runner.invoke(app, ["runs", str(grid_sweep["dir"])], env={"COLUMNS": "200"}).stdout
     assert "learning_rate" in table and "test_accuracy" in table
 
 
@@ -575,3 +588,67 @@ def test_metrics_json_records_the_start_time_the_version_and_the_overrides(tiny_
     from dnncli import __version__
 
     assert metrics["dnn_version"] == __version__
+
+
+def test_optuna_dashboard_reads_a_finished_sweeps_study(grid_sweep: dict, tmp_path: Path) -> None:
+    """The docs' `optuna-dashboard sqlite:///sweeps/<name>/study.db`: a real dashboard on
+    127.0.0.1 (a free port), serving the sweep's six trials with their values over HTTP."""
+    import socket
+    import urllib.request
+
+    dashboard = Path(sys.executable).with_name("optuna-dashboard")
+    if not dashboard.exists():
+        pytest.skip("optuna-dashboard is not installed (the test extra has it)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    study_db = shutil.copy(grid_sweep["dir"] / "study.db", tmp_path / "study.db")  # the sweep's, untouched
+    server = _start([str(dashboard), f"sqlite:///{study_db}", "--host", "127.0.0.1", "--port", str(port)],
+                    tmp_path / "dashboard.log")
+    try:
+        base, deadline, studies = f"http://127.0.0.1:{port}", time.monotonic() + 60, None
+        while studies is None and server.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/api/studies", timeout=5) as response:
+                    studies = json.loads(response.read())["study_summaries"]
+            except OSError:
+                time.sleep(0.2)
+        assert studies is not None, (tmp_path / "dashboard.log").read_text()
+        assert [s["study_name"] for s in studies] == ["grid"]
+        with urllib.request.urlopen(f"{base}/api/studies/{studies[0]['study_id']}?after=0", timeout=10) as response:
+            trials = json.loads(response.read())["trials"]
+        served = {t["number"]: t["values"][0] for t in trials if t["state"] == "Complete"}
+        assert served == {r["number"]: r["value"] for r in grid_sweep["records"]}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_dnn_runs_in_a_pipe_keeps_name_and_status_and_compare_names_the_trials(grid_sweep: dict, tmp_path: Path) -> None:
+    """In a pipe (80 columns), the names and statuses are whole; the columns that do not fit go,
+    said on stderr; --columns chooses them. Compared trials are headed by their numbers and the
+    settings that differ. dnn plot curves takes the sweep's directory."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")} | {"NO_COLOR": "1"}
+    piped = subprocess.run([dnn_executable(), "runs", str(grid_sweep["dir"])], capture_output=True, text=True, env=env)
+    assert piped.returncode == 0, piped.stderr
+    lines = piped.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    body = [line.split("│") for line in lines if line.startswith("│")]
+    assert [(cells[1].strip(), cells[2].strip()) for cells in body] == [(str(n), "finished") for n in range(6)]
+    assert "more columns:" in piped.stderr and "--columns" in piped.stderr
+    runner = CliRunner()
+    chosen = runner.invoke(app, ["runs", str(grid_sweep["dir"]), "--columns", "name,learning_rate,val_accuracy"])
+    assert chosen.exit_code == 0, chosen.output
+    assert chosen.stdout.splitlines()[1].split("┃")[1:4] == [" name ", " learning_rate ", " val_accuracy "]
+    unknown = runner.invoke(app, ["runs", str(grid_sweep["dir"]), "--columns", "name,nosuch"])
+    assert unknown.exit_code == 2 and unknown.stderr.startswith("error: --columns nosuch: no such column; the columns are name,")
+
+    trials = grid_sweep["dir"] / "trials"
+    compared = runner.invoke(app, ["runs", "compare", str(trials / "0"), str(trials / "3")], env={"COLUMNS": "200"})
+    assert compared.exit_code == 0, compared.output
+    header = "\n".join(compared.stdout.splitlines()[:4])
+    assert "trial 0" in header and "trial 3" in header and "learning_rate=" in header
+
+    picture = runner.invoke(app, ["plot", "curves", str(grid_sweep["dir"]), "-o", str(tmp_path / "curves.png"), "--json"])
+    assert picture.exit_code == 0, picture.output
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"

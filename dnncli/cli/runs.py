@@ -20,6 +20,7 @@ def runs(
     reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the order.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")] = False,
     csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout instead of a table.")] = False,
+    columns: Annotated[Optional[str], typer.Option("--columns", metavar="A,B,...", help="The table's columns, by header or key (e.g. name,status,learning_rate,val_accuracy). Default: name and status, then what fits the terminal (80 columns in a pipe); --csv and --json have them all.", show_default=False)] = None,
 ) -> None:
     """List runs (name, date, status, the settings that differ, final metrics), or compare some.
 
@@ -30,6 +31,10 @@ def runs(
     if shown_as != "table":
         sys.stdout.write(listing.text(shown_as))
     elif listing.runs or listing.compared:
-        stdout_console().print(listing.table())
+        console = stdout_console()
+        table, left_out = listing.table(console.width, columns.split(",") if columns else None)
+        console.print(table, width=None if not columns else max(console.width, 10_000), crop=False)
+        if left_out:
+            sys.stderr.write(f"({len(left_out)} more columns: {', '.join(left_out)}; --columns to choose, --csv for all)\n")
     else:
         sys.stderr.write(f"no runs in {listing.directory}\n")

@@ -44,12 +44,10 @@ def sweep(
     shown = display.SweepDisplay(stderr_console(), live=sys.stderr.isatty(), quiet=quiet)
     outcome = run_sweep(spec, jobs=jobs, scheduler=scheduler, events=shown, ship_data=ship_data)
     if json_output:
-        print_json(results.json_records(spec, outcome.records))
+        print_json(results.summary(spec, outcome.records, outcome.best, outcome.importance))
         return
     console = stdout_console()
     console.print(display.trials_table(spec, outcome.records, outcome.best))
     if outcome.best is not None:
-        console.print(
-            escape_controls(f"best: trial {outcome.best.number}, {spec.metric} {outcome.best.value:.6g}; "
-                            f"its config: {spec.directory / 'best.yaml'}"), markup=False, highlight=False,
-        )
+        console.print(escape_controls(f"{results.best_text(spec, outcome.best, outcome.records)}; its config: "
+                                      f"{spec.directory / 'best.yaml'}"), markup=False, highlight=False)

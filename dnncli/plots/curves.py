@@ -274,10 +274,13 @@ def find_runs(arguments: Sequence[str | Path]) -> list[Path]:
             raise DataError(f"{path}: no such run directory")
         if not path.is_dir():
             raise DataError(f"{path}: not a run directory (expected a directory holding {HISTORY})")
+        if not (path / HISTORY).is_file() and (path / "trials").is_dir():
+            path = path / "trials"  # a sweep's directory: its trials, in their numbers' order
         if (path / HISTORY).is_file():
             candidates = [path]
         else:
-            candidates = sorted(p for p in path.iterdir() if p.is_dir() and (p / HISTORY).is_file())
+            candidates = sorted((p for p in path.iterdir() if p.is_dir() and (p / HISTORY).is_file()),
+                                key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
             if not candidates:
                 raise DataError(f"{path}: holds no {HISTORY} and no run directories that do")
             candidates = [p for p in candidates if not p.is_symlink()] or candidates

@@ -203,26 +203,60 @@ def short_names(keys: list[str]) -> list[str]:
     return [short if last.count(short) == 1 else key for key, short in zip(keys, last)]
 
 
-def runs_table(runs: list[RunInfo]) -> Table:
+def _runs_cells(runs: list[RunInfo]) -> tuple[list[str], list[str], list[list[str]]]:
+    """The table's keys (``name``, ``date``, ``status``, the settings that differ, the metrics),
+    their headers and the rows' cells, every one shown literally (no markup, no controls)."""
     settings = differing_settings(runs)
     metrics = [k for k in TABLE_METRICS if any(k in r.metrics for r in runs)]
+    keys = ["name", "date", "status", *settings, *metrics]
     headers = ["name", "date", "status", *short_names(settings), *metrics]
     rows = [
         [run.name, _date_text(run.date), run.status, *[_text(run.settings.get(k)) for k in settings],
          *[_text(run.metrics.get(k), 4) for k in metrics]]
         for run in runs
     ]
-    # names, paths and values may come from anywhere: shown literally (no markup, no controls)
-    headers = [escape_controls(h) for h in headers]
-    rows = [[escape_controls(cell) for cell in row] for row in rows]
+    return keys, [escape_controls(h) for h in headers], [[escape_controls(cell) for cell in row] for row in rows]
+
+
+def _chosen_columns(keys: list[str], headers: list[str], columns: list[str]) -> list[int]:
+    """The columns ``--columns`` names (by header or by config key), in its order."""
+    chosen = []
+    for name in columns:
+        if name in keys or name in headers:
+            chosen.append(keys.index(name) if name in keys else headers.index(name))
+        else:
+            raise ConfigError(f"--columns {name}: no such column; the columns are {', '.join(headers)}")
+    return chosen
+
+
+def _fitting_columns(widths: list[int], width: int) -> list[int]:
+    """The columns that fit in ``width`` characters: name and status always, then the settings
+    and the metrics, narrowest first (as many as fit), the date last; in the table's order."""
+    order = [0, 2, *sorted(range(3, len(widths)), key=lambda i: widths[i]), 1]
+    kept, used = [], 1  # the table's right edge
+    for i in order:
+        if i in (0, 2) or used + widths[i] + 3 <= width:
+            kept.append(i)
+            used += widths[i] + 3  # padding on both sides and a border
+    return sorted(kept)
+
+
+def runs_table(runs: list[RunInfo], width: int | None = None, columns: list[str] | None = None) -> tuple[Table, list[str]]:
+    """The runs in a table at most ``width`` characters wide (None: as wide as it takes), or with
+    the ``columns`` named; the table and the headers of the columns left out. Name and status are
+    never left out, and no cell is cut short."""
+    keys, headers, rows = _runs_cells(runs)
+    widths = [max(len(header), *(len(row[i]) for row in rows)) if rows else len(header) for i, header in enumerate(headers)]
+    if columns:
+        kept = _chosen_columns(keys, headers, columns)
+    else:
+        kept = _fitting_columns(widths, width) if width else list(range(len(headers)))
     table = Table(header_style="bold")
-    # never squeezed into "…": a wide table is wider than the terminal, not unreadable
-    for i, header in enumerate(headers):
-        width = max(len(header), *(len(row[i]) for row in rows)) if rows else len(header)
-        table.add_column(shown(header), justify="left" if i < 3 else "right", no_wrap=True, min_width=width)
+    for i in kept:
+        table.add_column(shown(headers[i]), justify="left" if i < 3 else "right", no_wrap=True, min_width=widths[i])
     for row in rows:
-        table.add_row(*[shown(cell) for cell in row])
-    return table
+        table.add_row(*[shown(row[i]) for i in kept])
+    return table, [headers[i] for i in range(len(headers)) if i not in kept and not columns]
 
 
 def runs_json(runs: list[RunInfo]) -> list[dict[str, Any]]:
@@ -284,12 +318,25 @@ def comparison(runs: list[RunInfo]) -> dict[str, Any]:
     }
 
 
+def compared_names(runs: list[RunInfo]) -> list[str]:
+    """What tells the compared runs apart, for their headers: the trial number of a sweep's trial
+    and the settings that differ, else their names (which may all end alike: trials/3, trials/5)."""
+    settings = differing_settings(runs)
+    names = []
+    for run in runs:
+        trial = f"trial {run.path.name}" if run.path.parent.name == "trials" and run.path.name.isdigit() else run.name
+        differ = [f"{short}={_text(run.settings.get(key), 4)}" for key, short in zip(settings, short_names(settings))]
+        names.append("\n".join([escape_controls(trial), *map(escape_controls, differ[:3])]))
+    return names
+
+
 def comparison_table(runs: list[RunInfo]) -> Table:
     data = comparison(runs)
     table = Table(header_style="bold")
     table.add_column("")
-    for run in runs:
-        table.add_column(shown(run.name), justify="right")
+    for name in compared_names(runs):
+        table.add_column(shown(name, keep_newlines=True), justify="right")
+    table.add_row("path", *[shown(escape_controls(str(r.path))) for r in runs])
     table.add_row("status", *[shown(r.status) for r in runs])
     table.add_row("date", *[_date_text(r.date) for r in runs], end_section=True)
     for key, values in data["settings"].items():
@@ -336,8 +383,11 @@ class Listing:
             return to_json(comparison(self.runs) if self.compared else runs_json(self.runs)) + "\n"
         return comparison_csv(self.runs) if self.compared else runs_csv(self.runs)
 
-    def table(self) -> Table:
-        return comparison_table(self.runs) if self.compared else runs_table(self.runs)
+    def table(self, width: int | None = None, columns: list[str] | None = None) -> tuple[Table, list[str]]:
+        """The table, at most ``width`` wide or with the ``columns`` named; the columns left out."""
+        if self.compared:
+            return comparison_table(self.runs), []
+        return runs_table(self.runs, width, columns)
 
 
 def list_runs(args: list[str], sort: str | None = None, reverse: bool = False) -> Listing:

@@ -22,6 +22,12 @@ def _short(key: str) -> str:
     return key.split(".", 1)[-1]
 
 
+def _value_text(record: TrialRecord) -> str:
+    """The trial's metric, with its spread over the seeds (seeds > 1)."""
+    text = format_value(record.value)
+    return f"{text} ± {record.spread:.2g}" if record.spread is not None and record.value is not None else text
+
+
 def trials_table(
     sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, running_since: dict[int, float] | None = None
 ) -> Any:
@@ -39,7 +45,7 @@ def trials_table(
             seconds = round(time.perf_counter() - running_since[r.number], 1)
         rows.append([
             f"{r.number}{marker}", *[format_value(r.params.get(p.key)) for p in sweep.params],
-            format_value(r.value), format_value(seconds), state,
+            _value_text(r), format_value(seconds), state,
         ])
     # every cell shown literally (values and messages may come from files: no markup, no controls)
     cells = [[escape_controls(cell) for cell in row] for row in rows]
@@ -120,7 +126,7 @@ class SweepDisplay:
             self.live.refresh()
         elif not self.quiet and self.sweep is not None:
             params = " ".join(f"{_short(k)}={format_value(v)}" for k, v in record.params.items())
-            value = f" {self.sweep.metric}={format_value(record.value)}" if record.value is not None else ""
+            value = f" {self.sweep.metric}={_value_text(record)}" if record.value is not None else ""
             error = f" ({record.error})" if record.error and record.state != "complete" else ""
             done = sum(r.state in ("complete", "pruned", "failed") for r in self.records.values())
             self.console.print(

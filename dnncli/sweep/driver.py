@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
+import numpy as np
+
 from dnncli import __version__
 from dnncli.compute.threads import usable_cores
 from dnncli.errors import (
@@ -49,7 +51,15 @@ from dnncli.sweep.spec import Sweep
 from dnncli.sweep.trial import TrialRequest, TrialResult
 from dnncli.sweep.worker import SWEEP_ID_FILE
 
-INSTALL_HINT = "pip install 'dnncli[sweep]'"
+def install_hint() -> str:
+    """How to add the sweep extra: from a clone of dnn (its pyproject.toml beside the package,
+    where the package index has no dnncli), or to an installed dnncli."""
+    clone = Path(__file__).resolve().parents[2]
+    if (clone / "pyproject.toml").is_file():
+        return f"pip install -e '.[sweep]' (in {clone}, the clone dnn runs from)"
+    return "pip install 'dnncli[sweep]'"
+
+
 STUDY_FILE = "study.db"
 SWEEP_RECORD = "sweep.json"
 BAD_INPUT_LIMIT = 3  # trials failing on bad input before any succeeds: the sweep stops
@@ -69,7 +79,7 @@ def require(*modules: str) -> None:
         except ImportError:
             missing.append(module)
     if missing:
-        raise DnnError(f"dnn sweep needs {' and '.join(missing)}: {INSTALL_HINT}")
+        raise DnnError(f"dnn sweep needs {' and '.join(missing)}: {install_hint()}")
 
 
 class SweepEvents(Protocol):
@@ -96,6 +106,7 @@ class SweepOutcome:
     records: list[TrialRecord]
     best: TrialRecord | None
     files: list[Path] = field(default_factory=list)
+    importance: dict[str, float] = field(default_factory=dict)  # config key -> Optuna's importance
 
 
 # ---- the sweep's directory -------------------------------------------------------------------
@@ -164,24 +175,51 @@ class _Study:
         return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
 
 
+def sampler_seed(seed: int, asked: int) -> int:
+    """The sampler's seed for a run of the sweep that starts with ``asked`` trials already asked:
+    the sweep's own seed at the first run, then one derived from it and ``asked``, so that a
+    resumed or extended random or TPE sweep goes on with new points instead of drawing its first
+    ones again."""
+    if asked == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, asked]).generate_state(1)[0])
+
+
 def _open_study(sweep: Sweep, parallel: bool) -> _Study:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    if sweep.sampler == "grid":
-        sampler = _GridSampler({p.study_name: p.grid() for p in sweep.params}, seed=sweep.seed)
-    elif sweep.sampler == "random":
-        sampler = optuna.samplers.RandomSampler(seed=sweep.seed)
-    else:
-        # a constant liar keeps parallel TPE trials from all asking for the same point
-        sampler = optuna.samplers.TPESampler(seed=sweep.seed, constant_liar=parallel)
     storage = optuna.storages.RDBStorage(f"sqlite:///{(sweep.directory / STUDY_FILE).resolve()}")
+    _without_fsync(storage.engine)
     study = optuna.create_study(
-        storage=storage, sampler=sampler, pruner=optuna.pruners.NopPruner(),  # pruning: in the worker
+        storage=storage, sampler=optuna.samplers.RandomSampler(seed=sweep.seed),
+        pruner=optuna.pruners.NopPruner(),  # pruning: in the worker
         study_name=sweep.name, direction=sweep.goal, load_if_exists=True,
     )
+    seed = sampler_seed(sweep.seed, len(study.get_trials(deepcopy=False)))
+    if sweep.sampler == "grid":
+        # the grid itself skips the points its study has run or is running
+        study.sampler = _GridSampler({p.study_name: p.grid() for p in sweep.params}, seed=sweep.seed)
+    elif sweep.sampler == "random":
+        study.sampler = optuna.samplers.RandomSampler(seed=seed)
+    else:
+        # a constant liar keeps parallel TPE trials from all asking for the same point
+        study.sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=parallel)
     return _Study(study, storage, storage.get_study_id_from_name(sweep.name))
+
+
+def _without_fsync(engine: Any) -> None:
+    """SQLite's commits without waiting for the disk (a dozen a trial, 10 ms each): what a
+    commit wrote survives the driver's death (SIGKILL, a crash), only the machine's own crash may
+    lose the last trials, which the next run then hands out again."""
+    from sqlalchemy import event
+
+    def no_fsync(connection: Any, record: Any) -> None:
+        connection.execute("PRAGMA synchronous=OFF")
+
+    event.listen(engine, "connect", no_fsync)
+    engine.dispose()  # the connections opened before this: closed, the next ones get it
 
 
 def _grid_sampler_class() -> type:
@@ -218,9 +256,11 @@ def _record_of(sweep: Sweep, frozen: Any) -> TrialRecord:
     value = frozen.value if state in ("complete", "pruned") else None
     if state == "pruned" and value is None and frozen.intermediate_values:
         value = frozen.intermediate_values[max(frozen.intermediate_values)]
+    attrs = frozen.user_attrs
     return TrialRecord(
         number=frozen.number, state=state, params=sweep.config_values(frozen.params), run_dir=str(run_dir),
-        value=value, metrics=metrics, seconds=frozen.user_attrs.get("seconds"), error=frozen.user_attrs.get("error"),
+        value=value, metrics=metrics, seconds=attrs.get("seconds"), error=attrs.get("error"),
+        spread=attrs.get("spread"), seed_values=attrs.get("seed_values"), val_cost=attrs.get("val_cost"),
     )
 
 
@@ -346,7 +386,7 @@ class _Driver:
         self.executor.submit(TrialRequest(
             number=number, trial_dir=Path(record.run_dir).resolve(), config=raw, overrides=[*sweep.fixed, *overrides],
             metric=sweep.metric, goal=sweep.goal, pruner=sweep.pruner, finished=self._finished_trials(),
-            dnn_version=__version__, sweep_dir=sweep.directory.resolve(), sweep_id=self.sweep_id,
+            dnn_version=__version__, sweep_dir=sweep.directory.resolve(), sweep_id=self.sweep_id, seeds=sweep.seeds,
         ))
         self.in_flight.add(number)
         self.records[number] = record
@@ -389,7 +429,8 @@ class _Driver:
         sweep, stop = self.sweep, self.stop
         ordered = [self.records[n] for n in sorted(self.records)]
         best = results.best_record(sweep, ordered)
-        files = results.write_all(sweep, ordered, best)
+        importance = parameter_importance(self.study.study, sweep)
+        files = results.write_all(sweep, ordered, best, importance)
         if stop.error is not None:
             raise DnnError(f"{stop.error} (the sweep stopped; fix the cause, then rerun the same command)")
         if stop.signum is not None:
@@ -401,7 +442,38 @@ class _Driver:
                 f"(interrupted trials resume from their checkpoints); continue with the same command",
                 exit_code=EXIT_SIGINT if stop.signum == signal.SIGINT else EXIT_SIGTERM,
             )
-        return SweepOutcome(sweep, ordered, best, files)
+        return SweepOutcome(sweep, ordered, best, files, importance)
+
+
+def _record_seeds(storage: Any, trial_id: int, record: TrialRecord, values: list[Any], costs: list[Any]) -> None:
+    """A complete trial's metric: the mean over its seeds, their spread, and the mean validation
+    cost that breaks ties; kept in the study, so that a rerun shows them again."""
+    record.value = float(np.mean(values))
+    record.val_cost = float(np.mean(costs)) if all(_finite(c) for c in costs) else None
+    if len(values) > 1:
+        record.seed_values, record.spread = [float(v) for v in values], float(np.std(values))
+        storage.set_trial_user_attr(trial_id, "seed_values", record.seed_values)
+        storage.set_trial_user_attr(trial_id, "spread", record.spread)
+    if record.val_cost is not None:
+        storage.set_trial_user_attr(trial_id, "val_cost", record.val_cost)
+
+
+def parameter_importance(study: Any, sweep: Sweep) -> dict[str, float]:
+    """Optuna's importance of each swept key for the metric (its default evaluator), by config
+    key, most important first; empty when it cannot tell (fewer than two complete trials, one
+    parameter, every value alike)."""
+    import optuna
+
+    from optuna.trial import TrialState
+
+    if len(sweep.params) < 2 or len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 2:
+        return {}
+    keys = {p.study_name: p.key for p in sweep.params}
+    try:
+        found = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return {}
+    return {keys.get(name, name): round(float(value), 6) for name, value in found.items() if math.isfinite(value)}
 
 
 def _tell(study: _Study, sweep: Sweep, record: TrialRecord, result: TrialResult) -> TrialRecord:
@@ -422,12 +494,15 @@ def _tell(study: _Study, sweep: Sweep, record: TrialRecord, result: TrialResult)
     state = result.state
     if state == "complete":
         record.metrics = result.metrics
-        value = (result.metrics or {}).get(sweep.metric)
-        if _finite(value):
-            study.study.tell(number, float(value))
-            record.state, record.value = "complete", float(value)
+        seeds = result.seed_metrics or [result.metrics or {}]
+        values = [m.get(sweep.metric) for m in seeds]
+        if all(_finite(v) for v in values):
+            _record_seeds(storage, trial_id, record, values, [m.get("val_cost") for m in seeds])
+            study.study.tell(number, record.value)
+            record.state = "complete"
             return record
-        state, record.error = "failed", f"{sweep.metric} is {value!r} in {record.run_dir}/metrics.json"
+        bad = next(v for v in values if not _finite(v))
+        state, record.error = "failed", f"{sweep.metric} is {bad!r} in {record.run_dir}/metrics.json"
     if state == "pruned":
         study.study.tell(number, state=TrialState.PRUNED)
         record.state = "pruned"

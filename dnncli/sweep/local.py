@@ -48,18 +48,23 @@ def worker_main(conn: Connection, parent_pid: int, blas_threads: int) -> None:
     threads. (It imported the library, which every trial needs, while the driver opened its study.)"""
     os.setsid()
     _die_with_parent(parent_pid)
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError, KeyboardInterrupt):
-            return
-        if request is None:
-            return
-        result = run_trial(request, max_threads=blas_threads)
-        try:
-            conn.send(result)
-        except (OSError, BrokenPipeError):
-            return
+    try:
+        while True:
+            try:
+                request = conn.recv()
+            except (EOFError, OSError, KeyboardInterrupt):
+                return
+            if request is None:
+                return
+            result = run_trial(request, max_threads=blas_threads)
+            try:
+                conn.send(result)
+            except (OSError, BrokenPipeError):
+                return
+    finally:
+        # leaving: the driver's death signal may still come (it closed the pipe first), and must
+        # not print a traceback from the interpreter's exit
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from dnncli.files import atomic
 from dnncli.plots.figure import drawing, plain, save
 from dnncli.sweep.spec import Param, Sweep
 from dnncli.terminal.display import csv_text as spreadsheet_text
+from dnncli.terminal.text import to_json
 
 # metrics.json keys that are not measurements of the trained network
 NOT_METRICS = {"name", "run_dir", "dnn_version", "first_layer", "first_layer_reason", "status", "overrides", "started", "files", "segments", "warnings"}
@@ -39,13 +40,20 @@ class TrialRecord:
     metrics: dict[str, Any] | None = None
     seconds: float | None = None
     error: str | None = None
+    spread: float | None = None  # seeds > 1: the standard deviation of the seeds' metric
+    seed_values: list[float] | None = None  # seeds > 1: the metric of each seed's training
+    val_cost: float | None = None  # the (seeds' mean) validation cost: what breaks a tie
 
     def as_dict(self, metric: str) -> dict[str, Any]:
         return {
             "number": self.number, "state": self.state, "params": self.params, "metric": metric,
-            "value": self.value, "metrics": self.metrics or {}, "seconds": self.seconds,
-            "run_dir": self.run_dir, "error": self.error,
+            "value": self.value, "spread": self.spread, "seed_values": self.seed_values,
+            "metrics": self.metrics or {}, "seconds": self.seconds, "run_dir": self.run_dir, "error": self.error,
         }
+
+    def tie_cost(self) -> float:
+        cost = self.val_cost if self.val_cost is not None else (self.metrics or {}).get("val_cost")
+        return float(cost) if isinstance(cost, (int, float)) and math.isfinite(cost) else math.inf
 
 
 def metric_columns(records: list[TrialRecord]) -> list[str]:
@@ -74,10 +82,12 @@ def csv_text(sweep: Sweep, records: list[TrialRecord]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     keys = [p.key for p in sweep.params]
-    writer.writerow(["number", "state", *keys, sweep.metric, *[m for m in metrics if m != sweep.metric],
+    spread = [f"{sweep.metric}_spread"] if sweep.seeds > 1 else []
+    writer.writerow(["number", "state", *keys, sweep.metric, *spread, *[m for m in metrics if m != sweep.metric],
                      "trial_seconds", "run_dir", "error"])
     for r in sorted(records, key=lambda r: r.number):
         row = [r.number, r.state, *[_cell(r.params.get(k)) for k in keys], _cell(r.value)]
+        row += [_cell(r.spread)] if spread else []
         row += [_cell((r.metrics or {}).get(m)) for m in metrics if m != sweep.metric]
         row += [_cell(r.seconds), _cell(r.run_dir), _cell(r.error)]
         writer.writerow(row)
@@ -96,8 +106,39 @@ def best_record(sweep: Sweep, records: list[TrialRecord]) -> TrialRecord | None:
     if not complete:
         return None
     sign = 1 if sweep.goal == "maximize" else -1
-    # ties go to the earlier trial
-    return max(complete, key=lambda r: (sign * r.value, -r.number))
+    # ties go to the lower validation cost, then to the earlier trial
+    return max(complete, key=lambda r: (sign * r.value, -r.tie_cost(), -r.number))
+
+
+def tied_with(best: TrialRecord | None, records: list[TrialRecord]) -> list[int]:
+    """The other complete trials with exactly the best trial's metric."""
+    if best is None:
+        return []
+    return [r.number for r in records if r.state == "complete" and r.value == best.value and r.number != best.number]
+
+
+def best_text(sweep: Sweep, best: TrialRecord, records: list[TrialRecord]) -> str:
+    """The best trial in words, saying whether it is a tie and what decided it."""
+    spread = f" ± {best.spread:.2g} over {sweep.seeds} seeds" if best.spread is not None else ""
+    text = f"best: trial {best.number}, {sweep.metric} {best.value:.6g}{spread}"
+    tied = tied_with(best, records)
+    if tied:
+        others = [r for r in records if r.number in tied]
+        by_cost = all(r.tie_cost() != best.tie_cost() for r in others) and math.isfinite(best.tie_cost())
+        text += (f" (a tie with trial{'s' if len(tied) > 1 else ''} {', '.join(map(str, tied))}; chosen by "
+                 + (f"its lower val_cost, {best.tie_cost():.6g})" if by_cost else "being the earliest)"))
+    return text
+
+
+def summary(sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None,
+            importance: dict[str, float] | None) -> dict[str, Any]:
+    """The sweep's results as JSON (``--json``, ``results.json``)."""
+    return {
+        "sweep": sweep.name, "metric": sweep.metric, "goal": sweep.goal, "sampler": sweep.sampler,
+        "seeds": sweep.seeds, "warnings": list(sweep.notes),
+        "best": best.number if best is not None else None, "tied_with": tied_with(best, records),
+        "importance": importance or {}, "trials": json_records(sweep, records),
+    }
 
 
 def best_yaml(sweep: Sweep, best: TrialRecord) -> str:
@@ -112,14 +153,19 @@ def best_yaml(sweep: Sweep, best: TrialRecord) -> str:
     return header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None)
 
 
-def write_all(sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None) -> list[Path]:
+def write_all(
+    sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, importance: dict[str, float] | None = None
+) -> list[Path]:
     files = [write_csv(sweep, records)]
+    path = sweep.directory / "results.json"
+    atomic.write_text(path, to_json(summary(sweep, records, best, importance)) + "\n")
+    files.append(path)
     if best is not None:
         path = sweep.directory / "best.yaml"
         atomic.write_text(path, best_yaml(sweep, best))
         files.append(path)
     if any(r.value is not None for r in records):
-        files.append(plot(sweep, records, best, sweep.directory / "sweep.png"))
+        files.append(plot(sweep, records, best, sweep.directory / "sweep.png", importance))
     return files
 
 
@@ -140,25 +186,49 @@ def format_value(value: Any) -> str:
 # ---- sweep.png -------------------------------------------------------------------------------
 
 
-def plot(sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, path: Path) -> Path:
-    """The metric against each swept parameter (log axes where the scale is log; β as 1 − β on
-    a log axis), and the best-so-far curve over the trials; written atomically, the same bytes for
-    the same results, text from the sweep file never read as mathtext (dnncli.plots.figure)."""
+def plot(
+    sweep: Sweep, records: list[TrialRecord], best: TrialRecord | None, path: Path,
+    importance: dict[str, float] | None = None,
+) -> Path:
+    """One panel per swept parameter (the metric against it: log axes where the scale is log, β
+    as 1 − β on a log axis; a point run more than once drawn larger, with its count), the
+    best-so-far curve over the trials, and Optuna's parameter importance when known; the legend
+    below the panels, outside every point. Written atomically, the same bytes for the same
+    results, text from the sweep file never read as mathtext (dnncli.plots.figure)."""
     scored = [r for r in records if r.value is not None]
-    panels = len(sweep.params) + 1
+    panels = len(sweep.params) + 1 + (1 if importance else 0)
     columns = min(3, panels)
     rows = math.ceil(panels / columns)
     with drawing() as plt:
-        fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+        fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows + 0.6), squeeze=False,
+                                 layout="constrained")
         flat = [ax for row in axes for ax in row]
-        for i, (ax, param) in enumerate(zip(flat, sweep.params)):
-            _parameter_panel(ax, sweep, param, scored, best, legend=i == 0)
+        for ax, param in zip(flat, sweep.params):
+            _parameter_panel(ax, sweep, param, scored, best, importance or {})
         _best_so_far_panel(flat[len(sweep.params)], sweep, records)
+        if importance:
+            _importance_panel(flat[len(sweep.params) + 1], importance)
         for ax in flat[panels:]:
             ax.set_visible(False)
+        handles: dict[str, Any] = {}
+        for ax in flat[:panels]:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(label, handle)
+        if handles:
+            fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles), fontsize=8)
         fig.suptitle(plain(f"sweep {sweep.name}: {sweep.metric} ({sweep.goal})", 120), fontsize=11)
-        fig.tight_layout()
         return save(fig, path, "png")
+
+
+def _importance_panel(ax: Any, importance: dict[str, float]) -> None:
+    keys = list(importance)[::-1]  # most important at the top
+    ax.barh(range(len(keys)), [importance[k] for k in keys], color="tab:green")
+    ax.set_yticks(range(len(keys)))
+    ax.set_yticklabels([plain(k.split(".", 1)[-1], 30) for k in keys], fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_title("parameter importance (Optuna)", fontsize=9)
+    ax.set_xlabel("importance (the parameters' sum to 1)")
+    ax.grid(True, axis="x", alpha=0.3)
 
 
 def _log_ticks(ax: Any, low: float, high: float) -> None:
@@ -172,7 +242,8 @@ def _log_ticks(ax: Any, low: float, high: float) -> None:
 
 
 def _parameter_panel(
-    ax: Any, sweep: Sweep, param: Param, scored: list[TrialRecord], best: TrialRecord | None, legend: bool
+    ax: Any, sweep: Sweep, param: Param, scored: list[TrialRecord], best: TrialRecord | None,
+    importance: dict[str, float],
 ) -> None:
     def x_of(record: TrialRecord) -> Any:
         value = record.params[param.key]
@@ -183,12 +254,20 @@ def _parameter_panel(
         return value
 
     for state, marker, colour in (("complete", "o", "tab:blue"), ("pruned", "x", "tab:gray")):
-        points = [r for r in scored if r.state == state]
-        if points:
-            ax.scatter([x_of(r) for r in points], [r.value for r in points], marker=marker, color=colour,
-                       alpha=0.8, label=state if state == "pruned" else None)
+        counts: dict[tuple[Any, float], int] = {}
+        for r in scored:
+            if r.state == state:
+                counts[(x_of(r), r.value)] = counts.get((x_of(r), r.value), 0) + 1
+        if counts:
+            points = sorted(counts, key=lambda p: (str(p[0]), p[1]))
+            ax.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, color=colour, alpha=0.7,
+                       s=[30 * counts[p] ** 0.7 for p in points], label=f"{state} trial", clip_on=False)
+            for point in points:  # a point reached more than once: its count beside it
+                if counts[point] > 1:
+                    ax.annotate(f"×{counts[point]}", point, xytext=(8, 5), textcoords="offset points", fontsize=7)
     if best is not None:
-        ax.scatter([x_of(best)], [best.value], marker="*", s=180, color="tab:red", zorder=3, label="best")
+        ax.scatter([x_of(best)], [best.value], marker="*", s=180, color="tab:red", zorder=3, label="best",
+                   clip_on=False)
     label = param.key
     if param.scale == "one_minus_log_uniform":
         label = f"1 − {param.key}"
@@ -196,6 +275,7 @@ def _parameter_panel(
         ax.set_xscale("log")
         low, high = param.distribution().low, param.distribution().high
         _log_ticks(ax, low, high)
+    ax.margins(x=0.06, y=0.12)  # the best's star and the counts inside the frame
     if param.scale == "choice":
         ax.set_xticks(range(len(param.choices)))
         labels = [plain(format_value(c), 24) for c in param.choices]
@@ -203,9 +283,9 @@ def _parameter_panel(
         ax.set_xlim(-0.5, len(param.choices) - 0.5)
     ax.set_xlabel(plain(label, 80))
     ax.set_ylabel(sweep.metric)
+    if param.key in importance:
+        ax.set_title(f"importance {importance[param.key]:.2f}", fontsize=9)
     ax.grid(True, alpha=0.3)
-    if legend and ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
 
 
 def _best_so_far_panel(ax: Any, sweep: Sweep, records: list[TrialRecord]) -> None:
@@ -217,9 +297,9 @@ def _best_so_far_panel(ax: Any, sweep: Sweep, records: list[TrialRecord]) -> Non
             numbers.append(r.number)
             values.append(r.value)
             best_curve.append(best)
-    ax.scatter(numbers, values, color="tab:blue", alpha=0.6, label="trial")
+    ax.scatter(numbers, values, color="tab:blue", alpha=0.6, clip_on=False)
     ax.step(numbers, best_curve, where="post", color="tab:red", label="best so far")
+    ax.margins(x=0.06, y=0.12)
     ax.set_xlabel("trial")
     ax.set_ylabel(sweep.metric)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)

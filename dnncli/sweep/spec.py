@@ -74,6 +74,10 @@ HISTORY_COLUMNS = {
     "train_accuracy": "train_accuracy",
     "final_cost": "cost",
 }
+TEST_SET_WARNING = (
+    "metric: {metric} chooses on the test set, which makes the best trial's test score optimistic; "
+    "choose on a validation set instead: set: [data.validation_fraction=0.2] and metric: val_{kind}"
+)
 SCALES = ("log_uniform", "one_minus_log_uniform", "uniform", "int", "choice")
 SWEEPABLE_SECTIONS = {"model": ModelConfig, "data": DataConfig, "training": TrainingConfig}
 MAX_GRID = 100_000
@@ -155,6 +159,12 @@ class SweepFile(_Strict):
     trials: int | None = Field(default=None, ge=1, le=MAX_TRIALS)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     pruner: Literal["none", "median", "successive_halving"] = "none"
+    seeds: int = Field(
+        default=1, ge=1, le=100,
+        description="Trainings of each trial, with model.seed (and training.seed, if given) + 0, 1, ..., N-1: "
+        "the trial's metric is their mean, their standard deviation its spread. Ties between trials are "
+        "broken by the mean val_cost, then by the earlier trial.",
+    )
     space: dict[str, Dimension]
     output: OutputSpec = Field(default_factory=OutputSpec)
 
@@ -304,7 +314,8 @@ class Sweep:
     params: list[Param]
     directory: Path
     cwd: Path
-    notes: list[str] = field(default_factory=list)  # warnings for stderr
+    notes: list[str] = field(default_factory=list)  # warnings for stderr, and the results' warnings
+    seeds: int = 1  # trainings of each trial, with seeds model.seed + 0 .. seeds - 1
 
     def identity(self) -> dict[str, Any]:
         """What must not change for a rerun to continue the same sweep (the budget may)."""
@@ -316,6 +327,8 @@ class Sweep:
             "seed": self.seed,
             "pruner": self.pruner,
             "space": [p.__dict__ | {"choices": list(p.choices)} for p in self.params],
+            # only when given: a sweep directory started before seeds existed continues
+            **({"seeds": self.seeds} if self.seeds > 1 else {}),
         }
 
     def config_values(self, recorded: dict[str, Any]) -> dict[str, Any]:
@@ -327,6 +340,10 @@ class Sweep:
         takes them)."""
         overrides = [f"{key}={json.dumps(value)}" for key, value in values.items()]
         raw = copy.deepcopy(self.base_raw)
+        if not any(item.startswith("output.plot=") for item in self.fixed):
+            # a run's pictures cost more than a small trial's training: trials draw none unless the
+            # sweep file's set asks (dnn plot curves draws a sweep's curves afterwards)
+            raw.setdefault("output", {})["plot"] = "none"
         apply_overrides(raw, overrides, source=f"{self.source}: space")
         raw["name"] = f"{self.name}-{number}"
         _absolute_data_paths(raw, self.cwd)
@@ -453,6 +470,8 @@ def load_sweep(path: str | Path, cwd: Path | None = None) -> Sweep:
         goal = METRIC_GOALS[metric]
     else:
         metric, goal = spec.metric.name, spec.metric.goal or METRIC_GOALS[spec.metric.name]
+        if metric.startswith("test_"):
+            notes.append(TEST_SET_WARNING.format(metric=metric, kind=metric.removeprefix("test_")))
     _check_metric(metric, base_config, path)
     if spec.pruner != "none" and metric not in HISTORY_COLUMNS:
         raise ConfigError(
@@ -465,7 +484,7 @@ def load_sweep(path: str | Path, cwd: Path | None = None) -> Sweep:
         name=name, source=path, base_path=base_path, base_raw=base_raw, base_config=base_config,
         fixed=list(spec.set), metric=metric, goal=goal, sampler=spec.sampler, trials=spec.trials or 0,
         seed=spec.seed, pruner=spec.pruner, params=params,
-        directory=Path(spec.output.dir) / name, cwd=cwd, notes=notes,
+        directory=Path(spec.output.dir) / name, cwd=cwd, notes=notes, seeds=spec.seeds,
     )
     if spec.sampler == "grid":
         size = sweep.grid_size()

@@ -34,6 +34,7 @@ class TrialRequest:
     sweep_id: str  # the sweep directory's id: a worker that reads another does not share its disk
     ship: bool = False  # --ship-data: the data comes with the task, the trial trains in a private place
     host_threads: dict[str, int] = field(default_factory=dict)  # Dask: worker threads on each host
+    seeds: int = 1  # the sweep file's seeds: trainings of the trial, model.seed + 0, 1, ...
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,4 @@ class TrialResult:
     seconds: float | None = None
     host: str | None = None
     files: TrialFiles | None = None  # --ship-data: the run directory's files, for the driver to write
+    seed_metrics: list[dict[str, Any]] = field(default_factory=list)  # seeds > 1: each training's metrics

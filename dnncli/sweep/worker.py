@@ -28,22 +28,26 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from dnncli import __version__
+from dnncli.compute import resources
 from dnncli.config import Config, validate_config
 from dnncli.errors import DnnError, Interrupted, TrainingDiverged
 from dnncli.files.lock import held_elsewhere
 from dnncli.run import resume_training, run_training
 from dnncli.run.directory import partial_path
-from dnncli.run.prepare import LoadedData
+from dnncli.run.prepare import LoadedData, load_data
 from dnncli.sweep.pruning import PruningWatch, TrialPruned
+from dnncli.sweep.shipping import data_key
 from dnncli.sweep.trial import TrialFiles, TrialRequest, TrialResult, TrialState
 from dnncli.training.settings import Hooks
 
 SWEEP_ID_FILE = ".sweep-id"
+RERUN = "the same dnn sweep command resumes it from its checkpoint"
 LOCK_WAIT_SECONDS = 60.0
 
 
@@ -63,11 +67,12 @@ def _partial_status(partial: Path) -> str | None:
 
 
 def run_or_resume(
-    config: Config, trial_dir: Path, progress: Hooks | None, overrides: list[str], max_threads: int | None = None
+    config: Config, trial_dir: Path, progress: Hooks | None, overrides: list[str], max_threads: int | None = None,
+    loaded: LoadedData | None = None,
 ) -> dict[str, Any]:
     """Finish the trial's run directory however far an earlier attempt got; its metrics.
     ``overrides``: the --set items the trial amounts to; ``max_threads``: the most threads its run
-    may use."""
+    may use; ``loaded``: its data, already read (a fresh start only: a resumed run reads its own)."""
     metrics_file = trial_dir / "metrics.json"
     if not metrics_file.is_file():
         partial = partial_path(trial_dir)
@@ -80,10 +85,51 @@ def run_or_resume(
                 resume_training(partial, progress=progress, overrides=overrides, max_threads=max_threads)
             else:  # killed before it wrote anything worth keeping
                 shutil.rmtree(partial)
-                run_training(config, run_dir=trial_dir, progress=progress, overrides=overrides, max_threads=max_threads)
+                run_training(config, run_dir=trial_dir, progress=progress, overrides=overrides, loaded=loaded,
+                             max_threads=max_threads)
         else:
-            run_training(config, run_dir=trial_dir, progress=progress, overrides=overrides, max_threads=max_threads)
+            run_training(config, run_dir=trial_dir, progress=progress, overrides=overrides, loaded=loaded,
+                         max_threads=max_threads)
     return json.loads(metrics_file.read_text())
+
+
+# the data a worker process read last, kept for its next trials while its files are unchanged:
+# data key -> (the files' stamps, the data)
+_KEPT: dict[str, tuple[list[Any], LoadedData]] = {}
+_KEPT_LOCK = threading.Lock()  # a Dask worker runs trials in threads
+
+
+def _stamps(config: Config) -> list[Any]:
+    stamps = []
+    for key in ("train", "test", "validation"):
+        path = getattr(config.data, key)
+        if path is not None:
+            info = os.stat(path)
+            stamps.append((path, info.st_ino, info.st_size, info.st_mtime_ns))
+    return stamps
+
+
+def kept_data(config: Config) -> LoadedData | None:
+    """The examples ``config`` names, read at the worker's first trial and kept for the next ones
+    (reading and hashing the files again is most of a small trial's cost). Read again when a file
+    changed; never kept when they stay in their file (over the memory budget). None: let the run
+    read its data itself (a file that cannot be read is then reported as ``dnn train`` reports it)."""
+    try:
+        key, stamps = data_key(config), _stamps(config)
+    except OSError:
+        return None
+    with _KEPT_LOCK:
+        kept = _KEPT.get(key)
+        if kept is not None and kept[0] == stamps:
+            return kept[1]
+        try:
+            loaded = load_data(config, budget=resources.memory_budget_bytes(config.data.memory_budget_mb))
+        except DnnError:
+            return None
+        _KEPT.clear()
+        if loaded.in_memory():
+            _KEPT[key] = (stamps, loaded)
+        return loaded
 
 
 def run_trial(request: TrialRequest, loaded: LoadedData | None = None, max_threads: int | None = None) -> TrialResult:
@@ -100,12 +146,14 @@ def run_trial(request: TrialRequest, loaded: LoadedData | None = None, max_threa
         config = validate_config(request.config, f"trial {request.number}")
         if request.pruner != "none":
             watch = PruningWatch(request.goal, request.pruner, request.metric, request.finished)
-        if private is not None:
-            run_training(config, run_dir=here, progress=watch, overrides=request.overrides, loaded=loaded,
-                         recorded_target=request.trial_dir, max_threads=max_threads)
-            result.metrics = json.loads((here / "metrics.json").read_text())
-        else:
-            result.metrics = run_or_resume(config, here, watch, request.overrides, max_threads)
+        if loaded is None:
+            loaded = kept_data(config)
+        result.metrics = _train(request, config, here, watch, loaded, max_threads, private is not None)
+        if request.seeds > 1:
+            result.seed_metrics = [result.metrics] + [
+                _train(request, *_seeded(request, config, here, k), None, loaded, max_threads, private is not None)
+                for k in range(1, request.seeds)
+            ]
         result.state = "complete"
     except (Exception, KeyboardInterrupt) as exc:  # KeyboardInterrupt: a second signal, stopped at once
         result.state, result.error, result.exit_code = _failure(exc)
@@ -121,6 +169,38 @@ def run_trial(request: TrialRequest, loaded: LoadedData | None = None, max_threa
         result.reports, result.system_attrs = watch.reports, watch.system_attrs()
     result.seconds = round(time.perf_counter() - start, 6)
     return result
+
+
+def seed_run_dir(trial_dir: Path, k: int) -> Path:
+    """Where the trial's training with its ``k``-th extra seed goes (``k`` = 0: the trial's own)."""
+    return trial_dir if k == 0 else trial_dir.parent / f"{trial_dir.name}-seed{k}"
+
+
+def _seeded(request: TrialRequest, config: Config, here: Path, k: int) -> tuple[Config, Path]:
+    """The trial's config with its ``k``-th seed (model.seed + k; training.seed + k when the
+    config gives one), and the run directory it trains in."""
+    raw = json.loads(json.dumps(request.config))
+    model, training = raw.setdefault("model", {}), raw.setdefault("training", {})
+    model["seed"] = ((config.model.seed or 0) + k) % 2**32
+    if config.training.seed is not None:
+        training["seed"] = (config.training.seed + k) % 2**32
+    raw["name"] = f"{raw.get('name', request.number)}-seed{k}"
+    return validate_config(raw, f"trial {request.number}, seed {k}"), seed_run_dir(here, k)
+
+
+def _train(
+    request: TrialRequest, config: Config, here: Path, watch: PruningWatch | None, loaded: LoadedData | None,
+    max_threads: int | None, shipped: bool,
+) -> dict[str, Any]:
+    """One training of the trial, in ``here``; its metrics."""
+    overrides = list(request.overrides)
+    if here.name != request.trial_dir.name:
+        overrides.append(f"model.seed={config.model.seed}")
+    if shipped:
+        run_training(config, run_dir=here, progress=watch, overrides=overrides, loaded=loaded,
+                     recorded_target=request.trial_dir.parent / here.name, max_threads=max_threads)
+        return json.loads((here / "metrics.json").read_text())
+    return run_or_resume(config, here, watch, overrides, max_threads, loaded)
 
 
 def _check_runnable(request: TrialRequest, loaded: LoadedData | None) -> None:
@@ -143,10 +223,12 @@ def _failure(exc: BaseException) -> tuple[TrialState, str, int | None]:
         return "pruned", str(exc), None
     if isinstance(exc, TrialBusy):
         return "busy", str(exc), None
+    # an interrupted trial is finished by running the sweep again (not dnn train --resume, which
+    # its run's own message would say)
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", "stopped at once", None
+        return "interrupted", f"stopped at once; {RERUN}", None
     if isinstance(exc, Interrupted):
-        return "interrupted", exc.message, None
+        return "interrupted", f"interrupted; {RERUN}", None
     if isinstance(exc, DnnError):
         return "failed", exc.message, exc.exit_code
     if isinstance(exc, _Refused):
