@@ -163,7 +163,8 @@ def learning_curve_figure(
             all_costs += costs
             # with mini-batches the train row is the mean over the epoch's batches, while the
             # summary's final cost is the trained parameters' on the whole training set
-            mean = " (mean over the epoch's batches)" if split == "train" and by_epoch(rows) else ""
+            # (the RMSE is always a pass over the whole set)
+            mean = " (mean over the epoch's batches)" if split == "train" and by_epoch(rows) and not in_units else ""
             last = _last(costs)
             shown = f"{last:,.0f}" if in_units and last is not None and abs(last) >= 1000 else _format(last)
             cost_ax.plot(x, costs, color=SPLIT_COLOURS[split], linewidth=1.6, marker=marker, markersize=3,
