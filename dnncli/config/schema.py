@@ -1,15 +1,6 @@
-"""The config's schema (pydantic): every key, its type, default, bounds and meaning.
-
-A config names the network, the data and the training settings::
-
-    name: cat_deep
-    model: {layers: [12288, 20, 7, 5, 1], activations: [relu, relu, relu, sigmoid],
-            init: xavier, seed: 1}
-    data: {train: datasets/train_catvnoncat.h5, test: datasets/test_catvnoncat.h5}
-    training: {learning_rate: 0.0075, iterations: 2500}
-
-Sizes and activations that depend on the data (the input size, the number of classes) may be left
-out; :mod:`dnncli.run.prepare` fills them in once the data is loaded.
+"""The config's schema (pydantic): every key, its type, default, bounds and meaning (an example
+config: :mod:`dnncli.config`). Sizes and activations that depend on the data may be left out;
+:mod:`dnncli.run.prepare` fills them in once the data is loaded.
 """
 
 from __future__ import annotations
