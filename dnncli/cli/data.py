@@ -77,6 +77,7 @@ SizeOption = Annotated[str, typer.Option("--size", metavar="HxW", help="Height x
 ModeOption = Annotated[ImageModeChoice, typer.Option("--mode", help="rgb: (h, w, 3) examples; grayscale: (h, w).")]
 ResizeOption = Annotated[ResizeChoice, typer.Option("--resize", help="squash: stretch to the size; crop: the centre at the size's aspect ratio; pad: fit inside, black borders.")]
 ClassesOption = Annotated[Optional[str], typer.Option("--classes", metavar="A,B,...", help="Class folders to take, in label order (default: all, sorted by name).", show_default=False)]
+FollowLinksOption = Annotated[bool, typer.Option("--follow-links", help="Follow symbolic links that lead out of the folder (by default they are passed over, named).")]
 MaxPixelsOption = Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels than this (decompression bombs).")]
 
 
@@ -96,6 +97,7 @@ def data_import(
     force: Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Processes decoding images (default: one per available core).", show_default=False)] = None,
     max_pixels: MaxPixelsOption = 40_000_000,
+    follow_links: FollowLinksOption = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, notes or summary on stderr (skipped files are still named).")] = False,
 ) -> None:
@@ -110,6 +112,7 @@ def data_import(
     options = ImportOptions(
         size=parse_size(size), mode=mode.value, resize=resize.value, classes=_class_list(classes),
         test_fraction=test_fraction, seed=seed, strict=strict, jobs=jobs, max_pixels=max_pixels, prefix=prefix,
+        follow_links=follow_links,
     )
     with CountProgress("decoding", show=not quiet and sys.stderr.isatty()) as progress:
         skip_line = (lambda m: progress.line(f"error: {m}")) if strict else (lambda m: progress.line(f"warning: skipped {m}"))
@@ -131,6 +134,7 @@ def data_inspect(
     size: SizeOption = "64x64",
     mode: ModeOption = ImageModeChoice.rgb,
     resize: ResizeOption = ResizeChoice.squash,
+    follow_links: FollowLinksOption = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the description as JSON on stdout.")] = False,
 ) -> None:
     """Describe a data file (keys, shapes, dtypes, value ranges, examples per class) or a folder of images.
@@ -141,12 +145,12 @@ def data_inspect(
     anything is read. For a folder, --size, --mode and --resize decode the --grid pictures as
     dnn data import would.
     """
-    description = inspection.describe(path, _class_list(classes))
+    description = inspection.describe(path, _class_list(classes), follow_links)
     if grid is not None:
         if description["kind"] == "folder":
             channels = MODES[mode.value]
             shape = (*parse_size(size), channels) if channels else parse_size(size)
-            pixels = datagrid.grid_from_folder(path, grid, per_class, _class_list(classes), shape, resize.value)
+            pixels = datagrid.grid_from_folder(path, grid, per_class, _class_list(classes), shape, resize.value, follow_links)
         else:
             pixels = datagrid.grid_from_file(path, grid, per_class, x_key)
         description["grid"] = {"path": str(grid), "width": pixels[0], "height": pixels[1]}

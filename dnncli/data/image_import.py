@@ -25,6 +25,7 @@ for starting it and sending the pixels back). See the README's "Speed and memory
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import threading
@@ -37,7 +38,7 @@ import numpy as np
 
 from dnncli import __version__
 from dnncli.data.folders import ImageFolder, scan_folder
-from dnncli.data.images import DEFAULT_MAX_PIXELS, DEFAULT_RESIZE, RESIZE_MODES, load_image
+from dnncli.data.images import DEFAULT_MAX_PIXELS, DEFAULT_RESIZE, RESIZE_MODES, load_image, read_image_bytes
 from dnncli.data.setfile import check_target, write_set
 from dnncli.data.splits import stratified_split
 from dnncli.errors import DataError, DnnError
@@ -67,6 +68,7 @@ class ImportOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     backend: str = "processes"  # or "threads" (kept for measuring the choice)
     prefix: str = "train"  # keys of a file without a test fraction: train_set_x or test_set_x
+    follow_links: bool = False  # follow symbolic links out of the folder
 
     def example_shape(self) -> tuple[int, ...]:
         channels = MODES[self.mode]
@@ -136,18 +138,26 @@ def check_options(options: ImportOptions) -> None:
 # ---- decoding --------------------------------------------------------------------------------
 
 
+Digests = list  # of bytes | None: the SHA-256 of each file's bytes as decoded (None: not read)
+
+
 def _decode_chunk(
     paths: list[str], shape: tuple[int, ...], resize: str, max_pixels: int
-) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """The examples of ``paths`` (zeros where a file failed) and ``(position, message)`` failures."""
+) -> tuple[np.ndarray, list[tuple[int, str]], Digests]:
+    """The examples of ``paths`` (zeros where a file failed), ``(position, message)`` failures,
+    and the SHA-256 of the very bytes each example was decoded from (a cache key made from them
+    cannot describe a file that changed between hashing and decoding)."""
     examples = np.zeros((len(paths), *shape), dtype=np.uint8)
     failures = []
+    digests: Digests = [None] * len(paths)
     for position, path in enumerate(paths):
         try:
-            examples[position] = load_image(path, shape, "uint8", max_pixels, resize)
+            data = read_image_bytes(Path(path))
+            digests[position] = hashlib.sha256(data).digest()
+            examples[position] = load_image(path, shape, "uint8", max_pixels, resize, data=data)
         except DnnError as exc:
             failures.append((position, exc.message))
-    return examples, failures
+    return examples, failures, digests
 
 
 def _ignore_sigint() -> None:
@@ -191,9 +201,10 @@ def decode_files(
     paths: list[Path],
     options: ImportOptions,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """All files as examples ``(m, *shape)`` uint8 (zeros where a file failed) and the failures
-    as ``(index, message)``, decoded on ``options.jobs`` cores when there are many files."""
+) -> tuple[np.ndarray, list[tuple[int, str]], Digests]:
+    """All files as examples ``(m, *shape)`` uint8 (zeros where a file failed), the failures
+    as ``(index, message)`` and each file's digest as decoded, on ``options.jobs`` cores when
+    there are many files."""
     shape = options.example_shape()
     n = len(paths)
     n_bytes = n * int(np.prod(shape))
@@ -204,19 +215,21 @@ def decode_files(
         )
     examples = np.zeros((n, *shape), dtype=np.uint8)
     failures: list[tuple[int, str]] = []
+    digests: Digests = [None] * n
     jobs = options.jobs or available_cores()
     names = [os.fspath(path) for path in paths]
     starts = range(0, n, CHUNK)
     done = 0
     if jobs <= 1 or n < PARALLEL_FROM:
         for start in starts:
-            chunk, chunk_failures = _decode_chunk(names[start : start + CHUNK], shape, options.resize, options.max_pixels)
+            chunk, chunk_failures, chunk_digests = _decode_chunk(names[start : start + CHUNK], shape, options.resize, options.max_pixels)
             examples[start : start + len(chunk)] = chunk
+            digests[start : start + len(chunk)] = chunk_digests
             failures += [(start + position, message) for position, message in chunk_failures]
             done += len(chunk)
             if progress is not None:
                 progress(done, n)
-        return examples, failures
+        return examples, failures, digests
 
     if options.backend == "processes":
         from multiprocessing import resource_tracker
@@ -234,8 +247,9 @@ def decode_files(
             }
         for future in as_completed(futures):
             start = futures[future]
-            chunk, chunk_failures = future.result()
+            chunk, chunk_failures, chunk_digests = future.result()
             examples[start : start + len(chunk)] = chunk
+            digests[start : start + len(chunk)] = chunk_digests
             failures += [(start + position, message) for position, message in chunk_failures]
             done += len(chunk)
             if progress is not None:
@@ -246,7 +260,7 @@ def decode_files(
         raise
     pool.shutdown(wait=True)
     failures.sort()
-    return examples, failures
+    return examples, failures, digests
 
 
 # ---- the file --------------------------------------------------------------------------------
@@ -262,6 +276,7 @@ class DecodedFolder:
     classes: list[str] | None
     files: int  # files found (readable or not)
     skipped: list[str]  # one message per file left out
+    digests: Digests = field(default_factory=list)  # of every file of the folder, as decoded
 
 
 def decode_folder(
@@ -279,7 +294,7 @@ def decode_folder(
     for message in folder.passed_over:
         if on_skip is not None:
             on_skip(message)
-    examples, failures = decode_files(folder.files, options, progress)
+    examples, failures, digests = decode_files(folder.files, options, progress)
     for _, message in failures:
         skipped.append(message)
         if on_skip is not None:
@@ -304,7 +319,7 @@ def decode_folder(
                 f"{printable(folder.root)}: no readable image in the class folder '{printable(empty[0])}'; nothing written"
             )
     relative = [path for path, keep in zip(folder.relative_paths(), kept) if keep]
-    return DecodedFolder(examples, labels, relative, folder.classes, n_files, skipped)
+    return DecodedFolder(examples, labels, relative, folder.classes, n_files, skipped, digests)
 
 
 def file_attributes(options: ImportOptions) -> dict[str, object]:
@@ -335,7 +350,7 @@ def import_folder(
     existing ``target`` is replaced only with ``force``."""
     check_options(options)
     target = Path(target)
-    folder = scan_folder(source, options.classes)
+    folder = scan_folder(source, options.classes, follow_links=options.follow_links)
     check_target(target, force)  # before the long part: decoding
     for note in folder.notes:
         if on_note is not None:

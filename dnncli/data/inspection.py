@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from dnncli.data.folders import scan_folder
+from dnncli.data.images import RASTER_FORMATS
 from dnncli.files.hdf5safe import check_link, check_storage, link_type, open_hdf5
 from dnncli.errors import DataError
 from dnncli.terminal.display import printable
@@ -235,17 +236,17 @@ def _header(path: Path) -> tuple[str, str, tuple[int, int]] | str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as image:
+            with Image.open(path, formats=RASTER_FORMATS) as image:
                 return str(image.format), str(image.mode), image.size
     except UnidentifiedImageError:
-        return "not an image file Pillow can read"
+        return f"not an image in a format dnn reads ({', '.join(RASTER_FORMATS)})"
     except Exception as exc:  # a hostile header can raise anything
         return f"cannot read the image: {printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}"
 
 
-def describe_folder(path: str | Path, classes: list[str] | None = None) -> dict[str, Any]:
+def describe_folder(path: str | Path, classes: list[str] | None = None, follow_links: bool = False) -> dict[str, Any]:
     """Everything ``dnn data inspect DIR`` shows: classes, files, and the images' headers."""
-    folder = scan_folder(path, classes)
+    folder = scan_folder(path, classes, follow_links=follow_links)
     formats: Counter[str] = Counter()
     modes: Counter[str] = Counter()
     widths, heights, unreadable = [], [], []
@@ -288,10 +289,10 @@ def describe_folder(path: str | Path, classes: list[str] | None = None) -> dict[
     }
 
 
-def describe(path: str | Path, classes: list[str] | None = None) -> dict[str, Any]:
+def describe(path: str | Path, classes: list[str] | None = None, follow_links: bool = False) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
-        return describe_folder(path, classes)
+        return describe_folder(path, classes, follow_links)
     if classes:
         raise DataError("--classes applies to a folder of images, not to an HDF5 file")
     return describe_file(path)

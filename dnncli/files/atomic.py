@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from dnncli.errors import io_failure
+from dnncli.errors import IOFailure, io_failure
 
 
 @contextlib.contextmanager
@@ -23,6 +24,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     should be) becomes one line naming ``target`` (:func:`dnncli.errors.io_failure`); the previous
     ``target`` is left as it was."""
     target = Path(target)
+    refuse_unless_regular(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -38,6 +40,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        refuse_unless_regular(target)  # again: something may have taken its place meanwhile
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     except OSError as exc:  # the writer's, or ours: a write that failed half-way is not kept
@@ -45,6 +48,27 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def refuse_unless_regular(target: Path) -> None:
+    """Refuse to replace anything but a regular file (or a link to one): a device, a FIFO, a
+    socket or a directory named as an output is the user's, never ours to turn into a file."""
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        if not target.is_symlink():
+            return
+        mode = target.lstat().st_mode  # a dangling link: replacing it would lose the user's link
+    except OSError:
+        return  # unreachable (a loop, no permission): the write itself names the problem
+    if not stat.S_ISREG(mode):
+        raise IOFailure(f"{target}: is {_kind(mode)}, not a regular file: refusing to replace it", 2)
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a dangling link"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def write_text(target: str | Path, text: str) -> None:

@@ -1,0 +1,196 @@
+"""Hostile files and faults, round three (issue 26): outputs that are not files, images that are
+not rasters, links out of a folder, a cache racing a changed file, truncated stdout, hostile run
+directories, bombs, clusters that do not answer, stores that lie.
+
+Real FIFOs, sockets, character devices (made here, never the system's), symlinks, file-size
+limits (``RLIMIT_FSIZE`` in the child) and listeners on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dnncli.data.image_import import ImportOptions
+from dnncli.data.images import load_image
+from tests.conftest import dnn_executable, make_images, one_error_line, record_stderr, run_dnn, write_h5
+from tests.model_helpers import make_model, save_pngs
+
+
+def run(*args: str, cwd: Path, shell_redirect: str = "", env: dict | None = None,
+        preexec: Callable[[], None] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The installed ``dnn`` in a process of its own; ``shell_redirect`` applied by sh."""
+    command = ["sh", "-c", f'exec "$0" "$@" {shell_redirect}', dnn_executable(), *args]
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})},
+    )
+    record_stderr(result.stderr)
+    return result
+
+
+def file_size_limit(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def labelled_folder(root: Path, counts: dict[str, int], seed: int = 0) -> Path:
+    for index, (name, count) in enumerate(counts.items()):
+        images, _ = make_images(count, seed=seed + index)
+        save_pngs(images, root / name)
+    return root
+
+
+# ---- 1. outputs replace only regular files ----------------------------------------------------
+
+
+def _not_a_file(kind: str, path: Path) -> Callable[[], bool]:
+    """Make ``path`` a FIFO, a socket, a character device (a copy of /dev/null's numbers, made
+    here) or a directory; return a check that it still is one."""
+    if kind == "fifo":
+        os.mkfifo(path)
+        test = stat.S_ISFIFO
+    elif kind == "socket":
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(path))
+        listener.close()
+        test = stat.S_ISSOCK
+    elif kind == "device":
+        if os.geteuid() != 0:
+            pytest.skip("making a device file needs root")
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        test = stat.S_ISCHR
+    else:
+        path.mkdir()
+        test = stat.S_ISDIR
+    return lambda: test(os.lstat(path).st_mode)
+
+
+@pytest.fixture(scope="module")
+def outputs_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A folder of images, a labelled file, a model and a finished run to draw from."""
+    root = tmp_path_factory.mktemp("outputs")
+    labelled_folder(root / "photos", {"a": 3, "b": 3})
+    X, y = make_images(20)
+    data = write_h5(root / "set.h5", train_set_x=X, train_set_y=y, list_classes=np.array([b"a", b"b"]))
+    test = write_h5(root / "test.h5", test_set_x=X[:8], test_set_y=y[:8], list_classes=np.array([b"a", b"b"]))
+    model = make_model(root / "model.h5", classes=["a", "b"])
+    config = root / "tiny.yaml"
+    config.write_text(
+        f"name: tiny\nmodel: {{hidden: [3], seed: 1}}\ndata: {{train: {data}, test: {test}}}\n"
+        f"training: {{learning_rate: 0.1, iterations: 20, record_every: 5}}\noutput: {{dir: {root / 'runs'}, plot: none}}\n"
+    )
+    assert run_dnn("train", config, "--quiet").returncode == 0
+    return {"root": root, "photos": root / "photos", "data": data, "test": test, "model": model, "run": root / "runs" / "tiny"}
+
+
+OUTPUT_COMMANDS: dict[str, Callable[[dict[str, Path], Path], list]] = {
+    "import --force": lambda w, out: ["data", "import", w["photos"], "-o", out, "--force", "--size", "8x8", "-q"],
+    "split --force": lambda w, out: ["data", "split", w["data"], "-o", out, "--force", "-q"],
+    "inspect --grid": lambda w, out: ["data", "inspect", w["photos"], "--grid", out],
+    "plot curves -o": lambda w, out: ["plot", "curves", w["run"], "-o", out],
+    "evaluate --errors": lambda w, out: ["evaluate", w["test"], "--model", w["model"], "--errors", out],
+    "evaluate --confusion": lambda w, out: ["evaluate", w["test"], "--model", w["model"], "--confusion", out],
+}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device", "directory"])
+@pytest.mark.parametrize("command", list(OUTPUT_COMMANDS))
+def test_an_output_that_is_not_a_regular_file_is_never_replaced(
+    outputs_world: dict[str, Path], tmp_path: Path, command: str, kind: str
+) -> None:
+    suffix = ".h5" if command.startswith(("import", "split")) else ".png"
+    out = tmp_path / f"out{suffix}"
+    still_there = _not_a_file(kind, out)
+    result = run_dnn(*OUTPUT_COMMANDS[command](outputs_world, out))
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    expected = ("is a folder", "is a directory") if kind == "directory" else ("not a regular file",)
+    assert len(errors) == 1 and any(text in errors[0] for text in expected), result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert still_there()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary file left beside it
+
+
+# ---- 2. only raster formats are decoded -------------------------------------------------------
+
+POSTSCRIPT = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nnewpath 0 0 moveto 8 8 lineto stroke\nshowpage\n"
+
+
+def test_a_postscript_file_named_png_never_reaches_ghostscript(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    marker = tmp_path / "gs-was-called"
+    fake_gs = bin_dir / "gs"
+    fake_gs.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    fake_gs.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    (tmp_path / "x.png").write_bytes(POSTSCRIPT)
+    model = make_model(tmp_path / "model.h5")
+    result = run("predict", "x.png", "--model", str(model), cwd=tmp_path, env=env)
+    one_error_line(result, 2, "x.png", "not an image in a format dnn reads")
+    photos = labelled_folder(tmp_path / "photos", {"a": 2, "b": 2})
+    (photos / "a" / "x.png").write_bytes(POSTSCRIPT)
+    result = run("data", "import", str(photos), "-o", "out.h5", "--size", "8x8", "--strict", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "not an image in a format dnn reads" in result.stderr, result.stderr
+    assert not marker.exists()
+    assert not (tmp_path / "out.h5").exists()
+
+
+# ---- 3. links out of a folder -----------------------------------------------------------------
+
+
+def test_links_out_of_the_folder_are_refused_unless_followed(tmp_path: Path) -> None:
+    photos = labelled_folder(tmp_path / "photos", {"a": 3, "b": 3})
+    elsewhere = labelled_folder(tmp_path / "elsewhere", {"c": 4})
+    (photos / "c").symlink_to(elsewhere / "c")
+    line = one_error_line(run_dnn("data", "import", photos, "-o", tmp_path / "out.h5", "--size", "8x8", "-q"), 2,
+                          "class folder 'c' is a link out of the folder", "--follow-links")
+    assert str(elsewhere / "c") in line and not (tmp_path / "out.h5").exists()
+    followed = run_dnn("data", "import", photos, "-o", tmp_path / "out.h5", "--size", "8x8", "--follow-links", "--json")
+    assert followed.returncode == 0, followed.stderr
+    (photos / "c").unlink()
+    (photos / "a" / "passwd.png").symlink_to("/etc/passwd")
+    (photos / "b" / "inside.png").symlink_to(photos / "a" / "000.png")  # a link that stays inside
+    result = run_dnn("data", "import", photos, "-o", tmp_path / "out2.h5", "--size", "8x8", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "passwd.png: a link out of the folder (to /etc/passwd); not followed (--follow-links" in result.stderr
+    assert '"examples": 7' in result.stdout  # 6 pictures and the link inside
+    inspected = run_dnn("data", "inspect", photos)
+    assert "passwd.png: a link out of the folder" in inspected.stderr
+
+
+# ---- 5. the image cache hashes the bytes it decodes -------------------------------------------
+
+
+def test_a_file_changed_while_a_folder_is_decoded_is_never_served_from_the_wrong_cache(tmp_path: Path, monkeypatch) -> None:
+    from dnncli.data import image_cache
+
+    photos = labelled_folder(tmp_path / "photos", {"a": 3, "b": 3})
+    victim = photos / "a" / "000.png"
+    old_bytes = victim.read_bytes()
+    new_picture = np.full((8, 8, 3), 7, dtype=np.uint8)
+    options = ImportOptions(size=(8, 8))
+    real_decode = image_cache.decode_folder
+
+    def file_changes_after_hashing(*args, **kwargs):  # the race: hashed, then changed, then decoded
+        Image.fromarray(new_picture).save(victim, format="PNG")
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(image_cache, "decode_folder", file_changes_after_hashing)
+    image_cache.load_image_folder(photos, options, tmp_path / "cache", on_skip=None)
+    monkeypatch.setattr(image_cache, "decode_folder", real_decode)
+    victim.write_bytes(old_bytes)  # the file as it was hashed
+    dataset = image_cache.load_image_folder(photos, options, tmp_path / "cache", on_skip=None)
+    np.testing.assert_array_equal(dataset.X_raw[0], load_image(victim, (8, 8, 3)))
