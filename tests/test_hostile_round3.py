@@ -194,3 +194,22 @@ def test_a_file_changed_while_a_folder_is_decoded_is_never_served_from_the_wrong
     victim.write_bytes(old_bytes)  # the file as it was hashed
     dataset = image_cache.load_image_folder(photos, options, tmp_path / "cache", on_skip=None)
     np.testing.assert_array_equal(dataset.X_raw[0], load_image(victim, (8, 8, 3)))
+
+
+# ---- 4. a file-size limit on stdout is an error, never a truncated success -------------------
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+@pytest.mark.parametrize("command", ["runs --json", "predict --format json", "data inspect --json"])
+def test_a_truncated_stdout_is_exit_3_not_success(outputs_world: dict[str, Path], command: str, unbuffered: str) -> None:
+    root = outputs_world["root"]
+    picture = save_pngs(make_images(1)[0], root / "pictures")[0]
+    args = {
+        "runs --json": ["runs", "--json"],
+        "predict --format json": ["predict", str(picture), str(picture), "--model", str(outputs_world["model"]), "--format", "json"],
+        "data inspect --json": ["data", "inspect", str(outputs_world["data"]), "--json"],
+    }[command]
+    out = root / f"stdout-{command.split()[0]}-{unbuffered}.txt"
+    result = run(*args, cwd=root, shell_redirect=f"> {out}", env={"PYTHONUNBUFFERED": unbuffered},
+                 preexec=file_size_limit(64))
+    one_error_line(result, 3, "cannot write the results to standard output", "File too large")
