@@ -8,7 +8,9 @@ limits (``RLIMIT_FSIZE`` in the child) and listeners on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import resource
 import socket
 import stat
@@ -213,3 +215,52 @@ def test_a_truncated_stdout_is_exit_3_not_success(outputs_world: dict[str, Path]
     result = run(*args, cwd=root, shell_redirect=f"> {out}", env={"PYTHONUNBUFFERED": unbuffered},
                  preexec=file_size_limit(64))
     one_error_line(result, 3, "cannot write the results to standard output", "File too large")
+
+
+# ---- 7. hostile run directories ---------------------------------------------------------------
+
+
+@pytest.fixture
+def three_runs(outputs_world: dict[str, Path], tmp_path: Path) -> Path:
+    runs = tmp_path / "runs"
+    for name in ("a", "b", "c", "d"):
+        shutil.copytree(outputs_world["run"], runs / name)
+    return runs
+
+
+def test_hostile_run_directories_are_named_never_hang_or_crash(three_runs: Path, tmp_path: Path) -> None:
+    (three_runs / "a" / "metrics.json").unlink()
+    os.mkfifo(three_runs / "a" / "metrics.json")
+    (three_runs / "b" / "config.yaml").unlink()
+    os.mkfifo(three_runs / "b" / "config.yaml")
+    (three_runs / "c" / "metrics.json").unlink()
+    (three_runs / "c" / "metrics.json").symlink_to("/dev/zero")
+    (three_runs / "d" / "metrics.json").write_text("[" * 100_000 + "]" * 100_000)
+    (three_runs / "d" / "config.yaml").write_text("name: d\x1b[31m\x00\n")
+    listed = run("runs", "--json", cwd=tmp_path, timeout=60)
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+    statuses = {run["name"]: run["status"] for run in json.loads(listed.stdout)}
+    assert statuses == {"a": "unreadable", "b": "finished", "c": "unreadable", "d": "unreadable"}
+    compared = run("runs", "compare", "runs/a", "runs/b", "runs/c", "runs/d", "--json", cwd=tmp_path, timeout=60)
+    assert compared.returncode == 0 and compared.stderr == "", compared.stderr
+    (three_runs / "a" / "history.csv").unlink()
+    os.mkfifo(three_runs / "a" / "history.csv")
+    (three_runs / "c" / "history.csv").unlink()
+    (three_runs / "c" / "history.csv").symlink_to("/dev/zero")
+    curves = run("plot", "curves", "runs", "-o", "curves.png", cwd=tmp_path, timeout=60)
+    assert curves.returncode == 0, curves.stderr
+    one_error_line(run("plot", "curves", "runs/a/history.csv", "-o", "a.png", cwd=tmp_path, timeout=60), 2, "history.csv")
+
+
+# ---- 10. control characters in YAML ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("character", ["\x1b", "\x00", "\x07"])
+def test_control_characters_in_yaml_are_one_line(outputs_world: dict[str, Path], tmp_path: Path, character: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"name: x{character}y\n" + (outputs_world["root"] / "tiny.yaml").read_text().split("\n", 1)[1])
+    one_error_line(run_dnn("train", config, "--quiet"), 2, "bad.yaml", "not valid YAML", "is not allowed")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"base: {outputs_world['root'] / 'tiny.yaml'}\nname: s{character}\nsampler: grid\nspace:\n  training.learning_rate: [0.1, 0.2]\n")
+    one_error_line(run_dnn("sweep", sweep, "--quiet"), 2, "sweep.yaml", "not valid YAML")
+    one_error_line(run_dnn("train", outputs_world["root"] / "tiny.yaml", "--set", f"name=a{character}b", "--quiet"), 2, "not valid YAML")

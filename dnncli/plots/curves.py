@@ -9,6 +9,7 @@ History rows are dicts as :class:`dnncli.training.loop.History` holds them, or a
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Sequence
 
 from dnncli.config import read_config_file
 from dnncli.errors import ConfigError, DataError, DnnError
+from dnncli.files.textfile import read_regular_text
 from dnncli.plots.figure import (
     BEST_EPOCH_COLOUR,
     SPLIT_COLOURS,
@@ -274,10 +276,10 @@ MAX_HISTORY_BYTES = 50_000_000
 
 def read_history_csv(path: Path) -> list[Row]:
     """``history.csv`` back into rows of numbers; a file that is not one is refused in one line."""
+    # a regular file of a bounded size only: a FIFO or a link to /dev/zero is named, not read
+    text = read_regular_text(path, MAX_HISTORY_BYTES, DataError, "dnn history.csv")
     try:
-        if path.stat().st_size > MAX_HISTORY_BYTES:
-            raise DataError(f"{path}: {path.stat().st_size:,} bytes is too large for a history.csv")
-        with path.open(newline="", encoding="utf-8") as f:
+        with io.StringIO(text, newline="") as f:
             reader = csv.DictReader(f)
             if not reader.fieldnames or "iteration" not in reader.fieldnames or "cost" not in reader.fieldnames:
                 raise DataError(f"{path}: not a dnn history (expected the columns iteration and cost)")
@@ -295,10 +297,6 @@ def read_history_csv(path: Path) -> list[Row]:
                     except ValueError:
                         raise DataError(f"{path}: line {line}, column {key[:30]!r}: {value[:30]!r} is not a number") from None
                 rows.append(row)
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text file, expected a dnn history.csv") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
     except csv.Error as exc:
         raise DataError(f"{path}: not valid CSV: {exc}") from None
     if not rows:
