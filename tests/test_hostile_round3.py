@@ -264,3 +264,31 @@ def test_control_characters_in_yaml_are_one_line(outputs_world: dict[str, Path],
     sweep.write_text(f"base: {outputs_world['root'] / 'tiny.yaml'}\nname: s{character}\nsampler: grid\nspace:\n  training.learning_rate: [0.1, 0.2]\n")
     one_error_line(run_dnn("sweep", sweep, "--quiet"), 2, "sweep.yaml", "not valid YAML")
     one_error_line(run_dnn("train", outputs_world["root"] / "tiny.yaml", "--set", f"name=a{character}b", "--quiet"), 2, "not valid YAML")
+
+
+# ---- 8. data inspect applies the limits every reader applies ---------------------------------
+
+
+def _one_huge_chunk(path: Path) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as f:  # reading any value decompresses a chunk of 200 MB
+        f.create_dataset("train_set_x", shape=(12, 2), dtype="u1", maxshape=(None, 2), chunks=(10**8, 2), compression="gzip")
+        f["train_set_y"] = np.arange(12) % 2
+
+
+def _never_written(path: Path) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.create_dataset("train_set_x", shape=(60_000, 100, 100), dtype="u1", chunks=(1, 100, 100), compression="gzip")
+        f["train_set_y"] = np.zeros(60_000, dtype=np.int64)
+
+
+@pytest.mark.parametrize("make, fragment", [(_one_huge_chunk, "chunks of shape"), (_never_written, "was ever written")])
+def test_inspect_refuses_the_bombs_training_refuses(tmp_path: Path, make: Callable, fragment: str) -> None:
+    data = tmp_path / "bomb.h5"
+    make(data)
+    for json_flag in ([], ["--json"]):
+        line = one_error_line(run_dnn("data", "inspect", data, *json_flag), 2, "bomb.h5", "train_set_x", fragment)
+        assert "Traceback" not in line

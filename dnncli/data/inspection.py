@@ -23,7 +23,7 @@ import numpy as np
 
 from dnncli.data.folders import scan_folder
 from dnncli.data.images import RASTER_FORMATS
-from dnncli.files.hdf5safe import check_link, check_storage, link_type, open_hdf5
+from dnncli.files.hdf5safe import check_dataset_storage, check_link, check_storage, link_type, open_hdf5
 from dnncli.errors import DataError
 from dnncli.terminal.display import printable
 
@@ -129,6 +129,7 @@ def _walk(f, path: Path) -> tuple[list[tuple[str, Any]], list[str], list[dict[st
                 raise DataError(f"{printable(path)}: more than {MAX_OBJECTS} groups and datasets; not a data set dnn reads")
             if isinstance(node, h5py.Dataset):
                 check_storage(node, path)
+                check_dataset_storage(node, full, path)  # the limits train, split and evaluate apply
                 datasets.append((full, node))
             elif isinstance(node, h5py.Group):
                 groups.append(full)
