@@ -292,3 +292,15 @@ def test_inspect_refuses_the_bombs_training_refuses(tmp_path: Path, make: Callab
     for json_flag in ([], ["--json"]):
         line = one_error_line(run_dnn("data", "inspect", data, *json_flag), 2, "bomb.h5", "train_set_x", fragment)
         assert "Traceback" not in line
+
+
+# ---- 9. a grid is counted before it is built -------------------------------------------------
+
+
+@pytest.mark.parametrize("high", [100_000_000, 10**18])
+def test_a_huge_integer_grid_is_counted_and_refused_before_it_is_built(outputs_world: dict[str, Path], tmp_path: Path, high: int) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"base: {outputs_world['root'] / 'tiny.yaml'}\nsampler: grid\nspace:\n  training.iterations: {{int: [1, {high}]}}\n"
+                     f"output: {{dir: {tmp_path / 'sweeps'}}}\n")
+    one_error_line(run_dnn("sweep", sweep, "--quiet"), 2, "sweep.yaml", f"the grid has {high:,} points")
+    assert not (tmp_path / "sweeps").exists()
