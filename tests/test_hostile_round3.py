@@ -261,7 +261,7 @@ def test_control_characters_in_yaml_are_one_line(outputs_world: dict[str, Path],
     config.write_text(f"name: x{character}y\n" + (outputs_world["root"] / "tiny.yaml").read_text().split("\n", 1)[1])
     one_error_line(run_dnn("train", config, "--quiet"), 2, "bad.yaml", "not valid YAML", "is not allowed")
     sweep = tmp_path / "sweep.yaml"
-    sweep.write_text(f"base: {outputs_world['root'] / 'tiny.yaml'}\nname: s{character}\nsampler: grid\nspace:\n  training.learning_rate: [0.1, 0.2]\n")
+    sweep.write_text(f"base: {outputs_world['root'] / 'tiny.yaml'}\nname: s{character}\nsampler: grid\nspace:\n  training.learning_rate: {{choice: [0.1, 0.2]}}\n")
     one_error_line(run_dnn("sweep", sweep, "--quiet"), 2, "sweep.yaml", "not valid YAML")
     one_error_line(run_dnn("train", outputs_world["root"] / "tiny.yaml", "--set", f"name=a{character}b", "--quiet"), 2, "not valid YAML")
 
@@ -304,3 +304,93 @@ def test_a_huge_integer_grid_is_counted_and_refused_before_it_is_built(outputs_w
                      f"output: {{dir: {tmp_path / 'sweeps'}}}\n")
     one_error_line(run_dnn("sweep", sweep, "--quiet"), 2, "sweep.yaml", f"the grid has {high:,} points")
     assert not (tmp_path / "sweeps").exists()
+
+
+# ---- 6. a --scheduler that does not speak Dask ------------------------------------------------
+
+
+def _sweep_file(outputs_world: dict[str, Path], tmp_path: Path) -> Path:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"base: {outputs_world['root'] / 'tiny.yaml'}\nname: s\nsampler: grid\n"
+                     f"space:\n  training.learning_rate: {{choice: [0.1, 0.2]}}\noutput: {{dir: {tmp_path / 'sweeps'}}}\n")
+    return sweep
+
+
+@pytest.fixture
+def silent_listener() -> str:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # accepts connections (the kernel does) and never says a word
+    yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+@pytest.fixture
+def http_server() -> str:
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("kind", ["silent", "http"])
+def test_a_scheduler_that_does_not_speak_dask_is_one_line_and_writes_nothing(
+    outputs_world: dict[str, Path], tmp_path: Path, request: pytest.FixtureRequest, kind: str
+) -> None:
+    pytest.importorskip("distributed", reason="--scheduler needs dask[distributed]")
+    address = request.getfixturevalue("silent_listener" if kind == "silent" else "http_server")
+    result = run("sweep", str(_sweep_file(outputs_world, tmp_path)), "--scheduler", address, "--quiet", cwd=tmp_path, timeout=90)
+    one_error_line(result, 3, f"--scheduler {address}", "no Dask scheduler answered within")
+    assert not (tmp_path / "sweeps").exists()
+
+
+@pytest.mark.parametrize("scheme", ["tls", "ucx", "ws"])
+def test_unsupported_scheduler_protocols_are_refused_in_one_line(outputs_world: dict[str, Path], tmp_path: Path, scheme: str) -> None:
+    pytest.importorskip("distributed", reason="--scheduler needs dask[distributed]")
+    result = run_dnn("sweep", _sweep_file(outputs_world, tmp_path), "--scheduler", f"{scheme}://127.0.0.1:8786", "--quiet")
+    one_error_line(result, 2, f"the {scheme}:// protocol is not supported")
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_a_cluster_without_workers_says_so(outputs_world: dict[str, Path], tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="--scheduler needs dask[distributed]")
+    import select
+    import signal
+    import time
+
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--scheduler-file", str(scheduler_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    driver = None
+    try:
+        deadline = time.monotonic() + 60
+        address = None
+        while address is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            try:
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                pass
+        assert address
+        driver = subprocess.Popen([dnn_executable(), "sweep", str(_sweep_file(outputs_world, tmp_path)), "--scheduler", address],
+                                  cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = []
+        while not any("has no workers yet" in line for line in seen):
+            ready, _, _ = select.select([driver.stderr], [], [], 90)
+            assert ready and driver.poll() is None, ("no word from the driver", seen)
+            seen.append(driver.stderr.readline())
+        assert seen[-1].startswith(f"warning: the Dask scheduler at {address} has no workers yet"), seen
+        driver.send_signal(signal.SIGINT)
+        driver.communicate(timeout=60)
+    finally:
+        for process in (driver, scheduler):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()

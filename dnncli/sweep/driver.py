@@ -267,22 +267,26 @@ def run_sweep(
     shipped = None
     if ship_data:  # read (and refused if too large) before anything is written or connected
         shipped = {data_key(sweep.base_config): read_for_shipping(sweep.base_config)}
-    sweep.directory.mkdir(parents=True, exist_ok=True)
-    (sweep.directory / "trials").mkdir(exist_ok=True)
-    with sweep_lock(sweep.directory):
-        _check_identity(sweep)
-        remove_incoming_leftovers(sweep.directory / "trials")  # a driver killed while writing a trial
-        sweep_id = (sweep.directory / SWEEP_ID_FILE).read_text().strip()
-        executor: Workers
-        if scheduler:
-            executor = DaskWorkers(scheduler, jobs, shipped)
-        else:
-            jobs = jobs or usable_cores()  # the affinity mask and the cgroup quota, not the machine's cores
-            executor = LocalWorkers(jobs, max(1, usable_cores() // jobs))
-        try:
-            study = _open_study(sweep, parallel=(jobs or 2) > 1)
-            return _Driver(sweep, study, executor, sweep_id, events).run()
-        finally:
+    # the cluster answers before anything is written: a wrong address leaves no sweeps/NAME
+    executor: Workers | None = DaskWorkers(scheduler, jobs, shipped) if scheduler else None
+    try:
+        sweep.directory.mkdir(parents=True, exist_ok=True)
+        (sweep.directory / "trials").mkdir(exist_ok=True)
+        with sweep_lock(sweep.directory):
+            _check_identity(sweep)
+            remove_incoming_leftovers(sweep.directory / "trials")  # a driver killed while writing a trial
+            sweep_id = (sweep.directory / SWEEP_ID_FILE).read_text().strip()
+            if executor is None:
+                jobs = jobs or usable_cores()  # the affinity mask and the cgroup quota, not the machine's cores
+                executor = LocalWorkers(jobs, max(1, usable_cores() // jobs))
+            try:
+                study = _open_study(sweep, parallel=(jobs or 2) > 1)
+                return _Driver(sweep, study, executor, sweep_id, events).run()
+            finally:
+                executor.close()  # within the lock, as the workers finish
+                executor = None
+    finally:
+        if executor is not None:  # connected, but the sweep never started
             executor.close()
 
 
