@@ -394,3 +394,19 @@ def test_a_cluster_without_workers_says_so(outputs_world: dict[str, Path], tmp_p
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+# ---- 15. the root's own output on a closed or full stdout ------------------------------------
+
+
+@pytest.mark.parametrize("args, redirect, fragment", [
+    (["--help"], "> /dev/full", "No space left on device"),
+    ([], "> /dev/full", "No space left on device"),
+    (["--version"], "> /dev/full", "No space left on device"),
+    (["--help"], ">&-", "standard output is closed"),
+    (["--version"], ">&-", "standard output is closed"),
+])
+def test_help_and_version_on_a_closed_or_full_stdout_exit_3_in_one_line(tmp_path: Path, args: list[str], redirect: str, fragment: str) -> None:
+    if redirect == "> /dev/full" and not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    one_error_line(run(*args, cwd=tmp_path, shell_redirect=redirect), 3, fragment)
