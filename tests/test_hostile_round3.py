@@ -410,3 +410,16 @@ def test_help_and_version_on_a_closed_or_full_stdout_exit_3_in_one_line(tmp_path
     if redirect == "> /dev/full" and not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")
     one_error_line(run(*args, cwd=tmp_path, shell_redirect=redirect), 3, fragment)
+
+
+# ---- 16. plot curves over a hundred runs -----------------------------------------------------
+
+
+def test_plot_curves_over_a_hundred_runs_makes_a_taller_picture(outputs_world: dict[str, Path], tmp_path: Path) -> None:
+    for i in range(100):
+        shutil.copytree(outputs_world["run"], tmp_path / "sweep" / f"{i}")
+    result = run_dnn("plot", "curves", tmp_path / "sweep", "-o", tmp_path / "all.png")
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "all.png") as picture:
+        width, height = picture.size
+    assert height > width / 2  # the 12 x 6 inch layout, grown for the legend's 34 rows

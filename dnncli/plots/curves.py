@@ -29,6 +29,7 @@ from dnncli.plots.figure import (
     plain_lines,
     run_colours,
     save,
+    whole_pixels,
 )
 
 Row = dict[str, Any]
@@ -47,6 +48,7 @@ LOSS_LABELS = {
 LEARNING_CURVE_SIZE = (12.0, 4.8)  # inches: 1800 x 720 pixels at 150 dpi
 SINGLE_PANEL_SIZE = (7.0, 4.8)
 COMPARE_SIZE = (12.0, 6.0)
+MIN_PANEL_HEIGHT = 3.0  # inches of axes kept however many runs the legend below them names
 MARKERS_BELOW = 25  # fewer recorded rows than this: mark each one
 
 
@@ -416,10 +418,15 @@ def compare_figure(plt: Any, runs: Sequence[RunCurves]) -> Any:
     labels += [s for s in SPLITS if s in styles_used]
     columns = 1 if len(handles) <= 4 else 2 if len(handles) <= 12 else 3
     rows = math.ceil(len(handles) / columns)
-    fig.suptitle(f"{len(runs)} run{'s' * (len(runs) != 1)} compared", fontsize=10, y=1 - 0.08 / COMPARE_SIZE[1], va="top")
+    # room below the axes for the legend: one line of text for each of its rows; a legend of many
+    # runs (a 100-trial sweep) makes the figure taller rather than squeeze the axes to nothing
+    top, bottom = 0.6, 0.7 + rows * 0.17
+    height = max(COMPARE_SIZE[1], whole_pixels(top + bottom + MIN_PANEL_HEIGHT))
+    if height != COMPARE_SIZE[1]:
+        fig.set_size_inches(COMPARE_SIZE[0], height)
+    fig.suptitle(f"{len(runs)} run{'s' * (len(runs) != 1)} compared", fontsize=10, y=1 - 0.08 / height, va="top")
     fig.legend(handles, labels, loc="lower center", ncol=columns, frameon=False)
-    # room below the axes for the legend: one line of text for each of its rows
-    margins(fig, left=0.8, right=0.2, top=0.6, bottom=0.7 + rows * 0.17, gap=0.85)
+    margins(fig, left=0.8, right=0.2, top=top, bottom=bottom, gap=0.85)
     return fig
 
 
