@@ -423,3 +423,16 @@ def test_plot_curves_over_a_hundred_runs_makes_a_taller_picture(outputs_world: d
     with Image.open(tmp_path / "all.png") as picture:
         width, height = picture.size
     assert height > width / 2  # the 12 x 6 inch layout, grown for the legend's 34 rows
+
+
+# ---- 12. a sweep whose every trial failed ----------------------------------------------------
+
+
+def test_a_sweep_in_which_every_trial_failed_exits_non_zero_with_a_summary(outputs_world: dict[str, Path], tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"base: {outputs_world['root'] / 'tiny.yaml'}\nname: doomed\nsampler: grid\nmetric: final_cost\n"
+                     f"space:\n  training.learning_rate: {{choice: [1.0e+12, 1.0e+14]}}\noutput: {{dir: {tmp_path / 'sweeps'}}}\n")
+    result = run_dnn("sweep", sweep, "--quiet", "--jobs", "1")
+    line = one_error_line(result, 3, "every one of the 2 trials failed", "results.csv")
+    assert "trial 0:" in line and result.stdout == ""
+    assert (tmp_path / "sweeps" / "doomed" / "results.csv").exists()

@@ -32,6 +32,7 @@ from dnncli import __version__
 from dnncli.compute.threads import usable_cores
 from dnncli.errors import (
     EXIT_BAD_INPUT,
+    EXIT_RUNTIME,
     EXIT_SIGINT,
     EXIT_SIGTERM,
     ConfigError,
@@ -404,6 +405,12 @@ class _Driver:
                 f"sweep interrupted by {name}: {done} of {sweep.trials} trials finished, {left} left "
                 f"(interrupted trials resume from their checkpoints); continue with the same command",
                 exit_code=EXIT_SIGINT if stop.signum == signal.SIGINT else EXIT_SIGTERM,
+            )
+        failed = [r for r in ordered if r.state == "failed"]
+        if ordered and len(failed) == len(ordered):
+            raise DnnError(
+                f"every one of the {len(ordered)} trials failed (trial {failed[0].number}: {failed[0].error}); "
+                f"each trial's error is in {sweep.directory / 'results.csv'}", exit_code=EXIT_RUNTIME,
             )
         return SweepOutcome(sweep, ordered, best, files)
 
