@@ -436,3 +436,32 @@ def test_a_sweep_in_which_every_trial_failed_exits_non_zero_with_a_summary(outpu
     line = one_error_line(result, 3, "every one of the 2 trials failed", "results.csv")
     assert "trial 0:" in line and result.stdout == ""
     assert (tmp_path / "sweeps" / "doomed" / "results.csv").exists()
+
+
+# ---- 14. NaN and infinite pixels, labels of 1e30 ---------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_pixels_and_absurd_labels_are_named_in_one_line(outputs_world: dict[str, Path], tmp_path: Path, bad: float) -> None:
+    pixels = np.full((8, 8), 0.5, dtype=np.float32)
+    pixels[2, 3] = bad
+    Image.fromarray(pixels, mode="F").save(tmp_path / "odd.tif")
+    one_error_line(run_dnn("predict", tmp_path / "odd.tif", "--model", outputs_world["model"]), 2, "odd.tif", "NaN or infinite")
+    photos = labelled_folder(tmp_path / "photos", {"a": 2, "b": 2})
+    shutil.copy(tmp_path / "odd.tif", photos / "a" / "odd.tif")
+    imported = run_dnn("data", "import", photos, "-o", tmp_path / "out.h5", "--size", "8x8", "--json")
+    assert imported.returncode == 0 and "invalid value" not in imported.stderr, imported.stderr
+    assert [line for line in imported.stderr.splitlines() if "odd.tif" in line] == [
+        f"warning: skipped {photos / 'a' / 'odd.tif'}: cannot convert the image: its pixels include NaN or infinite values, "
+        "which no pixel value stands for"
+    ]
+    X, y = make_images(12)
+    labels = y.astype(np.float64)
+    labels[3] = 1e30
+    data = write_h5(tmp_path / "labels.h5", train_set_x=X, train_set_y=labels, list_classes=np.array([b"a", b"b"]))
+    inspected = run_dnn("data", "inspect", data)
+    assert inspected.returncode == 0 and inspected.stderr == "", inspected.stderr
+    one_error_line(run_dnn("data", "split", data, "-o", tmp_path / "split.h5"), 2, "labels.h5", "train_set_y")
+    config = tmp_path / "labels.yaml"
+    config.write_text(f"model: {{hidden: [3]}}\ndata: {{train: {data}}}\ntraining: {{iterations: 5}}\noutput: {{dir: {tmp_path / 'runs'}, plot: none}}\n")
+    one_error_line(run_dnn("train", config, "--quiet"), 2, "labels.h5", "1e+30")

@@ -210,6 +210,8 @@ def _to_array(image, mode: str, size: tuple[int, int], dtype: np.dtype, resize: 
         work = image.convert("F") if image.mode != "F" else image
         work = fit_to_size(work, size, resize)
         values = np.asarray(work, dtype=np.float64)
+        if not np.isfinite(values).all():  # a float TIFF: NaN or infinity has no pixel value
+            raise DataError("its pixels include NaN or infinite values, which no pixel value stands for")
         if image.mode != "F" or values.max(initial=0) > 255:
             values = values if dtype == np.uint16 else values / 257.0
         values = np.clip(np.rint(values), 0, 65535 if dtype == np.uint16 else 255)

@@ -146,6 +146,8 @@ def as_class_labels(y: np.ndarray) -> np.ndarray | None:
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)) or not np.array_equal(y, np.round(y)):
             return None
+        if y.min() < 0 or y.max() > MAX_LABEL:  # before the cast: 1e30 is no int64
+            return None
     labels = y.astype(np.int64)
     if labels.min() < 0 or labels.max() > MAX_LABEL:
         return None
