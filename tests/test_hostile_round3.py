@@ -465,3 +465,100 @@ def test_non_finite_pixels_and_absurd_labels_are_named_in_one_line(outputs_world
     config = tmp_path / "labels.yaml"
     config.write_text(f"model: {{hidden: [3]}}\ndata: {{train: {data}}}\ntraining: {{iterations: 5}}\noutput: {{dir: {tmp_path / 'runs'}, plot: none}}\n")
     one_error_line(run_dnn("train", config, "--quiet"), 2, "labels.h5", "1e+30")
+
+
+# ---- 11. a damaged or tampered study.db ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(outputs_world: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sweep")
+    sweep = root / "sweep.yaml"
+    sweep.write_text(f"base: {outputs_world['root'] / 'tiny.yaml'}\nname: s\nsampler: grid\n"
+                     f"space:\n  training.learning_rate: {{choice: [0.1, 0.2]}}\noutput: {{dir: {root / 'sweeps'}}}\n")
+    assert run_dnn("sweep", sweep, "--quiet", "--jobs", "1").returncode == 0
+    return root
+
+
+def _sql(statement: str) -> Callable[[Path], None]:
+    def tamper(db: Path) -> None:
+        import sqlite3
+
+        connection = sqlite3.connect(db)
+        connection.execute(statement)
+        connection.commit()
+        connection.close()
+    return tamper
+
+
+def _replace_with(make: Callable[[Path], None]) -> Callable[[Path], None]:
+    def replace(db: Path) -> None:
+        db.unlink()
+        make(db)
+    return replace
+
+
+STUDY_DAMAGE = {
+    "random bytes": (lambda db: db.write_bytes(np.random.default_rng(0).bytes(40960)), "file is not a database"),
+    "truncated": (lambda db: db.write_bytes(db.read_bytes()[:5000]), "malformed"),
+    "a FIFO": (_replace_with(os.mkfifo), "not a regular file"),
+    "a directory": (_replace_with(lambda db: db.mkdir()), "is a directory"),
+    "a symlink": (_replace_with(lambda db: db.symlink_to("/etc/hostname")), "is a symbolic link"),
+    "a parameter of 1e308": (_sql("update trial_params set param_value = 1e308"), "damaged"),
+    "a bad distribution_json": (_sql("update trial_params set distribution_json = '{\"name\": 3'"), "JSONDecodeError"),
+    "a value of 1e308": (_sql("update trial_values set value = 1e308"), "not what its run's metrics.json says"),
+    "no parameters": (_sql("delete from trial_params"), "not the sweep's"),
+}
+
+
+@pytest.mark.parametrize("case", list(STUDY_DAMAGE))
+def test_a_damaged_or_tampered_study_is_one_line_and_reaches_no_result(finished_sweep: Path, tmp_path: Path, case: str) -> None:
+    shutil.copytree(finished_sweep / "sweeps", tmp_path / "sweeps")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text((finished_sweep / "sweep.yaml").read_text().replace(str(finished_sweep), str(tmp_path)))
+    directory = tmp_path / "sweeps" / "s"
+    before = {name: (directory / name).read_bytes() for name in ("results.csv", "best.yaml")}
+    damage, fragment = STUDY_DAMAGE[case]
+    damage(directory / "study.db")
+    result = run("sweep", str(sweep), "--quiet", cwd=tmp_path, timeout=60)
+    one_error_line(result, 2, "study.db", fragment)
+    assert {name: (directory / name).read_bytes() for name in before} == before
+
+
+def test_a_nested_sweep_json_is_another_sweep_not_an_internal_error(finished_sweep: Path, tmp_path: Path) -> None:
+    shutil.copytree(finished_sweep / "sweeps", tmp_path / "sweeps")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text((finished_sweep / "sweep.yaml").read_text().replace(str(finished_sweep), str(tmp_path)))
+    (tmp_path / "sweeps" / "s" / "sweep.json").write_text("[" * 100_000 + "]" * 100_000)
+    one_error_line(run_dnn("sweep", sweep, "--quiet"), 2, "holds a sweep started with another")
+
+
+# ---- 13. a file-size limit while writing a model, a checkpoint, an import, a split, study.db ---
+
+
+@pytest.mark.parametrize("what", ["import", "split", "model", "study.db"])
+def test_file_too_large_is_one_line_naming_the_file(outputs_world: dict[str, Path], tmp_path: Path, what: str) -> None:
+    root = outputs_world["root"]
+    limit = file_size_limit(20_000)
+    if what == "import":
+        big = labelled_folder(tmp_path / "photos", {"a": 3, "b": 3})
+        result = run("data", "import", str(big), "-o", "out.h5", "--size", "64x64", "-q", cwd=tmp_path, preexec=limit)
+        name = "out.h5"
+    elif what == "split":
+        X, y = make_images(200, shape=(16, 16, 3))
+        data = write_h5(tmp_path / "big.h5", train_set_x=X, train_set_y=y)
+        result = run("data", "split", str(data), "-o", "out.h5", cwd=tmp_path, preexec=limit)
+        name = "out.h5"
+    elif what == "model":
+        config = tmp_path / "wide.yaml"
+        config.write_text((root / "tiny.yaml").read_text().replace("hidden: [3]", "hidden: [200]").replace(str(root / "runs"), str(tmp_path / "runs")))
+        result = run("train", str(config), "--quiet", cwd=tmp_path, preexec=limit)
+        name = "model.h5"
+    else:
+        result = run("sweep", str(_sweep_file(outputs_world, tmp_path)), "--quiet", "--jobs", "1", cwd=tmp_path,
+                     preexec=file_size_limit(30_000))
+        name = "study.db"
+    line = one_error_line(result, 3, name)
+    assert "File too large" in line or "file-size limit" in line
+    assert "HDF5" not in line and "SQL" not in line and "errno" not in line
+    assert not (tmp_path / "out.h5").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -43,11 +44,30 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         refuse_unless_regular(target)  # again: something may have taken its place meanwhile
         os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except OSError as exc:  # the writer's, or ours: a write that failed half-way is not kept
-        raise io_failure(exc, target, "write") from None
+    except (OSError, RuntimeError) as exc:  # the writer's, or ours: a write that failed half-way is not kept
+        system = system_error(exc)
+        if system is None:
+            raise
+        raise io_failure(system, target, "write") from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+_ERRNO_IN_TEXT = re.compile(r"errno = (\d+)")
+
+
+def system_error(exc: BaseException) -> OSError | None:
+    """The system's error behind a writer's exception: HDF5 reports "File too large" as a
+    RuntimeError (or an OSError without errno) whose text holds ``errno = 27``; that errno, with
+    the system's own words for it, so the message names the file and the cause, not HDF5's stack."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc
+    found = _ERRNO_IN_TEXT.search(str(exc))
+    if found:
+        number = int(found.group(1))
+        return OSError(number, os.strerror(number))
+    return exc if isinstance(exc, OSError) else None
 
 
 def refuse_unless_regular(target: Path) -> None:
