@@ -562,3 +562,29 @@ def test_file_too_large_is_one_line_naming_the_file(outputs_world: dict[str, Pat
     assert "File too large" in line or "file-size limit" in line
     assert "HDF5" not in line and "SQL" not in line and "errno" not in line
     assert not (tmp_path / "out.h5").exists()
+
+
+# ---- smaller: leftovers of a killed write, a FIFO given to predict ---------------------------
+
+
+def test_a_killed_writes_stale_temporary_is_removed_by_the_next_write_and_a_fresh_one_kept(outputs_world: dict[str, Path], tmp_path: Path) -> None:
+    import time
+
+    out = tmp_path / "photos.h5"
+    stale = tmp_path / ".photos.h5.abc123.h5.tmp"  # the name atomic_path gives, left by a SIGKILL
+    fresh = tmp_path / ".photos.h5.def456.h5.tmp"  # another writer's, still at work
+    other = tmp_path / ".notes.txt.tmp"  # not ours
+    for path in (stale, fresh, other):
+        path.write_bytes(b"half")
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (day_ago, day_ago))
+    os.utime(other, (day_ago, day_ago))
+    result = run_dnn("data", "import", outputs_world["photos"], "-o", out, "--size", "8x8", "-q", "--json")
+    assert result.returncode == 0, result.stderr
+    assert not stale.exists() and fresh.exists() and other.exists() and out.exists()
+
+
+def test_predict_on_a_fifo_says_it_is_not_a_regular_file(outputs_world: dict[str, Path], tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "x.png")
+    one_error_line(run("predict", "x.png", "--model", str(outputs_world["model"]), cwd=tmp_path, timeout=60), 2,
+                   "x.png", "not a regular file")

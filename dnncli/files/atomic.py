@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -30,6 +31,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise io_failure(exc, target.parent, "create the directory") from None
+    remove_stale_temporaries(target)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=suffix + ".tmp", dir=target.parent)
     except OSError as exc:
@@ -89,6 +91,25 @@ def _kind(mode: int) -> str:
     kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a dangling link"))
     return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+STALE_SECONDS = 24 * 3600  # untouched this long, a temporary file's writer is long gone
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Remove what a writer of ``target`` killed mid-write (SIGKILL, a power cut) left: our own
+    temporary files beside it (``.NAME.*.tmp``), untouched for a day; a live writer keeps its
+    file's time fresh, so a racing write is never disturbed."""
+    prefix = f".{target.name[:200]}."
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(target.parent):
+            if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and now - info.st_mtime > STALE_SECONDS:
+                    os.unlink(entry.path)
 
 
 def write_text(target: str | Path, text: str) -> None:
