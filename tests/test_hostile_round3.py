@@ -588,3 +588,15 @@ def test_predict_on_a_fifo_says_it_is_not_a_regular_file(outputs_world: dict[str
     os.mkfifo(tmp_path / "x.png")
     one_error_line(run("predict", "x.png", "--model", str(outputs_world["model"]), cwd=tmp_path, timeout=60), 2,
                    "x.png", "not a regular file")
+
+
+def test_jobs_beyond_four_per_core_are_capped_with_a_note(outputs_world: dict[str, Path], tmp_path: Path) -> None:
+    from dnncli.compute.threads import JOBS_PER_CORE, usable_cores
+
+    limit = JOBS_PER_CORE * usable_cores()
+    result = run_dnn("data", "import", outputs_world["photos"], "-o", tmp_path / "out.h5", "--size", "8x8", "--jobs", "200")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: --jobs 200: capped at {limit} ({JOBS_PER_CORE} per core" in result.stderr
+    result = run_dnn("sweep", _sweep_file(outputs_world, tmp_path), "--jobs", "200", "--json")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: --jobs 200: capped at {limit}" in result.stderr

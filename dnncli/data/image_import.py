@@ -44,6 +44,7 @@ from dnncli.data.splits import stratified_split
 from dnncli.errors import DataError, DnnError
 from dnncli.terminal.display import printable
 from dnncli.compute.resources import describe_bytes, fits_in_memory
+from dnncli.compute.threads import capped_jobs
 
 FORMAT = "dnn-images"
 FORMAT_VERSION = 1
@@ -352,7 +353,8 @@ def import_folder(
     target = Path(target)
     folder = scan_folder(source, options.classes, follow_links=options.follow_links)
     check_target(target, force)  # before the long part: decoding
-    for note in folder.notes:
+    options.jobs, capped = capped_jobs(options.jobs)
+    for note in folder.notes + ([capped] if capped else []):
         if on_note is not None:
             on_note(note)
     decoded = decode_folder(folder, options, progress=progress, on_skip=on_skip)
