@@ -600,3 +600,21 @@ def test_jobs_beyond_four_per_core_are_capped_with_a_note(outputs_world: dict[st
     result = run_dnn("sweep", _sweep_file(outputs_world, tmp_path), "--jobs", "200", "--json")
     assert result.returncode == 0, result.stderr
     assert f"warning: --jobs 200: capped at {limit}" in result.stderr
+
+
+def test_a_flipped_weight_in_a_model_file_is_refused_and_an_old_file_without_checksum_loads(outputs_world: dict[str, Path], tmp_path: Path) -> None:
+    import h5py
+
+    picture = save_pngs(make_images(1)[0], tmp_path / "pictures")[0]
+    model = tmp_path / "model.h5"
+    shutil.copy(outputs_world["run"] / "model.h5", model)
+    assert run_dnn("predict", picture, "--model", model).returncode == 0
+    with h5py.File(model, "r+") as f:
+        weights = f["W1"][()]
+        flipped = weights.view(np.uint64).copy()
+        flipped[0, 0] ^= np.uint64(1) << np.uint64(40)  # one bit of one weight: still a finite number
+        f["W1"][...] = flipped.view(weights.dtype)
+    one_error_line(run_dnn("predict", picture, "--model", model), 2, "model.h5", "checksum")
+    with h5py.File(model, "r+") as f:
+        del f.attrs["parameters_sha256"]  # as a model saved before the checksum existed
+    assert run_dnn("predict", picture, "--model", model).returncode == 0
