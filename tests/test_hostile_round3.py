@@ -618,3 +618,27 @@ def test_a_flipped_weight_in_a_model_file_is_refused_and_an_old_file_without_che
     with h5py.File(model, "r+") as f:
         del f.attrs["parameters_sha256"]  # as a model saved before the checksum existed
     assert run_dnn("predict", picture, "--model", model).returncode == 0
+
+
+def test_predict_on_a_directory_names_links_out_of_it_unless_followed(outputs_world: dict[str, Path], tmp_path: Path) -> None:
+    pictures = tmp_path / "pictures"
+    save_pngs(make_images(2)[0], pictures)
+    elsewhere = save_pngs(make_images(1, seed=5)[0], tmp_path / "elsewhere")[0]
+    (pictures / "out.png").symlink_to(elsewhere)
+    result = run_dnn("predict", pictures, "--model", outputs_world["model"], "--format", "csv")
+    assert result.returncode == 2 and result.stdout.count("\n") == 3, (result.stdout, result.stderr)  # header and two
+    assert f"error: {pictures / 'out.png'}: a link out of the folder (to {elsewhere}); not followed (--follow-links" in result.stderr
+    followed = run_dnn("predict", pictures, "--model", outputs_world["model"], "--format", "csv", "--follow-links")
+    assert followed.returncode == 0 and followed.stdout.count("\n") == 4, followed.stderr
+
+
+def test_training_on_a_folder_refuses_a_class_folder_out_of_it_unless_the_config_follows_links(tmp_path: Path) -> None:
+    photos = labelled_folder(tmp_path / "photos", {"a": 6})
+    elsewhere = labelled_folder(tmp_path / "elsewhere", {"b": 6}, seed=3)
+    (photos / "b").symlink_to(elsewhere / "b")
+    config = tmp_path / "photos.yaml"
+    config.write_text(f"model: {{hidden: [3]}}\ndata: {{train: {photos}, image_size: [8, 8]}}\ntraining: {{iterations: 5}}\n"
+                      f"output: {{dir: {tmp_path / 'runs'}, plot: none}}\n")
+    one_error_line(run_dnn("train", config, "--quiet"), 2, "class folder 'b' is a link out of the folder", "data.follow_links: true")
+    followed = run_dnn("train", config, "--quiet", "--set", "data.follow_links=true")
+    assert followed.returncode == 0, followed.stderr

@@ -31,6 +31,7 @@ def predict(
     threshold: Annotated[Optional[float], typer.Option(callback=finite, min=0.0, max=1.0, help="Binary models: predict the positive class when its probability is above this (default 0.5).", show_default=False)] = None,
     max_pixels: Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels than this (decompression bombs).")] = 40_000_000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or warnings on stderr (unreadable files are still named).")] = False,
+    follow_links: Annotated[bool, typer.Option("--follow-links", help="In a directory given, follow symbolic links that lead out of it (by default they are named and not read).")] = False,
 ) -> None:
     """Predict the class of image files (PNG, JPEG, BMP, GIF, ... any size or mode).
 
@@ -42,6 +43,7 @@ def predict(
     outcome = predict_paths(
         model, paths, sys.stdout, output_format=output_format.value, recursive=recursive, threshold=threshold,
         max_pixels=max_pixels, stdin=sys.stdin, on_note=lambda note: warn(note, quiet), on_failure=error_line,
+        follow_links=follow_links,
     )
     if outcome.table_rows:
         stdout_console().print(table(outcome.table_rows))

@@ -161,6 +161,10 @@ class DataConfig(_Section):
     cache_dir: str | None = Field(
         default=None, description="Where folders of images are cached once decoded (default: <output.dir>/.cache)."
     )
+    follow_links: bool = Field(
+        default=False,
+        description="Folders of images: follow symbolic links that lead out of the folder (by default they are passed over, named).",
+    )
 
     @model_validator(mode="after")
     def _check_images(self) -> "DataConfig":

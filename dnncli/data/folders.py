@@ -58,7 +58,7 @@ def _folder_id(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-FOLLOW_HINT = "not followed (--follow-links follows it)"
+FOLLOW_HINT = "not followed (--follow-links follows it; in a config, data.follow_links: true)"
 
 
 def link_outside(path: Path, inside: str | None) -> str | None:
