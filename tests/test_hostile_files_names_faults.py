@@ -35,6 +35,7 @@ from dnncli.config import load_config
 from dnncli.errors import Interrupted
 from dnncli.run.checkpoint import checksum
 from dnncli.files.lock import LOCK_NAME
+from dnncli.model.file import CHECKSUM_ATTR, parameters_checksum
 from dnncli.run.directory import CHECKPOINT_NAME, partial_path
 from dnncli.run.training import run_training
 from dnncli.training.settings import Hooks
@@ -293,6 +294,8 @@ def _overflowing_model(path: Path) -> Path:
     with h5py.File(path, "r+") as f:
         f["W1"][...] = 1e150
         f["W2"][...] = np.array([[1e150, 1e150, 1e150, -1e150, -1e150, -1e150]])
+        # written as such a model would be: its checksum that of these parameters
+        f.attrs[CHECKSUM_ATTR] = parameters_checksum({name: f[name][()] for name in f if name[0] in "Wb"})
     return path
 
 

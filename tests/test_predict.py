@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from dnncli.data.hdf5 import load_dataset
-from dnncli.data.images import images_to_columns, load_image
+from dnncli.data.images import RASTER_FORMATS, images_to_columns, load_image
 from dnncli.errors import DataError
 from dnncli.model.file import load_model
 from tests.conftest import dnn_executable, error_lines, make_images, run_dnn
@@ -229,7 +229,7 @@ def test_a_text_file_given_as_an_image_is_one_line_exit_2(tmp_path: Path, rgb_mo
     text.write_text("hello, I am text\n")
     result = run_dnn("predict", str(text), "--model", str(rgb_model))
     assert result.returncode == 2 and result.stdout == ""
-    assert error_lines(result.stderr) == [f"error: {text}: not an image file Pillow can read"]
+    assert error_lines(result.stderr) == [f"error: {text}: not an image in a format dnn reads ({', '.join(RASTER_FORMATS)})"]
 
 
 def test_unreadable_files_are_named_and_the_others_still_predicted(tmp_path: Path, rgb_model: Path) -> None:

@@ -8,6 +8,8 @@ when that command runs, completes its arguments or shows its own help.
 """
 
 import importlib
+import os
+import sys
 from typing import Annotated, Any, Optional
 
 import typer
@@ -16,7 +18,8 @@ from typer.core import TyperCommand, TyperGroup
 from dnncli import __version__
 from dnncli.cli.helptext import polish
 from dnncli.cli.startup import defer_unused_help_modules
-from dnncli.terminal.streams import guarded_streams
+from dnncli.errors import EXIT_BROKEN_PIPE, DnnError
+from dnncli.terminal.streams import guarded_streams, stdout_closed, write_stderr
 
 defer_unused_help_modules()  # typer's help renderer without rich.markdown and rich.traceback
 
@@ -109,5 +112,23 @@ def root(
 
 
 def main() -> None:
+    """The ``dnn`` command. What the root writes itself (``--help``, ``--version``, the help of a
+    bare ``dnn``) fails as a command's results do: a closed or full stdout is one line, exit 3."""
     with guarded_streams():  # also for click's own messages (usage errors) on a closed or full stderr
-        app(prog_name="dnn")
+        try:
+            if sys.stdout is None:
+                raise stdout_closed()
+            try:
+                app(prog_name="dnn")
+                code: Any = 0
+            except SystemExit as exit:
+                code = exit.code
+            sys.stdout.flush()  # here, inside the handler: not at exit, as a traceback
+        except DnnError as exc:
+            write_stderr(f"error: {exc.message}")
+            code = exc.exit_code
+        except BrokenPipeError:  # the reader went away (`dnn --help | head -1`)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            code = EXIT_BROKEN_PIPE
+    sys.exit(code)

@@ -84,6 +84,7 @@ SizeOption = Annotated[str, typer.Option("--size", metavar="HxW", help="Height x
 ModeOption = Annotated[ImageModeChoice, typer.Option("--mode", help="rgb: (h, w, 3) examples; grayscale: (h, w).")]
 ResizeOption = Annotated[ResizeChoice, typer.Option("--resize", help="squash: stretch to the size; crop: the centre at the size's aspect ratio; pad: fit inside, black borders.")]
 ClassesOption = Annotated[Optional[str], typer.Option("--classes", metavar="A,B,...", help="Class folders to take, in label order (default: all, sorted by name).", show_default=False)]
+FollowLinksOption = Annotated[bool, typer.Option("--follow-links", help="Follow symbolic links that lead out of the folder (by default they are passed over, named).")]
 MaxPixelsOption = Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels than this (decompression bombs).")]
 
 
@@ -103,6 +104,7 @@ def data_import(
     force: Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Processes decoding images (default: one per available core).", show_default=False)] = None,
     max_pixels: MaxPixelsOption = 40_000_000,
+    follow_links: FollowLinksOption = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, notes or summary on stderr (skipped files are still named).")] = False,
 ) -> None:
@@ -117,6 +119,7 @@ def data_import(
     options = ImportOptions(
         size=parse_size(size) if size else None, mode=mode.value if mode else None, resize=resize.value,
         classes=_class_list(classes), test_fraction=test_fraction, seed=seed, strict=strict, jobs=jobs, max_pixels=max_pixels, prefix=prefix,
+        follow_links=follow_links,
     )
     with CountProgress("decoding", show=not quiet and sys.stderr.isatty()) as progress:
         skip_line = (lambda m: progress.line(f"error: {m}")) if strict else (lambda m: progress.line(f"warning: skipped {m}"))
@@ -141,7 +144,7 @@ TaskOption = Annotated[TaskChoice, typer.Option("--task", help="For a table with
 
 
 def _write_grid(path: Path, grid: Path, per_class: int, x_key: Optional[str], classes: Optional[str],
-                shape: tuple[str, ImageModeChoice, ResizeChoice], kind: str) -> tuple[int, int]:
+                shape: tuple[str, ImageModeChoice, ResizeChoice], kind: str, follow_links: bool) -> tuple[int, int]:
     """The --grid picture of a folder or a file; (width, height) in pixels."""
     size, mode, resize = shape
     if kind == "table":
@@ -149,7 +152,8 @@ def _write_grid(path: Path, grid: Path, per_class: int, x_key: Optional[str], cl
     if kind == "folder":
         channels = MODES[mode.value]
         return datagrid.grid_from_folder(path, grid, per_class, _class_list(classes),
-                                         (*parse_size(size), channels) if channels else parse_size(size), resize.value)
+                                         (*parse_size(size), channels) if channels else parse_size(size), resize.value,
+                                         follow_links)
     return datagrid.grid_from_file(path, grid, per_class, x_key)
 
 
@@ -166,6 +170,7 @@ def data_inspect(
     resize: ResizeOption = ResizeChoice.squash,
     target: TargetOption = None,
     task: TaskOption = TaskChoice.auto,
+    follow_links: FollowLinksOption = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the description as JSON on stdout.")] = False,
 ) -> None:
     """Describe a data file (keys, shapes, dtypes, value ranges, examples per class), a table (its columns, gaps, values, target) or a folder of images.
@@ -178,9 +183,9 @@ def data_inspect(
     anything is read. For a folder, --size, --mode and --resize decode the --grid pictures as
     dnn data import would.
     """
-    description = inspection.describe(path, _class_list(classes), target, task.value)
+    description = inspection.describe(path, _class_list(classes), target, task.value, follow_links)
     if grid is not None:
-        pixels = _write_grid(path, grid, per_class, x_key, classes, (size, mode, resize), description["kind"])
+        pixels = _write_grid(path, grid, per_class, x_key, classes, (size, mode, resize), description["kind"], follow_links)
         description["grid"] = {"path": str(grid), "width": pixels[0], "height": pixels[1]}
     if json_output:
         sys.stdout.write(json.dumps(description, indent=2) + "\n")

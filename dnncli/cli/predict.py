@@ -32,6 +32,7 @@ def predict(
     max_pixels: Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels than this (decompression bombs).")] = 40_000_000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary, warnings or line naming the model read on stderr (unreadable files are still named).")] = False,
     keep: Annotated[Optional[list[str]], typer.Option("--keep", metavar="COLUMN", help="A table model: copy this column of the rows (an id) into the output; may be repeated.", show_default=False)] = None,
+    follow_links: Annotated[bool, typer.Option("--follow-links", help="In a directory given, follow symbolic links that lead out of it (by default they are named and not read).")] = False,
 ) -> None:
     """Predict the class of image files (PNG, JPEG, BMP, GIF, ... any size or mode), or a table's rows.
 
@@ -49,6 +50,7 @@ def predict(
         max_pixels=max_pixels, stdin=sys.stdin, on_note=lambda text: warn(text, quiet), on_failure=error_line,
         on_model=lambda line: note(line, quiet),
         keep=keep or (),
+        follow_links=follow_links,
     )
     if outcome.table_rows:
         stdout_console().print(table(outcome.table_rows))

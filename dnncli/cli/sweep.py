@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from dnncli.cli.common import command_app, handle_errors, print_json, warn
+from dnncli.compute.threads import capped_jobs
 from dnncli.errors import DnnError
 from dnncli.sweep import display, results
 from dnncli.sweep.driver import SHIP_WITHOUT_SCHEDULER, require, run_sweep
@@ -39,6 +40,9 @@ def sweep(
         raise DnnError(SHIP_WITHOUT_SCHEDULER)
     require("optuna", *(["distributed"] if scheduler else []))
     spec = load_sweep(sweep_file)
+    if not scheduler:  # a cluster's own threads bound its --jobs
+        jobs, capped = capped_jobs(jobs)
+        spec.notes += [capped] if capped else []
     for note in spec.notes:
         warn(note, quiet)
     shown = display.SweepDisplay(stderr_console(), live=sys.stderr.isatty(), quiet=quiet)

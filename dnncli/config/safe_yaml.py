@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from dnncli.errors import ConfigError
+from dnncli.files.textfile import read_regular_text
 
 MAX_CONFIG_BYTES = 1 << 20
 MAX_YAML_VALUES = 100_000  # after expanding anchors and aliases ("billion laughs")
@@ -65,7 +66,10 @@ def parse_yaml(text: str, source: str) -> Any:
     """Safe YAML (no tags that build objects) with bounded size, nesting and alias expansion."""
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{source}: {len(text)} characters is too large for a config (limit {MAX_CONFIG_BYTES})")
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # refuses control characters (ESC, NUL, BEL) here, as a ReaderError
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {_problem(exc)}") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -77,29 +81,26 @@ def parse_yaml(text: str, source: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}:{where}: not valid YAML: {problem}") from None
+        raise ConfigError(f"{source}:{where}: not valid YAML: {_problem(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to be a config") from None
     finally:
         loader.dispose()
 
 
+def _problem(exc: yaml.YAMLError) -> str:
+    """What is wrong, in one line; a character YAML refuses is named by its code, never echoed."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"the character #x{ord(exc.character) if isinstance(exc.character, str) else exc.character:04x} at position {exc.position} is not allowed in YAML ({exc.reason})"
+    return getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 def read_yaml_file(path: str | Path, what: str = "config") -> Any:
     """A YAML file a user hands in (a config, a sweep file), read bounded and safely: what it
     holds, or one line naming the file."""
     path = Path(path)
-    try:
-        with path.open(encoding="utf-8") as f:
-            text = f.read(MAX_CONFIG_BYTES + 1)  # bounded: a config is never megabytes long
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such {what} file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a YAML {what} file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file, expected a YAML {what}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    # bounded (a config is never megabytes long), a regular file only (never a FIFO's wait)
+    text = read_regular_text(path, MAX_CONFIG_BYTES, ConfigError, f"{what} file")
     return parse_yaml(text, str(path))
 
 

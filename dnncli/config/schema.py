@@ -166,6 +166,10 @@ class DataConfig(_Section):
     cache_dir: str | None = Field(
         default=None, description="Where folders of images are cached once decoded (default: <output.dir>/.cache)."
     )
+    follow_links: bool = Field(
+        default=False,
+        description="Folders of images: follow symbolic links that lead out of the folder (by default they are passed over, named).",
+    )
 
     # tables (.csv, .parquet) given as train, test or validation
     target: str | None = Field(default=None, description="Tables: the label column (required for a table).")

@@ -6,8 +6,9 @@ unless chosen with ``classes``. Every file under a class folder counts, at any d
 and folders (a leading ``.``) are passed over. A folder without subfolders holds unlabelled
 examples. Examples come class by class, and within a class in the order of their paths.
 
-Nothing here trusts the tree: symbolic links to folders are followed but no folder is entered
-twice (a link back up is reported, not looped through), links that lead nowhere and things that
+Nothing here trusts the tree: a symbolic link (a class folder, a folder or a file) that resolves
+outside the folder given is not followed unless asked (``follow_links``, ``--follow-links``);
+symbolic links to folders inside it are followed but no folder is entered twice (a link back up is reported, not looped through), links that lead nowhere and things that
 are not regular files (pipes, sockets, devices) are reported instead of opened, and a folder that
 cannot be listed is reported. Names are kept as given; messages show them through
 :func:`dnncli.terminal.display.printable`.
@@ -57,9 +58,26 @@ def _folder_id(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def _files_under(folder: Path, visited: set[tuple[int, int]], passed_over: list[str]) -> list[Path]:
+FOLLOW_HINT = "not followed (--follow-links follows it; in a config, data.follow_links: true)"
+
+
+def link_outside(path: Path, inside: str | None) -> str | None:
+    """Where the symbolic link ``path`` leads when that is outside the real folder ``inside``
+    (None: links are followed anywhere, or ``path`` is no link or stays inside)."""
+    if inside is None or not os.path.islink(path):
+        return None
+    real = os.path.realpath(path)
+    if real == inside or real.startswith(inside.rstrip(os.sep) + os.sep):
+        return None
+    return real
+
+
+def _files_under(
+    folder: Path, visited: set[tuple[int, int]], passed_over: list[str], inside: str | None = None
+) -> list[Path]:
     """Every regular, non-hidden file under ``folder``, each folder entered once (no recursion:
-    a tree thousands of folders deep is walked as easily as a flat one)."""
+    a tree thousands of folders deep is walked as easily as a flat one); links out of the real
+    folder ``inside`` are passed over (None: followed)."""
     found: list[Path] = []
     pending = [folder]
     while pending:
@@ -80,6 +98,10 @@ def _files_under(folder: Path, visited: set[tuple[int, int]], passed_over: list[
                     passed_over.append(f"{printable(path)}: a symbolic link that leads nowhere (dangling, or a loop)")
                 else:
                     passed_over.append(f"{printable(path)}: cannot read: {printable(exc.strerror or str(exc))}")
+                continue
+            outside = link_outside(path, inside) if entry.is_symlink() else None
+            if outside is not None:
+                passed_over.append(f"{printable(path)}: a link out of the folder (to {printable(outside)}); {FOLLOW_HINT}")
                 continue
             if stat.S_ISDIR(info.st_mode):
                 key = (info.st_dev, info.st_ino)
@@ -118,13 +140,16 @@ def show_names(names: list[str], limit: int = 10) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def scan_folder(root: str | Path, classes: list[str] | None = None, *, fixed_classes: bool = False) -> ImageFolder:
+def scan_folder(
+    root: str | Path, classes: list[str] | None = None, *, fixed_classes: bool = False, follow_links: bool = False
+) -> ImageFolder:
     """The files to import from ``root`` and their classes; a DataError for a folder that cannot
     make a data set (missing, empty, one class, an empty class folder, unknown ``classes``).
 
     ``fixed_classes``: ``classes`` are the labels of a model or of a training set, and the folder
     holds examples of some of them (a test set, an evaluation): folders of other names are an
-    error, and missing, empty or single class folders are fine."""
+    error, and missing, empty or single class folders are fine. ``follow_links``: follow
+    symbolic links that lead out of ``root`` (by default they are passed over, named)."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"{printable(root)}: no such folder")
@@ -132,10 +157,11 @@ def scan_folder(root: str | Path, classes: list[str] | None = None, *, fixed_cla
         raise DataError(f"{printable(root)}: not a folder (expected a folder of images, or of class folders)")
     folders, others = _class_folders(root)
     visited = {key for key in [_folder_id(root)] if key is not None}
+    inside = None if follow_links else os.path.realpath(root)
     passed_over: list[str] = []
     notes: list[str] = []
     if not folders:
-        files = _unlabelled_files(root, classes, fixed_classes, visited, passed_over)
+        files = _unlabelled_files(root, classes, fixed_classes, visited, passed_over, inside)
         return ImageFolder(root, files, None, None, passed_over, notes)
     chosen = _chosen_classes(root, folders, classes, fixed_classes, notes)
     if others:
@@ -143,12 +169,13 @@ def scan_folder(root: str | Path, classes: list[str] | None = None, *, fixed_cla
             f"{printable(root)}: {len(others)} file(s) beside the class folders are not imported "
             f"({show_names(others, 3)})"
         )
-    files, labels = _labelled_files(root, chosen, folders, fixed_classes, visited, passed_over)
+    files, labels = _labelled_files(root, chosen, folders, fixed_classes, visited, passed_over, inside)
     return ImageFolder(root, files, labels, chosen, passed_over, notes)
 
 
 def _unlabelled_files(
-    root: Path, classes: list[str] | None, fixed_classes: bool, visited: set[tuple[int, int]], passed_over: list[str]
+    root: Path, classes: list[str] | None, fixed_classes: bool, visited: set[tuple[int, int]], passed_over: list[str],
+    inside: str | None,
 ) -> list[Path]:
     """The files of a folder without class folders, which is fine only when no class is asked for."""
     if fixed_classes:
@@ -158,7 +185,7 @@ def _unlabelled_files(
         )
     if classes:
         raise DataError(f"{printable(root)}: --classes needs one folder per class, and this folder has no subfolders")
-    files = _files_under(root, visited, passed_over)
+    files = _files_under(root, visited, passed_over, inside)
     if not files:
         raise DataError(f"{printable(root)}: no files to import (hidden files are not imported)")
     return files
@@ -201,7 +228,7 @@ def _chosen_classes(
 
 def _labelled_files(
     root: Path, chosen: list[str], folders: list[str], fixed_classes: bool,
-    visited: set[tuple[int, int]], passed_over: list[str],
+    visited: set[tuple[int, int]], passed_over: list[str], inside: str | None,
 ) -> tuple[list[Path], np.ndarray]:
     """The files of each chosen class folder, class by class, and their class indices."""
     files, labels = [], []
@@ -209,12 +236,18 @@ def _labelled_files(
         folder = root / name
         if fixed_classes and name not in folders:
             continue  # no examples of this class here
+        outside = link_outside(folder, inside)
+        if outside is not None:
+            raise DataError(
+                f"{printable(folder)}: the class folder '{printable(name)}' is a link out of the folder (to "
+                f"{printable(outside)}); {FOLLOW_HINT}"
+            )
         key = _folder_id(folder)
         if key is not None and key in visited:
             raise DataError(f"{printable(folder)}: the class folder '{printable(name)}' is a link to a folder already imported")
         if key is not None:
             visited.add(key)
-        found = _files_under(folder, visited, passed_over)
+        found = _files_under(folder, visited, passed_over, inside)
         if not found and not fixed_classes:
             raise DataError(
                 f"{printable(folder)}: the class folder '{printable(name)}' holds no files; add images, "

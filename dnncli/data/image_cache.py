@@ -39,8 +39,9 @@ def warn_on_stderr(message: str) -> None:
     sys.stderr.flush()
 
 
-def cache_key(folder: ImageFolder, options: ImportOptions) -> str:
-    """SHA-256 of the folder's files (bytes, path, class) and of how they are read."""
+def cache_key(folder: ImageFolder, options: ImportOptions, digests: list | None = None) -> str:
+    """SHA-256 of the folder's files (bytes, path, class) and of how they are read; ``digests``:
+    each file's SHA-256 as it was decoded (None where it could not be read: read again here)."""
     import PIL
 
     digest = hashlib.sha256()
@@ -50,8 +51,12 @@ def cache_key(folder: ImageFolder, options: ImportOptions) -> str:
     }
     digest.update(json.dumps(header, ensure_ascii=True, sort_keys=True).encode())
     labels = folder.labels if folder.labels is not None else np.full(len(folder.files), -1)
-    for path, relative, label in zip(folder.files, folder.relative_paths(), labels.tolist()):
+    known = digests if digests is not None else [None] * len(folder.files)
+    for path, relative, label, decoded in zip(folder.files, folder.relative_paths(), labels.tolist(), known):
         digest.update(b"\0file\0" + os.fsencode(relative) + b"\0" + str(label).encode() + b"\0")
+        if decoded is not None:
+            digest.update(decoded)
+            continue
         contents = hashlib.sha256()
         try:
             with open(path, "rb") as f:
@@ -90,7 +95,7 @@ def load_image_folder(
     those of a model or a training set, of which the folder may hold only some). Files that
     cannot be read are named through ``on_skip`` on every call, cached or not."""
     path = Path(path)
-    folder = scan_folder(path, options.classes, fixed_classes=fixed_classes)
+    folder = scan_folder(path, options.classes, fixed_classes=fixed_classes, follow_links=options.follow_links)
     if folder.labels is None:
         raise DataError(
             f"{printable(path)}: no class folders; training and evaluation need labelled examples, one "
@@ -100,6 +105,9 @@ def load_image_folder(
     for attempt in range(2):
         if not cached.exists():
             decoded = decode_folder(folder, options, every_class=not fixed_classes)
+            # stored under the bytes decoded: a file changed since it was hashed above is
+            # decoded anew next time, never served from pixels of other bytes
+            cached = cached.with_name(f"{cache_key(folder, options, decoded.digests)}.h5")
             attributes = {**file_attributes(options), "skipped": json.dumps(decoded.skipped)}
             write_set(cached, {"train": (decoded.examples, decoded.labels, decoded.relative_paths)}, folder.classes,
                       attributes)

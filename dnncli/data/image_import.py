@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import signal
 import threading
@@ -38,12 +39,13 @@ import numpy as np
 
 from dnncli import __version__
 from dnncli.data.folders import ImageFolder, scan_folder
-from dnncli.data.images import DEFAULT_MAX_PIXELS, DEFAULT_RESIZE, RESIZE_MODES, load_image
+from dnncli.data.images import DEFAULT_MAX_PIXELS, DEFAULT_RESIZE, RESIZE_MODES, load_image, read_image_bytes
 from dnncli.data.setfile import check_target, write_set
 from dnncli.data.splits import stratified_split
 from dnncli.errors import DataError, DnnError
 from dnncli.terminal.display import printable
 from dnncli.compute.resources import describe_bytes, fits_in_memory
+from dnncli.compute.threads import capped_jobs
 
 FORMAT = "dnn-images"
 FORMAT_VERSION = 1
@@ -70,6 +72,7 @@ class ImportOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     backend: str = "processes"  # or "threads" (kept for measuring the choice)
     prefix: str = "train"  # keys of a file without a test fraction: train_set_x or test_set_x
+    follow_links: bool = False  # follow symbolic links out of the folder
 
     def example_shape(self) -> tuple[int, ...]:
         size, mode = self.size or DEFAULT_SIZE, self.mode or "rgb"
@@ -190,18 +193,26 @@ def folder_options(files: list[Path], options: ImportOptions, on_choice: Callabl
 # ---- decoding --------------------------------------------------------------------------------
 
 
+Digests = list  # of bytes | None: the SHA-256 of each file's bytes as decoded (None: not read)
+
+
 def _decode_chunk(
     paths: list[str], shape: tuple[int, ...], resize: str, max_pixels: int
-) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """The examples of ``paths`` (zeros where a file failed) and ``(position, message)`` failures."""
+) -> tuple[np.ndarray, list[tuple[int, str]], Digests]:
+    """The examples of ``paths`` (zeros where a file failed), ``(position, message)`` failures,
+    and the SHA-256 of the very bytes each example was decoded from (a cache key made from them
+    cannot describe a file that changed between hashing and decoding)."""
     examples = np.zeros((len(paths), *shape), dtype=np.uint8)
     failures = []
+    digests: Digests = [None] * len(paths)
     for position, path in enumerate(paths):
         try:
-            examples[position] = load_image(path, shape, "uint8", max_pixels, resize)
+            data = read_image_bytes(Path(path))
+            digests[position] = hashlib.sha256(data).digest()
+            examples[position] = load_image(path, shape, "uint8", max_pixels, resize, data=data)
         except DnnError as exc:
             failures.append((position, exc.message))
-    return examples, failures
+    return examples, failures, digests
 
 
 def _ignore_sigint() -> None:
@@ -245,9 +256,10 @@ def decode_files(
     paths: list[Path],
     options: ImportOptions,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """All files as examples ``(m, *shape)`` uint8 (zeros where a file failed) and the failures
-    as ``(index, message)``, decoded on ``options.jobs`` cores when there are many files."""
+) -> tuple[np.ndarray, list[tuple[int, str]], Digests]:
+    """All files as examples ``(m, *shape)`` uint8 (zeros where a file failed), the failures
+    as ``(index, message)`` and each file's digest as decoded, on ``options.jobs`` cores when
+    there are many files."""
     shape = options.example_shape()
     n = len(paths)
     n_bytes = n * int(np.prod(shape))
@@ -258,19 +270,21 @@ def decode_files(
         )
     examples = np.zeros((n, *shape), dtype=np.uint8)
     failures: list[tuple[int, str]] = []
+    digests: Digests = [None] * n
     jobs = options.jobs or available_cores()
     names = [os.fspath(path) for path in paths]
     starts = range(0, n, CHUNK)
     done = 0
     if jobs <= 1 or n < PARALLEL_FROM:
         for start in starts:
-            chunk, chunk_failures = _decode_chunk(names[start : start + CHUNK], shape, options.resize, options.max_pixels)
+            chunk, chunk_failures, chunk_digests = _decode_chunk(names[start : start + CHUNK], shape, options.resize, options.max_pixels)
             examples[start : start + len(chunk)] = chunk
+            digests[start : start + len(chunk)] = chunk_digests
             failures += [(start + position, message) for position, message in chunk_failures]
             done += len(chunk)
             if progress is not None:
                 progress(done, n)
-        return examples, failures
+        return examples, failures, digests
 
     if options.backend == "processes":
         from multiprocessing import resource_tracker
@@ -288,8 +302,9 @@ def decode_files(
             }
         for future in as_completed(futures):
             start = futures[future]
-            chunk, chunk_failures = future.result()
+            chunk, chunk_failures, chunk_digests = future.result()
             examples[start : start + len(chunk)] = chunk
+            digests[start : start + len(chunk)] = chunk_digests
             failures += [(start + position, message) for position, message in chunk_failures]
             done += len(chunk)
             if progress is not None:
@@ -300,7 +315,7 @@ def decode_files(
         raise
     pool.shutdown(wait=True)
     failures.sort()
-    return examples, failures
+    return examples, failures, digests
 
 
 # ---- the file --------------------------------------------------------------------------------
@@ -316,6 +331,7 @@ class DecodedFolder:
     classes: list[str] | None
     files: int  # files found (readable or not)
     skipped: list[str]  # one message per file left out
+    digests: Digests = field(default_factory=list)  # of every file of the folder, as decoded
 
 
 def decode_folder(
@@ -333,7 +349,7 @@ def decode_folder(
     for message in folder.passed_over:
         if on_skip is not None:
             on_skip(message)
-    examples, failures = decode_files(folder.files, options, progress)
+    examples, failures, digests = decode_files(folder.files, options, progress)
     for _, message in failures:
         skipped.append(message)
         if on_skip is not None:
@@ -358,7 +374,7 @@ def decode_folder(
                 f"{printable(folder.root)}: no readable image in the class folder '{printable(empty[0])}'; nothing written"
             )
     relative = [path for path, keep in zip(folder.relative_paths(), kept) if keep]
-    return DecodedFolder(examples, labels, relative, folder.classes, n_files, skipped)
+    return DecodedFolder(examples, labels, relative, folder.classes, n_files, skipped, digests)
 
 
 def file_attributes(options: ImportOptions) -> dict[str, object]:
@@ -391,9 +407,10 @@ def import_folder(
     and mode were chosen, when ``options`` left them open (:func:`folder_options`)."""
     check_options(options)
     target = Path(target)
-    folder = scan_folder(source, options.classes)
+    folder = scan_folder(source, options.classes, follow_links=options.follow_links)
     check_target(target, force)  # before the long part: decoding
-    for note in folder.notes:
+    options.jobs, capped = capped_jobs(options.jobs)
+    for note in folder.notes + ([capped] if capped else []):
         if on_note is not None:
             on_note(note)
     options = folder_options(folder.files, options, on_choice)

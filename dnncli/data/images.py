@@ -25,6 +25,8 @@ both call :func:`load_image`, so a picture gives the same pixels through either.
 
 from __future__ import annotations
 
+import io
+import os
 import stat
 import warnings
 from pathlib import Path
@@ -58,8 +60,13 @@ def image_mode(input_shape: tuple[int, ...]) -> str:
     )
 
 
-# Pillow registers these formats but cannot decode their pixels (identify-only plugins)
-_NOT_DECODED = {"MPEG"}
+# The raster formats decoded, and no others: Pillow would hand PostScript (EPS) to Ghostscript,
+# and its rarer plugins are more attack surface than use. A file in any other format is refused.
+RASTER_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA", "ICO", "PCX", "QOI")
+
+# An image file larger than this is refused before it is read (a picture of the pixel limit
+# in 16-bit RGBA, uncompressed, is far below it).
+MAX_IMAGE_BYTES = 1 << 30
 
 
 def image_extensions() -> set[str]:
@@ -71,32 +78,57 @@ def image_extensions() -> set[str]:
     Image.init()
     decoded = {
         fmt for fmt, (factory, _) in Image.OPEN.items()
-        if fmt not in _NOT_DECODED and not (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))
+        if fmt in RASTER_FORMATS and not (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))
     }
     return {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in decoded}
 
 
-def _open(path: Path, max_pixels: int):  # -> PIL.Image.Image, fully decoded
-    from PIL import Image, UnidentifiedImageError
-
+def read_image_bytes(path: Path) -> bytes:
+    """The bytes of the image file ``path``, read once (what is hashed is what is decoded); a
+    DataError for anything but a regular file of a plausible size."""
     try:
-        info = path.stat()  # one system call for existence, kind and size
+        with open(path, "rb", opener=_open_nonblocking) as f:
+            info = os.fstat(f.fileno())  # the file opened, not whatever the name points to later
+            _check_file(path, info)
+            return f.read(MAX_IMAGE_BYTES + 1)
     except FileNotFoundError:
         raise DataError(f"{printable(path)}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{printable(path)}: is a directory, expected an image file (use -r to predict its images)") from None
     except OSError as exc:  # a link loop, a folder that cannot be entered
         raise DataError(f"{printable(path)}: cannot read the image: {printable(exc.strerror or str(exc))}") from None
+
+
+def _open_nonblocking(name: str, flags: int) -> int:
+    # a FIFO opened for reading would wait for a writer: O_NONBLOCK opens it at once (and the
+    # check of its kind refuses it); on a regular file the flag changes nothing
+    return os.open(name, flags | os.O_NONBLOCK)
+
+
+def _check_file(path: Path, info: os.stat_result) -> None:
     if stat.S_ISDIR(info.st_mode):
         raise DataError(f"{printable(path)}: is a directory, expected an image file (use -r to predict its images)")
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(f"{printable(path)}: not a regular file (a FIFO, socket or device), expected an image file")
+    if info.st_size == 0:
+        raise DataError(f"{printable(path)}: empty file, expected an image")
+    if info.st_size > MAX_IMAGE_BYTES:
+        raise DataError(f"{printable(path)}: {info.st_size} bytes, more than the {MAX_IMAGE_BYTES} an image file may have")
+
+
+def _open(path: Path, max_pixels: int, data: bytes | None = None):  # -> PIL.Image.Image, fully decoded
+    from PIL import Image, UnidentifiedImageError
+
+    if data is None:
+        data = read_image_bytes(path)
     try:
-        if info.st_size == 0:
-            raise DataError(f"{printable(path)}: empty file, expected an image")
         with warnings.catch_warnings():
             # Pillow's own check (a warning above 89 megapixels, an error above twice that) is
             # an error here at any size; ours, on the size the header declares, comes next.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
                 Image.MAX_IMAGE_PIXELS = max_pixels  # the user asked for more than Pillow allows
-            image = Image.open(path)
+            image = Image.open(io.BytesIO(data), formats=RASTER_FORMATS)
             try:
                 width, height = image.size
                 if width * height > max_pixels:
@@ -114,7 +146,9 @@ def _open(path: Path, max_pixels: int):  # -> PIL.Image.Image, fully decoded
     except DataError:
         raise
     except UnidentifiedImageError:
-        raise DataError(f"{printable(path)}: not an image file Pillow can read") from None
+        raise DataError(
+            f"{printable(path)}: not an image in a format dnn reads ({', '.join(RASTER_FORMATS)})"
+        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(
             f"{printable(path)}: refused as a possible decompression bomb: {_detail(exc)} (raise --max-pixels "
@@ -176,6 +210,8 @@ def _to_array(image, mode: str, size: tuple[int, int], dtype: np.dtype, resize: 
         work = image.convert("F") if image.mode != "F" else image
         work = fit_to_size(work, size, resize)
         values = np.asarray(work, dtype=np.float64)
+        if not np.isfinite(values).all():  # a float TIFF: NaN or infinity has no pixel value
+            raise DataError("its pixels include NaN or infinite values, which no pixel value stands for")
         if image.mode != "F" or values.max(initial=0) > 255:
             values = values if dtype == np.uint16 else values / 257.0
         values = np.clip(np.rint(values), 0, 65535 if dtype == np.uint16 else 255)
@@ -203,9 +239,10 @@ def load_image(
     input_dtype: str | np.dtype = "uint8",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     resize: str = DEFAULT_RESIZE,
+    data: bytes | None = None,
 ) -> np.ndarray:
     """One image file as an example of shape ``input_shape`` and dtype ``input_dtype``, resized
-    by ``resize`` (one of :data:`RESIZE_MODES`).
+    by ``resize`` (one of :data:`RESIZE_MODES`); ``data``: the file's bytes, if already read.
 
     Raises a DataError naming the file for anything that is not a readable, complete image.
     """
@@ -218,7 +255,7 @@ def load_image(
         # Pillow's warnings about a damaged file (bad EXIF tags, short reads) would be multi-line
         # noise on stderr: the file is either decoded or refused with one line.
         warnings.simplefilter("ignore", UserWarning)
-        image = _open(path, max_pixels)
+        image = _open(path, max_pixels, data)
         try:
             height, width = int(input_shape[0]), int(input_shape[1])
             values = _to_array(image, mode, (width, height), dtype, resize)

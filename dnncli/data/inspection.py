@@ -34,8 +34,9 @@ import pyarrow.compute as pc
 from dnncli.compute.resources import memory_budget_bytes
 from dnncli.data.encoding import MAX_AUTO_CLASSES, MAX_LEVELS, TASKS
 from dnncli.data.folders import scan_folder
+from dnncli.data.images import RASTER_FORMATS
 from dnncli.data.tables import TableFile, is_table, iter_batches, open_table, read_table
-from dnncli.files.hdf5safe import check_link, check_storage, link_type, open_hdf5
+from dnncli.files.hdf5safe import check_dataset_storage, check_link, check_storage, link_type, open_hdf5
 from dnncli.errors import DataError
 from dnncli.terminal.display import printable
 
@@ -141,6 +142,7 @@ def _walk(f, path: Path) -> tuple[list[tuple[str, Any]], list[str], list[dict[st
                 raise DataError(f"{printable(path)}: more than {MAX_OBJECTS} groups and datasets; not a data set dnn reads")
             if isinstance(node, h5py.Dataset):
                 check_storage(node, path)
+                check_dataset_storage(node, full, path)  # the limits train, split and evaluate apply
                 datasets.append((full, node))
             elif isinstance(node, h5py.Group):
                 groups.append(full)
@@ -156,6 +158,8 @@ def as_class_labels(y: np.ndarray) -> np.ndarray | None:
         return None
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)) or not np.array_equal(y, np.round(y)):
+            return None
+        if y.min() < 0 or y.max() > MAX_LABEL:  # before the cast: 1e30 is no int64
             return None
     labels = y.astype(np.int64)
     if labels.min() < 0 or labels.max() > MAX_LABEL:
@@ -248,17 +252,17 @@ def _header(path: Path) -> tuple[str, str, tuple[int, int]] | str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as image:
+            with Image.open(path, formats=RASTER_FORMATS) as image:
                 return str(image.format), str(image.mode), image.size
     except UnidentifiedImageError:
-        return "not an image file Pillow can read"
+        return f"not an image in a format dnn reads ({', '.join(RASTER_FORMATS)})"
     except Exception as exc:  # a hostile header can raise anything
         return f"cannot read the image: {printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}"
 
 
-def describe_folder(path: str | Path, classes: list[str] | None = None) -> dict[str, Any]:
+def describe_folder(path: str | Path, classes: list[str] | None = None, follow_links: bool = False) -> dict[str, Any]:
     """Everything ``dnn data inspect DIR`` shows: classes, files, and the images' headers."""
-    folder = scan_folder(path, classes)
+    folder = scan_folder(path, classes, follow_links=follow_links)
     formats: Counter[str] = Counter()
     modes: Counter[str] = Counter()
     widths, heights, unreadable = [], [], []
@@ -464,14 +468,17 @@ def describe_table(path: str | Path, target: str | None = None, task: str = "aut
     }
 
 
-def describe(path: str | Path, classes: list[str] | None = None, target: str | None = None, task: str = "auto") -> dict[str, Any]:
+def describe(
+    path: str | Path, classes: list[str] | None = None, target: str | None = None, task: str = "auto",
+    follow_links: bool = False,
+) -> dict[str, Any]:
     """What ``dnn data inspect PATH`` shows: a folder, a table (``target``: its label column) or
     an HDF5 file."""
     path = Path(path)
     if target is not None and (path.is_dir() or not is_table(path)):
         raise DataError(f"--target applies to a CSV or Parquet table, not to {printable(path)}")
     if path.is_dir():
-        return describe_folder(path, classes)
+        return describe_folder(path, classes, follow_links)
     if classes:
         raise DataError("--classes applies to a folder of images, not to a file")
     if is_table(path):

@@ -285,6 +285,15 @@ def check_dataset_size(node: Any, key: str, path: Path, error: type[DnnError], m
             f"{path}: '{key}' has shape {node.shape} ({describe_bytes(n_bytes)} of {node.dtype}), "
             f"more than {limit_text}"
         )
+    check_dataset_storage(node, key, path, error)
+
+
+def check_dataset_storage(node: Any, key: str, path: Path, error: type[DnnError] = DataError) -> None:
+    """Refuse storage that costs far more to read than it holds: a chunk too large to decompress
+    for one value, data never written, compression only constant filler reaches. Every reader
+    applies it, ``dnn data inspect`` too (which, unlike training, reads arrays larger than memory
+    a slab at a time, so it skips the memory check of :func:`check_dataset_size`)."""
+    n_bytes = dataset_bytes(node)
     if node.chunks is not None:
         chunk_bytes = int(np.prod(node.chunks, dtype=object)) * node.dtype.itemsize
         if chunk_bytes > MAX_CHUNK_BYTES:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
@@ -17,6 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 import numpy as np
 from rich.table import Table
 
+from dnncli.data.folders import FOLLOW_HINT, link_outside
 from dnncli.data.images import DEFAULT_MAX_PIXELS, image_extensions, image_mode, images_to_columns, load_image
 from dnncli.errors import ConfigError, DataError, DnnError
 from dnncli.model.file import ModelBundle, default_choice, load_chosen_model, model_line
@@ -69,11 +71,12 @@ def _images_in(directory: Path, recursive: bool) -> list[Path]:
 
 
 def expand_paths(
-    arguments: Iterable[str], recursive: bool = False, stdin: TextIO | None = None
+    arguments: Iterable[str], recursive: bool = False, stdin: TextIO | None = None, follow_links: bool = False
 ) -> Iterator[str | Failure]:
     """The image paths the arguments name: files as given, the images of directories (``-r``
     to recurse), and for ``-`` one path per line of ``stdin``. A directory without images is a
-    Failure; a missing file is passed on and fails when read."""
+    Failure; a missing file is passed on and fails when read; a directory's link that leads out
+    of it is a Failure unless ``follow_links``."""
     for argument in arguments:
         if argument == "-":
             if stdin is None:
@@ -81,7 +84,7 @@ def expand_paths(
             for line in stdin:
                 line = line.rstrip("\r\n")
                 if line.strip():
-                    yield from expand_paths([line], recursive, None)
+                    yield from expand_paths([line], recursive, None, follow_links)
             continue
         path = Path(argument)
         if path.is_dir():
@@ -89,8 +92,13 @@ def expand_paths(
             if not found:
                 hint = "" if recursive else " (use -r to look in its subdirectories)"
                 yield Failure(argument, f"{argument}: no image files in this directory{hint}")
+            inside = None if follow_links else os.path.realpath(path)
             for image_path in found:
-                yield str(image_path)
+                outside = link_outside(image_path, inside)
+                if outside is not None:
+                    yield Failure(str(image_path), f"{image_path}: a link out of the folder (to {outside}); {FOLLOW_HINT}")
+                else:
+                    yield str(image_path)
         else:
             yield argument
 
@@ -292,6 +300,7 @@ def predict_paths(
     threshold: float | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     stdin: TextIO | None = None,
+    follow_links: bool = False,
     on_note: Callable[[str], None] = lambda note: None,
     on_failure: Callable[[str], None] = lambda message: None,
     on_model: Callable[[str], None] = lambda line: None,
@@ -316,7 +325,7 @@ def predict_paths(
     note = input_note(bundle)
     if note:
         on_note(note)
-    records = predict_files(bundle, expand_paths(arguments, recursive, stdin), chosen, max_pixels=max_pixels)
+    records = predict_files(bundle, expand_paths(arguments, recursive, stdin, follow_links), chosen, max_pixels=max_pixels)
     return write_predictions(bundle, records, output_format, out, on_failure)
 
 

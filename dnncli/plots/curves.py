@@ -9,6 +9,7 @@ History rows are dicts as :class:`dnncli.training.loop.History` holds them, or a
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Sequence
 
 from dnncli.config import read_config_file
 from dnncli.errors import ConfigError, DataError, DnnError
+from dnncli.files.textfile import read_regular_text
 from dnncli.plots.figure import (
     BEST_EPOCH_COLOUR,
     SPLIT_COLOURS,
@@ -27,6 +29,7 @@ from dnncli.plots.figure import (
     plain_lines,
     run_colours,
     save,
+    whole_pixels,
 )
 
 Row = dict[str, Any]
@@ -48,6 +51,7 @@ LOSS_LABELS = {
 LEARNING_CURVE_SIZE = (12.0, 4.8)  # inches: 1800 x 720 pixels at 150 dpi
 SINGLE_PANEL_SIZE = (7.0, 4.8)
 COMPARE_SIZE = (12.0, 6.0)
+MIN_PANEL_HEIGHT = 3.0  # inches of axes kept however many runs the legend below them names
 MARKERS_BELOW = 25  # fewer recorded rows than this: mark each one
 
 
@@ -300,10 +304,10 @@ MAX_HISTORY_BYTES = 50_000_000
 
 def read_history_csv(path: Path) -> list[Row]:
     """``history.csv`` back into rows of numbers; a file that is not one is refused in one line."""
+    # a regular file of a bounded size only: a FIFO or a link to /dev/zero is named, not read
+    text = read_regular_text(path, MAX_HISTORY_BYTES, DataError, "dnn history.csv")
     try:
-        if path.stat().st_size > MAX_HISTORY_BYTES:
-            raise DataError(f"{path}: {path.stat().st_size:,} bytes is too large for a history.csv")
-        with path.open(newline="", encoding="utf-8") as f:
+        with io.StringIO(text, newline="") as f:
             reader = csv.DictReader(f)
             if not reader.fieldnames or "iteration" not in reader.fieldnames or "cost" not in reader.fieldnames:
                 raise DataError(f"{path}: not a dnn history (expected the columns iteration and cost)")
@@ -321,10 +325,6 @@ def read_history_csv(path: Path) -> list[Row]:
                     except ValueError:
                         raise DataError(f"{path}: line {line}, column {key[:30]!r}: {value[:30]!r} is not a number") from None
                 rows.append(row)
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text file, expected a dnn history.csv") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
     except csv.Error as exc:
         raise DataError(f"{path}: not valid CSV: {exc}") from None
     if not rows:
@@ -482,11 +482,16 @@ def compare_figure(plt: Any, runs: Sequence[RunCurves]) -> Any:
     # a column of the legend holds about 70 characters of the figure's width per column
     columns = 1 if len(handles) <= 4 or longest > 60 else 2 if len(handles) <= 12 or longest > 38 else 3
     rows = math.ceil(len(handles) / columns)
+    # room below the axes for the legend: one line of text for each of its rows; a legend of many
+    # runs (a 100-trial sweep) makes the figure taller rather than squeeze the axes to nothing
+    top, bottom = 0.6, 0.7 + rows * 0.17
+    height = max(COMPARE_SIZE[1], whole_pixels(top + bottom + MIN_PANEL_HEIGHT))
+    if height != COMPARE_SIZE[1]:
+        fig.set_size_inches(COMPARE_SIZE[0], height)
     title = compare_title([run.path for run in runs])
-    fig.suptitle(plain(title, 140), fontsize=10, y=1 - 0.08 / COMPARE_SIZE[1], va="top")
+    fig.suptitle(plain(title, 140), fontsize=10, y=1 - 0.08 / height, va="top")
     fig.legend(handles, labels, loc="lower center", ncol=columns, frameon=False)
-    # room below the axes for the legend: one line of text for each of its rows
-    margins(fig, left=0.8, right=0.2, top=0.6, bottom=0.7 + rows * 0.17, gap=0.85)
+    margins(fig, left=0.8, right=0.2, top=top, bottom=bottom, gap=0.85)
     return fig
 
 

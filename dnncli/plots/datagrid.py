@@ -137,11 +137,12 @@ def _display_range(dtype: np.dtype, rows: list[GridRow]) -> tuple[float, float]:
 
 def grid_from_folder(
     path: str | Path, out: str | Path, per_class: int = 8, classes: list[str] | None = None,
-    shape: tuple[int, ...] = (64, 64, 3), resize: str = "squash", max_pixels: int | None = None,
+    shape: tuple[int, ...] = (64, 64, 3), resize: str = "squash", follow_links: bool = False,
+    max_pixels: int | None = None,
 ) -> tuple[int, int]:
     """The first ``per_class`` readable images of each class folder, decoded as ``dnn data
     import`` would (``shape``, ``resize``)."""
-    folder = scan_folder(path, classes)
+    folder = scan_folder(path, classes, follow_links=follow_links)
     labels = folder.labels if folder.labels is not None else np.zeros(len(folder.files), dtype=np.int64)
     names = folder.classes or ["unlabelled"]
     rows = []

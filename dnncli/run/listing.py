@@ -3,8 +3,11 @@
 
 A run directory is recognised by its ``metrics.json`` or ``config.yaml``; its status is
 ``finished``, ``running`` (a ``.partial`` directory whose lock a live process holds),
-``interrupted``, ``diverged`` or ``incomplete`` (a ``.partial`` that a killed run left before
-writing anything but its config). The settings shown are those that differ between the listed
+``interrupted``, ``diverged``, ``incomplete`` (a ``.partial`` that a killed run left before
+writing anything but its config) or ``unreadable`` (its ``metrics.json`` is not a regular file,
+is larger than :data:`MAX_METRICS_BYTES`, or not JSON nested at most 32 deep: the run is named,
+never read into a hang or a crash; a ``config.yaml`` like that only hides its settings). The
+settings shown are those that differ between the listed
 runs (from each run's resolved ``config.yaml``), the metrics those of ``metrics.json``.
 """
 
@@ -22,9 +25,11 @@ from typing import Any
 
 from rich.table import Table
 
-from dnncli.config import parse_yaml
+from dnncli.config.safe_yaml import read_yaml_file
 from dnncli.errors import ConfigError, DnnError, RunDirError
+from dnncli.files.hdf5safe import parse_json
 from dnncli.files.lock import held_elsewhere
+from dnncli.files.textfile import read_regular_text
 from dnncli.terminal.display import csv_text, escape_controls, shown
 from dnncli.terminal.text import to_json
 
@@ -35,6 +40,7 @@ NOT_METRICS = {"name", "run_dir", "dnn_version", "first_layer", "first_layer_rea
 # settings that always differ and say nothing
 IGNORED_SETTINGS = {"name", "output.dir"}
 SMALLER_IS_BETTER = ("cost", "mae", "seconds")
+MAX_METRICS_BYTES = 16 << 20
 
 
 @dataclass
@@ -65,17 +71,21 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: value}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    with contextlib.suppress(OSError, ValueError):
-        data = json.loads(path.read_text())
-        if isinstance(data, dict):
-            return data
-    return {}
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """The run's metrics; {} when there are none, None when the file is there but unreadable."""
+    if not os.path.lexists(path):
+        return {}
+    try:
+        return parse_json(read_regular_text(path, MAX_METRICS_BYTES, RunDirError, "metrics.json"), str(path), RunDirError, dict)
+    except DnnError:
+        return None
 
 
 def _read_settings(path: Path) -> dict[str, Any]:
-    with contextlib.suppress(OSError, UnicodeDecodeError, ConfigError):
-        raw = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    if not os.path.lexists(path):
+        return {}
+    with contextlib.suppress(DnnError):
+        raw = read_yaml_file(path)
         if isinstance(raw, dict):
             return _flatten(raw)
     return {}
@@ -97,8 +107,11 @@ def read_run(directory: Path, name: str | None = None) -> RunInfo | None:
     metrics_file, config_file = directory / "metrics.json", directory / "config.yaml"
     if directory.is_symlink() or not directory.is_dir() or not (metrics_file.exists() or config_file.exists()):
         return None
-    metrics = _read_json(metrics_file)
-    if directory.name.endswith(PARTIAL_SUFFIX):
+    read = _read_json(metrics_file)
+    metrics = read if read is not None else {}
+    if read is None:
+        status = "unreadable"
+    elif directory.name.endswith(PARTIAL_SUFFIX):
         status = "running" if held_elsewhere(directory) else metrics.get("status") or "incomplete"
     else:
         status = "finished" if metrics_file.exists() else "incomplete"

@@ -297,7 +297,8 @@ def _images(config: Config, base_dir: str | None) -> tuple[ImportOptions, str]:
     ``classes``) and where they are cached."""
     data = config.data
     options = ImportOptions(
-        size=(data.image_size[0], data.image_size[1]), mode=data.image_mode, resize=data.resize, classes=data.classes
+        size=(data.image_size[0], data.image_size[1]), mode=data.image_mode, resize=data.resize, classes=data.classes,
+        follow_links=data.follow_links,
     )
     return options, _in(base_dir, data.cache_dir or str(Path(config.output.dir) / ".cache"))
 
@@ -317,6 +318,7 @@ def _load(
         return load_image_folder(full, options, cache_dir, stream_over_bytes=stream_over_bytes)
     like_training = options_for_shape(train_set.input_shape, train_set.resize or config.data.resize, full)
     like_training.classes = train_set.classes
+    like_training.follow_links = config.data.follow_links
     return load_image_folder(full, like_training, cache_dir, fixed_classes=True)
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
+import struct
 import time
 import uuid
 from typing import Any
@@ -23,11 +25,19 @@ from urllib.parse import urlparse
 
 from dnncli.compute.threads import usable_cores
 from dnncli.config import validate_config
-from dnncli.errors import EXIT_RUNTIME, DnnError
+from dnncli.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, DnnError
 from dnncli.run.prepare import LoadedData
 from dnncli.sweep.shipping import DataShipments, ShipmentRefused, place_trial_files
 from dnncli.sweep.trial import TrialRequest, TrialResult
 from dnncli.sweep.worker import run_trial
+from dnncli.terminal.streams import write_stderr
+
+# A Dask scheduler greets a new connection at once with its handshake (a few hundred bytes, framed
+# by an 8-byte length): anything that stays silent this long, or greets otherwise, is not one.
+GREETING_SECONDS = 10.0
+MAX_GREETING_BYTES = 1 << 20
+DASK_PORT = 8786
+SCHEMES = ("tcp",)  # tls:// needs certificates dnn has no options for; ucx:// an extra package
 
 
 def dask_trial(request: TrialRequest, loaded: LoadedData | None = None) -> TrialResult:
@@ -48,6 +58,51 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _host_and_port(address: str) -> tuple[str, int]:
+    scheme, separator, rest = address.rpartition("://")
+    if separator and scheme not in SCHEMES:
+        raise DnnError(
+            f"--scheduler {address}: the {scheme}:// protocol is not supported; give a tcp://HOST:PORT address",
+            exit_code=EXIT_BAD_INPUT,
+        )
+    try:
+        parsed = urlparse(f"tcp://{rest}")
+        host, port = parsed.hostname, parsed.port or DASK_PORT
+    except ValueError:
+        host, port = None, 0
+    if not host:
+        raise DnnError(f"--scheduler {address}: expected an address such as tcp://HOST:8786", exit_code=EXIT_BAD_INPUT)
+    return host, port
+
+
+def check_scheduler(address: str, timeout: float = GREETING_SECONDS) -> None:
+    """Refuse, in one line within ``timeout``, an address where no Dask scheduler answers: nothing
+    listening, a listener that stays silent, a server of another protocol (HTTP, SSH). Nothing is
+    sent: a server that answers our bytes with its own (an HTTP error page) is never read as a
+    Dask message of 3 EiB."""
+    host, port = _host_and_port(address)
+    where = f"--scheduler {address}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            header = b""
+            while len(header) < 8:
+                block = connection.recv(8 - len(header))
+                if not block:
+                    break
+                header += block
+    except socket.timeout:
+        raise DnnError(f"{where}: no Dask scheduler answered within {timeout:g} s (something accepts connections "
+                       "there but does not speak Dask's protocol)", exit_code=EXIT_RUNTIME) from None
+    except OSError as exc:
+        raise DnnError(f"{where}: cannot reach the Dask scheduler ({exc.strerror or _first_line(exc)}); start one "
+                       "with: dask scheduler", exit_code=EXIT_RUNTIME) from None
+    length = struct.unpack("Q", header)[0] if len(header) == 8 else 0
+    if not 0 < length <= MAX_GREETING_BYTES:
+        raise DnnError(f"{where}: what answers there is not a Dask scheduler (it greeted with {header[:8]!r})",
+                       exit_code=EXIT_RUNTIME)
+
+
 class DaskWorkers:
     """Trials as tasks on a Dask cluster; as many at once as it has worker threads (or ``jobs``)."""
 
@@ -56,6 +111,7 @@ class DaskWorkers:
         files themselves)."""
         from distributed import Client
 
+        check_scheduler(address)
         try:
             self.client = Client(address, timeout="15s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -74,6 +130,9 @@ class DaskWorkers:
         if shipped is not None:
             self.shipments = DataShipments(self.client)
             self.shipments.read.update(shipped)
+        if not self.client.nthreads():
+            write_stderr(f"warning: the Dask scheduler at {address} has no workers yet; waiting for one "
+                         f"(start one with: dask worker {address}; Ctrl-C stops)")
 
     def start(self, count: int) -> None:
         pass  # the cluster's workers are already there

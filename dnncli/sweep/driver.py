@@ -21,6 +21,7 @@ import json
 import math
 import os
 import signal
+import stat
 import threading
 import uuid
 import warnings
@@ -34,6 +35,7 @@ from dnncli import __version__
 from dnncli.compute.threads import usable_cores
 from dnncli.errors import (
     EXIT_BAD_INPUT,
+    EXIT_RUNTIME,
     EXIT_SIGINT,
     EXIT_SIGTERM,
     ConfigError,
@@ -42,6 +44,7 @@ from dnncli.errors import (
     RunDirError,
 )
 from dnncli.files import atomic
+from dnncli.files.textfile import read_regular_text
 from dnncli.sweep import results
 from dnncli.sweep.cluster import DaskWorkers
 from dnncli.sweep.local import LocalWorkers
@@ -139,9 +142,9 @@ def _check_identity(sweep: Sweep) -> None:
     record = sweep.directory / SWEEP_RECORD
     identity = json.loads(json.dumps(sweep.identity()))
     if record.exists():
-        try:
-            saved = json.loads(record.read_text()).get("identity")
-        except (OSError, ValueError, AttributeError):
+        try:  # bounded: a FIFO, a huge or a 100,000-deep sweep.json is "another sweep", not a hang
+            saved = json.loads(read_regular_text(record, 1 << 20, ConfigError, "sweep.json")).get("identity")
+        except (DnnError, ValueError, AttributeError, RecursionError):
             saved = None
         if saved != identity:
             differ = sorted(k for k in identity if not isinstance(saved, dict) or saved.get(k) != identity[k])
@@ -183,6 +186,41 @@ def sampler_seed(seed: int, asked: int) -> int:
     if asked == 0:
         return seed
     return int(np.random.SeedSequence([seed, asked]).generate_state(1)[0])
+
+
+def _check_study_file(path: Path) -> None:
+    """study.db is ours to open only as a regular file (or not yet there): a FIFO would hang
+    SQLite, a directory or a link is not a study dnn wrote."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a symbolic link" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise DnnError(f"{path}: is {kind}, not the study dnn writes; move it away to start the sweep afresh")
+
+
+_DAMAGED = ("not a database", "malformed", "no such table", "no such column", "constraint failed", "schema")
+
+
+@contextlib.contextmanager
+def study_errors(path: Path) -> Iterator[None]:
+    """The study's database failing (damaged, tampered with, a full disk, a file-size limit) as
+    one line naming ``path``, never SQL text or an internal error."""
+    import sqlite3
+
+    import optuna
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, optuna.exceptions.StorageInternalError) as exc:
+        cause = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__ or exc
+        text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        if any(fragment in text for fragment in _DAMAGED):
+            raise DnnError(f"{path}: damaged or not a study dnn wrote ({text}); move it away to start the sweep afresh") from None
+        raise DnnError(f"{path}: cannot read or write the study: {text} (a full disk or a file-size limit?)",
+                       exit_code=EXIT_RUNTIME) from None
 
 
 def _open_study(sweep: Sweep, parallel: bool) -> _Study:
@@ -249,6 +287,53 @@ def _read_metrics(run_dir: Path) -> dict[str, Any] | None:
     return None
 
 
+def _checked_trials(sweep: Sweep, study: _Study) -> list[Any]:
+    """The study's trials, each parameter inside the sweep's space: a study.db changed outside
+    dnn (a value of 1e308, a distribution that does not parse) never reaches results.csv or
+    best.yaml, nor a trial's config."""
+    path = sweep.directory / STUDY_FILE
+    try:
+        trials = study.study.get_trials(deepcopy=False)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
+        raise DnnError(f"{path}: damaged or not a study dnn wrote ({type(exc).__name__}: {_first_line(exc)}); "
+                       "move it away to start the sweep afresh") from None
+    space = {p.study_name: p.distribution() for p in sweep.params}
+    tampered = f"the study was changed outside dnn: move it away to start the sweep afresh"
+    for trial in trials:
+        if set(trial.params) != set(space):
+            raise DnnError(f"{path}: trial {trial.number} has the parameters {sorted(trial.params)}, not the sweep's "
+                           f"{sorted(space)}; {tampered}")
+        for name, value in trial.params.items():
+            if not _within(space[name], value):
+                raise DnnError(f"{path}: trial {trial.number} holds {name} = {repr(value)[:60]}, outside the sweep's "
+                               f"space; {tampered}")
+        if trial.state.name == "COMPLETE" and not _value_agrees(sweep, trial):
+            raise DnnError(f"{path}: trial {trial.number} records {sweep.metric} = {repr(trial.value)[:60]}, not what "
+                           f"its run's metrics.json says; {tampered}")
+    return trials
+
+
+def _value_agrees(sweep: Sweep, trial: Any) -> bool:
+    """A finished trial's value is finite and, where its run's metrics.json is there, the same."""
+    if not _finite(trial.value):
+        return False
+    metrics = _read_metrics(sweep.directory / "trials" / str(trial.number)) or {}
+    recorded = metrics.get(sweep.metric)
+    return not _finite(recorded) or recorded == trial.value
+
+
+def _within(distribution: Any, value: Any) -> bool:
+    from optuna.distributions import CategoricalDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return any(type(value) is type(choice) and value == choice for choice in distribution.choices)
+    return _finite(value) and distribution.low <= value <= distribution.high
+
+
+def _first_line(exc: BaseException) -> str:
+    return ((str(exc).strip().splitlines() or [""])[0])[:200]
+
+
 def _record_of(sweep: Sweep, frozen: Any) -> TrialRecord:
     run_dir = sweep.directory / "trials" / str(frozen.number)
     state = _STATES.get(frozen.state.name, frozen.state.name.lower())
@@ -307,22 +392,28 @@ def run_sweep(
     shipped = None
     if ship_data:  # read (and refused if too large) before anything is written or connected
         shipped = {data_key(sweep.base_config): read_for_shipping(sweep.base_config)}
-    sweep.directory.mkdir(parents=True, exist_ok=True)
-    (sweep.directory / "trials").mkdir(exist_ok=True)
-    with sweep_lock(sweep.directory):
-        _check_identity(sweep)
-        remove_incoming_leftovers(sweep.directory / "trials")  # a driver killed while writing a trial
-        sweep_id = (sweep.directory / SWEEP_ID_FILE).read_text().strip()
-        executor: Workers
-        if scheduler:
-            executor = DaskWorkers(scheduler, jobs, shipped)
-        else:
-            jobs = jobs or usable_cores()  # the affinity mask and the cgroup quota, not the machine's cores
-            executor = LocalWorkers(jobs, max(1, usable_cores() // jobs))
-        try:
-            study = _open_study(sweep, parallel=(jobs or 2) > 1)
-            return _Driver(sweep, study, executor, sweep_id, events).run()
-        finally:
+    # the cluster answers before anything is written: a wrong address leaves no sweeps/NAME
+    executor: Workers | None = DaskWorkers(scheduler, jobs, shipped) if scheduler else None
+    try:
+        sweep.directory.mkdir(parents=True, exist_ok=True)
+        (sweep.directory / "trials").mkdir(exist_ok=True)
+        with sweep_lock(sweep.directory):
+            _check_identity(sweep)
+            remove_incoming_leftovers(sweep.directory / "trials")  # a driver killed while writing a trial
+            sweep_id = (sweep.directory / SWEEP_ID_FILE).read_text().strip()
+            if executor is None:
+                jobs = jobs or usable_cores()  # the affinity mask and the cgroup quota, not the machine's cores
+                executor = LocalWorkers(jobs, max(1, usable_cores() // jobs))
+            try:
+                _check_study_file(sweep.directory / STUDY_FILE)
+                with study_errors(sweep.directory / STUDY_FILE):
+                    study = _open_study(sweep, parallel=(jobs or 2) > 1)
+                    return _Driver(sweep, study, executor, sweep_id, events).run()
+            finally:
+                executor.close()  # within the lock, as the workers finish
+                executor = None
+    finally:
+        if executor is not None:  # connected, but the sweep never started
             executor.close()
 
 
@@ -334,7 +425,7 @@ class _Driver:
         from optuna.trial import TrialState
 
         self.sweep, self.study, self.executor, self.sweep_id, self.events = sweep, study, executor, sweep_id, events
-        trials = study.study.get_trials(deepcopy=False)
+        trials = _checked_trials(sweep, study)
         self.records = {t.number: _record_of(sweep, t) for t in trials}
         # trials a stopped or killed driver left running: handed out again first, with their parameters
         running = (TrialState.RUNNING, TrialState.WAITING)
@@ -441,6 +532,12 @@ class _Driver:
                 f"sweep interrupted by {name}: {done} of {sweep.trials} trials finished, {left} left "
                 f"(interrupted trials resume from their checkpoints); continue with the same command",
                 exit_code=EXIT_SIGINT if stop.signum == signal.SIGINT else EXIT_SIGTERM,
+            )
+        failed = [r for r in ordered if r.state == "failed"]
+        if ordered and len(failed) == len(ordered):
+            raise DnnError(
+                f"every one of the {len(ordered)} trials failed (trial {failed[0].number}: {failed[0].error}); "
+                f"each trial's error is in {sweep.directory / 'results.csv'}", exit_code=EXIT_RUNTIME,
             )
         return SweepOutcome(sweep, ordered, best, files, importance)
 

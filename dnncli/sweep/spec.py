@@ -256,6 +256,20 @@ class Param:
             return FloatDistribution(1.0 - float(self.high), 1.0 - float(self.low), log=True)
         return FloatDistribution(float(self.low), float(self.high), log=self.scale == "log_uniform")
 
+    def grid_count(self) -> int:
+        """How many values :meth:`grid` gives, counted without building them (an integer range
+        of 10^18 is refused by its count, not by the memory its list would take)."""
+        if self.scale == "choice":
+            return len(self._encoded_choices())
+        if self.scale == "int":
+            span = int(self.high) - int(self.low) + 1
+            if self.steps is None:
+                return span
+            # with at least as many steps as integers every integer is hit; otherwise (at most
+            # 10,000 steps) the rounded values are counted
+            return span if self.steps >= span else len(self.grid())
+        return int(self.steps or 0)
+
     def grid(self) -> list[Any]:
         """The values (as Optuna records them) a grid takes: every choice, every integer, or
         ``steps`` values evenly spaced on the range's scale, ends included."""
@@ -354,7 +368,8 @@ class Sweep:
         return validate_config(raw, f"{self.source}: trial {number} ({', '.join(overrides)})"), overrides
 
     def grid_size(self) -> int:
-        return math.prod(len(p.grid()) for p in self.params)
+        """The number of grid points, counted: nothing is built before the size is checked."""
+        return math.prod(p.grid_count() for p in self.params)
 
 
 def _absolute_data_paths(raw: dict[str, Any], cwd: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import sys
 from typing import Any, Iterator
@@ -78,6 +79,9 @@ class GuardedStdout(_Guarded):
 
     def write(self, text: str) -> int:
         try:
+            raw = self._unbuffered()
+            if raw is not None:
+                return self._write_all(raw, text)
             try:
                 return self._stream.write(text)
             except UnicodeEncodeError:
@@ -86,6 +90,25 @@ class GuardedStdout(_Guarded):
             raise
         except (OSError, ValueError) as exc:  # ValueError: written after being closed
             raise self._fail(exc if isinstance(exc, OSError) else OSError(errno.EBADF, "closed")) from None
+
+    def _unbuffered(self) -> io.RawIOBase | None:
+        """The raw file under an unbuffered stdout (``python -u``, ``PYTHONUNBUFFERED``), whose
+        short writes (a file-size limit reached half-way) the text layer would silently drop."""
+        buffer = getattr(self._stream, "buffer", None)
+        return buffer if isinstance(buffer, io.RawIOBase) else None
+
+    def _write_all(self, raw: io.RawIOBase, text: str) -> int:
+        """Every byte of ``text`` or an OSError: a short write is retried, so that the next
+        attempt reports why the rest could not be written (``File too large``)."""
+        self._stream.flush()
+        encoding = getattr(self._stream, "encoding", None) or "utf-8"
+        view = memoryview(text.encode(encoding, "backslashreplace"))
+        while view:
+            written = raw.write(view)
+            if not written:  # None (would block) or 0: nothing more will go
+                raise OSError(errno.EIO, "the results could not be written in full")
+            view = view[written:]
+        return len(text)
 
     def flush(self) -> None:
         try:
