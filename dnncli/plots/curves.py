@@ -431,8 +431,6 @@ COMPARE_STYLES = {"train": "-", "validation": "--", "test": ":"}
 
 def compare_figure(plt: Any, runs: Sequence[RunCurves]) -> Any:
     """Train and validation cost (log axis) of every run, and their accuracies, one colour per run."""
-    from matplotlib.lines import Line2D
-
     kinds = {_score_kind(run.rows) for run in runs} - {None}
     kind = "accuracy" if "accuracy" in kinds else (kinds.pop() if kinds else None)
     fig, axes = plt.subplots(1, 2 if kind else 1, figsize=COMPARE_SIZE, squeeze=False)
@@ -474,6 +472,14 @@ def compare_figure(plt: Any, runs: Sequence[RunCurves]) -> Any:
                       else ("epoch" if epochs else "iteration"))
         integer_ticks(ax.xaxis)
         ax.grid(True, alpha=0.3)
+    _compare_legend(fig, runs, colours, styles_used)
+    return fig
+
+
+def _compare_legend(fig: Any, runs: Sequence[RunCurves], colours: list[Any], styles_used: set[str]) -> None:
+    """The runs' colours and the splits' line styles below the axes, and the title above."""
+    from matplotlib.lines import Line2D
+
     handles = [Line2D([], [], color=colour, linewidth=2.5) for colour in colours]
     labels = [legend_label(run.label, LABEL_LIMIT) for run in runs]
     handles += [Line2D([], [], color="#333333", linestyle=COMPARE_STYLES[s]) for s in SPLITS if s in styles_used]
@@ -492,7 +498,6 @@ def compare_figure(plt: Any, runs: Sequence[RunCurves]) -> Any:
     fig.suptitle(plain(title, 140), fontsize=10, y=1 - 0.08 / height, va="top")
     fig.legend(handles, labels, loc="lower center", ncol=columns, frameon=False)
     margins(fig, left=0.8, right=0.2, top=top, bottom=bottom, gap=0.85)
-    return fig
 
 
 def write_compare(runs: Sequence[RunCurves], path: str | Path, fmt: str) -> Path:

@@ -235,7 +235,7 @@ def _open_study(sweep: Sweep, parallel: bool) -> _Study:
         pruner=optuna.pruners.NopPruner(),  # pruning: in the worker
         study_name=sweep.name, direction=sweep.goal, load_if_exists=True,
     )
-    seed = sampler_seed(sweep.seed, len(study.get_trials(deepcopy=False)))
+    seed = sampler_seed(sweep.seed, len(_readable_trials(study, sweep.directory / STUDY_FILE)))
     if sweep.sampler == "grid":
         # the grid itself skips the points its study has run or is running
         study.sampler = _GridSampler({p.study_name: p.grid() for p in sweep.params}, seed=sweep.seed)
@@ -292,13 +292,9 @@ def _checked_trials(sweep: Sweep, study: _Study) -> list[Any]:
     dnn (a value of 1e308, a distribution that does not parse) never reaches results.csv or
     best.yaml, nor a trial's config."""
     path = sweep.directory / STUDY_FILE
-    try:
-        trials = study.study.get_trials(deepcopy=False)
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
-        raise DnnError(f"{path}: damaged or not a study dnn wrote ({type(exc).__name__}: {_first_line(exc)}); "
-                       "move it away to start the sweep afresh") from None
+    trials = _readable_trials(study.study, path)
     space = {p.study_name: p.distribution() for p in sweep.params}
-    tampered = f"the study was changed outside dnn: move it away to start the sweep afresh"
+    tampered = "the study was changed outside dnn: move it away to start the sweep afresh"
     for trial in trials:
         if set(trial.params) != set(space):
             raise DnnError(f"{path}: trial {trial.number} has the parameters {sorted(trial.params)}, not the sweep's "
@@ -313,12 +309,28 @@ def _checked_trials(sweep: Sweep, study: _Study) -> list[Any]:
     return trials
 
 
+def _readable_trials(study: Any, path: Path) -> list[Any]:
+    """The study's trials as Optuna reads them, or one line naming ``path`` when it cannot (a
+    value or a distribution that does not parse)."""
+    try:
+        return study.get_trials(deepcopy=False)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
+        raise DnnError(f"{path}: damaged or not a study dnn wrote ({type(exc).__name__}: {_first_line(exc)}); "
+                       "move it away to start the sweep afresh") from None
+
+
 def _value_agrees(sweep: Sweep, trial: Any) -> bool:
-    """A finished trial's value is finite and, where its run's metrics.json is there, the same."""
+    """A finished trial's value is finite and, where its run's metrics.json is there, the same;
+    with ``seeds: N``, the mean of its seeds' values, the first of them its run's."""
     if not _finite(trial.value):
         return False
     metrics = _read_metrics(sweep.directory / "trials" / str(trial.number)) or {}
     recorded = metrics.get(sweep.metric)
+    seed_values = trial.user_attrs.get("seed_values")
+    if isinstance(seed_values, list) and len(seed_values) > 1:
+        if not all(_finite(v) for v in seed_values) or float(np.mean(seed_values)) != trial.value:
+            return False
+        return not _finite(recorded) or recorded == seed_values[0]
     return not _finite(recorded) or recorded == trial.value
 
 
