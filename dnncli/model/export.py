@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from dnncli import __version__
 from dnncli.errors import DnnError
 from dnncli.files.atomic import write_with
 from dnncli.model.file import ModelBundle, scaling_text
+from dnncli.model.table_graph import ML_DOMAIN, ML_OPSET, decode_nodes, name_inputs, table_input_nodes, table_metadata
 from dnncli.terminal.display import shown
 
 # ONNX Runtime 1.13 and later (2022), onnxruntime-web and the mobile builds all run opset 17;
@@ -115,8 +117,10 @@ def _output_nodes(bundle: ModelBundle, onnx, AL: str) -> tuple[list, list, list]
     net = bundle.network
     elem = helper.np_dtype_to_tensor_dtype(net.dtype)
     if net.is_regression:
-        nodes = [helper.make_node("Identity", [AL], ["outputs"], name="outputs")]
-        return nodes, [], [helper.make_tensor_value_info("outputs", elem, ["N", net.layer_sizes[-1]])]
+        nodes, initializers = [helper.make_node("Identity", [AL], ["outputs"], name="outputs")], []
+        if bundle.encoder is not None:  # a table's target: back in its own units
+            nodes, initializers = decode_nodes(bundle.encoder, net.dtype, onnx, AL)
+        return nodes, initializers, [helper.make_tensor_value_info("outputs", elem, ["N", net.layer_sizes[-1]])]
     initializers = []
     if net.is_binary:  # both classes, as dnn predict reports them; p > threshold is class 1
         initializers = [
@@ -143,26 +147,39 @@ def _output_nodes(bundle: ModelBundle, onnx, AL: str) -> tuple[list, list, list]
     return nodes, initializers, outputs
 
 
+def _graph(bundle: ModelBundle, onnx):  # -> onnx.GraphProto
+    """The nodes from the raw input(s) to the outputs: an image model's one input, or a table
+    model's one per column."""
+    helper = onnx.helper
+    net = bundle.network
+    if bundle.encoder is None:
+        input_nodes, input_init, A0 = _input_nodes(bundle, onnx)
+    else:
+        input_nodes, input_init, A0 = table_input_nodes(bundle.encoder, net.dtype, onnx)
+    layer_nodes, layer_init, AL = _layer_nodes(bundle, onnx, A0)
+    output_nodes, output_init, outputs = _output_nodes(bundle, onnx, AL)
+    nodes, initializers = input_nodes + layer_nodes + output_nodes, input_init + layer_init + output_init
+    if bundle.encoder is None:
+        inputs = [helper.make_tensor_value_info(
+            INPUT_NAME, helper.np_dtype_to_tensor_dtype(np.dtype(bundle.input_dtype)), ["N", *bundle.input_shape]
+        )]
+        about = f"{bundle.input_dtype} examples (N, *{tuple(bundle.input_shape)}) as stored"
+    else:
+        inputs = name_inputs(bundle.encoder, nodes, initializers, onnx)
+        about = f"a table's {len(inputs)} columns, one input (N, 1) each"
+    return helper.make_graph(nodes, "dnn", inputs, outputs, initializer=initializers,
+                             doc_string=f"dnn {model_kind(bundle)} model: {about}")
+
+
 def onnx_model(bundle: ModelBundle):  # -> onnx.ModelProto
     """The model as an ONNX ``ModelProto``, checked by ``onnx.checker`` (nothing written)."""
     onnx = _onnx()
     helper = onnx.helper
-    input_nodes, input_init, A0 = _input_nodes(bundle, onnx)
-    layer_nodes, layer_init, AL = _layer_nodes(bundle, onnx, A0)
-    output_nodes, output_init, outputs = _output_nodes(bundle, onnx, AL)
-    raw = helper.make_tensor_value_info(
-        INPUT_NAME, helper.np_dtype_to_tensor_dtype(np.dtype(bundle.input_dtype)), ["N", *bundle.input_shape]
-    )
-    graph = helper.make_graph(
-        input_nodes + layer_nodes + output_nodes, "dnn", [raw], outputs,
-        initializer=input_init + layer_init + output_init,
-        doc_string=f"dnn {model_kind(bundle)} model: {bundle.input_dtype} examples (N, *{tuple(bundle.input_shape)}) as stored",
-    )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="dnn", producer_version=__version__,
-    )
+    graph = _graph(bundle, onnx)
+    opsets = [helper.make_opsetid("", OPSET)] + ([helper.make_opsetid(ML_DOMAIN, ML_OPSET)] if bundle.encoder is not None else [])
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="dnn", producer_version=__version__)
     model.ir_version = IR_VERSION
-    helper.set_model_props(model, metadata(bundle))
+    helper.set_model_props(model, metadata(bundle, [i.name for i in graph.input]))
     if model.ByteSize() > MAX_ONNX_BYTES:
         raise ExportError(
             f"{bundle.path or 'the model'}: its {bundle.network.n_params:,} parameters make an ONNX file over 2 GiB, "
@@ -191,17 +208,8 @@ def _sha256(path: Path | None) -> str | None:
     return digest.hexdigest()
 
 
-def metadata(bundle: ModelBundle) -> dict[str, str]:
-    """``metadata_props``: what a user of the file needs to feed it and to trust it."""
-    net = bundle.network
-    sources = bundle.data_sources or {}
-    train = sources.get("train") if isinstance(sources.get("train"), dict) else {}
-    props = {
-        "dnn_version": __version__,
-        "trained_with_dnn_version": bundle.tool_version,
-        "opset": str(OPSET),
-        "kind": model_kind(bundle),
-        "classes": json.dumps(None if net.is_regression else bundle.class_names),
+def _image_input(bundle: ModelBundle) -> dict[str, str]:
+    return {
         "input_name": INPUT_NAME,
         "input_shape": json.dumps(list(bundle.input_shape)),
         "input_dtype": bundle.input_dtype,
@@ -212,6 +220,36 @@ def metadata(bundle: ModelBundle) -> dict[str, str]:
         "input_divisor": repr(float(bundle.input_divisor)),
         "input_scaling": scaling_text(bundle),
         "input_resize": bundle.input_resize,
+    }
+
+
+def _dropped_columns(config: str) -> list[str] | None:
+    """The training config's ``data.drop`` (None when the config does not say)."""
+    try:
+        data = (yaml.safe_load(config) or {}).get("data") if config else None
+    except yaml.YAMLError:
+        return None
+    drop = data.get("drop") if isinstance(data, dict) else None
+    return [str(name) for name in drop] if isinstance(drop, list) else None
+
+
+def metadata(bundle: ModelBundle, input_names: list[str] | None = None) -> dict[str, str]:
+    """``metadata_props``: what a user of the file needs to feed it and to trust it;
+    ``input_names``: a table model's inputs, one per column."""
+    net = bundle.network
+    sources = bundle.data_sources or {}
+    train = sources.get("train") if isinstance(sources.get("train"), dict) else {}
+    if bundle.encoder is None:
+        inputs = _image_input(bundle)
+    else:
+        inputs = table_metadata(bundle.encoder, input_names or list(bundle.encoder.features), _dropped_columns(bundle.config))
+    props = {
+        "dnn_version": __version__,
+        "trained_with_dnn_version": bundle.tool_version,
+        "opset": str(OPSET),
+        "kind": model_kind(bundle),
+        "classes": json.dumps(None if net.is_regression else bundle.class_names),
+        **inputs,
         "dtype": str(net.dtype),
         "outputs": json.dumps(_output_names(bundle)),
         "layer_sizes": json.dumps(net.layer_sizes),
@@ -302,7 +340,8 @@ def read_onnx(path: str | Path):  # -> onnx.ModelProto
 
 def _metadata_value(key: str, value: str) -> Any:
     """A metadata value as dnn wrote it: JSON for the keys it wrote as JSON, else the text."""
-    if key in ("classes", "input_shape", "outputs", "layer_sizes", "activations", "data", "metrics"):
+    if key in ("classes", "input_shape", "outputs", "layer_sizes", "activations", "data", "metrics", "inputs",
+               "features", "dropped_columns", "target"):
         try:
             return json.loads(value)
         except (ValueError, RecursionError):
