@@ -352,8 +352,8 @@ def _metadata_value(key: str, value: str) -> Any:
 def _tensor_info(onnx, value_info) -> dict[str, Any]:
     tensor = value_info.type.tensor_type
     dims = [d.dim_param or d.dim_value for d in tensor.shape.dim]
-    try:
-        dtype = str(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type))
+    try:  # text is numpy's object; "string" says what to feed
+        dtype = "string" if tensor.elem_type == onnx.TensorProto.STRING else str(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type))
     except (KeyError, ValueError, TypeError):
         dtype = f"onnx type {tensor.elem_type}"
     return {"name": value_info.name, "dtype": dtype, "shape": dims}
@@ -381,13 +381,43 @@ def describe_onnx(path: str | Path) -> dict[str, Any]:
 
 
 # not in the metadata table: the config is shown as text (as for a model.h5), the records whole
-# only with --json, the opset as the graph states it
-_NOT_IN_TABLE = ("config", "data", "metrics", "opset")
+# only with --json, the opset as the graph states it, a table's columns in a table of their own
+_NOT_IN_TABLE = ("config", "data", "metrics", "opset", "inputs", "dropped_columns", "features")
+
+
+def _encoding_text(column: dict[str, Any]) -> str:
+    """How the graph encodes a column, as a table model's metadata records it."""
+    if column.get("kind") == "category" and isinstance(column.get("levels"), list):
+        levels = column["levels"]
+        known = sum(level is not None for level in levels)
+        return f"one-hot: {known} levels" + (" and missing" if None in levels else "") + "; an unseen level: zeros"
+    try:
+        text = f"gap: median {float(column['median']):.6g}; (x - {float(column['mean']):.6g}) / {float(column['scale']):.6g}"
+    except (KeyError, TypeError, ValueError):
+        return "?"
+    return text + ("; a missing indicator" if column.get("missing_indicator") is True else "")
+
+
+def _columns_table(metadata: dict[str, Any]) -> Any:  # -> rich Table or None
+    """A table model's inputs, one row per column (None when the metadata does not list them)."""
+    from rich.table import Table
+
+    columns = metadata.get("inputs")
+    if not isinstance(columns, list) or not all(isinstance(c, dict) for c in columns):
+        return None
+    dropped = metadata.get("dropped_columns")
+    caption = f"dropped: {', '.join(map(str, dropped))}" if isinstance(dropped, list) and dropped else None
+    table = Table(title="columns", title_justify="left", caption=shown(caption) if caption else None, caption_justify="left")
+    for heading in ("column", "input", "kind", "encoding"):
+        table.add_column(heading, overflow="fold")
+    for column in columns:
+        table.add_row(*(shown(str(column.get(key, ""))) for key in ("column", "input", "kind")), shown(_encoding_text(column)))
+    return table
 
 
 def onnx_tables(info: dict[str, Any]) -> list:  # -> rich renderables
-    """``describe_onnx``'s result as tables: the graph's inputs and outputs, then its metadata;
-    every name and value shown literally (a file may hold anything)."""
+    """``describe_onnx``'s result as tables: the graph's inputs and outputs, a table model's
+    columns, then its metadata; every name and value shown literally (a file may hold anything)."""
     from rich.table import Table
 
     graph = Table(title=shown(info["path"]), title_justify="left")
@@ -397,12 +427,13 @@ def onnx_tables(info: dict[str, Any]) -> list:  # -> rich renderables
         for tensor in info[side]:
             shape = str(tuple(tensor["shape"])).replace("'", "")
             graph.add_row(side[:-1], shown(tensor["name"]), shown(tensor["dtype"]), shown(shape))
+    columns = _columns_table(info["metadata"])
     about = Table(show_header=False, title="metadata", title_justify="left")
     about.add_column("key", style="bold")
     about.add_column("value", overflow="fold")
     about.add_row("producer", shown(info["producer"]))
     about.add_row("opset", shown(", ".join(f"{domain} {version}" for domain, version in info["opset"].items())))
     for key, value in info["metadata"].items():
-        if key not in _NOT_IN_TABLE:
+        if key not in _NOT_IN_TABLE or (key in ("inputs", "dropped_columns") and columns is None):
             about.add_row(shown(key), shown(value if isinstance(value, str) else json.dumps(value)))
-    return [graph, about]
+    return [graph, *([columns] if columns is not None else []), about]
