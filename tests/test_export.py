@@ -360,3 +360,150 @@ def test_the_config_schema_command_prints_the_schemas() -> None:
     assert config.returncode == 0 and json.loads(config.stdout) == json.loads(json.dumps(config_schema()))
     sweep = run_dnn("config", "schema", "--sweep")
     assert sweep.returncode == 0 and json.loads(sweep.stdout) == json.loads(json.dumps(sweep_schema()))
+
+
+# ---- table models ---------------------------------------------------------------------------
+
+
+def train_table(work: Path, name: str, task: str, dtype: str) -> Path:
+    """``dnn train`` on a demo table (numbers with gaps, a text category with gaps, an id and free
+    text dropped); the model file it wrote."""
+    from dnncli.data.demo_table import write_demo_table
+
+    rows = write_demo_table(work / f"{name}.csv", m=300, seed=0, task=task)
+    target = "sold" if task == "classification" else "price"
+    config = work / f"{name}.yaml"
+    config.write_text(json.dumps({
+        "name": name, "model": {"hidden": [6], "seed": 1},
+        "data": {"train": str(rows), "target": target, "drop": ["id", "note"], "test_range": [240, 300], "train_range": [0, 240]},
+        "training": {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 32, "epochs": 8, "dtype": dtype},
+        "output": {"dir": str(work / "runs"), "plot": "none"},
+    }))
+    result = run_dnn("train", str(config), "--quiet", cwd=work)
+    assert result.returncode == 0, result.stderr
+    return work / "runs" / name / "model.h5"
+
+
+def new_rows(path: Path, task: str) -> Path:
+    """Rows the models never saw, with what a table brings: gaps in every number column (``age``
+    had none in training), a category missing (empty, and ``NA`` as a CSV reader reads it), one
+    not seen in training, and the free text with commas, quotes and a line break."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    from dnncli.data.demo_table import demo_table
+
+    table = demo_table(m=40, seed=7, task=task)
+    district = table["district"].to_pylist()
+    district[:4] = ["downtown", None, "NA", "downtown"]
+    age = table["age"].to_pylist()
+    age[2] = None
+    table = table.set_column(table.schema.get_field_index("district"), "district", pa.array(district, pa.string()))
+    table = table.set_column(table.schema.get_field_index("age"), "age", pa.array(age, pa.int64()))
+    pa_csv.write_csv(table, path)
+    text = path.read_text().replace('"NA"', "NA")  # written unquoted, as a spreadsheet would
+    path.write_text(text)
+    return path
+
+
+def csv_columns(session: "ort.InferenceSession", path: Path) -> dict[str, np.ndarray]:
+    """The graph's inputs from a CSV file with Python's csv module alone, as the how-to shows:
+    numbers as float64 with NaN for an empty field, categories as text, (N, 1) each."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+
+    def column(i) -> np.ndarray:
+        values = [row[i.name] for row in rows]
+        if i.type == "tensor(double)":
+            return np.array([[float(v) if v else np.nan] for v in values])
+        return np.array([[v] for v in values], dtype=object)
+
+    return {i.name: column(i) for i in session.get_inputs()}
+
+
+@pytest.fixture(scope="module")
+def table_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    work = tmp_path_factory.mktemp("export_tables")
+    return {
+        "classification": train_table(work, "sold", "classification", "float64"),
+        "regression": train_table(work, "price", "regression", "float32"),
+    }
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_table_model_takes_the_raw_columns_and_gives_dnn_predicts_results(tmp_path: Path, table_models: dict, task: str) -> None:
+    model_path = table_models[task]
+    bundle = load_model(model_path)
+    out = tmp_path / "table.onnx"
+    written = run_dnn("export", str(model_path), "-o", str(out))
+    assert written.returncode == 0, written.stderr
+    rows = new_rows(tmp_path / "new.csv", task)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type, i.shape) for i in session.get_inputs()] == [
+        ("area", "tensor(double)", ["N", 1]), ("rooms", "tensor(double)", ["N", 1]),
+        ("age", "tensor(double)", ["N", 1]), ("district", "tensor(string)", ["N", 1]),
+    ]
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, csv_columns(session, rows))))
+    predicted = run_dnn("predict", str(rows), "--model", str(model_path), "--format", "jsonl", "--quiet")
+    assert predicted.returncode == 0, predicted.stderr
+    expected = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert len(expected) == 40
+    dtype = str(bundle.network.dtype)
+    tolerance = TOLERANCE[dtype]
+    if task == "regression":
+        assert dtype == "float32" and list(got) == ["outputs"] and got["outputs"].dtype == dtype
+        values = np.array([r["prediction"] for r in expected])
+        assert values.std() > 10_000  # in the target's units (dollars), not standardized
+        np.testing.assert_allclose(got["outputs"][:, 0], values, rtol=tolerance, atol=0)
+        return
+    classes = bundle.class_names
+    assert dtype == "float64" and classes == ["no", "yes"]
+    np.testing.assert_allclose(got["probabilities"], [[r[f"p_{c}"] for c in classes] for r in expected], rtol=0, atol=tolerance)
+    assert [classes[k] for k in got["label"]] == [r["class"] for r in expected]
+    assert len(set(got["label"].tolist())) == 2
+
+
+def test_a_table_models_file_states_its_columns_and_info_lists_them(tmp_path: Path, table_models: dict) -> None:
+    bundle = load_model(table_models["classification"])
+    out = export_onnx(bundle, tmp_path / "table.onnx")
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model, full_check=True)
+    assert sorted((o.domain, o.version) for o in model.opset_import) == [("", OPSET), ("ai.onnx.ml", 3)]
+    info = describe_onnx(out)
+    meta = info["metadata"]
+    assert meta["input_kind"] == "table" and meta["opset"] == str(OPSET) and meta["dropped_columns"] == ["id", "note"]
+    inputs = {c["column"]: c for c in meta["inputs"]}
+    assert [(c, inputs[c]["kind"], inputs[c]["input"]) for c in inputs] == [
+        ("area", "number", "area"), ("rooms", "number", "rooms"), ("age", "number", "age"), ("district", "category", "district")]
+    assert inputs["district"]["levels"] == ["harbour", "hills", "old town", "riverside", None]
+    assert inputs["area"]["missing_indicator"] and not inputs["age"]["missing_indicator"]
+    assert meta["features"] == bundle.encoder.feature_names and meta["classes"] == ["no", "yes"]
+    assert meta["target"] == {"name": "sold", "task": "classification"}
+    assert "input_shape" not in meta and "input_divisor" not in meta
+    shown = run_dnn("info", str(out))
+    assert shown.returncode == 0, shown.stderr
+    for fragment in ("columns", "district", "category", "4 levels and missing", "area", "median", "dropped", "id, note"):
+        assert fragment in shown.stdout, fragment
+
+
+def test_a_column_named_as_an_output_gets_an_input_of_its_own(tmp_path: Path, table_models: dict) -> None:
+    """A column called ``label`` (or ``W1``, or anything the graph names inside) would clash: its
+    input is ``label_input``, the metadata says so, and the graph still computes the same."""
+    from dnncli.data.encoding import TableEncoder
+
+    bundle = load_model(table_models["classification"])
+    renamed = json.loads(json.dumps(bundle.encoder.to_dict()).replace('"area"', '"label"').replace('"age"', '"W1"'))
+    rows = new_rows(tmp_path / "new.csv", "classification")
+    session = ort.InferenceSession(str(export_onnx(bundle, tmp_path / "original.onnx")), providers=["CPUExecutionProvider"])
+    expected = session.run(["probabilities"], csv_columns(session, rows))[0]
+    bundle.encoder = TableEncoder.from_dict(renamed)
+    out = export_onnx(bundle, tmp_path / "renamed.onnx")
+    meta = describe_onnx(out)["metadata"]
+    assert [(c["column"], c["input"]) for c in meta["inputs"]] == [
+        ("label", "label_input"), ("rooms", "rooms"), ("W1", "W1_input"), ("district", "district")]
+    renamed_session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    feed = csv_columns(session, rows)
+    feed = {{"area": "label_input", "age": "W1_input"}.get(name, name): values for name, values in feed.items()}
+    np.testing.assert_array_equal(renamed_session.run(["probabilities"], feed)[0], expected)

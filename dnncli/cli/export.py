@@ -24,8 +24,9 @@ def export(
     [bold]Example:[/bold] dnn export runs/mnist -o mnist.onnx
 
     The graph takes the examples as stored ((N, height, width[, channels]) uint8 pixels for image
-    sets) and gives what dnn predict gives: the probabilities and the label, or a regression's
-    values. Needs the onnx extra: pip install -e '.[onnx]' from a clone.
+    sets; a table model: one (N, 1) input per column, float64 with NaN for a gap or text) and gives
+    what dnn predict gives: the probabilities and the label, or a regression's values. Needs the
+    onnx extra: pip install -e '.[onnx]' from a clone.
     """
     bundle = load_chosen_model(model)  # a model that fails its checks is refused before anything is written
     typer.echo(str(export_onnx(bundle, output, force=force)))

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from dnncli import __version__
 from dnncli.errors import DnnError
 from dnncli.files.atomic import write_with
 from dnncli.model.file import ModelBundle, scaling_text
+from dnncli.model.table_graph import ML_DOMAIN, ML_OPSET, decode_nodes, name_inputs, table_input_nodes, table_metadata
 from dnncli.terminal.display import shown
 
 # ONNX Runtime 1.13 and later (2022), onnxruntime-web and the mobile builds all run opset 17;
@@ -115,8 +117,10 @@ def _output_nodes(bundle: ModelBundle, onnx, AL: str) -> tuple[list, list, list]
     net = bundle.network
     elem = helper.np_dtype_to_tensor_dtype(net.dtype)
     if net.is_regression:
-        nodes = [helper.make_node("Identity", [AL], ["outputs"], name="outputs")]
-        return nodes, [], [helper.make_tensor_value_info("outputs", elem, ["N", net.layer_sizes[-1]])]
+        nodes, initializers = [helper.make_node("Identity", [AL], ["outputs"], name="outputs")], []
+        if bundle.encoder is not None:  # a table's target: back in its own units
+            nodes, initializers = decode_nodes(bundle.encoder, net.dtype, onnx, AL)
+        return nodes, initializers, [helper.make_tensor_value_info("outputs", elem, ["N", net.layer_sizes[-1]])]
     initializers = []
     if net.is_binary:  # both classes, as dnn predict reports them; p > threshold is class 1
         initializers = [
@@ -143,26 +147,39 @@ def _output_nodes(bundle: ModelBundle, onnx, AL: str) -> tuple[list, list, list]
     return nodes, initializers, outputs
 
 
+def _graph(bundle: ModelBundle, onnx):  # -> onnx.GraphProto
+    """The nodes from the raw input(s) to the outputs: an image model's one input, or a table
+    model's one per column."""
+    helper = onnx.helper
+    net = bundle.network
+    if bundle.encoder is None:
+        input_nodes, input_init, A0 = _input_nodes(bundle, onnx)
+    else:
+        input_nodes, input_init, A0 = table_input_nodes(bundle.encoder, net.dtype, onnx)
+    layer_nodes, layer_init, AL = _layer_nodes(bundle, onnx, A0)
+    output_nodes, output_init, outputs = _output_nodes(bundle, onnx, AL)
+    nodes, initializers = input_nodes + layer_nodes + output_nodes, input_init + layer_init + output_init
+    if bundle.encoder is None:
+        inputs = [helper.make_tensor_value_info(
+            INPUT_NAME, helper.np_dtype_to_tensor_dtype(np.dtype(bundle.input_dtype)), ["N", *bundle.input_shape]
+        )]
+        about = f"{bundle.input_dtype} examples (N, *{tuple(bundle.input_shape)}) as stored"
+    else:
+        inputs = name_inputs(bundle.encoder, nodes, initializers, onnx)
+        about = f"a table's {len(inputs)} columns, one input (N, 1) each"
+    return helper.make_graph(nodes, "dnn", inputs, outputs, initializer=initializers,
+                             doc_string=f"dnn {model_kind(bundle)} model: {about}")
+
+
 def onnx_model(bundle: ModelBundle):  # -> onnx.ModelProto
     """The model as an ONNX ``ModelProto``, checked by ``onnx.checker`` (nothing written)."""
     onnx = _onnx()
     helper = onnx.helper
-    input_nodes, input_init, A0 = _input_nodes(bundle, onnx)
-    layer_nodes, layer_init, AL = _layer_nodes(bundle, onnx, A0)
-    output_nodes, output_init, outputs = _output_nodes(bundle, onnx, AL)
-    raw = helper.make_tensor_value_info(
-        INPUT_NAME, helper.np_dtype_to_tensor_dtype(np.dtype(bundle.input_dtype)), ["N", *bundle.input_shape]
-    )
-    graph = helper.make_graph(
-        input_nodes + layer_nodes + output_nodes, "dnn", [raw], outputs,
-        initializer=input_init + layer_init + output_init,
-        doc_string=f"dnn {model_kind(bundle)} model: {bundle.input_dtype} examples (N, *{tuple(bundle.input_shape)}) as stored",
-    )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="dnn", producer_version=__version__,
-    )
+    graph = _graph(bundle, onnx)
+    opsets = [helper.make_opsetid("", OPSET)] + ([helper.make_opsetid(ML_DOMAIN, ML_OPSET)] if bundle.encoder is not None else [])
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="dnn", producer_version=__version__)
     model.ir_version = IR_VERSION
-    helper.set_model_props(model, metadata(bundle))
+    helper.set_model_props(model, metadata(bundle, [i.name for i in graph.input]))
     if model.ByteSize() > MAX_ONNX_BYTES:
         raise ExportError(
             f"{bundle.path or 'the model'}: its {bundle.network.n_params:,} parameters make an ONNX file over 2 GiB, "
@@ -191,17 +208,8 @@ def _sha256(path: Path | None) -> str | None:
     return digest.hexdigest()
 
 
-def metadata(bundle: ModelBundle) -> dict[str, str]:
-    """``metadata_props``: what a user of the file needs to feed it and to trust it."""
-    net = bundle.network
-    sources = bundle.data_sources or {}
-    train = sources.get("train") if isinstance(sources.get("train"), dict) else {}
-    props = {
-        "dnn_version": __version__,
-        "trained_with_dnn_version": bundle.tool_version,
-        "opset": str(OPSET),
-        "kind": model_kind(bundle),
-        "classes": json.dumps(None if net.is_regression else bundle.class_names),
+def _image_input(bundle: ModelBundle) -> dict[str, str]:
+    return {
         "input_name": INPUT_NAME,
         "input_shape": json.dumps(list(bundle.input_shape)),
         "input_dtype": bundle.input_dtype,
@@ -212,6 +220,36 @@ def metadata(bundle: ModelBundle) -> dict[str, str]:
         "input_divisor": repr(float(bundle.input_divisor)),
         "input_scaling": scaling_text(bundle),
         "input_resize": bundle.input_resize,
+    }
+
+
+def _dropped_columns(config: str) -> list[str] | None:
+    """The training config's ``data.drop`` (None when the config does not say)."""
+    try:
+        data = (yaml.safe_load(config) or {}).get("data") if config else None
+    except yaml.YAMLError:
+        return None
+    drop = data.get("drop") if isinstance(data, dict) else None
+    return [str(name) for name in drop] if isinstance(drop, list) else None
+
+
+def metadata(bundle: ModelBundle, input_names: list[str] | None = None) -> dict[str, str]:
+    """``metadata_props``: what a user of the file needs to feed it and to trust it;
+    ``input_names``: a table model's inputs, one per column."""
+    net = bundle.network
+    sources = bundle.data_sources or {}
+    train = sources.get("train") if isinstance(sources.get("train"), dict) else {}
+    if bundle.encoder is None:
+        inputs = _image_input(bundle)
+    else:
+        inputs = table_metadata(bundle.encoder, input_names or list(bundle.encoder.features), _dropped_columns(bundle.config))
+    props = {
+        "dnn_version": __version__,
+        "trained_with_dnn_version": bundle.tool_version,
+        "opset": str(OPSET),
+        "kind": model_kind(bundle),
+        "classes": json.dumps(None if net.is_regression else bundle.class_names),
+        **inputs,
         "dtype": str(net.dtype),
         "outputs": json.dumps(_output_names(bundle)),
         "layer_sizes": json.dumps(net.layer_sizes),
@@ -302,7 +340,8 @@ def read_onnx(path: str | Path):  # -> onnx.ModelProto
 
 def _metadata_value(key: str, value: str) -> Any:
     """A metadata value as dnn wrote it: JSON for the keys it wrote as JSON, else the text."""
-    if key in ("classes", "input_shape", "outputs", "layer_sizes", "activations", "data", "metrics"):
+    if key in ("classes", "input_shape", "outputs", "layer_sizes", "activations", "data", "metrics", "inputs",
+               "features", "dropped_columns", "target"):
         try:
             return json.loads(value)
         except (ValueError, RecursionError):
@@ -313,8 +352,8 @@ def _metadata_value(key: str, value: str) -> Any:
 def _tensor_info(onnx, value_info) -> dict[str, Any]:
     tensor = value_info.type.tensor_type
     dims = [d.dim_param or d.dim_value for d in tensor.shape.dim]
-    try:
-        dtype = str(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type))
+    try:  # text is numpy's object; "string" says what to feed
+        dtype = "string" if tensor.elem_type == onnx.TensorProto.STRING else str(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type))
     except (KeyError, ValueError, TypeError):
         dtype = f"onnx type {tensor.elem_type}"
     return {"name": value_info.name, "dtype": dtype, "shape": dims}
@@ -342,13 +381,43 @@ def describe_onnx(path: str | Path) -> dict[str, Any]:
 
 
 # not in the metadata table: the config is shown as text (as for a model.h5), the records whole
-# only with --json, the opset as the graph states it
-_NOT_IN_TABLE = ("config", "data", "metrics", "opset")
+# only with --json, the opset as the graph states it, a table's columns in a table of their own
+_NOT_IN_TABLE = ("config", "data", "metrics", "opset", "inputs", "dropped_columns", "features")
+
+
+def _encoding_text(column: dict[str, Any]) -> str:
+    """How the graph encodes a column, as a table model's metadata records it."""
+    if column.get("kind") == "category" and isinstance(column.get("levels"), list):
+        levels = column["levels"]
+        known = sum(level is not None for level in levels)
+        return f"one-hot: {known} levels" + (" and missing" if None in levels else "") + "; an unseen level: zeros"
+    try:
+        text = f"gap: median {float(column['median']):.6g}; (x - {float(column['mean']):.6g}) / {float(column['scale']):.6g}"
+    except (KeyError, TypeError, ValueError):
+        return "?"
+    return text + ("; a missing indicator" if column.get("missing_indicator") is True else "")
+
+
+def _columns_table(metadata: dict[str, Any]) -> Any:  # -> rich Table or None
+    """A table model's inputs, one row per column (None when the metadata does not list them)."""
+    from rich.table import Table
+
+    columns = metadata.get("inputs")
+    if not isinstance(columns, list) or not all(isinstance(c, dict) for c in columns):
+        return None
+    dropped = metadata.get("dropped_columns")
+    caption = f"dropped: {', '.join(map(str, dropped))}" if isinstance(dropped, list) and dropped else None
+    table = Table(title="columns", title_justify="left", caption=shown(caption) if caption else None, caption_justify="left")
+    for heading in ("column", "input", "kind", "encoding"):
+        table.add_column(heading, overflow="fold")
+    for column in columns:
+        table.add_row(*(shown(str(column.get(key, ""))) for key in ("column", "input", "kind")), shown(_encoding_text(column)))
+    return table
 
 
 def onnx_tables(info: dict[str, Any]) -> list:  # -> rich renderables
-    """``describe_onnx``'s result as tables: the graph's inputs and outputs, then its metadata;
-    every name and value shown literally (a file may hold anything)."""
+    """``describe_onnx``'s result as tables: the graph's inputs and outputs, a table model's
+    columns, then its metadata; every name and value shown literally (a file may hold anything)."""
     from rich.table import Table
 
     graph = Table(title=shown(info["path"]), title_justify="left")
@@ -358,12 +427,13 @@ def onnx_tables(info: dict[str, Any]) -> list:  # -> rich renderables
         for tensor in info[side]:
             shape = str(tuple(tensor["shape"])).replace("'", "")
             graph.add_row(side[:-1], shown(tensor["name"]), shown(tensor["dtype"]), shown(shape))
+    columns = _columns_table(info["metadata"])
     about = Table(show_header=False, title="metadata", title_justify="left")
     about.add_column("key", style="bold")
     about.add_column("value", overflow="fold")
     about.add_row("producer", shown(info["producer"]))
     about.add_row("opset", shown(", ".join(f"{domain} {version}" for domain, version in info["opset"].items())))
     for key, value in info["metadata"].items():
-        if key not in _NOT_IN_TABLE:
+        if key not in _NOT_IN_TABLE or (key in ("inputs", "dropped_columns") and columns is None):
             about.add_row(shown(key), shown(value if isinstance(value, str) else json.dumps(value)))
-    return [graph, about]
+    return [graph, *([columns] if columns is not None else []), about]
