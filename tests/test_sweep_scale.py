@@ -112,3 +112,50 @@ def test_a_sweep_over_m_and_the_network_draws_the_scale_picture(tmp_path: Path, 
     assert drawn[1] == expected
     assert list(drawn[1]) == ["2", "16, 16"]  # the space's order
     assert all(len(points) == 2 for points in expected.values())
+
+
+def test_train_range_gives_m_and_other_keys_keep_the_best_trial(tmp_path: Path, prices: tuple[Path, Path]) -> None:
+    """m is a range's stop - start; with another key swept, a point is the best of its trials."""
+    from dnncli.sweep.results import TrialRecord
+    from dnncli.sweep.scale import has_scale, scale_lines
+    from dnncli.sweep.spec import load_sweep
+
+    path = tmp_path / "ranges.yaml"
+    path.write_text(
+        f"""base: {write_config(tmp_path, *prices)}
+metric: test_rmse
+sampler: grid
+space:
+  data.train_range: {{choice: [[0, 100], [50, 250]]}}
+  model.hidden: {{choice: [[2], [16, 16]]}}
+  training.learning_rate: {{choice: [0.01, 0.1]}}
+"""
+    )
+    sweep = load_sweep(path)
+    assert has_scale(sweep)
+    points = [(a, h, r) for a in ([0, 100], [50, 250]) for h in ([2], [16, 16]) for r in (0.01, 0.1)]
+    rmses = [1000.0, 1500.0, 3000.0, 2500.0, 5000.0, 5500.0, 7000.0, 6500.0]
+    records = []
+    for number, ((start_stop, hidden, rate), rmse) in enumerate(zip(points, rmses)):
+        params = {"data.train_range": start_stop, "model.hidden": hidden, "training.learning_rate": rate}
+        records.append(TrialRecord(number, "complete", params, "", rmse, {"test_rmse": rmse}))
+    records.append(TrialRecord(99, "failed", records[0].params, "", None, None, error="diverged"))
+    score, lines = scale_lines(sweep, records)
+    assert score == "test_rmse"
+    # each point is the lower RMSE of its two learning rates; the failed trial is left out
+    assert lines == {"2": [(100.0, 1000.0), (200.0, 5000.0)], "16, 16": [(100.0, 2500.0), (200.0, 6500.0)]}
+
+
+def test_rmse_metrics_are_a_tables(tmp_path: Path, prices: tuple[Path, Path]) -> None:
+    from dnncli.errors import ConfigError
+    from dnncli.sweep.spec import load_sweep
+
+    h5 = tmp_path / "prices.h5"
+    h5.write_bytes(b"")
+    config = tmp_path / "h5.yaml"
+    config.write_text(json.dumps({"model": {"hidden": [2], "output_activation": "linear"},
+                                  "data": {"train": str(h5), "test": str(h5)}}))
+    path = tmp_path / "rmse.yaml"
+    path.write_text(f"base: {config}\nmetric: test_rmse\nsampler: grid\nspace:\n  model.hidden: {{choice: [[2], [3]]}}\n")
+    with pytest.raises(ConfigError, match="test_rmse is a table's regression score.*test_mae or test_r2"):
+        load_sweep(path)
