@@ -63,10 +63,16 @@ def test_every_shipped_sweep_file_is_valid(path: Path, tmp_path: Path, monkeypat
     # as a user runs it: from a project directory with configs/ and the data in datasets/
     (tmp_path / "configs").symlink_to(CONFIGS)
     (tmp_path / "datasets").mkdir()
-    (tmp_path / "datasets" / "football2d.h5").symlink_to(shared_file("football2d.h5"))
+    for name in ("football2d.h5", "housing_train.csv", "housing_test.csv"):
+        (tmp_path / "datasets" / name).symlink_to(shared_file(name))
     monkeypatch.chdir(tmp_path)
     sweep = load_sweep(Path("configs/sweeps") / path.name)
-    assert (sweep.name, sweep.base_config.name, sweep.metric, sweep.trials) == ("football", "football", "val_accuracy", 16)
+    expected = {
+        "football.yaml": ("football", "football", "val_accuracy", 16),
+        # 7 training-set sizes x 3 networks: the scale picture's grid
+        "housing_scale.yaml": ("housing_scale", "housing", "test_rmse", 21),
+    }
+    assert (sweep.name, sweep.base_config.name, sweep.metric, sweep.trials) == expected[path.name]
 
 
 def test_friendlier_forms(tmp_path: Path) -> None:

@@ -144,6 +144,8 @@ def test_a_grid_with_two_jobs_equals_the_same_configs_trained_one_by_one(grid_sw
     assert best_config.training.learning_rate == best["params"]["training.learning_rate"]
     assert best_config.training.l2_lambda == best["params"]["training.l2_lambda"]
     assert (sweep_dir / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # neither a training-set size nor a network size in the space: no scale picture
+    assert not (sweep_dir / "scale.png").exists()
     assert "Traceback" not in grid_sweep["stderr"]
 
 

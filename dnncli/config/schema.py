@@ -141,6 +141,12 @@ class DataConfig(_Section):
         default=None,
         description="[start, stop]: test on these examples; without data.test, of the training file.",
     )
+    train_size: int | None = Field(
+        default=None, ge=1,
+        description="Train on this many of the training examples (after train_range and the validation "
+        "hold-out), drawn at random with the run's seed; a smaller size takes a subset of a larger one's "
+        "examples. The course's training-set size m, for a learning curve (a sweep's scale picture).",
+    )
     validation: str | None = Field(
         default=None, description="HDF5 file with a validation set, a folder of images, or a table."
     )

@@ -62,6 +62,19 @@ def hold_out(dataset: Dataset, fraction: float, rng: np.random.Generator) -> tup
     )
 
 
+def draw_examples(dataset: Dataset, size: int, rng: np.random.Generator, key: str) -> Dataset:
+    """``size`` of the examples, drawn at random, in the file's order; ``key`` names the config key
+    in errors. The same generator state draws nested sets: a smaller size's examples are the first
+    of the same permutation as a larger one's."""
+    if size > dataset.m:
+        raise DataError(
+            f"{dataset.source}: {key} = {size} but there are {dataset.m} training examples "
+            f"(after data.train_range and data.validation_fraction); give at most {dataset.m}"
+        )
+    chosen = np.sort(rng.permutation(dataset.m)[:size])
+    return subset(dataset, chosen, dataset.source)
+
+
 def stratified_split(
     labels: np.ndarray | None, m: int, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_da
 from dnncli.data.image_cache import load_image_folder, options_for_shape
 from dnncli.data.image_import import ImportOptions
 from dnncli.data.images import DEFAULT_RESIZE
-from dnncli.data.splits import Part, check_disjoint, file_digest, hold_out, take_range
+from dnncli.data.splits import Part, check_disjoint, draw_examples, file_digest, hold_out, take_range
 from dnncli.data.tables import is_table, open_table, read_table
 from dnncli.errors import ConfigError, DataError
 from dnncli.network.model import Network
@@ -475,11 +475,17 @@ class _Parts(NamedTuple):
 
 def _held_out(config: Config, train_range: Dataset, split_rng: np.random.Generator) -> tuple[Dataset, Dataset | None]:
     """The training examples, and the validation examples ``data.validation_fraction`` holds out
-    of the training range (a seeded draw: :func:`dnncli.data.splits.hold_out`), if any."""
+    of the training range (a seeded draw: :func:`dnncli.data.splits.hold_out`), if any; with
+    ``data.train_size``, that many of the training examples (a seeded draw)."""
     fraction = config.data.validation_fraction
-    if fraction is None or config.data.validation:
-        return train_range, None
-    return hold_out(train_range, fraction, split_rng)
+    train_set, held_out = train_range, None
+    if fraction is not None and not config.data.validation:
+        train_set, held_out = hold_out(train_range, fraction, split_rng)
+    if config.data.train_size is not None:
+        # drawn after the hold-out, from the same generator: the validation rows stay those of the full
+        # run, and every size's rows are the first of one permutation (a smaller m a subset of a larger)
+        train_set = draw_examples(train_set, config.data.train_size, split_rng, "data.train_size")
+    return train_set, held_out
 
 
 def _placement(config: Config, layers: list[int], train_set: Dataset, budget: int) -> resources.InputPlacement:

@@ -49,6 +49,7 @@ from dnncli.sweep import results
 from dnncli.sweep.cluster import DaskWorkers
 from dnncli.sweep.local import LocalWorkers
 from dnncli.sweep.results import TrialRecord
+from dnncli.sweep.scale import write_scale
 from dnncli.sweep.shipping import data_key, read_for_shipping, remove_incoming_leftovers
 from dnncli.sweep.spec import Sweep
 from dnncli.sweep.trial import TrialRequest, TrialResult
@@ -534,6 +535,9 @@ class _Driver:
         best = results.best_record(sweep, ordered)
         importance = parameter_importance(self.study.study, sweep)
         files = results.write_all(sweep, ordered, best, importance)
+        drawn = write_scale(sweep, ordered)
+        if drawn is not None:
+            files.append(drawn[0])
         if stop.error is not None:
             raise DnnError(f"{stop.error} (the sweep stopped; fix the cause, then rerun the same command)")
         if stop.signum is not None:

@@ -48,6 +48,7 @@ from dnncli.config import (
     validate_config,
 )
 from dnncli.config.messages import loc_text
+from dnncli.data.tables import is_table
 from dnncli.errors import ConfigError, DataError
 
 # metric -> the goal it has unless the sweep file says otherwise
@@ -64,6 +65,10 @@ METRIC_GOALS: dict[str, str] = {
     "val_mae": "minimize",
     "test_mae": "minimize",
     "train_mae": "minimize",
+    # a table's regression: in the target's units
+    "val_rmse": "minimize",
+    "test_rmse": "minimize",
+    "train_rmse": "minimize",
 }
 # metric -> its column in the history rows recorded while training (what a pruner watches)
 HISTORY_COLUMNS = {
@@ -457,7 +462,13 @@ def _check_metric(metric: str, config: Config, source: Path) -> None:
     if metric.startswith("test_") and data.test is None and data.test_range is None:
         raise ConfigError(f"{source}: metric.name = {metric} needs a test set (data.test) in the base config")
     output = config.model.activations[-1] if config.model.activations else config.model.output_activation
-    regression_metric = metric.endswith(("_r2", "_mae"))
+    regression_metric = metric.endswith(("_r2", "_mae", "_rmse"))
+    if metric.endswith("_rmse") and not is_table(data.train):
+        raise ConfigError(
+            f"{source}: metric.name = {metric} is a table's regression score (in the target's units); "
+            f"the base config trains on {data.train}: choose {metric.replace('_rmse', '_mae')} or "
+            f"{metric.replace('_rmse', '_r2')}"
+        )
     if output is not None and regression_metric != (output == "linear"):
         kind = "a regression (linear output)" if output == "linear" else "a classifier"
         raise ConfigError(f"{source}: metric.name = {metric} does not apply to {kind}")
