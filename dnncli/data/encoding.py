@@ -120,13 +120,15 @@ class EncodedTable:
 Column = pa.Array | pa.ChunkedArray
 
 
-def _plain(column: Column) -> Column:
+def plain_column(column: Column) -> Column:
+    """A dictionary-encoded column as its plain values (pyarrow reads repeated text that way)."""
     return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
-def _is_number_type(kind: pa.DataType) -> bool:
+def is_number_type(kind: pa.DataType) -> bool:
+    """Whether a column of ``kind`` holds numbers (an all-missing column counts as numbers)."""
     if pa.types.is_dictionary(kind):
-        return _is_number_type(kind.value_type)
+        return is_number_type(kind.value_type)
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) \
         or pa.types.is_decimal(kind) or pa.types.is_null(kind)
 
@@ -138,8 +140,8 @@ def _where(source: str, row: int, column: str) -> str:
 def _numbers(column: Column, name: str, source: str, first_row: int) -> np.ndarray:
     """The column as float64, NaN where a value is missing; text must read as numbers, and no
     value may be infinite (one line naming the first bad row)."""
-    column = _plain(column)
-    if not _is_number_type(column.type):
+    column = plain_column(column)
+    if not is_number_type(column.type):
         text = pc.cast(column, pa.string())
         readable = pc.match_substring_regex(text, NUMBER_PATTERN)
         bad = pc.and_(pc.invert(readable), pc.is_valid(text))
@@ -158,7 +160,7 @@ def _numbers(column: Column, name: str, source: str, first_row: int) -> np.ndarr
 
 def _texts(column: Column) -> Column:
     """A category or class column as text (numbers as pyarrow writes them: 3.0 as "3")."""
-    return pc.cast(_plain(column), pa.string())
+    return pc.cast(plain_column(column), pa.string())
 
 
 # ---- choosing the columns -------------------------------------------------------------------
@@ -190,7 +192,7 @@ def _choose(names: Sequence[str], types: Sequence[pa.DataType], options: TableOp
         if stray:
             raise DataError(f"column '{printable(stray[0])}' is in data.categorical but is not a feature")
         return chosen, set(options.categorical)
-    return chosen, {n for n in chosen if not _is_number_type(kinds[n])}
+    return chosen, {n for n in chosen if not is_number_type(kinds[n])}
 
 
 # ---- learning ---------------------------------------------------------------------------------
@@ -233,9 +235,9 @@ def _learn_levels(name: str, text: Column, source: str) -> CategoryColumn:
 def _task(column: Column, task: str) -> str:
     if task != "auto":
         return task
-    if not _is_number_type(column.type) or pa.types.is_boolean(_plain(column).type):
+    if not is_number_type(column.type) or pa.types.is_boolean(plain_column(column).type):
         return "classification"
-    values = pc.cast(_plain(column), pa.float64())
+    values = pc.cast(plain_column(column), pa.float64())
     whole = pc.all(pc.equal(values, pc.round(values))).as_py()
     few = pc.count_distinct(values).as_py() <= MAX_AUTO_CLASSES
     return "classification" if whole and few else "regression"
@@ -262,7 +264,7 @@ def _learn_target(column: Column, name: str, task: str, source: str, warnings: l
 
 
 def _classes(column: Column, name: str, source: str) -> tuple[str, ...]:
-    distinct = pc.unique(_plain(column))
+    distinct = pc.unique(plain_column(column))
     if len(distinct) > MAX_LEVELS:
         raise DataError(f"{printable(source)}: the target '{printable(name)}' has {len(distinct):,} different values, more than {MAX_LEVELS:,} classes")
     if len(distinct) < 2:
@@ -517,8 +519,8 @@ class _TargetStream:
     def add(self, column: Column, name: str, path: str, first_row: int) -> None:
         if column.null_count and self.first_missing is None:
             self.first_missing = first_row + pc.index(pc.is_null(column), True).as_py() + 1
-        column = pc.drop_null(_plain(column))
-        self.is_number = self.is_number and _is_number_type(column.type) and not pa.types.is_boolean(column.type)
+        column = pc.drop_null(plain_column(column))
+        self.is_number = self.is_number and is_number_type(column.type) and not pa.types.is_boolean(column.type)
         if self.is_number:
             values = _numbers(column, name, path, first_row)
             self.moments.add(values)

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from dnncli.compute.resources import memory_budget_bytes
 from dnncli.data.encoding import MAX_AUTO_CLASSES, MAX_LEVELS, TASKS
 from dnncli.data.folders import scan_folder
+from dnncli.data.encoding import plain_column
 from dnncli.data.images import RASTER_FORMATS
 from dnncli.data.tables import TableFile, is_table, iter_batches, open_table, read_table
 from dnncli.files.hdf5safe import check_dataset_storage, check_link, check_storage, link_type, open_hdf5
@@ -314,10 +315,6 @@ def _is_number(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or pa.types.is_decimal(kind)
 
 
-def _plain(column: pa.Array) -> pa.Array:
-    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
-
-
 @dataclass
 class _ColumnSummary:
     """What the batches seen so far tell of one column: missing values, and the count, sum,
@@ -336,7 +333,7 @@ class _ColumnSummary:
     counts: Counter | None = field(default_factory=Counter)
 
     def add(self, column: pa.Array) -> None:
-        column = _plain(column)
+        column = plain_column(column)
         self.dtype = self.dtype or str(column.type)
         self.missing += column.null_count
         if pa.types.is_null(column.type):
@@ -454,8 +451,8 @@ def describe_table(path: str | Path, target: str | None = None, task: str = "aut
         rows += batch.num_rows
         for name, column in zip(batch.column_names, batch.columns):
             summaries[name].add(column)
-        if target is not None and _is_number(_plain(batch[target]).type):
-            values = pc.cast(_plain(batch[target]), pa.float64()).to_numpy(zero_copy_only=False)
+        if target is not None and _is_number(plain_column(batch[target]).type):
+            values = pc.cast(plain_column(batch[target]), pa.float64()).to_numpy(zero_copy_only=False)
             target_values.append(values[np.isfinite(values)])
     columns = [summaries[name].as_dict(rows) for name in source.columns]
     distribution = None

@@ -22,6 +22,7 @@ from dnncli.data.folders import FOLLOW_HINT, link_outside
 from dnncli.data.images import DEFAULT_MAX_PIXELS, image_extensions, image_mode, images_to_columns, load_image
 from dnncli.errors import ConfigError, DataError, DnnError
 from dnncli.model.file import ModelBundle, default_choice, load_chosen_model, model_line
+from dnncli.model.records import stream_records
 from dnncli.model.table_rows import RowPrediction, is_table_model, predict_rows, read_rows, rows_table, write_row_predictions
 from dnncli.terminal.display import csv_text, shown
 
@@ -269,25 +270,12 @@ def write_predictions(
 ) -> PredictOutcome:
     """csv and jsonl rows written to ``out`` as each file is predicted, json at the end, table
     rows returned; each failure's message to ``on_failure`` as it comes."""
-    kept, failures, total = [], 0, 0
-    if output_format == "csv":
-        out.write(csv_header_line(bundle))
-    for record in records:
-        total += 1
-        if isinstance(record, Failure):
-            failures += 1
-            on_failure(record.message)
-        elif output_format == "csv":
-            out.write(csv_row(record))
-        elif output_format == "jsonl":
-            out.write(jsonl_row(record))
-        else:
-            kept.append(record)
-    if output_format == "json":
-        out.write(json.dumps([r.as_dict() for r in kept], indent=2) + "\n")
+    total, failures, kept = stream_records(
+        records, output_format, out, on_failure, failure=Failure, csv_header=csv_header_line(bundle), csv_row=csv_row,
+    )
     if total == 0:
         raise ConfigError("no image paths given (standard input was empty)")
-    return PredictOutcome(total, failures, kept if output_format == "table" else [])
+    return PredictOutcome(total, failures, kept)
 
 
 def predict_paths(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -25,11 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rich.table import Table
 
-from dnncli.data.encoding import NUMBER_PATTERN, TableEncoder, _is_number_type, _plain
+from dnncli.data.encoding import NUMBER_PATTERN, TableEncoder, is_number_type, plain_column
 from dnncli.data.hdf5 import Dataset
 from dnncli.data.tables import is_table, open_table, read_table
 from dnncli.errors import ConfigError, DataError
 from dnncli.model.file import ModelBundle
+from dnncli.model.records import stream_records
 from dnncli.terminal.display import csv_text, printable, shown
 
 # at most this many bad cells are named one by one; the rest are counted
@@ -104,8 +104,8 @@ def _bad_cells(encoder: TableEncoder, table: pa.Table, source: str) -> tuple[np.
     bad_rows = np.zeros(table.num_rows, dtype=bool)
     found: list[tuple[int, int, str]] = []
     for position, number in enumerate(encoder.numbers):
-        column = _plain(table[number.name])
-        if _is_number_type(column.type):
+        column = plain_column(table[number.name])
+        if is_number_type(column.type):
             values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
             bad = np.isinf(values)
             texts = [str(v) for v in values[bad]]
@@ -223,24 +223,10 @@ def write_row_predictions(
 ) -> tuple[int, int, list[RowPrediction]]:
     """csv and jsonl rows written as they come, json at the end, table rows returned; each
     failure to ``on_failure``. ``(rows, failures, table rows)``."""
-    kept: list[RowPrediction] = []
-    total = failures = 0
-    if output_format == "csv":
-        out.write(csv_line(csv_header(bundle, keep)))
-    for record in records:
-        total += 1
-        if isinstance(record, RowFailure):
-            failures += 1
-            on_failure(record.message)
-        elif output_format == "csv":
-            out.write(csv_line(csv_fields(record)))
-        elif output_format == "jsonl":
-            out.write(json.dumps(record.as_dict(), default=str) + "\n")
-        else:
-            kept.append(record)
-    if output_format == "json":
-        out.write(json.dumps([r.as_dict() for r in kept], indent=2, default=str) + "\n")
-    return total, failures, kept if output_format == "table" else []
+    return stream_records(
+        records, output_format, out, on_failure, failure=RowFailure,
+        csv_header=csv_line(csv_header(bundle, keep)), csv_row=lambda record: csv_line(csv_fields(record)),
+    )
 
 
 # ---- evaluating -------------------------------------------------------------------------------
