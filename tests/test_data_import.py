@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 from pathlib import Path
@@ -339,6 +340,18 @@ def test_the_test_draw_is_stratified_seeded_and_keeps_every_class_in_training() 
     again, _ = stratified_split(labels, labels.size, 0.2, seed=1)
     other, _ = stratified_split(labels, labels.size, 0.2, seed=2)
     assert np.array_equal(train, again) and not np.array_equal(train, other)
+
+
+def test_the_test_draw_is_the_same_as_ever_for_labels_in_any_order_and_many_classes() -> None:
+    # pinned from the draw as it was first written (one permutation per class, in class order):
+    # grouping the classes differently must not change which examples a seed puts in the test set
+    labels = np.random.default_rng(0).integers(0, 12, 60)
+    _, test = stratified_split(labels, labels.size, 0.25, seed=3)
+    assert test.tolist() == [0, 9, 13, 16, 26, 29, 35, 36, 37, 44, 51, 52, 58]
+    labels = np.random.default_rng(1).integers(0, 3000, 5000)  # many classes of one example
+    train, test = stratified_split(labels, labels.size, 0.2, seed=7)
+    assert hashlib.sha256(test.astype("<i8").tobytes()).hexdigest()[:16] == "9182c9e081e464f7"
+    assert train.dtype == test.dtype == np.int64 and np.array_equal(np.union1d(train, test), np.arange(5000))
 
 
 def test_split_writes_stratified_train_and_test_sets_with_their_files(tmp_path: Path) -> None:
