@@ -62,11 +62,12 @@ class RunInfo:
         }
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A config as the listing's settings: ``{"training.learning_rate": 0.001, ...}``."""
     if isinstance(value, dict):
         flat: dict[str, Any] = {}
         for key, child in value.items():
-            flat.update(_flatten(child, f"{prefix}{key}."))
+            flat.update(flatten(child, f"{prefix}{key}."))
         return flat
     return {prefix[:-1]: value}
 
@@ -85,9 +86,9 @@ def _read_settings(path: Path) -> dict[str, Any]:
     if not os.path.lexists(path):
         return {}
     with contextlib.suppress(DnnError):
-        raw = read_yaml_file(path)
+        raw = read_yaml_file(path, fast=True)  # libyaml: a run's config is only shown
         if isinstance(raw, dict):
-            return _flatten(raw)
+            return flatten(raw)
     return {}
 
 
