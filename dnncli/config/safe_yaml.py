@@ -69,6 +69,34 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int],
     return total
 
 
+_YAML = "tag:yaml.org,2002:"
+# scalars whose constructor returns the value itself (no generator, no objects)
+_PLAIN_SCALARS = {_YAML + name for name in ("null", "bool", "int", "float", "str", "timestamp")}
+
+
+def _plain_values(loader: yaml.BaseLoader, node: yaml.Node, seen: set[int]) -> tuple[Any] | None:
+    """``(value,)`` of a document of plain mappings, lists and scalars, built directly (the safe
+    constructor's generators cost more than the parse); None for anything else (an alias, a merge
+    key, another tag, more than :data:`MAX_YAML_VALUES` values), left to the safe constructor."""
+    if id(node) in seen or len(seen) >= MAX_YAML_VALUES:
+        return None
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag not in _PLAIN_SCALARS:
+            return None
+        return (node.value if node.tag == _YAML + "str" else loader.yaml_constructors[node.tag](loader, node),)
+    if isinstance(node, yaml.SequenceNode) and node.tag == _YAML + "seq":
+        items = [_plain_values(loader, child, seen) for child in node.value]
+        return None if None in items else ([item[0] for item in items],)
+    if isinstance(node, yaml.MappingNode) and node.tag == _YAML + "map":
+        pairs = [(_plain_values(loader, key, seen), _plain_values(loader, value, seen))
+                 for key, value in node.value if isinstance(key, yaml.ScalarNode)]
+        if len(pairs) < len(node.value) or any(key is None or value is None for key, value in pairs):
+            return None
+        return ({key[0]: value[0] for key, value in pairs},)
+    return None
+
+
 def parse_yaml(text: str, source: str, fast: bool = False) -> Any:
     """Safe YAML (no tags that build objects) with bounded size, nesting and alias expansion;
     ``fast``: read by libyaml where PyYAML has it (the same values, other messages)."""
@@ -84,6 +112,9 @@ def parse_yaml(text: str, source: str, fast: bool = False) -> Any:
             return None
         # checked before constructing: the constructed objects share aliased lists, but anything
         # walking them (validation, dumping) would walk every expanded copy
+        plain = _plain_values(loader, node, set()) if fast else None
+        if plain is not None:
+            return plain[0]
         _expanded_size(node, {}, set(), source)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
