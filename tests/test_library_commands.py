@@ -17,7 +17,7 @@ from dnncli.model.predict import predict_paths
 from dnncli.plots.evaluation import EvaluationRequest, evaluate_model
 from dnncli.run.gradcheck import gradcheck
 from dnncli.run.launch import TrainRequest, check_strict, launch_training, requested_config
-from dnncli.run.listing import flatten, list_runs, output_format
+from dnncli.run.listing import RunInfo, differing_settings, flatten, list_runs, output_format
 from tests.conftest import make_images, write_h5
 from tests.model_helpers import make_model, save_pngs
 
@@ -121,3 +121,15 @@ def test_runs_show_each_config_as_the_config_reader_reads_it(tmp_path: Path) -> 
     assert str(expected["training.started"]) == "2026-12-06"
     assert [str(run.settings["training.learning_rate"]) for run in listing.runs] == ["0.001", "0.5", "nan"]
     assert json.loads(listing.text("json"))[1]["settings"] == {"training.learning_rate": 0.5}
+
+
+@pytest.mark.parametrize("values, differ", [
+    (["relu", "relu", "relu"], False), ([3, 3, 3], False), ([None, None, None], False), ([[2, 1], [2, 1], [2, 1]], False),
+    (["relu", "relu", "tanh"], True), ([1, 1, True], True), ([1, 1, 1.0], True), ([0.0, 0.0, -0.0], True),
+    ([None, None, "missing"], True), ([0.5, 0.5, 0.5], False), ([[2, 1], [2, 1], [2, 3]], True),
+])
+def test_runs_show_a_setting_when_any_run_writes_it_differently(values: list, differ: bool) -> None:
+    runs = [RunInfo(Path(str(i)), str(i), "finished", None, {"training.x": value, "name": str(i)}) for i, value in enumerate(values)]
+    if values[-1] == "missing":
+        del runs[-1].settings["training.x"]
+    assert differing_settings(runs) == (["training.x"] if differ else [])
