@@ -6,7 +6,7 @@ shared, and the fastest run is the least disturbed).
     python bench/listing.py --sections split
 
 Sections:
-  runs   ``dnn runs DIR`` (the listing as a table, CSV and JSON) over ``--runs`` copies of one
+  runs   ``dnn runs DIR`` (reading the runs; the table, CSV and JSON) over ``--runs`` copies of one
          real run's config.yaml, metrics.json and history.csv (model.h5 is not read), each copy
          with its own learning rate so that the table has a setting that differs
   split  ``dnn data split`` (the file written and the summary's table) of ``--examples`` examples
@@ -55,11 +55,16 @@ def make_runs(run: Path, root: Path, count: int) -> Path:
     return runs
 
 
-def list_all(runs: Path) -> None:
+def time_listing(runs: Path, repeats: int) -> str:
+    """Reading the runs, then each output from what was read."""
     listing = list_runs([str(runs)])
-    Console(file=io.StringIO(), width=200).print(listing.table(200)[0])
-    listing.text("csv")
-    listing.text("json")
+    times = {
+        "read": best(lambda: list_runs([str(runs)]), repeats),
+        "table": best(lambda: Console(file=io.StringIO(), width=200).print(listing.table(200)[0]), repeats),
+        "csv": best(lambda: listing.text("csv"), repeats),
+        "json": best(lambda: listing.text("json"), repeats),
+    }
+    return ", ".join(f"{what} {seconds:.2f} s" for what, seconds in times.items())
 
 
 def make_classes(path: Path, classes: int, examples: int) -> Path:
@@ -93,7 +98,7 @@ def main() -> None:
         if "runs" in args.sections:
             run = args.run or next(p.parent for p in sorted(Path("runs").glob("*/config.yaml")))
             runs = make_runs(run, Path(tmp), args.runs)
-            print(f"runs   dnn runs over {args.runs:,} runs (table, CSV, JSON): {best(lambda: list_all(runs), args.repeats):.2f} s")
+            print(f"runs   dnn runs over {args.runs:,} runs: {time_listing(runs, args.repeats)}")
         if "split" in args.sections:
             source = make_classes(Path(tmp) / "classes.h5", args.classes, args.examples)
             seconds = best(lambda: split_and_show(source, Path(tmp) / "split.h5"), args.repeats)
