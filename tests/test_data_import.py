@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 from pathlib import Path
@@ -16,7 +18,7 @@ from dnncli.data.image_import import ImportOptions, import_folder
 from dnncli.data.images import load_image
 from dnncli.data.splits import stratified_split
 from dnncli.model.file import load_model
-from tests.conftest import CONFIGS, one_error_line, run_dnn, shared_file
+from tests.conftest import CONFIGS, one_error_line, run_dnn, shared_file, write_h5
 
 CAT_CLASSES = ["non-cat", "cat"]
 
@@ -341,6 +343,18 @@ def test_the_test_draw_is_stratified_seeded_and_keeps_every_class_in_training() 
     assert np.array_equal(train, again) and not np.array_equal(train, other)
 
 
+def test_the_test_draw_is_the_same_as_ever_for_labels_in_any_order_and_many_classes() -> None:
+    # pinned from the draw as it was first written (one permutation per class, in class order):
+    # grouping the classes differently must not change which examples a seed puts in the test set
+    labels = np.random.default_rng(0).integers(0, 12, 60)
+    _, test = stratified_split(labels, labels.size, 0.25, seed=3)
+    assert test.tolist() == [0, 9, 13, 16, 26, 29, 35, 36, 37, 44, 51, 52, 58]
+    labels = np.random.default_rng(1).integers(0, 3000, 5000)  # many classes of one example
+    train, test = stratified_split(labels, labels.size, 0.2, seed=7)
+    assert hashlib.sha256(test.astype("<i8").tobytes()).hexdigest()[:16] == "9182c9e081e464f7"
+    assert train.dtype == test.dtype == np.int64 and np.array_equal(np.union1d(train, test), np.arange(5000))
+
+
 def test_split_writes_stratified_train_and_test_sets_with_their_files(tmp_path: Path) -> None:
     root = tmp_path / "photos"
     for label, count in (("a", 10), ("b", 20)):
@@ -369,6 +383,19 @@ def test_split_writes_stratified_train_and_test_sets_with_their_files(tmp_path: 
     with h5py.File(tmp_path / "i.h5", "r") as a, h5py.File(tmp_path / "s.h5", "r") as b:
         for key in ("train_set_x", "train_set_y", "test_set_x", "test_set_y"):
             np.testing.assert_array_equal(a[key][()], b[key][()])  # the same draw either way
+
+
+def test_split_of_many_classes_shows_the_first_classes_and_lists_all_in_json(tmp_path: Path) -> None:
+    labels = np.r_[np.arange(250), np.arange(250)]
+    names = np.array([f"c{i}".encode() for i in range(250)])
+    source = write_h5(tmp_path / "many.h5", train_set_x=np.zeros((500, 2), np.uint8), train_set_y=labels, list_classes=names)
+    shown = run_dnn("data", "split", str(source), "--test-fraction", "0.5", "-o", str(tmp_path / "a.h5"), env={"COLUMNS": "100"})
+    assert shown.returncode == 0, shown.stderr
+    assert " c199 " in shown.stdout and " c200 " not in shown.stdout
+    assert shown.stdout.rstrip().endswith("... and 50 more classes (--json lists them all)")
+    listed = run_dnn("data", "split", str(source), "--test-fraction", "0.5", "-o", str(tmp_path / "b.h5"), "--json")
+    summary = json.loads(listed.stdout)
+    assert len(summary["classes"]) == 250 and summary["test_counts"] == [1] * 250
 
 
 def test_split_takes_the_training_set_of_a_shared_file_and_refuses_what_it_cannot_split(tmp_path: Path) -> None:

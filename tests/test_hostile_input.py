@@ -80,6 +80,35 @@ def test_billion_laughs_is_refused_before_anything_walks_it(tmp_path: Path) -> N
     assert parse_yaml("a: &s [4, 1]\nb: *s\n", "ok.yaml") == {"a": [4, 1], "b": [4, 1]}
 
 
+@pytest.mark.parametrize("case", list(HOSTILE_CONFIGS), ids=list(HOSTILE_CONFIGS))
+def test_the_fast_reader_of_run_configs_refuses_what_the_config_reader_refuses(case: str) -> None:
+    # dnn runs reads configs with libyaml and builds plain ones directly: the same bounds hold
+    text = HOSTILE_CONFIGS[case][0]
+    assert _read(text, fast=True) == _read(text, fast=False)
+
+
+def test_the_fast_reader_of_run_configs_counts_values_without_aliases_too() -> None:
+    many = "[" + ", ".join(["1"] * MAX_YAML_VALUES) + "]"
+    with pytest.raises(ConfigError, match="more than"):
+        parse_yaml(many, "run.yaml", fast=True)
+
+
+def _read(text: str, fast: bool) -> str:
+    try:
+        return repr(parse_yaml(text, "run.yaml", fast=fast))
+    except ConfigError:
+        return "refused"
+
+
+@pytest.mark.parametrize("text", [
+    "a: 1e-3\nb: .5\nc: 1_000\nd: 0x1F\ne: yes\nf: ~\ng: 2024-01-01 10:00:00+02:00\nh: -.inf\ni: '1e3'\nj: 017\nk: 1:20\n",
+    "a: 1\na: 2\n", "base: &b {x: 1}\nc: {<<: *b, y: 2}\n", "a: !!set {x, y}\n", "? [1, 2]\n: 3\n",
+    "a: !!binary aGVsbG8=\n", "= : 1\n", "a: !!str 12\n", "- 1\n- [2, [3]]\n", "x\n", "", "{1: 2, 1.5: 3, null: 4, true: 5}\n",
+])
+def test_the_fast_reader_of_run_configs_reads_what_the_config_reader_reads(text: str) -> None:
+    assert _read(text, fast=True) == _read(text, fast=False)
+
+
 def test_an_oversized_or_binary_config_is_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     big.write_text("# padding\n" * 200_000)

@@ -11,12 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from dnncli.cli.app import app
+from dnncli.config.safe_yaml import read_yaml_file
 from dnncli.errors import CheckFailed, ConfigError, DnnError
 from dnncli.model.predict import predict_paths
 from dnncli.plots.evaluation import EvaluationRequest, evaluate_model
 from dnncli.run.gradcheck import gradcheck
 from dnncli.run.launch import TrainRequest, check_strict, launch_training, requested_config
-from dnncli.run.listing import list_runs, output_format
+from dnncli.run.listing import RunInfo, differing_settings, flatten, list_runs, output_format
 from tests.conftest import make_images, write_h5
 from tests.model_helpers import make_model, save_pngs
 
@@ -99,3 +100,36 @@ def test_runs_flags_that_contradict_each_other_are_refused() -> None:
         list_runs(["compare", "a", "b"], sort="name")
     with pytest.raises(DnnError, match="one directory"):
         list_runs(["a", "b"])
+
+
+def test_runs_show_each_config_as_the_config_reader_reads_it(tmp_path: Path) -> None:
+    # dnn runs reads every config.yaml with libyaml (for speed): the settings must be the values
+    # a config file means (1e-3 a number, a date, an anchor's copy), the same as a config's reader
+    config = (
+        "name: a\nmodel:\n  layers: &sizes [2, 3, 1]\n  init_scale: 1e-3\n  seed: 7\n"
+        "training:\n  learning_rate: {rate}\n  epsilon: 1.0e-08\n  dtype: float64\n"
+        "  note: null\n  shuffle: yes\n  started: 2026-12-06\n  copy: *sizes\n"
+    )
+    for name, rate in (("a", "1e-3"), ("b", "0.5"), ("c", ".nan")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text(config.format(rate=rate))
+    listing = list_runs([str(tmp_path)])
+    expected = flatten(read_yaml_file(tmp_path / "a" / "config.yaml"))
+    assert listing.runs[0].settings == expected and len(expected) == 11
+    assert expected["training.learning_rate"] == 1e-3 and expected["model.init_scale"] == 1e-3
+    assert expected["training.copy"] == [2, 3, 1] and expected["training.shuffle"] is True
+    assert str(expected["training.started"]) == "2026-12-06"
+    assert [str(run.settings["training.learning_rate"]) for run in listing.runs] == ["0.001", "0.5", "nan"]
+    assert json.loads(listing.text("json"))[1]["settings"] == {"training.learning_rate": 0.5}
+
+
+@pytest.mark.parametrize("values, differ", [
+    (["relu", "relu", "relu"], False), ([3, 3, 3], False), ([None, None, None], False), ([[2, 1], [2, 1], [2, 1]], False),
+    (["relu", "relu", "tanh"], True), ([1, 1, True], True), ([1, 1, 1.0], True), ([0.0, 0.0, -0.0], True),
+    ([None, None, "missing"], True), ([0.5, 0.5, 0.5], False), ([[2, 1], [2, 1], [2, 3]], True),
+])
+def test_runs_show_a_setting_when_any_run_writes_it_differently(values: list, differ: bool) -> None:
+    runs = [RunInfo(Path(str(i)), str(i), "finished", None, {"training.x": value, "name": str(i)}) for i, value in enumerate(values)]
+    if values[-1] == "missing":
+        del runs[-1].settings["training.x"]
+    assert differing_settings(runs) == (["training.x"] if differ else [])

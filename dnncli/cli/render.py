@@ -197,6 +197,11 @@ def _file_tables(description: dict[str, Any]) -> list[RenderableType]:
     return out
 
 
+# a data file's table shows this many classes at most: 100,000 rows would take a minute to lay
+# out and say nothing a terminal can show (--json has them all)
+MAX_CLASS_ROWS = 200
+
+
 def import_table(summary: dict[str, Any]) -> Table:
     """Examples per class of a file just written (``dnn data import``, ``dnn data split``)."""
     table = Table(title=_text(summary["path"]), show_edge=False)
@@ -207,12 +212,20 @@ def import_table(summary: dict[str, Any]) -> Table:
     if test is not None:
         table.add_column("test", justify="right")
     names = summary.get("classes") or ["(unlabelled)"]
-    for index, name in enumerate(names):
+    for index, name in enumerate(names[:MAX_CLASS_ROWS]):
         cells = [str(index) if summary.get("classes") else "-", _text(name), str(summary["train_counts"][index])]
         if test is not None:
             cells.append(str(test[index]))
         table.add_row(*cells)
+    _more_classes(table, len(names))
     return table
+
+
+def _more_classes(table: Table, n_classes: int) -> None:
+    """Say below the table how many classes it leaves out (none up to MAX_CLASS_ROWS)."""
+    if n_classes > MAX_CLASS_ROWS:
+        more = n_classes - MAX_CLASS_ROWS
+        table.caption = f"... and {more:,} more class{'es' * (more != 1)} (--json lists them all)"
 
 
 def table_split_table(summary: dict[str, Any]) -> Table:
@@ -228,6 +241,7 @@ def table_split_table(summary: dict[str, Any]) -> Table:
         drawn = "drawn at random" + (f" (the target is a {summary['task']})" if summary["task"] else "")
         table.add_row("-", drawn, f"{summary['train_rows']:,}", f"{summary['test_rows']:,}")
         return table
-    for index, name in enumerate(summary["classes"]):
+    for index, name in enumerate(summary["classes"][:MAX_CLASS_ROWS]):
         table.add_row(str(index), _text(name), f"{summary['train_counts'][index]:,}", f"{summary['test_counts'][index]:,}")
+    _more_classes(table, len(summary["classes"]))
     return table

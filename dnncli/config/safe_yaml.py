@@ -21,7 +21,12 @@ class _Loader(yaml.SafeLoader):
     """Safe YAML that also reads ``1e-3`` as a number (YAML 1.1 wants ``1.0e-3``)."""
 
 
-_Loader.add_implicit_resolver(
+# libyaml's parser, where PyYAML was built with it: ten times faster, for files that are only read
+# (``dnn runs`` reads every run's config.yaml); its messages differ, so configs a user hands in
+# keep the pure-Python one. Both give the same nodes and values; libyaml refuses nesting over 1000.
+_CLoader = type("_CLoader", (yaml.CSafeLoader,), {}) if getattr(yaml, "__with_libyaml__", False) else _Loader
+
+_FLOAT = (
     "tag:yaml.org,2002:float",
     re.compile(
         r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
@@ -33,6 +38,8 @@ _Loader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
+for _loader in {_Loader, _CLoader}:
+    _loader.add_implicit_resolver(*_FLOAT)
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], source: str) -> int:
@@ -62,12 +69,41 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int],
     return total
 
 
-def parse_yaml(text: str, source: str) -> Any:
-    """Safe YAML (no tags that build objects) with bounded size, nesting and alias expansion."""
+_YAML = "tag:yaml.org,2002:"
+# scalars whose constructor returns the value itself (no generator, no objects)
+_PLAIN_SCALARS = {_YAML + name for name in ("null", "bool", "int", "float", "str", "timestamp")}
+
+
+def _plain_values(loader: yaml.BaseLoader, node: yaml.Node, seen: set[int]) -> tuple[Any] | None:
+    """``(value,)`` of a document of plain mappings, lists and scalars, built directly (the safe
+    constructor's generators cost more than the parse); None for anything else (an alias, a merge
+    key, another tag, more than :data:`MAX_YAML_VALUES` values), left to the safe constructor."""
+    if id(node) in seen or len(seen) >= MAX_YAML_VALUES:
+        return None
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag not in _PLAIN_SCALARS:
+            return None
+        return (node.value if node.tag == _YAML + "str" else loader.yaml_constructors[node.tag](loader, node),)
+    if isinstance(node, yaml.SequenceNode) and node.tag == _YAML + "seq":
+        items = [_plain_values(loader, child, seen) for child in node.value]
+        return None if None in items else ([item[0] for item in items],)
+    if isinstance(node, yaml.MappingNode) and node.tag == _YAML + "map":
+        pairs = [(_plain_values(loader, key, seen), _plain_values(loader, value, seen))
+                 for key, value in node.value if isinstance(key, yaml.ScalarNode)]
+        if len(pairs) < len(node.value) or any(key is None or value is None for key, value in pairs):
+            return None
+        return ({key[0]: value[0] for key, value in pairs},)
+    return None
+
+
+def parse_yaml(text: str, source: str, fast: bool = False) -> Any:
+    """Safe YAML (no tags that build objects) with bounded size, nesting and alias expansion;
+    ``fast``: read by libyaml where PyYAML has it (the same values, other messages)."""
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{source}: {len(text)} characters is too large for a config (limit {MAX_CONFIG_BYTES})")
     try:
-        loader = _Loader(text)  # refuses control characters (ESC, NUL, BEL) here, as a ReaderError
+        loader = (_CLoader if fast else _Loader)(text)  # refuses control characters (ESC, NUL, BEL) here, as a ReaderError
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {_problem(exc)}") from None
     try:
@@ -76,6 +112,9 @@ def parse_yaml(text: str, source: str) -> Any:
             return None
         # checked before constructing: the constructed objects share aliased lists, but anything
         # walking them (validation, dumping) would walk every expanded copy
+        plain = _plain_values(loader, node, set()) if fast else None
+        if plain is not None:
+            return plain[0]
         _expanded_size(node, {}, set(), source)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
@@ -95,13 +134,13 @@ def _problem(exc: yaml.YAMLError) -> str:
     return getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
-def read_yaml_file(path: str | Path, what: str = "config") -> Any:
+def read_yaml_file(path: str | Path, what: str = "config", fast: bool = False) -> Any:
     """A YAML file a user hands in (a config, a sweep file), read bounded and safely: what it
-    holds, or one line naming the file."""
+    holds, or one line naming the file (``fast``: :func:`parse_yaml`'s)."""
     path = Path(path)
     # bounded (a config is never megabytes long), a regular file only (never a FIFO's wait)
     text = read_regular_text(path, MAX_CONFIG_BYTES, ConfigError, f"{what} file")
-    return parse_yaml(text, str(path))
+    return parse_yaml(text, str(path), fast)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

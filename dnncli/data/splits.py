@@ -84,15 +84,19 @@ def stratified_split(
     if not 0 < fraction < 1:
         raise DataError(f"test fraction = {fraction}, expected a number between 0 and 1 (excluded)")
     rng = np.random.default_rng(seed)
-    groups = [np.arange(m)] if labels is None else [
-        np.flatnonzero(labels == label) for label in np.unique(labels)
-    ]
-    chosen = []
-    for members in groups:  # one draw per class, in class order: the same seed, the same split
-        n_test = min(round(fraction * members.size), members.size - 1)
-        chosen.append(rng.permutation(members)[:n_test])
+    # every class's examples in a row, each class's in ascending order (a stable sort): one sort
+    # instead of a comparison of every label with every class
+    order = np.arange(m) if labels is None else np.argsort(labels, kind="stable")
+    grouped = np.zeros(m, dtype=np.int64) if labels is None else labels[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    sizes = np.diff(np.r_[starts, m])
+    n_tests = np.minimum(np.round(fraction * sizes), sizes - 1).astype(np.int64)
     is_test = np.zeros(m, dtype=bool)
-    is_test[np.concatenate(chosen)] = True
+    # one draw per class, in class order, from the one generator: the same seed, the same split.
+    # The draws cannot be vectorized without changing them; a class of one example draws nothing.
+    drawn = sizes > 1
+    for start, size, n_test in zip(starts[drawn].tolist(), sizes[drawn].tolist(), n_tests[drawn].tolist()):
+        is_test[rng.permutation(order[start:start + size])[:n_test]] = True
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 

@@ -62,11 +62,12 @@ class RunInfo:
         }
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A config as the listing's settings: ``{"training.learning_rate": 0.001, ...}``."""
     if isinstance(value, dict):
         flat: dict[str, Any] = {}
         for key, child in value.items():
-            flat.update(_flatten(child, f"{prefix}{key}."))
+            flat.update(flatten(child, f"{prefix}{key}."))
         return flat
     return {prefix[:-1]: value}
 
@@ -85,9 +86,9 @@ def _read_settings(path: Path) -> dict[str, Any]:
     if not os.path.lexists(path):
         return {}
     with contextlib.suppress(DnnError):
-        raw = read_yaml_file(path)
+        raw = read_yaml_file(path, fast=True)  # libyaml: a run's config is only shown
         if isinstance(raw, dict):
-            return _flatten(raw)
+            return flatten(raw)
     return {}
 
 
@@ -140,20 +141,23 @@ def find_runs(directory: Path) -> list[RunInfo]:
     return sorted((r for r in found if r is not None), key=lambda r: _natural_key(r.name))
 
 
+_MISSING = object()
+# equal values of one of these types are written alike in JSON (unlike 0.0 and -0.0, 1 and True)
+_EXACT_TYPES = (str, int, bool, type(None))
+
+
+def _same_in_every_run(runs: list[RunInfo], key: str) -> bool:
+    values = [run.settings.get(key, _MISSING) for run in runs]
+    first = values[0]
+    if type(first) in _EXACT_TYPES and all(type(value) is type(first) and value == first for value in values):
+        return True
+    return len({json.dumps(value, sort_keys=True, default=str) if value is not _MISSING else None for value in values}) == 1
+
+
 def differing_settings(runs: list[RunInfo]) -> list[str]:
-    """Config keys whose values are not the same in every run, in config order."""
-    keys: list[str] = []
-    for run in runs:
-        keys += [k for k in run.settings if k not in keys]
-    differ = []
-    for key in keys:
-        if key in IGNORED_SETTINGS:
-            continue
-        values = {json.dumps(run.settings[key], sort_keys=True, default=str) if key in run.settings else None
-                  for run in runs}
-        if len(values) > 1:
-            differ.append(key)
-    return differ
+    """Config keys whose values are not the same in every run (as JSON writes them), in config order."""
+    keys = dict.fromkeys(key for run in runs for key in run.settings)
+    return [key for key in keys if key not in IGNORED_SETTINGS and not _same_in_every_run(runs, key)]
 
 
 def metric_keys(runs: list[RunInfo]) -> list[str]:
