@@ -642,3 +642,20 @@ def test_training_on_a_folder_refuses_a_class_folder_out_of_it_unless_the_config
     one_error_line(run_dnn("train", config, "--quiet"), 2, "class folder 'b' is a link out of the folder", "data.follow_links: true")
     followed = run_dnn("train", config, "--quiet", "--set", "data.follow_links=true")
     assert followed.returncode == 0, followed.stderr
+
+
+def test_evaluating_a_folder_follows_links_out_of_it_only_with_the_flag(tmp_path: Path) -> None:
+    photos = labelled_folder(tmp_path / "photos", {"a": 6, "b": 6})
+    config = tmp_path / "photos.yaml"
+    config.write_text(f"model: {{hidden: [3]}}\ndata: {{train: {photos}, image_size: [8, 8]}}\ntraining: {{iterations: 5}}\n"
+                      f"output: {{dir: {tmp_path / 'runs'}, plot: none}}\n")
+    assert run_dnn("train", config, "--quiet", cwd=tmp_path).returncode == 0
+    model = tmp_path / "runs" / "photos"
+    test = labelled_folder(tmp_path / "test", {"a": 4})
+    elsewhere = labelled_folder(tmp_path / "elsewhere", {"b": 4}, seed=3)
+    (test / "b").symlink_to(elsewhere / "b")
+    refused = run_dnn("evaluate", test, "-m", model, "--cache-dir", tmp_path / "cache", cwd=tmp_path)
+    one_error_line(refused, 2, "class folder 'b' is a link out of the folder", "--follow-links")
+    followed = run_dnn("evaluate", test, "-m", model, "--follow-links", "--json", "--cache-dir", tmp_path / "cache", cwd=tmp_path)
+    assert followed.returncode == 0, followed.stderr
+    assert json.loads(followed.stdout)["examples"] == 8

@@ -26,6 +26,7 @@ def evaluate(
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings, and no line naming the model read, on stderr.")] = False,
     cache_dir: Annotated[Path, typer.Option("--cache-dir", help="A folder of images is decoded once and cached here.")] = Path("runs/.cache"),
+    follow_links: Annotated[bool, typer.Option("--follow-links", help="A folder of images: follow symbolic links that lead out of it (by default they are named and not read).")] = False,
     errors: Annotated[
         Optional[Path],
         typer.Option("--errors", metavar="PICTURE", help="Write the misclassified examples (images, or the points on the boundary for 2-D inputs) to this .png or .svg.", show_default=False),
@@ -51,7 +52,7 @@ def evaluate(
     """
     request = EvaluationRequest(
         data=data, x_key=x_key, y_key=y_key, range_text=range_, threshold=threshold, cache_dir=cache_dir,
-        errors=errors, errors_limit=errors_limit, confusion=confusion,
+        errors=errors, errors_limit=errors_limit, confusion=confusion, follow_links=follow_links,
     )
     report = evaluate_model(
         model, request, on_warning=lambda message: warn(message, quiet), on_model=lambda line: note(line, quiet)

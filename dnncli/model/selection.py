@@ -95,7 +95,7 @@ def _guess_keys(
     return x_key, y_key, classes_key
 
 
-def _image_folder(bundle: ModelBundle, path: Path, cache_dir: str | Path) -> Dataset:
+def _image_folder(bundle: ModelBundle, path: Path, cache_dir: str | Path, follow_links: bool = False) -> Dataset:
     if bundle.input_dtype != "uint8":
         raise DataError(
             f"{path}: a folder of images gives uint8 pixels, but the model was trained on "
@@ -105,6 +105,7 @@ def _image_folder(bundle: ModelBundle, path: Path, cache_dir: str | Path) -> Dat
         raise DataError(f"{path}: a folder of images gives class labels, but the model is a regression")
     options = options_for_shape(tuple(bundle.input_shape), bundle.input_resize, str(path))
     options.classes = bundle.class_names
+    options.follow_links = follow_links
     return load_image_folder(path, options, cache_dir, fixed_classes=True)
 
 
@@ -148,6 +149,7 @@ class Selection:
     recorded: dict[str, list[int]] = field(default_factory=dict)
     cache_dir: str | Path = DEFAULT_CACHE_DIR  # where a folder of images is cached once decoded
     notes: list[str] = field(default_factory=list)  # warnings of reading the examples (a table's encoding)
+    follow_links: bool = False  # a folder: follow symbolic links that lead out of it
 
 
 def parse_range(text: str) -> tuple[int | None, int | None]:
@@ -196,8 +198,10 @@ def select_examples(
     y_key: str | None = None,
     range_text: str | None = None,
     cache_dir: str | Path = DEFAULT_CACHE_DIR,
+    follow_links: bool = False,
 ) -> Selection:
-    """Which examples to evaluate on: see the module's docstring."""
+    """Which examples to evaluate on: see the module's docstring. ``follow_links``: in a folder of
+    images, follow symbolic links that lead out of it."""
     parts = _recorded_parts(bundle)
     path = Path(data) if data is not None else _recorded_test_file(bundle, parts)
     if path.is_dir() and (path / MODEL_FILENAME).is_file():
@@ -215,12 +219,12 @@ def select_examples(
     part = next(iter(same_array), None)
     if range_text is None:
         bounds = _recorded_bounds(path, x_key, same_array, part, has_test="test" in parts)
-        return Selection(path, x_key, y_key, classes_key, bounds, part, None, {}, cache_dir)
+        return Selection(path, x_key, y_key, classes_key, bounds, part, None, {}, cache_dir, follow_links=follow_links)
     # an explicit range: no part of its own, but the recorded parts it may overlap
     bounds = parse_range(range_text)
     warning = _trained_on_warning(bundle, path, x_key, bounds, same_array.get("train"))
     recorded = {name: list(src["range"]) for name, src in same_array.items()}
-    return Selection(path, x_key, y_key, classes_key, bounds, None, warning, recorded, cache_dir)
+    return Selection(path, x_key, y_key, classes_key, bounds, None, warning, recorded, cache_dir, follow_links=follow_links)
 
 
 def _recorded_test_file(bundle: ModelBundle, parts: dict[str, dict[str, Any]]) -> Path:
@@ -322,7 +326,7 @@ def load_selection(bundle: ModelBundle, selection: Selection) -> tuple[Dataset, 
         dataset, warnings = labelled_rows(bundle, selection.path)
         selection.notes.extend(warnings)
     elif selection.path.is_dir():
-        dataset = _image_folder(bundle, selection.path, selection.cache_dir)
+        dataset = _image_folder(bundle, selection.path, selection.cache_dir, selection.follow_links)
     else:
         dataset = load_dataset(selection.path, selection.x_key, selection.y_key, selection.classes_key)
         dataset.paths = recorded_paths(selection.path, selection.x_key, dataset.m)  # an imported file's

@@ -34,6 +34,7 @@ class EvaluationRequest:
     errors: Path | None = None  # a .png or .svg of the misclassified examples
     errors_limit: int = 36
     confusion: Path | None = None  # a .png or .svg of the confusion matrix
+    follow_links: bool = False  # a folder of images: follow symbolic links that lead out of it
 
 
 @dataclass
@@ -67,7 +68,9 @@ def evaluate_model(
     bundle = load_chosen_model(model)
     threshold = decision_threshold(bundle, request.threshold)
     check_evaluation_pictures(bundle, request.errors, request.confusion)
-    selection = select_examples(bundle, request.data, request.x_key, request.y_key, request.range_text, request.cache_dir)
+    selection = select_examples(
+        bundle, request.data, request.x_key, request.y_key, request.range_text, request.cache_dir, request.follow_links
+    )
     result, dataset = evaluate_selection(bundle, selection, threshold)
     chosen_by = default_choice(model)
     if chosen_by is not None:  # once evaluated: a refusal stays one line
