@@ -1,6 +1,6 @@
-"""Hostile files and faults, round three (issue 26): outputs that are not files, images that are
-not rasters, links out of a folder, a cache racing a changed file, truncated stdout, hostile run
-directories, bombs, clusters that do not answer, stores that lie.
+"""Hostile outputs, images, folders, clusters and stores (issue 26): outputs that are not files,
+images that are not rasters, links out of a folder, a cache racing a changed file, truncated
+stdout, hostile run directories, bombs, clusters that do not answer, stores that lie.
 
 Real FIFOs, sockets, character devices (made here, never the system's), symlinks, file-size
 limits (``RLIMIT_FSIZE`` in the child) and listeners on 127.0.0.1.
