@@ -61,6 +61,10 @@ def worker_main(conn: Connection, parent_pid: int, blas_threads: int) -> None:
                 conn.send(result)
             except (OSError, BrokenPipeError):
                 return
+    except KeyboardInterrupt:
+        # the driver's death signal between trials or while a result is sent (a trial's own
+        # training turns it into an interrupted result): nobody is left to tell; leave quietly
+        return
     finally:
         # leaving: the driver's death signal may still come (it closed the pipe first), and must
         # not print a traceback from the interpreter's exit
