@@ -375,7 +375,7 @@ def _header_only_png(width: int, height: int) -> bytes:
 
 
 HOSTILE_IMAGES: dict[str, tuple[Callable[[], bytes], str]] = {
-    "zero bytes": (lambda: b"", "empty file"),
+    "zero bytes": (lambda: b"", "is empty (0 bytes)"),
     "truncated": (lambda: _png_bytes()[: len(_png_bytes()) // 2], "truncated"),
     "a decompression bomb": (lambda: _header_only_png(100_000, 100_000), "decompression bomb"),
     "text": (lambda: b"just some text\n", "not an image"),

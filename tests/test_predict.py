@@ -248,7 +248,7 @@ def test_unreadable_files_are_named_and_the_others_still_predicted(tmp_path: Pat
     assert len(lines) == len(bad) + 1
     for name, line in zip(bad, lines):
         assert str(tmp_path / name) in line
-    assert "empty file" in lines[0] and "no such file" in lines[3] and "no image files" in lines[4]
+    assert "is empty (0 bytes)" in lines[0] and "no such image file" in lines[3] and "no image files" in lines[4]
     assert lines[-1] == "error: 5 of 7 files could not be predicted"
 
     quiet = run_dnn("predict", *args, "--format", "jsonl", "--quiet", "--model", str(rgb_model))

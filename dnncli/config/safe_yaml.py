@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from dnncli.errors import ConfigError
-from dnncli.files.textfile import read_regular_text
+from dnncli.files.userfile import read_regular_text
 
 MAX_CONFIG_BYTES = 1 << 20
 MAX_YAML_VALUES = 100_000  # after expanding anchors and aliases ("billion laughs")
@@ -139,7 +139,7 @@ def read_yaml_file(path: str | Path, what: str = "config", fast: bool = False) -
     holds, or one line naming the file (``fast``: :func:`parse_yaml`'s)."""
     path = Path(path)
     # bounded (a config is never megabytes long), a regular file only (never a FIFO's wait)
-    text = read_regular_text(path, MAX_CONFIG_BYTES, ConfigError, f"{what} file")
+    text = read_regular_text(path, MAX_CONFIG_BYTES, ConfigError, f"a {what} file")
     return parse_yaml(text, str(path), fast)
 
 

@@ -26,14 +26,13 @@ both call :func:`load_image`, so a picture gives the same pixels through either.
 from __future__ import annotations
 
 import io
-import os
-import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from dnncli.data.hdf5 import DEFAULT_RESIZE, RESIZE_MODES, Dataset
+from dnncli.files.userfile import read_regular
 from dnncli.errors import DataError
 from dnncli.terminal.display import printable
 
@@ -86,34 +85,7 @@ def image_extensions() -> set[str]:
 def read_image_bytes(path: Path) -> bytes:
     """The bytes of the image file ``path``, read once (what is hashed is what is decoded); a
     DataError for anything but a regular file of a plausible size."""
-    try:
-        with open(path, "rb", opener=_open_nonblocking) as f:
-            info = os.fstat(f.fileno())  # the file opened, not whatever the name points to later
-            _check_file(path, info)
-            return f.read(MAX_IMAGE_BYTES + 1)
-    except FileNotFoundError:
-        raise DataError(f"{printable(path)}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{printable(path)}: is a directory, expected an image file (use -r to predict its images)") from None
-    except OSError as exc:  # a link loop, a folder that cannot be entered
-        raise DataError(f"{printable(path)}: cannot read the image: {printable(exc.strerror or str(exc))}") from None
-
-
-def _open_nonblocking(name: str, flags: int) -> int:
-    # a FIFO opened for reading would wait for a writer: O_NONBLOCK opens it at once (and the
-    # check of its kind refuses it); on a regular file the flag changes nothing
-    return os.open(name, flags | os.O_NONBLOCK)
-
-
-def _check_file(path: Path, info: os.stat_result) -> None:
-    if stat.S_ISDIR(info.st_mode):
-        raise DataError(f"{printable(path)}: is a directory, expected an image file (use -r to predict its images)")
-    if not stat.S_ISREG(info.st_mode):
-        raise DataError(f"{printable(path)}: not a regular file (a FIFO, socket or device), expected an image file")
-    if info.st_size == 0:
-        raise DataError(f"{printable(path)}: empty file, expected an image")
-    if info.st_size > MAX_IMAGE_BYTES:
-        raise DataError(f"{printable(path)}: {info.st_size} bytes, more than the {MAX_IMAGE_BYTES} an image file may have")
+    return read_regular(path, MAX_IMAGE_BYTES, "an image file", DataError)
 
 
 def _open(path: Path, max_pixels: int, data: bytes | None = None):  # -> PIL.Image.Image, fully decoded

@@ -40,7 +40,7 @@ from dnncli.errors import DataError
 from dnncli.files.userfile import open_regular
 from dnncli.terminal.display import printable
 
-WHAT = "CSV or Parquet table"
+WHAT = "a CSV or Parquet table"
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv", *PARQUET_SUFFIXES)
 PARQUET_MAGIC = b"PAR1"
@@ -152,7 +152,7 @@ def _csv_header(path: Path, f: BinaryIO) -> tuple[tuple[str, ...], int]:
         size *= 4
     if not len(row_ends):
         if final:
-            raise DataError(f"{printable(path)}: holds no header line, expected a {WHAT}")
+            raise DataError(f"{printable(path)}: holds no header line, expected {WHAT}")
         raise DataError(f"{printable(path)}: the header line is longer than {MAX_FIELD_BYTES // 1024**2} MiB")
     n_columns = int(row_ends[0]) + 1
     if n_columns > MAX_COLUMNS:

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from dnncli.config import read_config_file
 from dnncli.errors import ConfigError, DataError, DnnError
-from dnncli.files.textfile import read_regular_text
+from dnncli.files.userfile import read_regular_text
 from dnncli.plots.figure import (
     BEST_EPOCH_COLOUR,
     SPLIT_COLOURS,
@@ -305,7 +305,7 @@ MAX_HISTORY_BYTES = 50_000_000
 def read_history_csv(path: Path) -> list[Row]:
     """``history.csv`` back into rows of numbers; a file that is not one is refused in one line."""
     # a regular file of a bounded size only: a FIFO or a link to /dev/zero is named, not read
-    text = read_regular_text(path, MAX_HISTORY_BYTES, DataError, "dnn history.csv")
+    text = read_regular_text(path, MAX_HISTORY_BYTES, DataError, "a run's history.csv")
     try:
         with io.StringIO(text, newline="") as f:
             reader = csv.DictReader(f)

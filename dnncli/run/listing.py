@@ -29,7 +29,7 @@ from dnncli.config.safe_yaml import read_yaml_file
 from dnncli.errors import ConfigError, DnnError, RunDirError
 from dnncli.files.hdf5safe import parse_json
 from dnncli.files.lock import held_elsewhere
-from dnncli.files.textfile import read_regular_text
+from dnncli.files.userfile import read_regular_text
 from dnncli.terminal.display import csv_text, escape_controls, shown
 from dnncli.terminal.text import to_json
 
@@ -77,7 +77,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     if not os.path.lexists(path):
         return {}
     try:
-        return parse_json(read_regular_text(path, MAX_METRICS_BYTES, RunDirError, "metrics.json"), str(path), RunDirError, dict)
+        return parse_json(read_regular_text(path, MAX_METRICS_BYTES, RunDirError, "a metrics.json"), str(path), RunDirError, dict)
     except DnnError:
         return None
 

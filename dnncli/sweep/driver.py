@@ -44,7 +44,7 @@ from dnncli.errors import (
     RunDirError,
 )
 from dnncli.files import atomic
-from dnncli.files.textfile import read_regular_text
+from dnncli.files.userfile import read_regular_text
 from dnncli.sweep import results
 from dnncli.sweep.cluster import DaskWorkers
 from dnncli.sweep.local import LocalWorkers
@@ -144,7 +144,7 @@ def _check_identity(sweep: Sweep) -> None:
     identity = json.loads(json.dumps(sweep.identity()))
     if record.exists():
         try:  # bounded: a FIFO, a huge or a 100,000-deep sweep.json is "another sweep", not a hang
-            saved = json.loads(read_regular_text(record, 1 << 20, ConfigError, "sweep.json")).get("identity")
+            saved = json.loads(read_regular_text(record, 1 << 20, ConfigError, "a sweep.json")).get("identity")
         except (DnnError, ValueError, AttributeError, RecursionError):
             saved = None
         if saved != identity:
