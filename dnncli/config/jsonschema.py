@@ -16,43 +16,10 @@ from dnncli.config.schema import Config
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
-# Meanings of the keys whose Field in dnncli/config/schema.py has no description yet: used only
-# where the model gives none, so a description added there wins (and this entry can go).
-MISSING_DESCRIPTIONS = {
-    "ModelConfig": {
-        "hidden_activation": "Activation of every hidden layer when 'activations' is not given.",
-        "init": "zeros; random: randn x init_scale; xavier: randn / sqrt(n[l-1]); he: randn x sqrt(2/n[l-1]).",
-        "seed": "Seed of numpy.random.RandomState, drawn layer by layer as the course does; null: drawn "
-        "at random and written into the run's config.yaml.",
-        "leaky_relu_slope": "Slope of leaky_relu for z < 0.",
-    },
-    "DataConfig": {
-        "x_key": "Key of the training examples in the training file.",
-        "y_key": "Key of the training labels (or targets) in the training file.",
-        "test_x_key": "Key of the test examples in the test file.",
-        "test_y_key": "Key of the test labels (or targets) in the test file.",
-        "classes_key": "Key of the class names, when the file has them.",
-    },
-    "TrainingConfig": {
-        "learning_rate": "The step size; the initial one when a schedule decays it.",
-        "iterations": "Budget in update steps (one per epoch with full batches); null with epochs.",
-    },
-}
-
-
 def model_schema(model: type[BaseModel], title: str, description: str) -> dict[str, Any]:
     """The JSON Schema of a pydantic model as a file is validated against it (aliases, inputs)."""
     schema = model.model_json_schema(by_alias=True, mode="validation")
     return {"$schema": DRAFT, "title": title, "description": description, **_without_title(schema)}
-
-
-def fill_descriptions(schema: dict[str, Any], missing: dict[str, dict[str, str]]) -> None:
-    """Give the keys a model left without a description the meaning in ``missing`` (section ->
-    key -> text); a key that no longer exists fails loudly, so the entry cannot outlive it."""
-    for section, meanings in missing.items():
-        properties = schema["$defs"][section]["properties"] if section in schema.get("$defs", {}) else schema["properties"]
-        for key, meaning in meanings.items():
-            properties[key].setdefault("description", meaning)
 
 
 def config_schema() -> dict[str, Any]:
@@ -63,7 +30,6 @@ def config_schema() -> dict[str, Any]:
         "A dnn training config: the network (model), the data, the training settings and where "
         "the run goes (output).",
     )
-    fill_descriptions(schema, MISSING_DESCRIPTIONS)
     # A run's name defaults to the config file's stem (load_config), not to the model's default.
     schema["properties"]["name"].pop("default", None)
     schema["properties"]["name"]["pattern"] = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"

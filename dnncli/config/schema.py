@@ -46,14 +46,22 @@ class ModelConfig(_Section):
     activations: list[Activation] | None = Field(
         default=None, description="One activation per layer (L of them)."
     )
-    hidden_activation: HiddenActivation = "relu"
+    hidden_activation: HiddenActivation = Field(
+        default="relu", description="Activation of every hidden layer when 'activations' is not given.",
+    )
     output_activation: OutputActivation | None = Field(
         default=None, description="Default: sigmoid for 2 classes, softmax for more, linear for a table's regression."
     )
-    init: Init = "xavier"
+    init: Init = Field(
+        default="xavier", description="zeros; random: randn x init_scale; xavier: randn / sqrt(n[l-1]); he: randn x sqrt(2/n[l-1]).",
+    )
     init_scale: float = Field(default=DEFAULT_RANDOM_SCALE, gt=0, description="Scale of the 'random' init.")
-    seed: int | None = Field(default=1, ge=0, le=2**32 - 1)
-    leaky_relu_slope: float = Field(default=DEFAULT_LEAKY_SLOPE, ge=0, lt=1)
+    seed: int | None = Field(
+        default=1, ge=0, le=2**32 - 1, description="Seed of numpy.random.RandomState, drawn layer by layer as the course does; null: drawn at random and written into the run's config.yaml.",
+    )
+    leaky_relu_slope: float = Field(
+        default=DEFAULT_LEAKY_SLOPE, ge=0, lt=1, description="Slope of leaky_relu for z < 0.",
+    )
 
     @model_validator(mode="after")
     def _check_architecture(self) -> "ModelConfig":
@@ -117,11 +125,21 @@ class DataConfig(_Section):
         "table (.csv, .parquet: one example a row)."
     )
     test: str | None = Field(default=None, description="HDF5 file with the test set, a folder of images, or a table.")
-    x_key: str = "train_set_x"
-    y_key: str = "train_set_y"
-    test_x_key: str = "test_set_x"
-    test_y_key: str = "test_set_y"
-    classes_key: str = "list_classes"
+    x_key: str = Field(
+        default="train_set_x", description="Key of the training examples in the training file.",
+    )
+    y_key: str = Field(
+        default="train_set_y", description="Key of the training labels (or targets) in the training file.",
+    )
+    test_x_key: str = Field(
+        default="test_set_x", description="Key of the test examples in the test file.",
+    )
+    test_y_key: str = Field(
+        default="test_set_y", description="Key of the test labels (or targets) in the test file.",
+    )
+    classes_key: str = Field(
+        default="list_classes", description="Key of the class names, when the file has them.",
+    )
     memory_budget_mb: Literal["auto"] | float = Field(
         default="auto",
         description="Training inputs whose float matrix exceeds this (MB, at most 1e9) are kept as stored "
@@ -270,8 +288,12 @@ ENGINE = TrainSettings()
 
 class TrainingConfig(_Section):
     optimizer: Optimizer = Field(default=ENGINE.optimizer, description="gd, momentum, rmsprop or adam.")
-    learning_rate: float = Field(default=ENGINE.learning_rate, gt=0)
-    iterations: int | None = Field(default=ENGINE.iterations, ge=1, le=MAX_ITERATIONS)
+    learning_rate: float = Field(
+        default=ENGINE.learning_rate, gt=0, description="The step size; the initial one when a schedule decays it.",
+    )
+    iterations: int | None = Field(
+        default=ENGINE.iterations, ge=1, le=MAX_ITERATIONS, description="Budget in update steps (one per epoch with full batches); null with epochs.",
+    )
     epochs: int | None = Field(
         default=ENGINE.epochs, ge=1, le=MAX_ITERATIONS,
         description="Budget in passes over the data (instead of iterations).",

@@ -97,12 +97,24 @@ class _Strict(BaseModel):
 class Dimension(_Strict):
     """One swept key: exactly one scale, and for a grid over a range its number of ``steps``."""
 
-    log_uniform: list[float] | None = None
-    one_minus_log_uniform: list[float] | None = None
-    uniform: list[float] | None = None
-    integer: list[int] | None = Field(default=None, alias="int")
-    choice: list[Any] | None = None
-    steps: int | None = Field(default=None, ge=2, le=10_000)
+    log_uniform: list[float] | None = Field(
+        default=None, description="[a, b]: 10^r with r uniform in [log10 a, log10 b] (a > 0): a learning rate.",
+    )
+    one_minus_log_uniform: list[float] | None = Field(
+        default=None, description="[a, b]: 1 - 10^r, r uniform in [log10(1 - b), log10(1 - a)] (0 <= a < b < 1): a beta from 0.9 to 0.999.",
+    )
+    uniform: list[float] | None = Field(
+        default=None, description="[a, b]: uniform.",
+    )
+    integer: list[int] | None = Field(
+        default=None, alias="int", description="[a, b]: an integer from a to b, both included.",
+    )
+    choice: list[Any] | None = Field(
+        default=None, description="One of these values (numbers, strings, lists such as hidden sizes).",
+    )
+    steps: int | None = Field(
+        default=None, ge=2, le=10_000, description="sampler grid, over a range: this many values, evenly spaced on its scale, ends included.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "Dimension":
@@ -147,12 +159,16 @@ class Dimension(_Strict):
 
 
 class MetricSpec(_Strict):
-    name: Literal[tuple(METRIC_GOALS)]  # type: ignore[valid-type]
-    goal: Literal["maximize", "minimize"] | None = None
+    name: Literal[tuple(METRIC_GOALS)] = Field(description="The metric: a value of the trial's metrics.json.")  # type: ignore[valid-type]
+    goal: Literal["maximize", "minimize"] | None = Field(
+        default=None, description="maximize or minimize; default: maximize accuracies and R2, minimize costs and errors.",
+    )
 
 
 class OutputSpec(_Strict):
-    dir: str = Field(default="sweeps", min_length=1)
+    dir: str = Field(
+        default="sweeps", min_length=1, description="Where sweep directories go: <dir>/<name>/.",
+    )
 
 
 class SweepFile(_Strict):
@@ -160,10 +176,18 @@ class SweepFile(_Strict):
     base: str = Field(min_length=1)
     set: list[str] = Field(default_factory=list)
     metric: MetricSpec | None = None
-    sampler: Literal["grid", "random", "tpe"] = "tpe"
-    trials: int | None = Field(default=None, ge=1, le=MAX_TRIALS)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
-    pruner: Literal["none", "median", "successive_halving"] = "none"
+    sampler: Literal["grid", "random", "tpe"] = Field(
+        default="tpe", description="grid: every point, in an order shuffled by seed; random; tpe: Optuna's tree-structured Parzen estimator (a constant liar with several trials at once).",
+    )
+    trials: int | None = Field(
+        default=None, ge=1, le=MAX_TRIALS, description="The budget: required for random and tpe; at most the grid's size for grid (its default).",
+    )
+    seed: int = Field(
+        default=0, ge=0, le=2**32 - 1, description="The sampler's seed.",
+    )
+    pruner: Literal["none", "median", "successive_halving"] = Field(
+        default="none", description="median or successive_halving: stop a trial whose recorded metric is clearly worse than the finished trials' at the same point (Optuna's pruners).",
+    )
     seeds: int = Field(
         default=1, ge=1, le=100,
         description="Trainings of each trial, with model.seed (and training.seed, if given) + 0, 1, ..., N-1: "
