@@ -263,7 +263,9 @@ def test_describe_refuses_what_is_not_an_onnx_model_in_one_line(tmp_path: Path, 
     elif kind == "fifo":
         os.mkfifo(path)  # never opened: reading one would block
     message = assert_refused(lambda: describe_onnx(path), str(path))
-    assert any(word in message for word in ("not an ONNX model", "not a valid ONNX", "not a regular file", "cannot read"))
+    expected = {"empty": "is empty (0 bytes)", "directory": "is a directory", "fifo": "not a regular file",
+                "missing": "no such ONNX model"}.get(kind, "not an ONNX model")
+    assert expected in message, message
 
 
 def test_describe_reads_an_onnx_file_dnn_did_not_write(tmp_path: Path) -> None:

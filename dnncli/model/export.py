@@ -29,6 +29,7 @@ import yaml
 from dnncli import __version__
 from dnncli.errors import DnnError
 from dnncli.files.atomic import write_with
+from dnncli.files.userfile import read_regular
 from dnncli.model.file import ModelBundle, scaling_text
 from dnncli.model.table_graph import ML_DOMAIN, ML_OPSET, decode_nodes, name_inputs, table_input_nodes, table_metadata
 from dnncli.terminal.display import shown
@@ -312,20 +313,9 @@ def read_onnx(path: str | Path):  # -> onnx.ModelProto
     """An ONNX file parsed and checked, or one line: not a regular file, too large, not ONNX."""
     onnx = _onnx()
     path = Path(path)
+    data = read_regular(path, MAX_ONNX_BYTES, "an ONNX model", ExportError)  # regular files only, bounded
     try:
-        info = path.stat()
-    except OSError as exc:
-        raise ExportError(f"{path}: cannot read the ONNX file: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ExportError(f"{path}: not a regular file, expected an ONNX model")
-    if info.st_size > MAX_ONNX_BYTES:
-        raise ExportError(f"{path}: {info.st_size:,} bytes, more than an ONNX file holds (2 GiB)")
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_ONNX_BYTES + 1)
         model = onnx.ModelProto.FromString(data)
-    except OSError as exc:
-        raise ExportError(f"{path}: cannot read the ONNX file: {exc.strerror or exc}") from None
     except Exception as exc:  # the protobuf parser on arbitrary bytes may raise anything
         raise ExportError(f"{path}: not an ONNX model ({_first_line(exc)})") from None
     if model.ir_version < 1 or not model.HasField("graph") or not model.opset_import:
