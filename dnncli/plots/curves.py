@@ -29,6 +29,7 @@ from dnncli.plots.figure import (
     plain_lines,
     run_colours,
     save,
+    thousands_ticks,
     whole_pixels,
 )
 
@@ -111,16 +112,6 @@ def _cost_axis_scale(ax: Any, values: list[float]) -> None:
         ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def _whole_number_ticks(ax: Any) -> None:
-    """Ticks of a score in the target's units as whole numbers (51,000, not 5.1e+04)."""
-    from matplotlib.ticker import FuncFormatter
-
-    whole = FuncFormatter(lambda value, _: f"{value:,.0f}")
-    ax.yaxis.set_major_formatter(whole)
-    if ax.get_yscale() == "log" and ax.yaxis.get_minor_formatter().__class__.__name__ != "NullFormatter":
-        ax.yaxis.set_minor_formatter(whole)
-
-
 def _zoom_scores(ax: Any, values: list[float], kind: str) -> None:
     """Limits around the scores themselves (0.93-1.00 is not squashed into 0-1)."""
     finite = [v for v in values if math.isfinite(v)]
@@ -175,7 +166,7 @@ def learning_curve_figure(
                          label=f"{split} {shown}{mean}")
     _cost_axis_scale(cost_ax, all_costs)
     if in_units and min((v for v in all_costs if math.isfinite(v)), default=0) >= 1000:
-        _whole_number_ticks(cost_ax)
+        thousands_ticks(cost_ax)
     name = "RMSE" if in_units else "cost"
     cost_ax.set_ylabel("RMSE (the target's units)" if in_units else f"cost ({LOSS_LABELS.get(loss_name, plain(loss_name))})")
     cost_ax.set_title(name + (" (log scale)" if cost_ax.get_yscale() == "log" else ""))

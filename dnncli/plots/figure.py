@@ -171,3 +171,14 @@ def integer_ticks(axis: Any) -> None:
     from matplotlib.ticker import MaxNLocator
 
     axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def thousands_ticks(ax: Any) -> None:
+    """Y ticks of values in the thousands (an RMSE in dollars) as whole numbers with separators:
+    51,000, not 51000 or 5.1e+04; a log axis's minor ticks too, when it labels them."""
+    from matplotlib.ticker import FuncFormatter
+
+    whole = FuncFormatter(lambda value, _: f"{value:,.0f}")
+    ax.yaxis.set_major_formatter(whole)
+    if ax.get_yscale() == "log" and ax.yaxis.get_minor_formatter().__class__.__name__ != "NullFormatter":
+        ax.yaxis.set_minor_formatter(whole)

@@ -19,7 +19,7 @@ import yaml
 
 from dnncli.config import apply_overrides
 from dnncli.files import atomic
-from dnncli.plots.figure import drawing, plain, save
+from dnncli.plots.figure import drawing, plain, save, thousands_ticks
 from dnncli.sweep.spec import Param, Sweep
 from dnncli.terminal.display import csv_text as spreadsheet_text
 from dnncli.terminal.text import to_json
@@ -283,7 +283,8 @@ def _parameter_panel(
         ax.set_xlim(-0.5, len(param.choices) - 0.5)
     ax.set_xlabel(plain(label, 80))
     ax.set_ylabel(sweep.metric)
-    _thousands(ax)
+    if min(abs(limit) for limit in ax.get_ylim()) >= 1000:
+        thousands_ticks(ax)
     if param.key in importance:
         ax.set_title(f"importance {importance[param.key]:.2f}", fontsize=9)
     ax.grid(True, alpha=0.3)
@@ -303,13 +304,6 @@ def _best_so_far_panel(ax: Any, sweep: Sweep, records: list[TrialRecord]) -> Non
     ax.margins(x=0.06, y=0.12)
     ax.set_xlabel("trial")
     ax.set_ylabel(sweep.metric)
-    _thousands(ax)
-    ax.grid(True, alpha=0.3)
-
-
-def _thousands(ax: Any) -> None:
-    """A metric in the thousands (an RMSE in dollars) with separators: 51,000, not 51000."""
-    from matplotlib.ticker import FuncFormatter
-
     if min(abs(limit) for limit in ax.get_ylim()) >= 1000:
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        thousands_ticks(ax)
+    ax.grid(True, alpha=0.3)
