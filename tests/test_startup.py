@@ -107,3 +107,19 @@ def test_a_help_renderer_that_needs_more_than_the_stand_ins_gets_the_real_module
         "assert renderer_taking_more.Heading is rich.markdown.Heading\n"
     )
     _in_a_fresh_interpreter(code)
+
+
+def test_only_a_table_imports_pyarrow(tmp_path) -> None:
+    """pyarrow (a fifth of a second with its CSV, Parquet and compute modules) is imported when a
+    table is first read, not by the modules of training, prediction or sweeps (dnncli.data.arrow)."""
+    modules = ("pyarrow", "pyarrow.compute", "pyarrow.csv", "pyarrow.parquet")
+    code = (
+        "import dnncli.cli.train, dnncli.cli.predict, dnncli.cli.evaluate, dnncli.cli.sweep, dnncli.cli.data\n"
+        "import dnncli.sweep.worker, dnncli.model.file, dnncli.model.table_graph, dnncli.data.inspection"
+    )
+    assert _imported_after(code, modules) == []
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,x\n2,y\n")
+    reading = f"from dnncli.data.tables import open_table, read_table\nprint(read_table(open_table({str(table)!r})).num_rows)"
+    printed = _imported_after(reading, modules)
+    assert printed[0] == "2" and {"pyarrow", "pyarrow.csv"} <= set(printed[1:])  # CSV: not Parquet's module

@@ -13,10 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
+from dnncli.data.arrow import pa, pa_csv, pq
 from dnncli.files.atomic import write_with
 
 TARGETS = {"classification": "sold", "regression": "price"}

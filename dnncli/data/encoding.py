@@ -33,9 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from dnncli.data.arrow import pa, pc
 from dnncli.data.tables import TableFile, iter_batches, read_table
 from dnncli.errors import DataError, DnnError
 from dnncli.terminal.display import printable
@@ -117,7 +116,8 @@ class EncodedTable:
 
 # ---- values out of pyarrow columns ------------------------------------------------------------
 
-Column = pa.Array | pa.ChunkedArray
+# (a name for annotations only: pyarrow is imported when a table is first read)
+Column = "pa.Array | pa.ChunkedArray"
 
 
 def plain_column(column: Column) -> Column:

@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from dnncli.compute.resources import memory_budget_bytes
+from dnncli.data.arrow import pa, pc
 from dnncli.data.encoding import MAX_AUTO_CLASSES, MAX_LEVELS, TASKS
 from dnncli.data.folders import scan_folder
 from dnncli.data.encoding import plain_column

@@ -23,11 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
+from dnncli.data.arrow import pa, pc, pa_csv, pq
 from dnncli.data.encoding import MAX_AUTO_CLASSES, MAX_LEVELS, TASKS
 from dnncli.data.splits import same_file, stratified_split
 from dnncli.data.tables import PARQUET_SUFFIXES, TABLE_SUFFIXES, TableFile, iter_batches, open_table, read_table

@@ -31,11 +31,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping, Sequence
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
+from dnncli.data.arrow import pa, pc, pa_csv, pq
 from dnncli.errors import DataError
 from dnncli.files.userfile import open_regular
 from dnncli.terminal.display import printable

@@ -22,16 +22,19 @@ import json
 from typing import Any
 
 import numpy as np
-import pyarrow.csv as pa_csv
 
+from dnncli.data.arrow import pa_csv
 from dnncli.data.encoding import CategoryColumn, NumberColumn, TableEncoder
 
 # the opset of ai.onnx.ml that goes with ai.onnx 17 (onnx's VERSION_TABLE); LabelEncoder-2 is in it
 ML_OPSET = 3
 ML_DOMAIN = "ai.onnx.ml"
-# the texts a CSV reader (pyarrow's, as dnn reads CSV) takes as a missing value
-MISSING_TEXTS = tuple(pa_csv.ConvertOptions().null_values)
 FEATURES = "features"
+
+
+def missing_texts() -> tuple[str, ...]:
+    """The texts a CSV reader (pyarrow's, as dnn reads CSV) takes as a missing value."""
+    return tuple(pa_csv.ConvertOptions().null_values)
 
 
 def _placeholder(position: int) -> str:
@@ -65,7 +68,7 @@ def _level_codes(category: CategoryColumn) -> tuple[list[str], list[int]]:
     codes = list(range(len(keys)))
     if None in category.levels:
         missing = category.levels.index(None)
-        extra = [text for text in MISSING_TEXTS if text not in set(keys)]
+        extra = [text for text in missing_texts() if text not in set(keys)]
         keys, codes = keys + extra, codes + [missing] * len(extra)
     return keys, codes
 
@@ -164,7 +167,7 @@ def table_metadata(encoder: TableEncoder, input_names: list[str], dropped: list[
         "inputs": json.dumps([_column_record(encoder, c, n) for c, n in zip(encoder.features, input_names)]),
         "input_layout": (
             "one input per column, (N, 1) each: a number as float64 (NaN for a gap), a category as text "
-            f"(the empty text or one of {', '.join(repr(t) for t in MISSING_TEXTS if t)} for a gap)"
+            f"(the empty text or one of {', '.join(repr(t) for t in missing_texts() if t)} for a gap)"
         ),
         "features": json.dumps(encoder.feature_names),
         "dropped_columns": json.dumps(dropped),

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Sequence, TextIO
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from rich.table import Table
 
+from dnncli.data.arrow import pa, pc
 from dnncli.data.encoding import NUMBER_PATTERN, TableEncoder, is_number_type, plain_column
 from dnncli.data.hdf5 import Dataset
 from dnncli.data.tables import is_table, open_table, read_table
