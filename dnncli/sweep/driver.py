@@ -45,6 +45,7 @@ from dnncli.errors import (
 )
 from dnncli.files import atomic
 from dnncli.files.userfile import read_regular_text
+from dnncli.plots.figure import pyplot
 from dnncli.sweep import results
 from dnncli.sweep.cluster import DaskWorkers
 from dnncli.sweep.local import LocalWorkers
@@ -453,9 +454,14 @@ class _Driver:
         self.executor.start(len(self.orphans) + self.to_ask)
         if self.events:
             self.events.begin(self.sweep, self.records, self.planned)
+        # sweep.png is drawn at the end: matplotlib (a third of a second) is imported meanwhile,
+        # while this process only waits for the trials
+        importing = threading.Thread(target=pyplot, name="dnn-sweep-import-matplotlib", daemon=True)
         with self.stop.installed():
             while True:
                 self._hand_out()
+                if importing.ident is None:  # once the first trials are out
+                    importing.start()
                 if not self.in_flight:
                     break
                 for result in self.executor.wait(0.25):
@@ -464,6 +470,8 @@ class _Driver:
                     break
         if self.events:
             self.events.end()
+        if importing.ident is not None:
+            importing.join()
         return self._finish()
 
     def _hand_out(self) -> None:
