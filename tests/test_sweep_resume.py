@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -112,6 +113,27 @@ def _never_the_same_point_twice(work: Path, football: Path, sampler: str, extra:
 @pytest.fixture(scope="module")
 def football() -> Path:
     return shared_file("football2d.h5")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the workers in Linux's /proc")
+@pytest.mark.parametrize("delay", [0.0, 0.15])
+def test_ctrl_c_while_the_workers_start_reaches_the_driver_alone(delay: float, tmp_path: Path, football: Path) -> None:
+    """A terminal's Ctrl-C goes to its whole foreground process group. The workers are in a
+    session of their own from their first instruction: while they still import the library it
+    reaches the driver alone, which stops the sweep in one line (a worker stopped in its imports
+    printed a traceback each)."""
+    path = _sweep_file(tmp_path, football, "random", 4)
+    driver = subprocess.Popen([dnn_executable(), "sweep", str(path), "--jobs", "2", "--quiet"], cwd=tmp_path,
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    children = Path(f"/proc/{driver.pid}/task/{driver.pid}/children")
+    deadline = time.monotonic() + 60
+    while driver.poll() is None and time.monotonic() < deadline and not children.read_text().split():
+        time.sleep(0.002)
+    time.sleep(delay)  # 0.15 s: a worker is in the middle of its imports
+    os.killpg(driver.pid, signal.SIGINT)  # what the terminal does
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == EXIT_SIGINT, stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
 
 
 @pytest.mark.slow

@@ -1,13 +1,14 @@
 """Trials in local worker processes (``dnn sweep --jobs N``).
 
-Each worker is a fresh interpreter (the ``spawn`` start method: nothing of the driver's state, its
-SQLite connection or threads, is inherited) that runs one trial after another from a pipe, each
-with at most its share of the cores as threads.
+Each worker is a fresh interpreter (``python -c``: nothing of the driver's state, its SQLite
+connection or threads, is inherited) that runs one trial after another from a pipe, each with at
+most its share of the cores as threads.
 
-Workers live in a session of their own, so that a terminal's Ctrl-C reaches the driver only, which
-asks each busy worker to stop (SIGTERM: the trial stops after its current update step with a
-checkpoint, exactly as ``dnn train`` does). On Linux a worker also gets SIGINT when the driver
-dies, even by SIGKILL, so no trial goes on unwatched holding its run directory.
+Workers live in a session of their own from their first instruction (started with setsid), so
+that a terminal's Ctrl-C reaches the driver only, even while a worker is still importing the
+library, and the driver asks each busy worker to stop (SIGINT: the trial stops after its current
+update step with a checkpoint, exactly as ``dnn train`` does). On Linux a worker also gets SIGINT
+when the driver dies, even by SIGKILL, so no trial goes on unwatched holding its run directory.
 
 SIGINT rather than SIGTERM: in a worker that is not training at that moment (loading the data,
 waiting for a trial) it is a KeyboardInterrupt, which ends the trial as interrupted, or the
@@ -16,13 +17,14 @@ worker, cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
 
 from dnncli.sweep.trial import TrialRequest, TrialResult
 from dnncli.sweep.worker import run_trial
@@ -43,10 +45,11 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def worker_main(conn: Connection, parent_pid: int, blas_threads: int) -> None:
-    """A worker process: trials from ``conn`` until it closes, each with at most ``blas_threads``
-    threads. (It imported the library, which every trial needs, while the driver opened its study.)"""
-    os.setsid()
+def worker_main(fd: int, parent_pid: int, blas_threads: int) -> None:
+    """A worker process: trials from the connection on ``fd`` until it closes, each with at most
+    ``blas_threads`` threads. (It imported the library, which every trial needs, while the driver
+    opened its study.)"""
+    conn = Connection(fd)
     _die_with_parent(parent_pid)
     try:
         while True:
@@ -71,10 +74,35 @@ def worker_main(conn: Connection, parent_pid: int, blas_threads: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _launch(fd: int, blas_threads: int) -> subprocess.Popen:
+    """A worker: a new interpreter with this one's import path, in a session of its own, talking
+    over ``fd``."""
+    program = (
+        f"import sys; sys.path[:] = {sys.path!r}\n"
+        f"from dnncli.sweep.local import worker_main; worker_main({fd}, {os.getpid()}, {blas_threads})"
+    )
+    return subprocess.Popen([sys.executable, "-c", program], pass_fds=(fd,), stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _exit_watch(process: subprocess.Popen) -> int | None:
+    """A descriptor readable once ``process`` has ended (Linux's pidfd), or None where there is none:
+    the worker's end of the pipe closing then tells."""
+    try:
+        return os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _join(process: subprocess.Popen, timeout: float) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
+
+
 @dataclass
 class _Worker:
-    process: Any
+    process: subprocess.Popen
     conn: Connection
+    exit_watch: int | None = None
     number: int | None = None  # the trial it runs
     request: TrialRequest | None = None
     attempts: int = 0
@@ -87,7 +115,6 @@ class LocalWorkers:
 
     def __init__(self, jobs: int, blas_threads: int) -> None:
         self.jobs, self.blas_threads = jobs, blas_threads
-        self.context = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
         self.attempts: dict[int, int] = {}
         self.stopping = False
@@ -99,14 +126,12 @@ class LocalWorkers:
         return sum(w.number is not None for w in self.workers)
 
     def _start_worker(self) -> _Worker:
-        parent_end, child_end = self.context.Pipe()
-        process = self.context.Process(
-            target=worker_main, args=(child_end, os.getpid(), self.blas_threads), daemon=True,
-            name="dnn-sweep-worker",
-        )
-        process.start()
-        child_end.close()
-        worker = _Worker(process, parent_end)
+        parent_end, child_end = multiprocessing.Pipe()
+        try:
+            process = _launch(child_end.fileno(), self.blas_threads)
+        finally:
+            child_end.close()
+        worker = _Worker(process, parent_end, _exit_watch(process))
         self.workers.append(worker)
         return worker
 
@@ -117,9 +142,8 @@ class LocalWorkers:
             self._start_worker()
 
     def submit(self, request: TrialRequest) -> None:
-        for idle in [w for w in self.workers if w.number is None and not w.process.is_alive()]:
-            self.workers.remove(idle)
-            idle.conn.close()
+        for idle in [w for w in self.workers if w.number is None and w.process.poll() is not None]:
+            self._forget(idle)
         worker = next((w for w in self.workers if w.number is None), None) or self._start_worker()
         worker.number, worker.request = request.number, request
         worker.conn.send(request)
@@ -129,10 +153,10 @@ class LocalWorkers:
         busy = [w for w in self.workers if w.number is not None]
         if not busy:
             return []
-        ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout)
+        ready = wait([w.conn for w in busy] + [w.exit_watch for w in busy if w.exit_watch is not None], timeout)
         results = []
         for worker in busy:
-            if worker.conn in ready or worker.process.sentinel in ready:
+            if worker.conn in ready or worker.exit_watch in ready:
                 result = self._collect(worker)
                 if result is not None:
                     results.append(result)
@@ -146,12 +170,15 @@ class LocalWorkers:
                 return result
         except (EOFError, OSError):
             pass
-        if worker.process.is_alive():
-            return None
+        if worker.process.poll() is None:
+            if worker.exit_watch is not None:
+                return None
+            _join(worker.process, 1.0)  # its pipe closed: it is ending
+            if worker.process.poll() is None:
+                return None
         # the process died in the middle of a trial: give the trial to a new worker, once
         request, number = worker.request, worker.number
-        self.workers.remove(worker)
-        worker.conn.close()
+        self._forget(worker)
         if self.stopping:  # stopped before its training loop could take the signal
             return TrialResult(number, "interrupted", error="interrupted")
         tries = self.attempts.get(number, 0) + 1
@@ -159,7 +186,7 @@ class LocalWorkers:
         if tries <= self.RETRIES:
             self.submit(request)
             return None
-        code = worker.process.exitcode
+        code = worker.process.returncode
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         return TrialResult(number, "failed", exit_code=3,
                            error=f"its worker process died ({how}), twice; see sweeps' trials/{number}.partial")
@@ -168,7 +195,7 @@ class LocalWorkers:
         """Ask every running trial to stop after its current update step (a second time: at once)."""
         self.stopping = True
         for worker in self.workers:
-            if worker.number is not None and worker.process.is_alive():
+            if worker.number is not None and worker.process.poll() is None:
                 try:
                     os.kill(worker.process.pid, signal.SIGINT)
                 except ProcessLookupError:
@@ -180,10 +207,15 @@ class LocalWorkers:
                 worker.conn.send(None)
             except OSError:
                 pass
-        for worker in self.workers:
-            worker.process.join(timeout=5)
-            if worker.process.is_alive():
+        for worker in list(self.workers):
+            _join(worker.process, 5)
+            if worker.process.poll() is None:
                 worker.process.terminate()
-                worker.process.join(timeout=5)
-            worker.conn.close()
-        self.workers = []
+                _join(worker.process, 5)
+            self._forget(worker)
+
+    def _forget(self, worker: _Worker) -> None:
+        self.workers.remove(worker)
+        worker.conn.close()
+        if worker.exit_watch is not None:
+            os.close(worker.exit_watch)
