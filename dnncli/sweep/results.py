@@ -19,7 +19,7 @@ import yaml
 
 from dnncli.config import apply_overrides
 from dnncli.files import atomic
-from dnncli.plots.figure import drawing, plain, save, thousands_ticks
+from dnncli.plots.figure import drawing, integer_ticks, plain, save, thousands_ticks
 from dnncli.sweep.spec import Param, Sweep
 from dnncli.terminal.display import csv_text as spreadsheet_text
 from dnncli.terminal.text import to_json
@@ -197,7 +197,7 @@ def plot(
     results, text from the sweep file never read as mathtext (dnncli.plots.figure)."""
     scored = [r for r in records if r.value is not None]
     panels = len(sweep.params) + 1 + (1 if importance else 0)
-    columns = min(3, panels)
+    columns = 2 if panels == 4 else min(3, panels)  # four panels as a square, not a row of three and one
     rows = math.ceil(panels / columns)
     with drawing() as plt:
         fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows + 0.6), squeeze=False,
@@ -303,6 +303,7 @@ def _best_so_far_panel(ax: Any, sweep: Sweep, records: list[TrialRecord]) -> Non
     ax.step(numbers, best_curve, where="post", color="tab:red", label="best so far")
     ax.margins(x=0.06, y=0.12)
     ax.set_xlabel("trial")
+    integer_ticks(ax.xaxis)  # trial numbers: 0, 5, 10, never 2.5
     ax.set_ylabel(sweep.metric)
     if min(abs(limit) for limit in ax.get_ylim()) >= 1000:
         thousands_ticks(ax)
