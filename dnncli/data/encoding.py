@@ -407,21 +407,31 @@ class TableEncoder:
         return np.asarray(self.target.classes, dtype=object)[np.asarray(y, dtype=np.int64)]
 
     def encode_file(self, source: TableFile, budget_bytes: int | None = None, with_target: bool = True,
-                    dtype: np.dtype | type = np.float64) -> EncodedTable:
+                    dtype: np.dtype | type = np.float64, rows: np.ndarray | None = None, name: str | None = None) -> EncodedTable:
         """A file encoded: read whole when it fits ``budget_bytes``, else batch by batch into one
-        preallocated ``X`` (memory: ``X`` and one batch)."""
+        preallocated ``X`` (memory: ``X`` and one batch). ``rows``: only the rows a boolean mask
+        over the file's rows selects, always read in batches; ``name`` then stands for the file in
+        messages, which number the selected rows (see :func:`selected_batches`)."""
         columns = self.columns_read(with_target)
-        if budget_bytes is None or source.fits(budget_bytes):
+        if rows is None and (budget_bytes is None or source.fits(budget_bytes)):
             return self.transform(read_table(source, columns), str(source.path), with_target=with_target, dtype=dtype)
-        m = _count_rows(source, columns[0])
-        rows = np.empty((m, self.n_x), dtype=dtype)
+        m = int(np.count_nonzero(rows)) if rows is not None else count_rows(source, columns[0])
+        X_rows = np.empty((m, self.n_x), dtype=dtype)
         ys, warnings = [], []
-        for first_row, batch in iter_batches(source, columns):
-            part = self.transform(batch, str(source.path), first_row, with_target, dtype, rows[first_row : first_row + batch.num_rows])
+        for first_row, batch in selected_batches(source, columns, rows):
+            part = self.transform(batch, name or str(source.path), first_row, with_target, dtype,
+                                  X_rows[first_row : first_row + batch.num_rows])
             ys.append(part.y)
             warnings += part.warnings
         y = np.concatenate(ys) if with_target and self.target else None
-        return EncodedTable(rows.T, y, self.feature_names, warnings)
+        return EncodedTable(X_rows.T, y, self.feature_names, warnings)
+
+    def encoded_batches(self, source: TableFile, rows: np.ndarray | None = None, name: str | None = None,
+                        dtype: np.dtype | type = np.float64) -> Iterator[tuple[int, EncodedTable]]:
+        """The (selected) rows of ``source`` encoded with their targets a batch at a time, as
+        ``(first_row, encoded)``: what is written to a file never holds the whole matrix."""
+        for first_row, batch in selected_batches(source, self.columns_read(), rows):
+            yield first_row, self.transform(batch, name or str(source.path), first_row, dtype=dtype)
 
     # -- stored
 
@@ -470,10 +480,30 @@ def _write_levels(category: CategoryColumn, text: Column, rows: np.ndarray, offs
     return offset + len(category.levels)
 
 
-def _count_rows(source: TableFile, column: str) -> int:
+def count_rows(source: TableFile, column: str | None = None) -> int:
+    """The table's rows: a Parquet file says; a CSV file is read for them, one column in batches."""
     if source.rows is not None:
         return source.rows
-    return sum(batch.num_rows for _, batch in iter_batches(source, [column]))
+    return sum(batch.num_rows for _, batch in iter_batches(source, [column or source.columns[0]]))
+
+
+def selected_batches(source: TableFile, columns: Sequence[str] | None, rows: np.ndarray | None) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """:func:`iter_batches`, keeping only the rows a boolean mask over the file's rows selects
+    (None: every row). ``first_row`` then counts the selected rows before the batch, as if the
+    selected rows were a table of their own: a caller maps a message's row back to the file's."""
+    if rows is None:
+        yield from iter_batches(source, columns)
+        return
+    before = 0
+    for first_row, batch in iter_batches(source, columns):
+        keep = rows[first_row : first_row + batch.num_rows]
+        if len(keep) != batch.num_rows:
+            raise DataError(f"{printable(source.path)}: has more than the {len(rows):,} rows it had when first read (changed meanwhile?)")
+        if keep.all():
+            yield before, batch
+        elif keep.any():
+            yield before, batch.filter(pa.array(keep))
+        before += int(np.count_nonzero(keep))
 
 
 # ---- learning from a table read in batches ----------------------------------------------------
@@ -546,9 +576,19 @@ class _TargetStream:
         return Target(name, task, mean=self.moments.mean, scale=scale or 1.0)
 
 
-def _fit_streamed(source: TableFile, options: TableOptions) -> tuple[TableEncoder, list[str]]:
+def fit_streamed(source: TableFile, options: TableOptions, rows: np.ndarray | None = None,
+                 name: str | None = None) -> tuple[TableEncoder, list[str]]:
+    """The encoder learned in row batches from the ``rows`` of ``source`` a boolean mask over its
+    rows selects (None: all): the statistics :meth:`TableEncoder.fit` takes of those rows (sums
+    in another order), one batch in memory. ``name`` stands for the file in messages, which
+    number the selected rows (:func:`selected_batches`)."""
+    return _fit_streamed(source, options, rows, name)
+
+
+def _fit_streamed(source: TableFile, options: TableOptions, rows: np.ndarray | None = None,
+                  source_name: str | None = None) -> tuple[TableEncoder, list[str]]:
     """:meth:`TableEncoder.fit` over row batches: the same statistics, one batch in memory."""
-    path = str(source.path)
+    path = source_name or str(source.path)
     _, first = next(iter_batches(source))  # the types, as every batch will have them
     features, categorical = _choose(first.schema.names, first.schema.types, options, path)
     del first
@@ -558,7 +598,7 @@ def _fit_streamed(source: TableFile, options: TableOptions) -> tuple[TableEncode
     levels: dict[str, set] = {n: set() for n in features if n in categorical}
     target = _TargetStream()
     read = features + ([options.target] if options.target is not None else [])
-    for first_row, batch in iter_batches(source, read):
+    for first_row, batch in selected_batches(source, read, rows):
         for name in numeric:
             values = _numbers(batch[name], name, path, first_row)
             present = values[~np.isnan(values)]
@@ -569,7 +609,7 @@ def _fit_streamed(source: TableFile, options: TableOptions) -> tuple[TableEncode
             _check_level_count(name, len(levels[name] - {None}), path)
         if options.target is not None:
             target.add(batch[options.target], options.target, path, first_row)
-    medians = _streamed_medians(source, moments)
+    medians = _streamed_medians(source, moments, rows, path)
     warnings: list[str] = []
     numbers = [_number_from_moments(n, moments[n], medians.get(n), gaps[n], warnings) for n in numeric]
     categories = [
@@ -598,14 +638,15 @@ def _bins(values: np.ndarray, moments: _Moments) -> np.ndarray:
     return np.minimum(((values - moments.low) / width).astype(np.int64), MEDIAN_BINS - 1) if width > 0 else np.zeros(len(values), np.int64)
 
 
-def _streamed_medians(source: TableFile, moments: dict[str, _Moments]) -> dict[str, float]:
-    """Exact medians in two more passes: a histogram of each column finds the bins of its middle
-    values, then only the values in those bins are kept and sorted."""
+def _streamed_medians(source: TableFile, moments: dict[str, _Moments], rows: np.ndarray | None = None,
+                      path: str | None = None) -> dict[str, float]:
+    """Exact medians in two more passes over the ``rows`` selected: a histogram of each column
+    finds the bins of its middle values, then only the values in those bins are kept and sorted."""
     names = [n for n, found in moments.items() if found.count]
-    path = str(source.path)
+    path = path or str(source.path)
 
     def present_values() -> Iterator[tuple[str, np.ndarray]]:
-        for first_row, batch in iter_batches(source, names):
+        for first_row, batch in selected_batches(source, names, rows):
             for name in names:
                 values = _numbers(batch[name], name, path, first_row)
                 yield name, values[~np.isnan(values)]

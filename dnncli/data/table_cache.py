@@ -1,0 +1,122 @@
+"""The training rows of a table too large for the memory budget, encoded once into an HDF5 file
+that training reads a batch at a time.
+
+A CSV or Parquet training table that does not fit ``data.memory_budget_mb`` is never held whole,
+nor is its encoded matrix: the encoder is learned from the training rows in row batches
+(:func:`dnncli.data.encoding.fit_streamed`: the rows a boolean mask over the file selects, so no
+test or validation row reaches it), then those rows are encoded a batch at a time into
+``<cache dir>/tables/<key>.h5`` (``X`` ``(m, n_x)`` float64 and ``y``, with the encoder and the
+warnings it gave as attributes). Training reads that file as it reads an HDF5 file over the budget
+(:class:`dnncli.data.columns.ScaledColumns`): one batch in float at a time.
+
+The key is the SHA-256 of what decides the file's content: the table's own SHA-256, the rows
+selected, the encoder's options, the row batches' size and the versions of dnn and pyarrow. A
+resumed run and a sweep's trials on the same rows find the file and skip the four passes over the
+table that learning and encoding take. It is written under a temporary name and renamed; one that
+cannot be read back is written anew. Nothing removes old ones: delete the folder to reclaim the space.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from dnncli import __version__
+from dnncli.data import tables
+from dnncli.data.encoding import MEDIAN_BINS, TableEncoder, TableOptions, fit_streamed
+from dnncli.data.hdf5 import Dataset, load_dataset
+from dnncli.data.tables import TableFile
+from dnncli.errors import DataError
+from dnncli.files.atomic import write_with
+from dnncli.files.hdf5safe import open_hdf5
+from dnncli.terminal.display import printable
+
+CACHE_VERSION = 1
+X_KEY, Y_KEY = "X", "y"
+
+
+@dataclass
+class EncodedRows:
+    """The selected rows as training reads them (``dataset.X_raw``: the cache file's open
+    ``h5py.Dataset``; ``dataset.y`` in memory), the encoder learned from them and its warnings."""
+
+    dataset: Dataset
+    encoder: TableEncoder
+    warnings: list[str]
+    path: Path
+
+
+def cache_key(digest: str, rows: np.ndarray, options: TableOptions) -> str:
+    """SHA-256 of what the encoded rows depend on: the table's SHA-256 ``digest``, the rows the
+    boolean mask ``rows`` selects, the options, and how the table is read and summed (the batch
+    size orders the sums; dnn's and pyarrow's versions)."""
+    header = {
+        "cache": CACHE_VERSION, "dnn": __version__, "pyarrow": pa.__version__, "table": digest,
+        "options": dataclasses.asdict(options), "block_bytes": tables.BLOCK_BYTES, "median_bins": MEDIAN_BINS,
+        "file_rows": len(rows),
+    }
+    key = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
+    key.update(np.packbits(rows.astype(bool)).tobytes())
+    return key.hexdigest()
+
+
+def encoded_rows(
+    source: TableFile, digest: str, rows: np.ndarray, options: TableOptions, cache_dir: str | Path, source_name: str
+) -> EncodedRows:
+    """The rows of ``source`` that ``rows`` (a boolean mask over the file's rows) selects, learned
+    from and encoded into the cache under ``cache_dir``, or found there. Messages name
+    ``source_name`` and number the selected rows, as for a table of their own."""
+    cached = Path(cache_dir) / "tables" / f"{cache_key(digest, rows, options)}.h5"
+    m = int(np.count_nonzero(rows))
+    found = _read(cached, m) if cached.exists() else None
+    if found is not None:
+        return found
+    encoder, warnings = fit_streamed(source, options, rows, source_name)
+    write_with(cached, lambda tmp: _write(tmp, source, rows, encoder, warnings, source_name), suffix=".h5")
+    found = _read(cached, m)
+    if found is None:
+        raise DataError(f"{printable(cached)}: the encoded table written there cannot be read back")
+    return found
+
+
+def _write(target: Path, source: TableFile, rows: np.ndarray, encoder: TableEncoder, warnings: list[str], source_name: str) -> None:
+    """The selected rows encoded a batch at a time into ``target``: memory holds one batch."""
+    import h5py  # imported here: h5py is slow to import and most commands never need it
+
+    m = int(np.count_nonzero(rows))
+    y_type = np.float64 if encoder.task == "regression" else np.int64
+    written, warnings = 0, list(warnings)
+    with h5py.File(target, "w") as f:
+        X = f.create_dataset(X_KEY, shape=(m, encoder.n_x), dtype=np.float64)  # contiguous: batches read fastest
+        y = f.create_dataset(Y_KEY, shape=(m,), dtype=y_type)
+        for first_row, part in encoder.encoded_batches(source, rows, source_name):
+            X[first_row : first_row + part.m] = part.X.T
+            y[first_row : first_row + part.m] = part.y
+            warnings += part.warnings
+            written = first_row + part.m
+        if written != m:
+            raise DataError(f"{printable(source.path)}: has fewer than the {len(rows):,} rows it had when first read (changed meanwhile?)")
+        f.attrs["encoder"] = json.dumps(encoder.to_dict())
+        f.attrs["warnings"] = json.dumps(warnings)
+        f.attrs["source"] = str(source.path)
+
+
+def _read(cached: Path, m: int) -> EncodedRows | None:
+    """The cache file, or None when it is not one of ``m`` rows that reads back whole."""
+    try:
+        dataset = load_dataset(cached, X_KEY, Y_KEY, None, stream_over_bytes=0)  # X stays in the file
+        with open_hdf5(cached, DataError, what="cache file") as f:
+            encoder = TableEncoder.from_dict(json.loads(f.attrs["encoder"]), f"{cached}: encoder")
+            warnings = json.loads(f.attrs["warnings"])
+    except (DataError, KeyError, ValueError, TypeError):
+        return None
+    if dataset.X_raw.shape != (m, encoder.n_x) or not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        return None
+    dataset.classes = encoder.classes
+    return EncodedRows(dataset, encoder, warnings, cached)
