@@ -72,11 +72,15 @@ def encoded_rows(
     """The rows of ``source`` that ``rows`` (a boolean mask over the file's rows) selects, learned
     from and encoded into the cache under ``cache_dir``, or found there. Messages name
     ``source_name`` and number the selected rows, as for a table of their own."""
-    cached = Path(cache_dir) / "tables" / f"{cache_key(digest, rows, options)}.h5"
+    folder = Path(cache_dir) / "tables"
     m = int(np.count_nonzero(rows))
-    found = _read(cached, m) if cached.exists() else None
-    if found is not None:
-        return found
+    # a resumed run's config names the task auto found: the file its first start wrote is the same
+    for tried in [options] + ([dataclasses.replace(options, task="auto")] if options.task != "auto" else []):
+        cached = folder / f"{cache_key(digest, rows, tried)}.h5"
+        found = _read(cached, m) if cached.exists() else None
+        if found is not None and options.task in ("auto", found.encoder.task):
+            return found
+    cached = folder / f"{cache_key(digest, rows, options)}.h5"
     encoder, warnings = fit_streamed(source, options, rows, source_name)
     write_with(cached, lambda tmp: _write(tmp, source, rows, encoder, warnings, source_name), suffix=".h5")
     found = _read(cached, m)
