@@ -50,8 +50,12 @@ MAX_AUTO_CLASSES = 20
 MISSING_NAME = "(missing)"
 # a number as text, as a CSV reader would have typed it (pyarrow's cast takes no spaces)
 NUMBER_PATTERN = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|Inf|INF|infinity|Infinity)\s*$"
-# the histogram's bins in the exact median of a table read in batches
-MEDIAN_BINS = 1 << 16
+# the exact median of a table read in batches: each pass splits the bin that holds a middle value
+# into this many (32 kB of counts a column), until it holds at most MEDIAN_KEPT values, kept and
+# sorted, or one value repeated; after MEDIAN_DEPTH splits (below a float's resolution) it is kept
+MEDIAN_BINS = 1 << 12
+MEDIAN_KEPT = 1 << 15
+MEDIAN_DEPTH = 6
 MAX_SHOWN = 5
 # the numbers are written into X a block of this many bytes of rows at a time (within the cache)
 ROW_BLOCK_BYTES = 2 * 1024**2
@@ -633,41 +637,100 @@ def _number_from_moments(name: str, moments: _Moments, median: float | None, gap
     return NumberColumn(name, median, filled.mean, math.sqrt(filled.m2 / filled.count), gaps > 0)
 
 
-def _bins(values: np.ndarray, moments: _Moments) -> np.ndarray:
+def _bin_of(values: np.ndarray, low: float, width: float) -> np.ndarray:
+    """Each value's bin of width ``width`` from ``low``, clipped to the bins there are: monotonic
+    in the value, so a bin's values all lie between those of the bins before and after it."""
+    if not width > 0 or not math.isfinite(width):
+        return np.zeros(len(values), np.int64)
+    return np.clip(((values - low) / width).astype(np.int64), 0, MEDIAN_BINS - 1)
+
+
+@dataclass
+class _RankSearch:
+    """The value of rank ``rank`` (0-based) among a column's present values, found a pass over
+    the batches at a time: the bin holding it is split into :data:`MEDIAN_BINS` narrower ones
+    until it holds few enough values to keep and sort, or a single value repeated. Memory: one
+    histogram and at most :data:`MEDIAN_KEPT` values, whatever the rows and however they cluster."""
+
+    rank: int
+    low: float
+    width: float
+    count: int  # the values in the current bin
+    below: int = 0  # the values before it
+    chosen: list[tuple[float, float, int]] = field(default_factory=list)  # (low, width, bin) of each split
+    counts: np.ndarray | None = None
+    kept: list[np.ndarray] = field(default_factory=list)
+    lowest: float = math.inf
+    highest: float = -math.inf
+    value: float | None = None
+
+    @property
+    def keeping(self) -> bool:
+        return self.count <= MEDIAN_KEPT or len(self.chosen) >= MEDIAN_DEPTH
+
+    def add(self, values: np.ndarray) -> None:
+        for low, width, chosen in self.chosen:
+            values = values[_bin_of(values, low, width) == chosen]
+        if not len(values):
+            return
+        if self.keeping:
+            self.kept.append(values)
+            return
+        if self.counts is None:
+            self.counts = np.zeros(MEDIAN_BINS, np.int64)
+        self.counts += np.bincount(_bin_of(values, self.low, self.width), minlength=MEDIAN_BINS)
+        self.lowest, self.highest = min(self.lowest, float(values.min())), max(self.highest, float(values.max()))
+
+    def end_pass(self) -> None:
+        if self.keeping:
+            self.value = float(np.sort(np.concatenate(self.kept))[self.rank - self.below])
+            return
+        if self.lowest == self.highest:  # one value repeated fills the bin
+            self.value = self.lowest
+            return
+        assert self.counts is not None
+        cumulative = np.cumsum(self.counts)
+        chosen = int(np.searchsorted(cumulative, self.rank - self.below, side="right"))
+        self.below += int(cumulative[chosen] - self.counts[chosen])
+        self.count = int(self.counts[chosen])
+        self.chosen.append((self.low, self.width, chosen))
+        self.low, self.width = self.low + chosen * self.width, self.width / MEDIAN_BINS
+        self.counts, self.lowest, self.highest = None, math.inf, -math.inf
+
+
+def _middle_searches(moments: _Moments) -> list[_RankSearch]:
+    """The searches for a column's middle value (two for an even count)."""
+    ranks = sorted({(moments.count - 1) // 2, moments.count // 2})
     width = (moments.high - moments.low) / MEDIAN_BINS
-    return np.minimum(((values - moments.low) / width).astype(np.int64), MEDIAN_BINS - 1) if width > 0 else np.zeros(len(values), np.int64)
+    searches = [_RankSearch(rank, moments.low, width, moments.count) for rank in ranks]
+    for search in searches:
+        if moments.low == moments.high:
+            search.value = moments.low
+    return searches
 
 
 def _streamed_medians(source: TableFile, moments: dict[str, _Moments], rows: np.ndarray | None = None,
                       path: str | None = None) -> dict[str, float]:
-    """Exact medians in two more passes over the ``rows`` selected: a histogram of each column
-    finds the bins of its middle values, then only the values in those bins are kept and sorted."""
-    names = [n for n, found in moments.items() if found.count]
+    """Exact medians (``np.median``'s) in passes over the ``rows`` selected: usually one (a
+    column's bin of its middle values found) or two (those values kept and sorted)."""
     path = path or str(source.path)
-
-    def present_values() -> Iterator[tuple[str, np.ndarray]]:
-        for first_row, batch in selected_batches(source, names, rows):
-            for name in names:
+    searches = {n: _middle_searches(found) for n, found in moments.items() if found.count}
+    while True:
+        open_names = [n for n, found in searches.items() if any(s.value is None for s in found)]
+        if not open_names:
+            break
+        for first_row, batch in selected_batches(source, open_names, rows):
+            for name in open_names:
                 values = _numbers(batch[name], name, path, first_row)
-                yield name, values[~np.isnan(values)]
-
-    if not names:
-        return {}
-    counts = {n: np.zeros(MEDIAN_BINS, np.int64) for n in names}
-    for name, values in present_values():
-        counts[name] += np.bincount(_bins(values, moments[name]), minlength=MEDIAN_BINS)
-    ranks = {n: np.array([(moments[n].count - 1) // 2, moments[n].count // 2]) for n in names}
-    wanted = {n: np.searchsorted(np.cumsum(counts[n]), ranks[n], side="right") for n in names}
-    kept: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    for name, values in present_values():
-        kept[name].append(values[np.isin(_bins(values, moments[name]), wanted[name])])
-    medians = {}
-    for name in names:
-        inside = np.sort(np.concatenate(kept[name]))
-        before = int(counts[name][: wanted[name][0]].sum())
-        middle = inside[ranks[name] - before]
-        medians[name] = float(np.mean(middle))
-    return medians
+                values = values[~np.isnan(values)]
+                for search in searches[name]:
+                    if search.value is None:
+                        search.add(values)
+        for name in open_names:
+            for search in searches[name]:
+                if search.value is None:
+                    search.end_pass()
+    return {n: float(np.mean([s.value for s in found])) for n, found in searches.items()}
 
 
 # ---- read back ----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from dnncli import __version__
 from dnncli.data import tables
-from dnncli.data.encoding import MEDIAN_BINS, TableEncoder, TableOptions, fit_streamed
+from dnncli.data.encoding import TableEncoder, TableOptions, fit_streamed
 from dnncli.data.hdf5 import Dataset, load_dataset
 from dnncli.data.tables import TableFile
 from dnncli.errors import DataError
@@ -58,7 +58,7 @@ def cache_key(digest: str, rows: np.ndarray, options: TableOptions) -> str:
     size orders the sums; dnn's and pyarrow's versions)."""
     header = {
         "cache": CACHE_VERSION, "dnn": __version__, "pyarrow": pa.__version__, "table": digest,
-        "options": dataclasses.asdict(options), "block_bytes": tables.BLOCK_BYTES, "median_bins": MEDIAN_BINS,
+        "options": dataclasses.asdict(options), "block_bytes": tables.BLOCK_BYTES,
         "file_rows": len(rows),
     }
     key = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
