@@ -70,8 +70,8 @@ def prices(tmp_path: Path) -> Path:
     return write_demo_table(tmp_path / "prices.csv", m=600, seed=0, task="regression")
 
 
-def cached_files(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "runs" / ".cache" / "tables").glob("*.h5"))
+def cached_files(tmp_path: Path, cache: str = "runs/.cache") -> list[Path]:
+    return sorted((tmp_path / cache / "tables").glob("*.h5"))
 
 
 def test_a_table_over_the_budget_trains_from_its_cache_as_it_trains_in_memory(tmp_path: Path, prices: Path) -> None:
@@ -249,9 +249,13 @@ def test_a_bad_target_in_a_training_row_is_named_as_the_file_counts_it(tmp_path:
     one_error_line(run_dnn("train", config, "--set", STREAMED, cwd=tmp_path), 2, "gap.csv: row 301, column 'price': the target is missing")
 
 
-def test_train_evaluate_predict_and_resume_a_streamed_table_from_the_command_line(tmp_path: Path, prices: Path) -> None:
+def test_train_evaluate_predict_and_resume_a_streamed_table_from_the_command_line(
+    tmp_path: Path, prices: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the runs started here: data.cache_dir is relative to it
     test_file = write_demo_table(tmp_path / "prices_test.parquet", m=200, seed=1, task="regression")
-    data = {"train": str(prices), "test": str(test_file), "target": "price", "drop": ["id", "note"], "validation_fraction": 0.2}
+    data = {"train": str(prices), "test": str(test_file), "target": "price", "drop": ["id", "note"], "validation_fraction": 0.2,
+            "cache_dir": "cache"}
     config = write_config(tmp_path, data, batch_size=64)
     result = run_dnn("train", config, "--set", STREAMED, "--set", "data.memory_budget_mb=0.01", "--json",
                      "--run-dir", tmp_path / "run", cwd=tmp_path)
@@ -271,7 +275,8 @@ def test_train_evaluate_predict_and_resume_a_streamed_table_from_the_command_lin
     resume_training(partial_path(tmp_path / "cut"))
     assert_same_params(load_model(tmp_path / "cut").network.params, load_model(tmp_path / "run").network.params)
     assert same_history(tmp_path / "cut", tmp_path / "run")
-    assert len(cached_files(tmp_path)) == 1  # the second run and the resumed one found the first's
+    # in data.cache_dir (relative: to where the run started), where the second run and the resumed one found it
+    assert len(cached_files(tmp_path, "cache")) == 1 and not cached_files(tmp_path)
 
 
 def test_ship_data_refuses_a_table_over_the_budget_in_one_line(tmp_path: Path, prices: Path) -> None:

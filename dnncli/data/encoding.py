@@ -18,9 +18,10 @@ statistic of a test or validation row ever reaches the model:
 
 ``X`` is ``(n_x, m)``, float, column-major (each example's values contiguous), the layout of
 dnn's training inputs. Everything runs on whole columns (pyarrow compute, NumPy): no loop over
-rows. A table too large for the memory budget is learned from in row batches (a pass for the
-counts, sums and categories, two more for the exact medians: a histogram, then the values of the
-median's bin) and encoded batch by batch into one preallocated ``X``.
+rows. A table too large for the memory budget is learned from in row batches, from the rows a
+mask selects (a pass for the counts, sums and categories, usually one or two more for the exact
+medians: a histogram, then the values of the median's bin) and encoded batch by batch: into one
+preallocated ``X``, or a batch at a time for a file (:mod:`dnncli.data.table_cache`).
 
 The fitted encoder is a JSON-able dict (:meth:`TableEncoder.to_dict`), stored in the model file;
 :meth:`TableEncoder.from_dict` checks every field of one read back.
@@ -593,7 +594,9 @@ def _fit_streamed(source: TableFile, options: TableOptions, rows: np.ndarray | N
                   source_name: str | None = None) -> tuple[TableEncoder, list[str]]:
     """:meth:`TableEncoder.fit` over row batches: the same statistics, one batch in memory."""
     path = source_name or str(source.path)
-    _, first = next(iter_batches(source))  # the types, as every batch will have them
+    batches = iter_batches(source)
+    _, first = next(batches)  # the types, as every batch will have them
+    batches.close()  # its reader, and the blocks it read ahead, go now, not when collected
     features, categorical = _choose(first.schema.names, first.schema.types, options, path)
     del first
     numeric = [n for n in features if n not in categorical]
