@@ -309,3 +309,20 @@ def test_streamed_medians_are_numpys_however_the_values_cluster(tmp_path: Path, 
         encoder, _ = fit_streamed(source, TableOptions("y"), selected)
         for number in encoder.numbers:
             assert number.median == np.median(columns[number.name][selected]), number.name
+
+
+def test_a_test_table_over_the_budget_is_encoded_in_batches_to_the_same_bits(tmp_path: Path) -> None:
+    """A training table that fits and a test table that does not: the test rows are read in
+    batches into their matrix, with the encoder learned in memory, so every number is the same."""
+    train_file = write_demo_table(tmp_path / "train.csv", m=150, seed=0, task="regression")
+    test_file = write_demo_table(tmp_path / "test.csv", m=1200, seed=1, task="regression")
+    # the training table and its float matrix fit, the test table does not
+    budget = f"data.memory_budget_mb={max(train_file.stat().st_size, 150 * 10 * 8) / 1e6}"
+    assert test_file.stat().st_size > 2 * 150 * 10 * 8
+    config = write_config(tmp_path, {"train": str(train_file), "test": str(test_file), "target": "price", "drop": ["id", "note"]}, epochs=2)
+    in_memory, _, _ = run_training(load_config(config), run_dir=tmp_path / "memory")
+    prepared = prepare(load_config(config, [budget]))
+    assert isinstance(prepared.data.X, np.ndarray)  # trained in memory
+    test_in_batches, _, _ = run_training(load_config(config, [budget]), run_dir=tmp_path / "batches")
+    assert not cached_files(tmp_path)
+    assert {k: v for k, v in test_in_batches.items() if k.startswith("test_")} == {k: v for k, v in in_memory.items() if k.startswith("test_")}
