@@ -26,6 +26,7 @@ from dnncli.data.demo_table import demo_table, write_demo_table
 from dnncli.data.encoding import TableEncoder, TableOptions, fit_streamed
 from dnncli.data.hdf5 import Dataset
 from dnncli.data.splits import hold_out
+from dnncli.data.table_cache import FileRows
 from dnncli.data.tables import open_table, read_table
 from dnncli.errors import DnnError, Interrupted
 from dnncli.model.file import load_model
@@ -93,8 +94,13 @@ def test_a_table_over_the_budget_trains_from_its_cache_as_it_trains_in_memory(tm
 
     # trained from the file a batch at a time; a second run finds the cache, and trains the same
     prepared = prepare(load_config(config, [STREAMED]))
-    assert isinstance(prepared.data.X, ScaledColumns) and isinstance(prepared.data.X.raw, h5py.Dataset)
-    assert prepared.data.X.raw.file.filename == str(cached)
+    assert isinstance(prepared.data.X, ScaledColumns) and isinstance(prepared.data.X.raw, FileRows)
+    assert prepared.data.X.raw.path == cached
+    with h5py.File(cached) as f:  # read from the file as HDF5 reads it, in any order
+        rows = np.array([359, 0, 17, 200])
+        np.testing.assert_array_equal(prepared.data.X.raw[np.sort(rows)], f["X"][np.sort(rows)])
+        np.testing.assert_array_equal(prepared.data.X.raw[10:300], f["X"][10:300])
+        np.testing.assert_array_equal(prepared.data.X[:, rows], f["X"][()][rows].T)
     stamp = cached.stat().st_mtime_ns
     again, _, _ = run_training(load_config(config, [STREAMED]), run_dir=tmp_path / "again")
     assert cached_files(tmp_path) == [cached] and cached.stat().st_mtime_ns == stamp
@@ -181,6 +187,7 @@ import numpy as np
 from dnncli.data import encoding, tables
 from dnncli.data.encoding import TableEncoder, TableOptions, count_rows
 from dnncli.data.table_cache import encoded_rows
+from dnncli.data.table_cache import FileRows
 from dnncli.data.tables import open_table, read_table
 
 def peak():  # this process's own high-water mark (getrusage's ru_maxrss starts at the parent's)
