@@ -144,6 +144,8 @@ class FileRows:
     @classmethod
     def of(cls, path: Path, X: Any) -> "FileRows | None":
         """``X`` (an open ``h5py.Dataset``) read this way, or None when its layout does not allow."""
+        if not hasattr(os, "preadv"):  # not on every system (Windows)
+            return None
         contiguous = X.chunks is None and X.id.get_create_plist().get_nfilters() == 0
         offset = X.id.get_offset() if contiguous else None
         if offset is None or X.dtype != np.dtype(np.float64) or len(X.shape) != 2:
@@ -165,6 +167,9 @@ class FileRows:
         for position, row in enumerate(rows.tolist()):  # a read a row: rows are not contiguous
             self._read_into(out[position : position + 1], row)
         return out
+
+    def __reduce__(self) -> tuple:  # another process opens the file itself
+        return (FileRows, (self.path, self.offset, self.shape, self.dtype))
 
     def _read_into(self, out: np.ndarray, first_row: int) -> None:
         if out.nbytes and os.preadv(self._fd, [memoryview(out).cast("B")], self.offset + first_row * self.row_bytes) != out.nbytes:
