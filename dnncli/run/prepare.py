@@ -418,13 +418,18 @@ def _table_options(config: Config) -> TableOptions:
                         tuple(data.categorical) if data.categorical is not None else None, data.task)
 
 
-def _selected(loaded: LoadedData, dataset: Dataset) -> tuple[str, np.ndarray]:
-    """The part whose file holds ``dataset``'s rows, and a boolean mask over that file's rows."""
-    assert loaded.tables is not None
-    part = TABLE_PARTS[int(dataset.X_raw[0, 0])] if dataset.m else "train"
-    mask = np.zeros(_table_rows(loaded.tables[part]), dtype=bool)
+def _part_of(dataset: Dataset) -> str:
+    """The part whose file holds ``dataset``'s rows."""
+    return TABLE_PARTS[int(dataset.X_raw[0, 0])] if dataset.m else "train"
+
+
+def _mask(loaded: LoadedData, dataset: Dataset) -> np.ndarray:
+    """``dataset``'s rows as a boolean mask over its file's rows (counted once, when read)."""
+    whole = {"train": loaded.whole_file, "test": loaded.test_file, "validation": loaded.validation}[_part_of(dataset)]
+    assert whole is not None
+    mask = np.zeros(whole.m, dtype=bool)
     mask[dataset.X_raw[:, 1]] = True
-    return part, mask
+    return mask
 
 
 def _encode_part(encoder: TableEncoder, loaded: LoadedData, dataset: Dataset) -> tuple[Dataset, list[str]]:
@@ -432,12 +437,11 @@ def _encode_part(encoder: TableEncoder, loaded: LoadedData, dataset: Dataset) ->
     batches from a file left on disk."""
     assert loaded.tables is not None
     source = dataset.source.split("[")[0]
-    part, mask = _selected(loaded, dataset)
-    table = loaded.tables[part]
+    table = loaded.tables[_part_of(dataset)]
     try:
         if isinstance(table, TableFile):
-            encoded = encoder.encode_file(table, rows=mask, name=source)
-        else:
+            encoded = encoder.encode_file(table, rows=_mask(loaded, dataset), name=source)
+        else:  # the rows as the range or the draw picked them: the in-memory path as it always was
             encoded = encoder.transform(table.take(dataset.X_raw[:, 1]), source)
     except DataError as exc:
         raise _named_in_file(exc, dataset, source) from None
@@ -453,9 +457,8 @@ def _fitted(config: Config, loaded: LoadedData, train: Dataset, cache_dir: str) 
         if not isinstance(table, TableFile):
             encoder, warnings = TableEncoder.fit(table.take(train.X_raw[:, 1]), _table_options(config))
             return encoder, warnings, None
-        _, mask = _selected(loaded, train)
         digest = loaded.sources["train"]["sha256"]
-        streamed = encoded_rows(table, digest, mask, _table_options(config), cache_dir, "the table")
+        streamed = encoded_rows(table, digest, _mask(loaded, train), _table_options(config), cache_dir, "the table")
     except DataError as exc:
         raise _named_in_file(exc, train, "the table") from None
     streamed.dataset.source = train.source
