@@ -102,7 +102,7 @@ def test_a_table_over_the_budget_trains_from_its_cache_as_it_trains_in_memory(tm
         np.testing.assert_array_equal(prepared.data.X.raw[10:300], f["X"][10:300])
         np.testing.assert_array_equal(prepared.data.X[:, rows], f["X"][()][rows].T)
     stamp = cached.stat().st_mtime_ns
-    again, _, _ = run_training(load_config(config, [STREAMED]), run_dir=tmp_path / "again")
+    run_training(load_config(config, [STREAMED]), run_dir=tmp_path / "again")
     assert cached_files(tmp_path) == [cached] and cached.stat().st_mtime_ns == stamp
     assert_same_params(load_model(tmp_path / "again").network.params, load_model(tmp_path / "streamed").network.params)
 
