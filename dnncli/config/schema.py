@@ -112,9 +112,10 @@ MAX_MEMORY_BUDGET_MB = 1e9
 
 
 # keys of HDF5 files and image folders, and keys of tables: each refused for the other kind
+# (cache_dir serves both: decoded folders of images, encoded tables over the memory budget)
 IMAGE_AND_HDF5_KEYS = (
     "x_key", "y_key", "test_x_key", "test_y_key", "classes_key", "validation_x_key", "validation_y_key", "scale",
-    "image_size", "image_mode", "resize", "classes", "cache_dir",
+    "image_size", "image_mode", "resize", "classes",
 )
 TABLE_KEYS = ("target", "features", "drop", "categorical", "task")
 
@@ -188,7 +189,7 @@ class DataConfig(_Section):
         default=None, description="Folders of images: the class folders in label order (default: all, sorted)."
     )
     cache_dir: str | None = Field(
-        default=None, description="Where folders of images are cached once decoded (default: <output.dir>/.cache)."
+        default=None, description="Where folders of images are cached once decoded, and tables over the memory budget once encoded (default: <output.dir>/.cache)."
     )
     follow_links: bool = Field(
         default=False,

@@ -18,9 +18,10 @@ statistic of a test or validation row ever reaches the model:
 
 ``X`` is ``(n_x, m)``, float, column-major (each example's values contiguous), the layout of
 dnn's training inputs. Everything runs on whole columns (pyarrow compute, NumPy): no loop over
-rows. A table too large for the memory budget is learned from in row batches (a pass for the
-counts, sums and categories, two more for the exact medians: a histogram, then the values of the
-median's bin) and encoded batch by batch into one preallocated ``X``.
+rows. A table too large for the memory budget is learned from in row batches, from the rows a
+mask selects (a pass for the counts, sums and categories, usually one or two more for the exact
+medians: a histogram, then the values of the median's bin) and encoded batch by batch: into one
+preallocated ``X``, or a batch at a time for a file (:mod:`dnncli.data.table_cache`).
 
 The fitted encoder is a JSON-able dict (:meth:`TableEncoder.to_dict`), stored in the model file;
 :meth:`TableEncoder.from_dict` checks every field of one read back.
@@ -49,8 +50,12 @@ MAX_AUTO_CLASSES = 20
 MISSING_NAME = "(missing)"
 # a number as text, as a CSV reader would have typed it (pyarrow's cast takes no spaces)
 NUMBER_PATTERN = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|Inf|INF|infinity|Infinity)\s*$"
-# the histogram's bins in the exact median of a table read in batches
-MEDIAN_BINS = 1 << 16
+# the exact median of a table read in batches: each pass splits the bin that holds a middle value
+# into this many (32 kB of counts a column), until it holds at most MEDIAN_KEPT values, kept and
+# sorted, or one value repeated; after MEDIAN_DEPTH splits (below a float's resolution) it is kept
+MEDIAN_BINS = 1 << 12
+MEDIAN_KEPT = 1 << 15
+MEDIAN_DEPTH = 6
 MAX_SHOWN = 5
 # the numbers are written into X a block of this many bytes of rows at a time (within the cache)
 ROW_BLOCK_BYTES = 2 * 1024**2
@@ -407,21 +412,31 @@ class TableEncoder:
         return np.asarray(self.target.classes, dtype=object)[np.asarray(y, dtype=np.int64)]
 
     def encode_file(self, source: TableFile, budget_bytes: int | None = None, with_target: bool = True,
-                    dtype: np.dtype | type = np.float64) -> EncodedTable:
+                    dtype: np.dtype | type = np.float64, rows: np.ndarray | None = None, name: str | None = None) -> EncodedTable:
         """A file encoded: read whole when it fits ``budget_bytes``, else batch by batch into one
-        preallocated ``X`` (memory: ``X`` and one batch)."""
+        preallocated ``X`` (memory: ``X`` and one batch). ``rows``: only the rows a boolean mask
+        over the file's rows selects, always read in batches; ``name`` then stands for the file in
+        messages, which number the selected rows (see :func:`selected_batches`)."""
         columns = self.columns_read(with_target)
-        if budget_bytes is None or source.fits(budget_bytes):
+        if rows is None and (budget_bytes is None or source.fits(budget_bytes)):
             return self.transform(read_table(source, columns), str(source.path), with_target=with_target, dtype=dtype)
-        m = _count_rows(source, columns[0])
-        rows = np.empty((m, self.n_x), dtype=dtype)
+        m = int(np.count_nonzero(rows)) if rows is not None else count_rows(source, columns[0])
+        X_rows = np.empty((m, self.n_x), dtype=dtype)
         ys, warnings = [], []
-        for first_row, batch in iter_batches(source, columns):
-            part = self.transform(batch, str(source.path), first_row, with_target, dtype, rows[first_row : first_row + batch.num_rows])
+        for first_row, batch in selected_batches(source, columns, rows):
+            part = self.transform(batch, name or str(source.path), first_row, with_target, dtype,
+                                  X_rows[first_row : first_row + batch.num_rows])
             ys.append(part.y)
             warnings += part.warnings
         y = np.concatenate(ys) if with_target and self.target else None
-        return EncodedTable(rows.T, y, self.feature_names, warnings)
+        return EncodedTable(X_rows.T, y, self.feature_names, warnings)
+
+    def encoded_batches(self, source: TableFile, rows: np.ndarray | None = None, name: str | None = None,
+                        dtype: np.dtype | type = np.float64) -> Iterator[tuple[int, EncodedTable]]:
+        """The (selected) rows of ``source`` encoded with their targets a batch at a time, as
+        ``(first_row, encoded)``: what is written to a file never holds the whole matrix."""
+        for first_row, batch in selected_batches(source, self.columns_read(), rows):
+            yield first_row, self.transform(batch, name or str(source.path), first_row, dtype=dtype)
 
     # -- stored
 
@@ -470,10 +485,30 @@ def _write_levels(category: CategoryColumn, text: Column, rows: np.ndarray, offs
     return offset + len(category.levels)
 
 
-def _count_rows(source: TableFile, column: str) -> int:
+def count_rows(source: TableFile, column: str | None = None) -> int:
+    """The table's rows: a Parquet file says; a CSV file is read for them, one column in batches."""
     if source.rows is not None:
         return source.rows
-    return sum(batch.num_rows for _, batch in iter_batches(source, [column]))
+    return sum(batch.num_rows for _, batch in iter_batches(source, [column or source.columns[0]]))
+
+
+def selected_batches(source: TableFile, columns: Sequence[str] | None, rows: np.ndarray | None) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """:func:`iter_batches`, keeping only the rows a boolean mask over the file's rows selects
+    (None: every row). ``first_row`` then counts the selected rows before the batch, as if the
+    selected rows were a table of their own: a caller maps a message's row back to the file's."""
+    if rows is None:
+        yield from iter_batches(source, columns)
+        return
+    before = 0
+    for first_row, batch in iter_batches(source, columns):
+        keep = rows[first_row : first_row + batch.num_rows]
+        if len(keep) != batch.num_rows:
+            raise DataError(f"{printable(source.path)}: has more than the {len(rows):,} rows it had when first read (changed meanwhile?)")
+        if keep.all():
+            yield before, batch
+        elif keep.any():
+            yield before, batch.filter(pa.array(keep))
+        before += int(np.count_nonzero(keep))
 
 
 # ---- learning from a table read in batches ----------------------------------------------------
@@ -546,10 +581,22 @@ class _TargetStream:
         return Target(name, task, mean=self.moments.mean, scale=scale or 1.0)
 
 
-def _fit_streamed(source: TableFile, options: TableOptions) -> tuple[TableEncoder, list[str]]:
+def fit_streamed(source: TableFile, options: TableOptions, rows: np.ndarray | None = None,
+                 name: str | None = None) -> tuple[TableEncoder, list[str]]:
+    """The encoder learned in row batches from the ``rows`` of ``source`` a boolean mask over its
+    rows selects (None: all): the statistics :meth:`TableEncoder.fit` takes of those rows (sums
+    in another order), one batch in memory. ``name`` stands for the file in messages, which
+    number the selected rows (:func:`selected_batches`)."""
+    return _fit_streamed(source, options, rows, name)
+
+
+def _fit_streamed(source: TableFile, options: TableOptions, rows: np.ndarray | None = None,
+                  source_name: str | None = None) -> tuple[TableEncoder, list[str]]:
     """:meth:`TableEncoder.fit` over row batches: the same statistics, one batch in memory."""
-    path = str(source.path)
-    _, first = next(iter_batches(source))  # the types, as every batch will have them
+    path = source_name or str(source.path)
+    batches = iter_batches(source)
+    _, first = next(batches)  # the types, as every batch will have them
+    batches.close()  # its reader, and the blocks it read ahead, go now, not when collected
     features, categorical = _choose(first.schema.names, first.schema.types, options, path)
     del first
     numeric = [n for n in features if n not in categorical]
@@ -558,7 +605,7 @@ def _fit_streamed(source: TableFile, options: TableOptions) -> tuple[TableEncode
     levels: dict[str, set] = {n: set() for n in features if n in categorical}
     target = _TargetStream()
     read = features + ([options.target] if options.target is not None else [])
-    for first_row, batch in iter_batches(source, read):
+    for first_row, batch in selected_batches(source, read, rows):
         for name in numeric:
             values = _numbers(batch[name], name, path, first_row)
             present = values[~np.isnan(values)]
@@ -569,7 +616,7 @@ def _fit_streamed(source: TableFile, options: TableOptions) -> tuple[TableEncode
             _check_level_count(name, len(levels[name] - {None}), path)
         if options.target is not None:
             target.add(batch[options.target], options.target, path, first_row)
-    medians = _streamed_medians(source, moments)
+    medians = _streamed_medians(source, moments, rows, path)
     warnings: list[str] = []
     numbers = [_number_from_moments(n, moments[n], medians.get(n), gaps[n], warnings) for n in numeric]
     categories = [
@@ -593,40 +640,100 @@ def _number_from_moments(name: str, moments: _Moments, median: float | None, gap
     return NumberColumn(name, median, filled.mean, math.sqrt(filled.m2 / filled.count), gaps > 0)
 
 
-def _bins(values: np.ndarray, moments: _Moments) -> np.ndarray:
+def _bin_of(values: np.ndarray, low: float, width: float) -> np.ndarray:
+    """Each value's bin of width ``width`` from ``low``, clipped to the bins there are: monotonic
+    in the value, so a bin's values all lie between those of the bins before and after it."""
+    if not width > 0 or not math.isfinite(width):
+        return np.zeros(len(values), np.int64)
+    return np.clip(((values - low) / width).astype(np.int64), 0, MEDIAN_BINS - 1)
+
+
+@dataclass
+class _RankSearch:
+    """The value of rank ``rank`` (0-based) among a column's present values, found a pass over
+    the batches at a time: the bin holding it is split into :data:`MEDIAN_BINS` narrower ones
+    until it holds few enough values to keep and sort, or a single value repeated. Memory: one
+    histogram and at most :data:`MEDIAN_KEPT` values, whatever the rows and however they cluster."""
+
+    rank: int
+    low: float
+    width: float
+    count: int  # the values in the current bin
+    below: int = 0  # the values before it
+    chosen: list[tuple[float, float, int]] = field(default_factory=list)  # (low, width, bin) of each split
+    counts: np.ndarray | None = None
+    kept: list[np.ndarray] = field(default_factory=list)
+    lowest: float = math.inf
+    highest: float = -math.inf
+    value: float | None = None
+
+    @property
+    def keeping(self) -> bool:
+        return self.count <= MEDIAN_KEPT or len(self.chosen) >= MEDIAN_DEPTH
+
+    def add(self, values: np.ndarray) -> None:
+        for low, width, chosen in self.chosen:
+            values = values[_bin_of(values, low, width) == chosen]
+        if not len(values):
+            return
+        if self.keeping:
+            self.kept.append(values)
+            return
+        if self.counts is None:
+            self.counts = np.zeros(MEDIAN_BINS, np.int64)
+        self.counts += np.bincount(_bin_of(values, self.low, self.width), minlength=MEDIAN_BINS)
+        self.lowest, self.highest = min(self.lowest, float(values.min())), max(self.highest, float(values.max()))
+
+    def end_pass(self) -> None:
+        if self.keeping:
+            self.value = float(np.sort(np.concatenate(self.kept))[self.rank - self.below])
+            return
+        if self.lowest == self.highest:  # one value repeated fills the bin
+            self.value = self.lowest
+            return
+        assert self.counts is not None
+        cumulative = np.cumsum(self.counts)
+        chosen = int(np.searchsorted(cumulative, self.rank - self.below, side="right"))
+        self.below += int(cumulative[chosen] - self.counts[chosen])
+        self.count = int(self.counts[chosen])
+        self.chosen.append((self.low, self.width, chosen))
+        self.low, self.width = self.low + chosen * self.width, self.width / MEDIAN_BINS
+        self.counts, self.lowest, self.highest = None, math.inf, -math.inf
+
+
+def _middle_searches(moments: _Moments) -> list[_RankSearch]:
+    """The searches for a column's middle value (two for an even count)."""
+    ranks = sorted({(moments.count - 1) // 2, moments.count // 2})
     width = (moments.high - moments.low) / MEDIAN_BINS
-    return np.minimum(((values - moments.low) / width).astype(np.int64), MEDIAN_BINS - 1) if width > 0 else np.zeros(len(values), np.int64)
+    searches = [_RankSearch(rank, moments.low, width, moments.count) for rank in ranks]
+    for search in searches:
+        if moments.low == moments.high:
+            search.value = moments.low
+    return searches
 
 
-def _streamed_medians(source: TableFile, moments: dict[str, _Moments]) -> dict[str, float]:
-    """Exact medians in two more passes: a histogram of each column finds the bins of its middle
-    values, then only the values in those bins are kept and sorted."""
-    names = [n for n, found in moments.items() if found.count]
-    path = str(source.path)
-
-    def present_values() -> Iterator[tuple[str, np.ndarray]]:
-        for first_row, batch in iter_batches(source, names):
-            for name in names:
+def _streamed_medians(source: TableFile, moments: dict[str, _Moments], rows: np.ndarray | None = None,
+                      path: str | None = None) -> dict[str, float]:
+    """Exact medians (``np.median``'s) in passes over the ``rows`` selected: usually one (a
+    column's bin of its middle values found) or two (those values kept and sorted)."""
+    path = path or str(source.path)
+    searches = {n: _middle_searches(found) for n, found in moments.items() if found.count}
+    while True:
+        open_names = [n for n, found in searches.items() if any(s.value is None for s in found)]
+        if not open_names:
+            break
+        for first_row, batch in selected_batches(source, open_names, rows):
+            for name in open_names:
                 values = _numbers(batch[name], name, path, first_row)
-                yield name, values[~np.isnan(values)]
-
-    if not names:
-        return {}
-    counts = {n: np.zeros(MEDIAN_BINS, np.int64) for n in names}
-    for name, values in present_values():
-        counts[name] += np.bincount(_bins(values, moments[name]), minlength=MEDIAN_BINS)
-    ranks = {n: np.array([(moments[n].count - 1) // 2, moments[n].count // 2]) for n in names}
-    wanted = {n: np.searchsorted(np.cumsum(counts[n]), ranks[n], side="right") for n in names}
-    kept: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    for name, values in present_values():
-        kept[name].append(values[np.isin(_bins(values, moments[name]), wanted[name])])
-    medians = {}
-    for name in names:
-        inside = np.sort(np.concatenate(kept[name]))
-        before = int(counts[name][: wanted[name][0]].sum())
-        middle = inside[ranks[name] - before]
-        medians[name] = float(np.mean(middle))
-    return medians
+                values = values[~np.isnan(values)]
+                for search in searches[name]:
+                    if search.value is None:
+                        search.add(values)
+        for name in open_names:
+            for search in searches[name]:
+                if search.value is None:
+                    search.end_pass()
+    return {n: float(np.mean([s.value for s in found])) for n, found in searches.items()}
 
 
 # ---- read back ----------------------------------------------------------------------------------

@@ -241,7 +241,7 @@ def _csv_problem(
         found = _CONVERSION.search(_serial_refusal(source, columns, column_types) or "")
     if found and found.group(2):
         index, row, kind, value = int(found.group(1)), int(found.group(2)) - 1, found.group(3), found.group(4)
-        names = list(columns) if columns is not None else list(source.columns)
+        names = list(source.columns)  # pyarrow numbers the file's columns, whichever are read
         expected = "a number" if kind in ("double", "float", "int64") else f"a value of type {kind}"
         return DataError(_at(source, row, names[index], f"'{printable(value)}' is not {expected}, as the column's values are"))
     with open_regular(source.path, WHAT) as f:

@@ -19,14 +19,15 @@ from dnncli.compute import resources
 from dnncli.compute.threads import IdleSample
 from dnncli.config import Config
 from dnncli.data.columns import training_columns
-from dnncli.data.encoding import TableEncoder, TableOptions
+from dnncli.data.encoding import TableEncoder, TableOptions, count_rows
 from dnncli.data.folders import FOLDER_KEYS
 from dnncli.data.hdf5 import Dataset, check_representable, class_labels, load_dataset, resolve_divisor
 from dnncli.data.image_cache import load_image_folder, options_for_shape
 from dnncli.data.image_import import ImportOptions
 from dnncli.data.images import DEFAULT_RESIZE
 from dnncli.data.splits import Part, check_disjoint, draw_examples, file_digest, hold_out, take_range
-from dnncli.data.tables import is_table, open_table, read_table
+from dnncli.data.table_cache import encoded_rows
+from dnncli.data.tables import TableFile, is_table, open_table, read_table
 from dnncli.errors import ConfigError, DataError
 from dnncli.network.model import Network
 from dnncli.training.settings import Examples, TrainData, TrainSettings, normalize_keep_probs
@@ -292,6 +293,11 @@ def _resolved(config: Config, layers: list[int], activations: list[str], task: s
     return config.model_copy(update={"model": model, "training": training, "data": data})
 
 
+def _cache_dir(config: Config, base_dir: str | None) -> str:
+    """Where decoded folders of images and encoded tables over the memory budget are kept."""
+    return _in(base_dir, config.data.cache_dir or str(Path(config.output.dir) / ".cache"))
+
+
 def _images(config: Config, base_dir: str | None) -> tuple[ImportOptions, str]:
     """How folders of images are read (``data.image_size``, ``image_mode``, ``resize``,
     ``classes``) and where they are cached."""
@@ -300,7 +306,7 @@ def _images(config: Config, base_dir: str | None) -> tuple[ImportOptions, str]:
         size=(data.image_size[0], data.image_size[1]), mode=data.image_mode, resize=data.resize, classes=data.classes,
         follow_links=data.follow_links,
     )
-    return options, _in(base_dir, data.cache_dir or str(Path(config.output.dir) / ".cache"))
+    return options, _cache_dir(config, base_dir)
 
 
 def _load(
@@ -332,22 +338,25 @@ class LoadedData:
     test_file: Dataset | None  # data.test, all of it; None when the test set is a range of data.train
     validation: Dataset | None  # data.validation
     sources: dict[str, Any]  # the model file's record of each part (path, bytes, SHA-256)
-    # tables: each file's rows as read ("train", "test", "validation"); the Datasets above then
+    # tables: each file's rows as read ("train", "test", "validation"), or the file itself (a
+    # TableFile) when it is over the memory budget, read in row batches; the Datasets above then
     # hold row numbers, (part, row) pairs, so that ranges and hold-outs pick rows as they pick examples
     tables: dict[str, Any] | None = None
 
     def nbytes(self) -> int:
-        """The bytes its arrays hold (what sending it costs)."""
+        """The bytes its arrays hold (what sending it costs; a table left in its file: its size)."""
         total = 0
         for dataset in (self.whole_file, self.test_file, self.validation):
             if dataset is not None:
                 total += int(getattr(dataset.X_raw, "nbytes", 0))
                 total += int(getattr(dataset.y, "nbytes", 0) or 0)
-        return total + sum(int(table.nbytes) for table in (self.tables or {}).values())
+        tables = (self.tables or {}).values()
+        return total + sum(int(t.data_bytes if isinstance(t, TableFile) else t.nbytes) for t in tables)
 
     def in_memory(self) -> bool:
         """False when the training examples stay in their file (over the memory budget)."""
-        return isinstance(self.whole_file.X_raw, np.ndarray)
+        streamed = any(isinstance(table, TableFile) for table in (self.tables or {}).values())
+        return isinstance(self.whole_file.X_raw, np.ndarray) and not streamed
 
 
 TABLE_PARTS = ("train", "test", "validation")
@@ -359,8 +368,9 @@ def _row_numbers(part: str, m: int, source: str) -> Dataset:
     return Dataset(rows, None, None, source)
 
 
-def _load_tables(config: Config, base_dir: str | None) -> LoadedData:
-    """The tables ``config.data`` names, each read whole, with where they came from."""
+def _load_tables(config: Config, base_dir: str | None, budget: int | None) -> LoadedData:
+    """The tables ``config.data`` names, each read whole, or only counted when over ``budget``
+    bytes (read in row batches later), with where they came from."""
     data = config.data
     tables: dict[str, Any] = {}
     sources: dict[str, Any] = {}
@@ -372,13 +382,18 @@ def _load_tables(config: Config, base_dir: str | None) -> LoadedData:
         if path is None:
             continue
         found = _data_file(f"data.{part}", path, base_dir)
-        tables[part] = read_table(open_table(found))
-        rows[part] = _row_numbers(part, tables[part].num_rows, found)
-        sources[part] = _table_source(found, data.target, bounds[part], tables[part].num_rows, digests)
+        table_file = open_table(found)
+        tables[part] = table_file if budget is not None and not table_file.fits(budget) else read_table(table_file)
+        rows[part] = _row_numbers(part, _table_rows(tables[part]), found)
+        sources[part] = _table_source(found, data.target, bounds[part], rows[part].m, digests)
     if data.test is None and data.test_range is not None:  # the test rows are another range of the training file
-        sources["test"] = _table_source(sources["train"]["file"], data.target, data.test_range, tables["train"].num_rows, digests)
+        sources["test"] = _table_source(sources["train"]["file"], data.target, data.test_range, rows["train"].m, digests)
     sources["classes_key"] = None
     return LoadedData(rows["train"], rows.get("test"), rows.get("validation"), sources, tables)
+
+
+def _table_rows(table: Any) -> int:
+    return count_rows(table) if isinstance(table, TableFile) else int(table.num_rows)
 
 
 def _table_source(path: str, target: str | None, bounds: list[int] | None, m: int, digests: dict[str, str | None]) -> dict[str, Any]:
@@ -397,37 +412,74 @@ def _named_in_file(exc: DataError, dataset: Dataset, named: str) -> DataError:
     return DataError(f"{source}: row {row}{found.group(2)}")
 
 
-def _encoded(config: Config, loaded: LoadedData, parts: "_Parts") -> tuple[TableEncoder, "_Parts"]:
+def _table_options(config: Config) -> TableOptions:
+    data = config.data
+    return TableOptions(data.target, tuple(data.features) if data.features is not None else None, tuple(data.drop or ()),
+                        tuple(data.categorical) if data.categorical is not None else None, data.task)
+
+
+def _part_of(dataset: Dataset) -> str:
+    """The part whose file holds ``dataset``'s rows."""
+    return TABLE_PARTS[int(dataset.X_raw[0, 0])] if dataset.m else "train"
+
+
+def _mask(loaded: LoadedData, dataset: Dataset) -> np.ndarray:
+    """``dataset``'s rows as a boolean mask over its file's rows (counted once, when read)."""
+    whole = {"train": loaded.whole_file, "test": loaded.test_file, "validation": loaded.validation}[_part_of(dataset)]
+    assert whole is not None
+    mask = np.zeros(whole.m, dtype=bool)
+    mask[dataset.X_raw[:, 1]] = True
+    return mask
+
+
+def _encode_part(encoder: TableEncoder, loaded: LoadedData, dataset: Dataset) -> tuple[Dataset, list[str]]:
+    """A test or validation set (or the training rows in memory) encoded whole; its rows read in
+    batches from a file left on disk."""
+    assert loaded.tables is not None
+    source = dataset.source.split("[")[0]
+    table = loaded.tables[_part_of(dataset)]
+    try:
+        if isinstance(table, TableFile):
+            encoded = encoder.encode_file(table, rows=_mask(loaded, dataset), name=source)
+        else:  # the rows as the range or the draw picked them: the in-memory path as it always was
+            encoded = encoder.transform(table.take(dataset.X_raw[:, 1]), source)
+    except DataError as exc:
+        raise _named_in_file(exc, dataset, source) from None
+    return Dataset(encoded.X.T, encoded.y, encoder.classes, dataset.source), encoded.warnings
+
+
+def _fitted(config: Config, loaded: LoadedData, train: Dataset, cache_dir: str) -> tuple[TableEncoder, list[str], Dataset | None]:
+    """The encoder learned from the training rows, its warnings, and the training rows already
+    encoded when the table is over the memory budget (into the cache, read a batch at a time)."""
+    assert loaded.tables is not None
+    table = loaded.tables["train"]
+    try:
+        if not isinstance(table, TableFile):
+            encoder, warnings = TableEncoder.fit(table.take(train.X_raw[:, 1]), _table_options(config))
+            return encoder, warnings, None
+        digest = loaded.sources["train"]["sha256"]
+        streamed = encoded_rows(table, digest, _mask(loaded, train), _table_options(config), cache_dir, "the table")
+    except DataError as exc:
+        raise _named_in_file(exc, train, "the table") from None
+    streamed.dataset.source = train.source
+    return streamed.encoder, streamed.warnings, streamed.dataset
+
+
+def _encoded(config: Config, loaded: LoadedData, parts: "_Parts", cache_dir: str) -> tuple[TableEncoder, "_Parts"]:
     """The encoder learned from the training rows only (after the ranges and the validation
     hold-out: no test or validation row reaches its statistics), and every part encoded with it."""
-    data = config.data
-    assert loaded.tables is not None
-
-    def rows_of(dataset: Dataset) -> Any:
-        part = TABLE_PARTS[int(dataset.X_raw[0, 0])] if dataset.m else "train"
-        return loaded.tables[part].take(dataset.X_raw[:, 1])
-
-    options = TableOptions(data.target, tuple(data.features) if data.features is not None else None, tuple(data.drop or ()),
-                           tuple(data.categorical) if data.categorical is not None else None, data.task)
-    try:
-        encoder, warnings = TableEncoder.fit(rows_of(parts.train), options)
-    except DataError as exc:
-        raise _named_in_file(exc, parts.train, "the table") from None
+    encoder, warnings, train = _fitted(config, loaded, parts.train, cache_dir)
     encoded: list[Dataset | None] = []
-    for dataset in (parts.test, parts.validation, parts.train):
+    for dataset in (parts.test, parts.validation, parts.train if train is None else None):
         if dataset is None:
             encoded.append(None)
             continue
-        source = dataset.source.split("[")[0]
-        try:
-            table = encoder.transform(rows_of(dataset), source)
-        except DataError as exc:
-            raise _named_in_file(exc, dataset, source) from None
-        warnings += table.warnings
-        encoded.append(Dataset(table.X.T, table.y, encoder.classes, dataset.source))
+        part, part_warnings = _encode_part(encoder, loaded, dataset)
+        warnings += part_warnings
+        encoded.append(part)
     for warning in warnings:
         sys.stderr.write(f"warning: {warning}\n")
-    test, validation, train = encoded
+    test, validation, train = encoded[0], encoded[1], train or encoded[2]
     assert train is not None
     return encoder, _Parts(train, test, validation, parts.test_y_key, parts.validation_y_key)
 
@@ -438,7 +490,7 @@ def load_data(config: Config, *, base_dir: str | None = None, budget: int | None
     data = config.data
     _splits(config, base_dir)
     if is_table(data.train):
-        return _load_tables(config, base_dir)
+        return _load_tables(config, base_dir, budget)
     sources: dict[str, Any] = {}
     digests: dict[str, str | None] = {}
     train_path = _data_file("data.train", data.train, base_dir)
@@ -604,7 +656,7 @@ def prepare(
     parts = _parts(config, loaded, train_set, held_out)
     sources = _sources(config, loaded, train_set, held_out)
     if loaded.tables is not None:  # a table's width and classes: from its training rows, once encoded
-        encoder, parts = _encoded(config, loaded, parts)
+        encoder, parts = _encoded(config, loaded, parts, _cache_dir(config, base_dir))
         train_set = parts.train
         layers, activations = resolve_architecture(config, train_set, encoder.task)
     placement = _placement(config, layers, train_set, budget)
