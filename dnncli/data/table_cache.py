@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from dnncli import __version__
 from dnncli.data import tables
+from dnncli.data.arrow import pa
 from dnncli.data.encoding import TableEncoder, TableOptions, fit_streamed
 from dnncli.data.hdf5 import Dataset, load_dataset
 from dnncli.data.tables import TableFile
