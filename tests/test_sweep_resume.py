@@ -51,13 +51,6 @@ output: {{dir: {directory / 'sweeps'}}}
     return path
 
 
-def _finished(sweep_dir: Path) -> set[int]:
-    trials = sweep_dir / "trials"
-    if not trials.is_dir():
-        return set()
-    return {int(p.name) for p in trials.iterdir() if p.name.isdigit() and (p / "metrics.json").is_file()}
-
-
 def _run(args: list[str]) -> dict:
     result = CliRunner().invoke(app, ["sweep", *args, "--quiet", "--json"])
     assert result.exit_code == 0, result.output
@@ -65,12 +58,13 @@ def _run(args: list[str]) -> dict:
 
 
 def _interrupted(args: list[str], sweep_dir: Path, after: int, how: signal.Signals, cwd: Path) -> int:
-    """The real ``dnn sweep`` stopped by ``how`` once trial ``after`` has finished; its exit code."""
+    """The real ``dnn sweep`` stopped by ``how`` once trial ``after`` has started (its run
+    directory is there); its exit code."""
     driver = subprocess.Popen([dnn_executable(), "sweep", *args, "--quiet"], cwd=cwd,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
-        while after not in _finished(sweep_dir) and driver.poll() is None and time.monotonic() < deadline:
+        while not (sweep_dir / "trials" / str(after) / "config.yaml").exists() and driver.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         driver.send_signal(how)
         driver.wait(timeout=60)
@@ -89,14 +83,16 @@ def _never_the_same_point_twice(work: Path, football: Path, sampler: str, extra:
     extended = _run([str(_sweep_file(work, football, sampler, 6)), *extra])
     assert [t["params"] for t in extended["trials"][:3]] == [t["params"] for t in first["trials"]]
 
-    # stopped by Ctrl-C after its first new trial, then stopped by SIGKILL after the next one
+    # stopped by Ctrl-C as its first new trial starts, then stopped by SIGKILL as the next one starts
+    # (not once they finish: on a busy machine the sweep could end before the signal came)
     nine = [str(_sweep_file(work, football, sampler, 9)), *extra]
     assert _interrupted(nine, sweep_dir, 6, signal.SIGINT, work) == EXIT_SIGINT
     assert _interrupted(nine, sweep_dir, 7, signal.SIGKILL, work) == -signal.SIGKILL
     summary = _run(nine)
 
     trials = summary["trials"]
-    assert [(t["number"], t["state"]) for t in trials] == [(n, "complete") for n in range(9)]
+    assert [(t["number"], t["state"]) for t in trials] == [(n, "complete") for n in range(9)], [
+        (t["number"], t["state"], t.get("error")) for t in trials if t["state"] != "complete"]
     points = {(t["params"]["training.learning_rate"], t["params"]["training.l2_lambda"]) for t in trials}
     assert len(points) == 9, f"a point was run twice: {sorted(points)}"
     # each planned trial ran once: the study holds 9, each with its one run directory
