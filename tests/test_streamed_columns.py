@@ -80,3 +80,27 @@ def test_a_streamed_file_with_nan_is_refused(tmp_path) -> None:
 
     with pytest.raises(DataError, match="NaN"):
         load_dataset(path, stream_over_bytes=0)
+
+
+def test_a_scoring_pass_over_streamed_inputs_keeps_the_outputs_not_every_layer(stored) -> None:
+    """The training set's cost and scores over inputs read a batch at a time go through the network
+    a block of examples at a time: the same outputs and cost as the whole matrix's pass, and of the
+    layers' activations only the outputs are kept (m x sum(n[l]) floats would outweigh a table)."""
+    from dnncli.network.model import Network
+    from dnncli.training.first_layer import whole_set_forward
+
+    path, X_raw = stored
+    dataset = load_dataset(path, stream_over_bytes=0)
+    X = X_raw.reshape(30, -1).T.astype(np.float64) / 255.0
+    network = Network.create([X.shape[0], 7, 5, 1], ["relu", "relu", "sigmoid"], init="he", seed=3)
+    Y = (np.arange(30) % 2).reshape(1, -1).astype(np.float64)
+    AL, caches = network.forward(np.asfortranarray(X))
+    streamed_AL, light = whole_set_forward(network, ScaledColumns(dataset.X_raw, 255.0, np.float64, chunk=4))
+    np.testing.assert_allclose(streamed_AL, AL, rtol=1e-12)
+    assert network.cost(streamed_AL, light, Y, 0.7) == pytest.approx(network.cost(AL, caches, Y, 0.7), rel=1e-12)
+    assert all(cache.A_prev is None for cache in light)
+    assert [cache.Z is None for cache in light] == [True, True, False] and light[-1].Z.shape == (1, 30)
+    # a matrix in memory takes the network's own pass, to the last bit
+    whole_AL, whole_caches = whole_set_forward(network, np.asfortranarray(X))
+    np.testing.assert_array_equal(whole_AL, AL)
+    assert whole_caches[0].A_prev is not None

@@ -13,7 +13,7 @@ Prediction never drops anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -205,6 +205,22 @@ class Network:
                 A, D = ACTIVATIONS[self.activations[l - 1]](Z, slope=self.leaky_slope), None
             caches.append(Cache(A_prev, W, b, Z, D))
         return A, caches
+
+    def forward_in_blocks(self, blocks: Iterable[tuple[int, int, np.ndarray]], m: int) -> tuple[np.ndarray, list[Cache]]:
+        """``A[L]`` of ``m`` examples handed over a block of columns at a time, ``(start, stop,
+        X[:, start:stop])``, without dropout; and the caches the cost needs: each layer's ``W``
+        and ``b``, and the last layer's ``Z`` (no other layer's activations are kept beyond a
+        block's, so memory holds the outputs whatever ``m``; there is nothing to go backward from)."""
+        AL = np.empty((self.layer_sizes[-1], m), dtype=self.dtype)
+        ZL = np.empty_like(AL)
+        for start, stop, block in blocks:
+            A, caches = self.forward(block)
+            AL[:, start:stop], ZL[:, start:stop] = A, caches[-1].Z
+        caches = []
+        for l in range(1, self.L + 1):
+            W_name, b_name, _, _ = _names(l)
+            caches.append(Cache(None, self.params[W_name], self.params[b_name], ZL if l == self.L else None))
+        return AL, caches
 
     def activate(
         self,

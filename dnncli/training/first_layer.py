@@ -194,6 +194,11 @@ class FirstLayer:
         X = self.X if columns is None else self.X[:, columns]
         return self.network.forward(X, keep_probs, rng)
 
+    def scoring_forward(self) -> tuple[np.ndarray, list[Cache]]:
+        """``A[L]`` of every training example without dropout, for its cost and scores only
+        (:func:`whole_set_forward`: nothing to go backward from)."""
+        return whole_set_forward(self.network, self.X)
+
     def evaluation_forward(self, X: Any) -> tuple[np.ndarray, list[Cache]]:
         """``A[L]`` and the caches of the inputs ``X`` (a test or validation set), no dropout."""
         return self.network.forward(X)
@@ -246,6 +251,17 @@ class FirstLayer:
         """Multiply-adds of a step's largest product (what decides the BLAS threads), known
         before the layer is made: the Gram path's G is computed with the threads it decides."""
         return largest_product(layer_sizes, batch)
+
+
+def whole_set_forward(network: Network, X: Any) -> tuple[np.ndarray, list[Cache]]:
+    """``network.forward(X)`` over every example, without dropout, for a cost and scores. Inputs
+    read a batch at a time (``chunks()``: :class:`dnncli.data.columns.ScaledColumns`) go through
+    the network a block of examples at a time, keeping only the outputs and what the cost needs
+    (:meth:`Network.forward_in_blocks`): every layer's activations over every example (``m × Σ
+    n[l]`` floats, often more than the inputs themselves for a table's rows) are never held."""
+    if hasattr(X, "chunks"):
+        return network.forward_in_blocks(X.chunks(), int(X.shape[1]))
+    return network.forward(X)
 
 
 class GramFirstLayer(FirstLayer):
@@ -315,6 +331,10 @@ class GramFirstLayer(FirstLayer):
             return False
         n1, m, m_t = self.W1_0.shape[0], self.X.shape[1], X_t.shape[1]
         return m * m_t <= self.G.size and m * m_t < records * n1 * (m + m_t)
+
+    def scoring_forward(self) -> tuple[np.ndarray, list[Cache]]:
+        """The training set's ``A[L]`` through the products (the inputs are in memory)."""
+        return self.forward(None)
 
     def evaluation_forward(self, X: Any) -> tuple[np.ndarray, list[Cache]]:
         """Layer 1 as ``a W1_0 X_t - C X^T X_t`` for a set prepared at the start; any other set

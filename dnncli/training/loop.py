@@ -37,7 +37,7 @@ from dnncli.network.model import Network
 from dnncli.network.scores import regression_scores
 from dnncli.training import health
 from dnncli.training.batches import batch_selectors, epoch_order, n_batches
-from dnncli.training.first_layer import FIRST_LAYERS, FirstLayer, first_layer_for, make_first_layer
+from dnncli.training.first_layer import FIRST_LAYERS, FirstLayer, first_layer_for, make_first_layer, whole_set_forward
 from dnncli.training.settings import Examples, Hooks, TrainData, TrainPlan, TrainSettings, normalize_keep_probs
 from dnncli.training.state import TrainResult, TrainState
 from dnncli.compute.threads import IdleSample, blas_threads, limited_blas_threads
@@ -49,7 +49,7 @@ def _parameters_finite(network: Network) -> bool:
 
 def _evaluate(network: Network, examples: Examples, l2_lambda: float = 0.0) -> tuple[float, float | None]:
     """Cost and accuracy of the current parameters, without dropout."""
-    AL, caches = network.forward(examples.X)
+    AL, caches = whole_set_forward(network, examples.X)
     return network.cost(AL, caches, examples.Y, l2_lambda), network.accuracy(AL, examples.Y)
 
 
@@ -61,7 +61,8 @@ def _r2_columns(network: Network, data: TrainData, parts: Sequence[tuple[Any, ..
         if arrays[0] is None:
             continue
         X, Y = (arrays[0].X, arrays[0].Y) if len(arrays) == 1 else arrays
-        found = regression_scores(network.predict_proba(X), Y, scale=data.target_scale, mean=data.target_mean)
+        AL = whole_set_forward(network, X)[0] if hasattr(X, "chunks") else network.predict_proba(X)
+        found = regression_scores(AL, Y, scale=data.target_scale, mean=data.target_mean)
         columns[f"{name}_r2"] = found["r2"]
         if data.task is not None:  # a table's target: its RMSE in its own units
             columns[f"{name}_rmse"] = found["rmse"]
@@ -121,7 +122,7 @@ class _Loop:
         """The accuracy of the current parameters on the training set, without dropout; ``last``:
         the run's last row, whose pass the final metrics reuse when it is the very pass
         ``_finish`` would make (``FirstLayer.forward_is_the_networks``)."""
-        AL, caches = self.first.forward(None)
+        AL, caches = self.first.scoring_forward()
         if last and self.first.forward_is_the_networks:
             self.final_pass = (self.state.iteration, AL, caches)
         return self.network.accuracy(AL, self.data.Y)
@@ -468,7 +469,7 @@ def _final_training_scores(
     if reuse_last_pass and kept is not None and kept[0] == state.iteration:
         _, AL, caches = kept
     else:
-        AL, caches = network.forward(data.X)
+        AL, caches = whole_set_forward(network, data.X)
     final_cost = network.cost(AL, caches, data.Y, loop.settings.l2_lambda)
     if not _parameters_finite(network):
         raise loop.diverged("after the last iteration")
