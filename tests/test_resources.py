@@ -115,3 +115,21 @@ def test_a_run_places_its_inputs_by_the_budget_and_a_resumed_one_as_it_started(
     monkeypatch.setattr(resources, "available_memory", lambda root=resources.ROOT: (2050 - available_mb) * MB)
     assert isinstance(prepare(load_config(config), memory_budget=kept).data.X, kept_as)
     assert not isinstance(prepare(load_config(config)).data.X, kept_as)  # without it: the other way
+
+
+def test_a_scoring_pass_goes_a_block_at_a_time_only_when_its_activations_exceed_the_budget(tmp_path) -> None:
+    """Inputs that fit the budget may still make a scoring pass (every layer's Z and A over every
+    example) that does not: a narrow table's rows through wide layers. That pass then goes a block
+    of examples at a time (TrainData.score_block); the published runs, far within, keep one pass."""
+    from dnncli.run.prepare import prepare
+
+    assert resources.score_block([14, 64, 64, 1], 16_512, 8, 4 * 1024**3) is None  # housing: 68 MB of 4 GB
+    assert resources.score_block([14, 64, 64, 1], 5_000_000, 8, 4 * 1024**3) == resources.SCORE_BLOCK  # 20 GB
+    X, y = make_images(300, seed=2, shape=(2,))
+    train = write_h5(tmp_path / "train.h5", train_set_x=X, train_set_y=y)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"data: {{train: {train}}}\nmodel: {{hidden: [256]}}\ntraining: {{iterations: 1}}\n")
+    # 300 examples of 2 values: 5 kB of inputs, a 2.5 MB pass
+    blocked = prepare(load_config(config), memory_budget=MB)
+    assert isinstance(blocked.data.X, np.ndarray) and blocked.data.score_block == resources.SCORE_BLOCK
+    assert prepare(load_config(config), memory_budget=100 * MB).data.score_block is None

@@ -100,7 +100,11 @@ def test_a_scoring_pass_over_streamed_inputs_keeps_the_outputs_not_every_layer(s
     assert network.cost(streamed_AL, light, Y, 0.7) == pytest.approx(network.cost(AL, caches, Y, 0.7), rel=1e-12)
     assert all(cache.A_prev is None for cache in light)
     assert [cache.Z is None for cache in light] == [True, True, False] and light[-1].Z.shape == (1, 30)
-    # a matrix in memory takes the network's own pass, to the last bit
+    # a matrix in memory takes the network's own pass, to the last bit; given a block (its pass
+    # would exceed the memory budget), a block of examples at a time as the streamed inputs do
     whole_AL, whole_caches = whole_set_forward(network, np.asfortranarray(X))
     np.testing.assert_array_equal(whole_AL, AL)
     assert whole_caches[0].A_prev is not None
+    blocked_AL, blocked = whole_set_forward(network, np.asfortranarray(X), block=8)
+    np.testing.assert_allclose(blocked_AL, AL, rtol=1e-12)
+    assert all(cache.A_prev is None for cache in blocked) and blocked[-1].Z.shape == (1, 30)

@@ -618,10 +618,12 @@ def _train_data(
         validation = Examples(
             parts.validation.columns(divisor, network.dtype), _targets(network, parts.validation, parts.validation_y_key)
         )
+    block = resources.score_block(network.layer_sizes, parts.train.m, np.dtype(network.dtype).itemsize, placement.budget)
     if encoder is None or encoder.target is None:
-        return TrainData(X, Y, test=test, validation=validation)
+        return TrainData(X, Y, test=test, validation=validation, score_block=block)
     target = encoder.target
-    return TrainData(X, Y, test=test, validation=validation, task=target.task, target_scale=target.scale, target_mean=target.mean)
+    return TrainData(X, Y, test=test, validation=validation, task=target.task, target_scale=target.scale,
+                     target_mean=target.mean, score_block=block)
 
 
 def prepare(

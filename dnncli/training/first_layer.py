@@ -194,10 +194,10 @@ class FirstLayer:
         X = self.X if columns is None else self.X[:, columns]
         return self.network.forward(X, keep_probs, rng)
 
-    def scoring_forward(self) -> tuple[np.ndarray, list[Cache]]:
+    def scoring_forward(self, block: int | None = None) -> tuple[np.ndarray, list[Cache]]:
         """``A[L]`` of every training example without dropout, for its cost and scores only
         (:func:`whole_set_forward`: nothing to go backward from)."""
-        return whole_set_forward(self.network, self.X)
+        return whole_set_forward(self.network, self.X, block)
 
     def evaluation_forward(self, X: Any) -> tuple[np.ndarray, list[Cache]]:
         """``A[L]`` and the caches of the inputs ``X`` (a test or validation set), no dropout."""
@@ -253,14 +253,20 @@ class FirstLayer:
         return largest_product(layer_sizes, batch)
 
 
-def whole_set_forward(network: Network, X: Any) -> tuple[np.ndarray, list[Cache]]:
+def whole_set_forward(network: Network, X: Any, block: int | None = None) -> tuple[np.ndarray, list[Cache]]:
     """``network.forward(X)`` over every example, without dropout, for a cost and scores. Inputs
-    read a batch at a time (``chunks()``: :class:`dnncli.data.columns.ScaledColumns`) go through
-    the network a block of examples at a time, keeping only the outputs and what the cost needs
-    (:meth:`Network.forward_in_blocks`): every layer's activations over every example (``m × Σ
-    n[l]`` floats, often more than the inputs themselves for a table's rows) are never held."""
+    read a batch at a time (``chunks()``: :class:`dnncli.data.columns.ScaledColumns`), and a
+    matrix whose pass would hold more than the run's memory budget (``block``: examples at a time,
+    :attr:`TrainData.score_block`), go through the network a block of examples at a time, keeping
+    only the outputs and what the cost needs (:meth:`Network.forward_in_blocks`): every layer's
+    activations over every example (``m × Σ n[l]`` floats, often more than the inputs themselves
+    for a table's rows) are then never held."""
     if hasattr(X, "chunks"):
         return network.forward_in_blocks(X.chunks(), int(X.shape[1]))
+    m = int(X.shape[1])
+    if block is not None and m > block:
+        blocks = ((start, min(start + block, m), X[:, start : start + block]) for start in range(0, m, block))
+        return network.forward_in_blocks(blocks, m)
     return network.forward(X)
 
 
@@ -332,8 +338,9 @@ class GramFirstLayer(FirstLayer):
         n1, m, m_t = self.W1_0.shape[0], self.X.shape[1], X_t.shape[1]
         return m * m_t <= self.G.size and m * m_t < records * n1 * (m + m_t)
 
-    def scoring_forward(self) -> tuple[np.ndarray, list[Cache]]:
-        """The training set's ``A[L]`` through the products (the inputs are in memory)."""
+    def scoring_forward(self, block: int | None = None) -> tuple[np.ndarray, list[Cache]]:
+        """The training set's ``A[L]`` through the products (the path is taken for sets whose
+        ``m × m`` products fit in memory: their activations do too)."""
         return self.forward(None)
 
     def evaluation_forward(self, X: Any) -> tuple[np.ndarray, list[Cache]]:

@@ -47,9 +47,9 @@ def _parameters_finite(network: Network) -> bool:
     return all(np.isfinite(p).all() for p in network.params.values())
 
 
-def _evaluate(network: Network, examples: Examples, l2_lambda: float = 0.0) -> tuple[float, float | None]:
+def _evaluate(network: Network, examples: Examples, l2_lambda: float = 0.0, block: int | None = None) -> tuple[float, float | None]:
     """Cost and accuracy of the current parameters, without dropout."""
-    AL, caches = whole_set_forward(network, examples.X)
+    AL, caches = whole_set_forward(network, examples.X, block)
     return network.cost(AL, caches, examples.Y, l2_lambda), network.accuracy(AL, examples.Y)
 
 
@@ -61,7 +61,9 @@ def _r2_columns(network: Network, data: TrainData, parts: Sequence[tuple[Any, ..
         if arrays[0] is None:
             continue
         X, Y = (arrays[0].X, arrays[0].Y) if len(arrays) == 1 else arrays
-        AL = whole_set_forward(network, X)[0] if hasattr(X, "chunks") else network.predict_proba(X)
+        # the training set as its scoring passes take it: a block of examples at a time where it must
+        in_blocks = X is data.X and (hasattr(X, "chunks") or data.score_block is not None)
+        AL = whole_set_forward(network, X, data.score_block)[0] if in_blocks else network.predict_proba(X)
         found = regression_scores(AL, Y, scale=data.target_scale, mean=data.target_mean)
         columns[f"{name}_r2"] = found["r2"]
         if data.task is not None:  # a table's target: its RMSE in its own units
@@ -122,7 +124,7 @@ class _Loop:
         """The accuracy of the current parameters on the training set, without dropout; ``last``:
         the run's last row, whose pass the final metrics reuse when it is the very pass
         ``_finish`` would make (``FirstLayer.forward_is_the_networks``)."""
-        AL, caches = self.first.scoring_forward()
+        AL, caches = self.first.scoring_forward(self.data.score_block)
         if last and self.first.forward_is_the_networks:
             self.final_pass = (self.state.iteration, AL, caches)
         return self.network.accuracy(AL, self.data.Y)
@@ -241,7 +243,7 @@ class _Loop:
         """Mini-batches: row 0 holds the initial parameters' cost over the whole training set."""
         state = self.state
         examples = Examples(self.data.X, self.data.Y)
-        state.initial_cost, accuracy = _evaluate(self.network, examples, self.settings.l2_lambda)
+        state.initial_cost, accuracy = _evaluate(self.network, examples, self.settings.l2_lambda, self.data.score_block)
         state.last_good_cost = state.initial_cost
         self.hooks.on_epoch(0, state.initial_cost)
         state.stopped_early = self.record(state.initial_cost, accuracy)
@@ -469,7 +471,7 @@ def _final_training_scores(
     if reuse_last_pass and kept is not None and kept[0] == state.iteration:
         _, AL, caches = kept
     else:
-        AL, caches = whole_set_forward(network, data.X)
+        AL, caches = whole_set_forward(network, data.X, data.score_block)
     final_cost = network.cost(AL, caches, data.Y, loop.settings.l2_lambda)
     if not _parameters_finite(network):
         raise loop.diverged("after the last iteration")

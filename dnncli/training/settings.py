@@ -42,6 +42,9 @@ class TrainData:
     task: str | None = None
     target_scale: float = 1.0
     target_mean: float = 0.0
+    # examples a scoring pass over the training set (a history row's cost, the final metrics)
+    # takes at once, keeping only the outputs; None: all at once, every layer's activations held
+    score_block: int | None = None
 
     @property
     def m(self) -> int:
