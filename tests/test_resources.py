@@ -133,3 +133,8 @@ def test_a_scoring_pass_goes_a_block_at_a_time_only_when_its_activations_exceed_
     blocked = prepare(load_config(config), memory_budget=MB)
     assert isinstance(blocked.data.X, np.ndarray) and blocked.data.score_block == resources.SCORE_BLOCK
     assert prepare(load_config(config), memory_budget=100 * MB).data.score_block is None
+    # a test set is scored by its own size: 100 examples, an 0.8 MB pass
+    test = write_h5(tmp_path / "test.h5", test_set_x=X[:100], test_set_y=y[:100])
+    config.write_text(config.read_text().replace("data: {", f"data: {{test: {test}, "))
+    both = prepare(load_config(config), memory_budget=MB)
+    assert both.data.score_block == resources.SCORE_BLOCK and both.data.test.score_block is None

@@ -611,19 +611,25 @@ def _train_data(
             check_representable(dataset, divisor, network.dtype)
     X = training_columns(parts.train, divisor, network.dtype, placement, config.training.batch_size)
     Y = _targets(network, parts.train, config.data.y_key)
+    itemsize = np.dtype(network.dtype).itemsize
+
+    def block(m: int) -> int | None:  # a scoring pass over more than the budget: a block at a time
+        return resources.score_block(network.layer_sizes, m, itemsize, placement.budget)
+
     test = validation = None
     if parts.test is not None:
-        test = Examples(parts.test.columns(divisor, network.dtype), _targets(network, parts.test, parts.test_y_key))
+        test = Examples(parts.test.columns(divisor, network.dtype), _targets(network, parts.test, parts.test_y_key),
+                        block(parts.test.m))
     if parts.validation is not None:
         validation = Examples(
-            parts.validation.columns(divisor, network.dtype), _targets(network, parts.validation, parts.validation_y_key)
+            parts.validation.columns(divisor, network.dtype), _targets(network, parts.validation, parts.validation_y_key),
+            block(parts.validation.m),
         )
-    block = resources.score_block(network.layer_sizes, parts.train.m, np.dtype(network.dtype).itemsize, placement.budget)
     if encoder is None or encoder.target is None:
-        return TrainData(X, Y, test=test, validation=validation, score_block=block)
+        return TrainData(X, Y, test=test, validation=validation, score_block=block(parts.train.m))
     target = encoder.target
     return TrainData(X, Y, test=test, validation=validation, task=target.task, target_scale=target.scale,
-                     target_mean=target.mean, score_block=block)
+                     target_mean=target.mean, score_block=block(parts.train.m))
 
 
 def prepare(

@@ -199,9 +199,10 @@ class FirstLayer:
         (:func:`whole_set_forward`: nothing to go backward from)."""
         return whole_set_forward(self.network, self.X, block)
 
-    def evaluation_forward(self, X: Any) -> tuple[np.ndarray, list[Cache]]:
-        """``A[L]`` and the caches of the inputs ``X`` (a test or validation set), no dropout."""
-        return self.network.forward(X)
+    def evaluation_forward(self, X: Any, block: int | None = None) -> tuple[np.ndarray, list[Cache]]:
+        """``A[L]`` and the caches of the inputs ``X`` (a test or validation set), no dropout
+        (``block``: :func:`whole_set_forward`'s)."""
+        return whole_set_forward(self.network, X, block)
 
     def parameters_finite(self) -> bool:
         """Whether every parameter the optimizer steps is finite: on the Gram path ``(a, C)`` and
@@ -343,14 +344,14 @@ class GramFirstLayer(FirstLayer):
         ``m × m`` products fit in memory: their activations do too)."""
         return self.forward(None)
 
-    def evaluation_forward(self, X: Any) -> tuple[np.ndarray, list[Cache]]:
+    def evaluation_forward(self, X: Any, block: int | None = None) -> tuple[np.ndarray, list[Cache]]:
         """Layer 1 as ``a W1_0 X_t - C X^T X_t`` for a set prepared at the start; any other set
         through the formed ``W1``."""
         for X_t, P_t, G_t in self._evaluation_sets:
             if X_t is X:
                 return self._forward_from_products(P_t, G_t)
         self.sync()
-        return self.network.forward(X)
+        return whole_set_forward(self.network, X, block)
 
     # ---- W1 and the optimizer's state in explicit form ----------------------------------------
 

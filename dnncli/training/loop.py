@@ -61,9 +61,10 @@ def _r2_columns(network: Network, data: TrainData, parts: Sequence[tuple[Any, ..
         if arrays[0] is None:
             continue
         X, Y = (arrays[0].X, arrays[0].Y) if len(arrays) == 1 else arrays
-        # the training set as its scoring passes take it: a block of examples at a time where it must
-        in_blocks = X is data.X and (hasattr(X, "chunks") or data.score_block is not None)
-        AL = whole_set_forward(network, X, data.score_block)[0] if in_blocks else network.predict_proba(X)
+        # each set as its scoring passes take it: a block of examples at a time where it must
+        block = arrays[0].score_block if len(arrays) == 1 else data.score_block
+        in_blocks = hasattr(X, "chunks") or block is not None
+        AL = whole_set_forward(network, X, block)[0] if in_blocks else network.predict_proba(X)
         found = regression_scores(AL, Y, scale=data.target_scale, mean=data.target_mean)
         columns[f"{name}_r2"] = found["r2"]
         if data.task is not None:  # a table's target: its RMSE in its own units
@@ -117,7 +118,7 @@ class _Loop:
     def evaluate(self, examples: Examples) -> tuple[float, float | None]:
         """The loss (no L2 term) and accuracy of the current parameters on a test or validation
         set, without dropout: through the first layer, which on the Gram path needs no ``W1``."""
-        AL, caches = self.first.evaluation_forward(examples.X)
+        AL, caches = self.first.evaluation_forward(examples.X, examples.score_block)
         return self.first.cost(AL, caches, examples.Y), self.network.accuracy(AL, examples.Y)
 
     def training_accuracy(self, last: bool = False) -> float | None:
@@ -486,7 +487,7 @@ def _final_scores(
     regression's R^2 and MAE on it are added to ``scores`` as ``<part>_r2``, ``<part>_mae``."""
     if examples is None:
         return None
-    AL, caches = network.forward(examples.X)
+    AL, caches = whole_set_forward(network, examples.X, examples.score_block)
     scores.update(_regression_scores(network, data, part, AL, examples.Y))
     return network.cost(AL, caches, examples.Y), network.accuracy(AL, examples.Y)
 

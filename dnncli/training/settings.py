@@ -26,6 +26,8 @@ class Examples(NamedTuple):
 
     X: Any
     Y: np.ndarray
+    # examples its scoring pass takes at once, keeping only the outputs (None: all at once)
+    score_block: int | None = None
 
 
 @dataclass(frozen=True)
