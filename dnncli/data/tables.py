@@ -200,6 +200,9 @@ def _read_csv(
             raise _csv_problem(source, exc, columns, column_types) from None
     if any(pa.types.is_binary(t) for t in table.schema.types):  # pyarrow's type for bytes not UTF-8
         raise _csv_problem(source, pa.ArrowInvalid("invalid UTF8 data"), columns, column_types)
+    # the parse's scratch memory (the raw blocks and more: twice the table's size) back to the
+    # system: pyarrow's allocator keeps what is freed for itself, where NumPy's X cannot reuse it
+    pa.default_memory_pool().release_unused()
     return table
 
 

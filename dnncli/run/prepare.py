@@ -405,12 +405,16 @@ def _encoded(config: Config, loaded: LoadedData, parts: "_Parts") -> tuple[Table
 
     def rows_of(dataset: Dataset) -> Any:
         part = TABLE_PARTS[int(dataset.X_raw[0, 0])] if dataset.m else "train"
-        return loaded.tables[part].take(dataset.X_raw[:, 1])
+        rows = dataset.X_raw[:, 1]
+        if len(rows) and np.all(np.diff(rows) == 1):  # a range of the table's rows: a view of them, not a copy
+            return loaded.tables[part].slice(int(rows[0]), len(rows))
+        return loaded.tables[part].take(rows)
 
     options = TableOptions(data.target, tuple(data.features) if data.features is not None else None, tuple(data.drop or ()),
                            tuple(data.categorical) if data.categorical is not None else None, data.task)
+    train_rows = rows_of(parts.train)  # once for the fit and the encoding: a shuffled take costs more than encoding
     try:
-        encoder, warnings = TableEncoder.fit(rows_of(parts.train), options)
+        encoder, warnings = TableEncoder.fit(train_rows, options)
     except DataError as exc:
         raise _named_in_file(exc, parts.train, "the table") from None
     encoded: list[Dataset | None] = []
@@ -420,7 +424,7 @@ def _encoded(config: Config, loaded: LoadedData, parts: "_Parts") -> tuple[Table
             continue
         source = dataset.source.split("[")[0]
         try:
-            table = encoder.transform(rows_of(dataset), source)
+            table = encoder.transform(train_rows if dataset is parts.train else rows_of(dataset), source)
         except DataError as exc:
             raise _named_in_file(exc, dataset, source) from None
         warnings += table.warnings
