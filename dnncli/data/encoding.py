@@ -57,11 +57,12 @@ MEDIAN_BINS = 1 << 16
 MAX_SHOWN = 5
 # the numbers are written into X a block of this many bytes of rows at a time (within the cache)
 ROW_BLOCK_BYTES = 2 * 1024**2
-# X is written this many rows at a time on each thread (the number columns read out of pyarrow
-# that many at a time: a few MB, not a copy of each column)
+# X is written this many rows at a time (the number columns read out of pyarrow that many at a
+# time: a few MB, not a copy of each column)
 CHUNK_ROWS = 1 << 16
-# columns are learned, and rows written, on every core for tables of at least this many rows
-# (NumPy and pyarrow let go of Python's lock in their loops); smaller ones on one thread
+# the columns are learned, and the categories' codes found, on every core for tables of at least
+# this many rows (NumPy and pyarrow let go of Python's lock in their long loops over a column);
+# smaller ones on one thread
 THREADED_ROWS = 100_000
 
 
@@ -383,13 +384,14 @@ class TableEncoder:
         # every value of X is written below: np.empty, not np.zeros (whose fresh pages, zeroed
         # by the kernel one at a time on first touch, cost more than the encoding itself)
         rows = np.empty((table.num_rows, self.n_x), dtype=dtype) if out is None else out
-        warnings: list[str] = []
         texts = [_texts(table[c.name]) for c in self.categories]
         coded = _each(lambda c: _level_codes(c[0], c[1], source), list(zip(self.categories, texts)), table.num_rows)
-        for codes, said in coded:
-            warnings += said
-        chunks = range(0, table.num_rows, CHUNK_ROWS)
-        _each(lambda start: self._write_rows(table, rows, [c for c, _ in coded], start, source, first_row), chunks, table.num_rows)
+        codes = [column_codes for column_codes, _ in coded]
+        warnings = [line for _, said in coded for line in said]
+        # on one thread: two threads taking turns at Python's lock between the many small NumPy
+        # calls of a block took three to four times the CPU time (and longer) on two cores
+        for start in range(0, table.num_rows, CHUNK_ROWS):
+            self._write_rows(table, rows, codes, start, source, first_row)
         y = self._targets(table, source, first_row) if with_target and self.target else None
         return EncodedTable(rows.T, y, self.feature_names, warnings)
 
