@@ -65,6 +65,7 @@ def test_valid_csv_is_read_as_written(tmp_path: Path) -> None:
 
 def test_quoted_line_breaks_across_block_boundaries_are_read_as_written(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(tables, "BLOCK_BYTES", 4096)  # hundreds of blocks, many split inside a quoted field
+    monkeypatch.setattr(tables, "READ_BLOCK_BYTES", 4096)  # and so read whole
     body = b"".join(b'%d,"line %d\nnext, line"\n' % (i, i) for i in range(3000))
     source = open_table(write(tmp_path, "q.csv", b"n,text\n" + body))
     assert source.quoted
