@@ -9,10 +9,12 @@ about 2% empty), written with a fixed seed into a temporary directory (removed a
 Each measurement runs in a child process of its own, so that its peak resident memory is its
 own: the child reports its time (the work alone, imports excluded) and its peak RSS above what it
 held once its imports were done (``ru_maxrss`` against ``/proc/self/statm``). dnn's work is the
-whole path a training run takes: the file opened and checked, read on every core
-(:func:`dnncli.data.tables.read_table`), the encoder learned from the rows and the rows encoded
-into ``X`` of shape ``(n_x, m)``, float64, column-major. pandas' work is ``pandas.read_csv`` alone
-(its default C engine), with no encoding at all.
+whole path a training run takes (``dnncli.run.prepare``: ``read_table``, then the encoder's ``fit``
+and ``transform`` of the training rows, which are a view of the table when the run holds no rows
+out): the file opened and checked, read on every core (:func:`dnncli.data.tables.read_table`),
+the encoder learned from the rows (its columns on every core) and the rows encoded into ``X`` of
+shape ``(n_x, m)``, float64, column-major (:func:`dnncli.data.encoding.fit_transform`). pandas'
+work is ``pandas.read_csv`` alone (its default C engine), with no encoding at all.
 
 Targets (issue 22): dnn's read + encode at most as long as pandas' read alone, and dnn's peak
 memory at most twice the encoded matrix.
