@@ -55,7 +55,8 @@ NUMBER_PATTERN = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(inf|I
 # the histogram's bins in the exact median of a table read in batches
 MEDIAN_BINS = 1 << 16
 MAX_SHOWN = 5
-# the numbers are written into X a block of this many bytes of rows at a time (within the cache)
+# X is written a block of rows of about this many bytes at a time, through a buffer that stays in
+# the cache
 ROW_BLOCK_BYTES = 2 * 1024**2
 # X is written this many rows at a time (the number columns read out of pyarrow that many at a
 # time: a few MB, not a copy of each column)
@@ -399,8 +400,7 @@ class TableEncoder:
         missing = [n for n in self.columns_read(with_target) if n not in table.column_names]
         if missing:
             raise DataError(f"{printable(source)}: has no column '{printable(missing[0])}', which the model reads")
-        # every value of X is written below: np.empty, not np.zeros (whose fresh pages, zeroed
-        # by the kernel one at a time on first touch, cost more than the encoding itself)
+        # every value of X is written below (the one-hot zeros too): no pass of zeros first
         rows = np.empty((table.num_rows, self.n_x), dtype=dtype) if out is None else out
         texts = [_texts(table[c.name]) for c in self.categories]
         coded = _each(lambda c: _level_codes(c[0], c[1], source), list(zip(self.categories, texts)), table.num_rows)
@@ -417,11 +417,11 @@ class TableEncoder:
                     source: str, first_row: int) -> None:
         """Rows ``start`` to ``start + CHUNK_ROWS`` of ``X``, every one of their values: a block of
         rows at a time is written column by column into a column-major buffer (contiguous columns,
-        which NumPy writes three times faster than ``X``'s strided ones), then copied into ``X``."""
+        which NumPy writes about three times faster than ``X``'s strided ones), then copied into ``X``."""
         part = table.slice(start, CHUNK_ROWS)
         values = [_numbers(part.column(n.name), n.name, source, first_row + start) for n in self.numbers]
         # an odd count: with a power-of-two stride between the buffer's columns, the copy into
-        # rows would read them all through the same few cache sets (measured three times slower)
+        # rows would read them all through the same few cache sets (measured 2-3 times slower)
         block_rows = max(255, ROW_BLOCK_BYTES // (rows.itemsize * max(1, self.n_x))) | 1
         buffer = np.empty((self.n_x, min(block_rows, part.num_rows)), dtype=rows.dtype)
         for at in range(0, part.num_rows, block_rows):
