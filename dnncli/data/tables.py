@@ -49,7 +49,7 @@ BOM = b"\xef\xbb\xbf"
 BLOCK_BYTES = 1024**2
 # a table read whole is parsed on every core in blocks of this size: on two Zen 4 cores a million
 # rows (96 MB) took 0.40-0.45 s of wall time against 0.44-0.55 s in blocks of 1 MiB, and less CPU
-# time (16 MiB blocks: 0.45-0.70 s, too few blocks to share between the cores)
+# time (16 MiB blocks: 0.45-0.70 s)
 READ_BLOCK_BYTES = 4 * 1024**2
 # a longer text field is refused (pyarrow grows a block to hold a longer row, so this is checked on
 # the values read), and so is a longer header line (before pyarrow reads it)
@@ -204,7 +204,7 @@ def _read_csv(
             raise _csv_problem(source, exc, columns, column_types) from None
     if any(pa.types.is_binary(t) for t in table.schema.types):  # pyarrow's type for bytes not UTF-8
         raise _csv_problem(source, pa.ArrowInvalid("invalid UTF8 data"), columns, column_types)
-    # the parse's scratch memory (the raw blocks and more: twice the table's size) back to the
+    # the parse's scratch memory (the raw blocks and more: about twice the table's size) back to the
     # system: pyarrow's allocator keeps what is freed for itself, where NumPy's X cannot reuse it
     pa.default_memory_pool().release_unused()
     return table
