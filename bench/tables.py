@@ -7,12 +7,15 @@ The table: ten number columns (about 5% of each empty), two text categories (5 a
 about 2% empty), written with a fixed seed into a temporary directory (removed afterwards).
 
 Each measurement runs in a child process of its own, so that its peak resident memory is its
-own: the child reports its time (the work alone, imports excluded) and its peak RSS above what it
+own: the child reports its time (the work alone, imports excluded: pandas' too, which pyarrow
+imports on its first conversion when pandas is installed) and its peak RSS above what it
 held once its imports were done (``ru_maxrss`` against ``/proc/self/statm``). dnn's work is the
-whole path a training run takes: the file opened and checked, read on every core
-(:func:`dnncli.data.tables.read_table`), the encoder learned from the rows and the rows encoded
-into ``X`` of shape ``(n_x, m)``, float64, column-major. pandas' work is ``pandas.read_csv`` alone
-(its default C engine), with no encoding at all.
+whole path a training run takes (``dnncli.run.prepare``: ``read_table``, then the encoder's ``fit``
+and ``transform`` of the training rows, which are a view of the table when the run holds no rows
+out): the file opened and checked, read on every core (:func:`dnncli.data.tables.read_table`),
+the encoder learned from the rows (its columns on every core) and the rows encoded into ``X`` of
+shape ``(n_x, m)``, float64, column-major (:func:`dnncli.data.encoding.fit_transform`). pandas'
+work is ``pandas.read_csv`` alone (its default C engine), with no encoding at all.
 
 Targets (issue 22): dnn's read + encode at most as long as pandas' read alone, and dnn's peak
 memory at most twice the encoded matrix.
@@ -56,8 +59,14 @@ def _resident_bytes() -> int:
 def worker(engine: str, path: str) -> dict:
     """One measurement, in this (child) process."""
     if engine == "dnn":
+        import pyarrow as pa
+
         from dnncli.data.encoding import TableOptions, fit_transform
         from dnncli.data.tables import open_table, read_table
+
+        # pyarrow imports pandas, when it is installed (as here), on its first conversion of
+        # Python or NumPy values: an import (0.15-0.25 s on this machine), made here with the others
+        pa.array([0.0])
     else:
         import pandas as pd
     baseline = _resident_bytes()

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dnncli.data import tables
+from dnncli.data import encoding, tables
 from dnncli.data.demo_table import demo_table, write_demo_table
 from dnncli.data.encoding import MAX_LEVELS, TableEncoder, TableOptions, fit_transform
 from dnncli.data.tables import iter_batches, open_table, read_table
@@ -65,6 +65,7 @@ def test_valid_csv_is_read_as_written(tmp_path: Path) -> None:
 
 def test_quoted_line_breaks_across_block_boundaries_are_read_as_written(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(tables, "BLOCK_BYTES", 4096)  # hundreds of blocks, many split inside a quoted field
+    monkeypatch.setattr(tables, "READ_BLOCK_BYTES", 4096)  # and so read whole
     body = b"".join(b'%d,"line %d\nnext, line"\n' % (i, i) for i in range(3000))
     source = open_table(write(tmp_path, "q.csv", b"n,text\n" + body))
     assert source.quoted
@@ -354,6 +355,65 @@ def test_float32_inputs_and_scores_in_the_targets_units() -> None:
     by_hand = regression_scores(encoder.decode_target(outputs), encoder.decode_target(encoded.Y))
     assert in_units["rmse"] == pytest.approx(0.1 * encoder.target.scale)
     assert in_units == pytest.approx(by_hand)
+
+
+def many_rows(m: int, seed: int, levels: str = "abc") -> pa.Table:
+    """Numbers with gaps, a constant column, a category with gaps and a target, in chunks of
+    uneven sizes (as pyarrow reads a CSV file)."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.random(m) < 0.05
+    city = np.array(list(levels))[rng.integers(0, len(levels), m)].astype(object)
+    city[rng.random(m) < 0.02] = None
+    table = pa.table({
+        "size": pa.array(np.round(rng.normal(80, 20, m), 2), mask=gaps),
+        "rooms": rng.integers(1, 9, m),
+        "flat": np.full(m, 7.0),
+        "city": pa.array(city, pa.string()),
+        "price": np.round(rng.normal(200, 50, m), 2),
+    })
+    cuts = [0, 1000, 77_777, m]
+    return pa.Table.from_batches([b for a, z in zip(cuts, cuts[1:]) for b in table.slice(a, z - a).to_batches()])
+
+
+def by_hand(encoder: TableEncoder, table: pa.Table) -> np.ndarray:
+    """``X`` computed column by column over whole columns, from the encoder's statistics."""
+    rows = []
+    for number in encoder.numbers:
+        values = table[number.name].to_numpy(zero_copy_only=False).astype(np.float64)
+        gaps = np.isnan(values)
+        rows.append(np.where(gaps, (number.median - number.mean) / number.scale, (values - number.mean) / number.scale))
+        if number.indicator:
+            rows.append(gaps.astype(np.float64))
+    for category in encoder.categories:
+        values = np.array(table[category.name].to_pylist(), dtype=object)
+        rows += [np.array([v == level for v in values], dtype=np.float64) for level in category.levels]
+    return np.array(rows)
+
+
+def test_a_large_table_encodes_exactly_as_whole_columns_would(monkeypatch) -> None:
+    # past THREADED_ROWS (columns learned on every core) and two of transform's chunks of rows,
+    # the last one short: every value of X written once, none by a neighbouring chunk or block
+    train = many_rows(encoding.THREADED_ROWS + 2 * encoding.CHUNK_ROWS // 3 + 1_001, seed=3)
+    encoder, encoded = fit_transform(train, TableOptions(target="price"))
+    np.testing.assert_array_equal(encoded.X, by_hand(encoder, train))
+    size = train["size"].to_numpy(zero_copy_only=False)
+    assert encoder.numbers[0].median == np.median(size[~np.isnan(size)]) and encoder.numbers[0].indicator
+    assert encoder.categories[0].levels == ("a", "b", "c", None)
+    assert any("'flat' has one value (7)" in w for w in encoded.warnings)
+    monkeypatch.setenv("DNN_BLAS_THREADS", "1")  # on one thread: the very same statistics
+    alone, _ = TableEncoder.fit(train, TableOptions(target="price"))
+    assert alone.to_dict() == encoder.to_dict()
+    # another table: a level unseen in training gives zeros and one warning for all its rows
+    test = many_rows(encoding.CHUNK_ROWS + 5, seed=4, levels="abz")
+    encoded = encoder.transform(test, "test.csv")
+    np.testing.assert_array_equal(encoded.X, by_hand(encoder, test))
+    unseen = sum(v == "z" for v in test["city"].to_pylist())
+    assert [w for w in encoded.warnings if "'z'" in w] == [
+        f"test.csv: column 'city' holds 'z' ({unseen} rows), not seen in the training rows: encoded as no category (zeros)"
+    ]
+    as_float32 = encoder.transform(test, dtype=np.float32).X
+    assert as_float32.dtype == np.float32 and as_float32.flags.f_contiguous
+    np.testing.assert_allclose(as_float32, encoded.X, rtol=1e-6, atol=1e-6)
 
 
 def test_learning_in_batches_gives_the_encoder_learned_whole(tmp_path: Path, monkeypatch) -> None:

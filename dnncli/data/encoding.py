@@ -30,11 +30,13 @@ The fitted encoder is a JSON-able dict (:meth:`TableEncoder.to_dict`), stored in
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
+from dnncli.compute.threads import thread_cap, usable_cores
 from dnncli.data.arrow import pa, pc
 from dnncli.data.tables import TableFile, iter_batches, read_table
 from dnncli.errors import DataError, DnnError
@@ -57,8 +59,16 @@ MEDIAN_BINS = 1 << 12
 MEDIAN_KEPT = 1 << 15
 MEDIAN_DEPTH = 6
 MAX_SHOWN = 5
-# the numbers are written into X a block of this many bytes of rows at a time (within the cache)
+# X is written a block of rows of about this many bytes at a time, through a buffer that stays in
+# the cache
 ROW_BLOCK_BYTES = 2 * 1024**2
+# X is written this many rows at a time (the number columns read out of pyarrow that many at a
+# time: a few MB, not a copy of each column)
+CHUNK_ROWS = 1 << 16
+# the columns are learned, and the categories' codes found, on every core for tables of at least
+# this many rows (NumPy and pyarrow let go of Python's lock in their long loops over a column);
+# smaller ones on one thread
+THREADED_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,20 @@ def _texts(column: Column) -> Column:
     return pc.cast(plain_column(column), pa.string())
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _each(work: Callable[[_T], _R], items: Sequence[_T], rows: int) -> list[_R]:
+    """``work`` on every item, in order, on every core this process may use when there are
+    ``THREADED_ROWS`` rows or more; the first item's error, in order, is the one raised."""
+    threads = min(usable_cores(), thread_cap() or len(items), len(items))
+    if rows < THREADED_ROWS or threads < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(threads, thread_name_prefix="dnn-encode") as pool:
+        return list(pool.map(work, items))
+
+
 # ---- choosing the columns -------------------------------------------------------------------
 
 
@@ -203,7 +227,26 @@ def _choose(names: Sequence[str], types: Sequence[pa.DataType], options: TableOp
 # ---- learning ---------------------------------------------------------------------------------
 
 
-def _learn_number(name: str, values: np.ndarray, warnings: list[str]) -> NumberColumn:
+@dataclass(frozen=True)
+class _Centered:
+    """A number column learned but for its deviation: its present values less the mean, whose
+    squares are summed last, one column after another (:meth:`column`). The sum is OpenBLAS's
+    (as it always was: its bits depend on its thread count), whose threads spin for about 90 ms
+    after each call: called as each column was learned, they held a core through the whole fit."""
+
+    name: str
+    median: float
+    mean: float
+    gaps: int
+    centered: np.ndarray
+
+    def column(self) -> NumberColumn:
+        rows = len(self.centered) + self.gaps
+        variance = (float(self.centered @ self.centered) + self.gaps * (self.median - self.mean) ** 2) / rows
+        return NumberColumn(self.name, self.median, self.mean, math.sqrt(variance), self.gaps > 0)
+
+
+def _learn_number(name: str, values: np.ndarray, warnings: list[str]) -> NumberColumn | _Centered:
     present = ~np.isnan(values)
     kept = values[present]  # a copy: the median may reorder it
     gaps = len(values) - len(kept)
@@ -218,8 +261,7 @@ def _learn_number(name: str, values: np.ndarray, warnings: list[str]) -> NumberC
     # the mean and deviation of the column with its gaps filled, without filling a copy of it
     mean = (float(kept.sum()) + gaps * median) / len(values)
     kept -= mean
-    variance = (float(kept @ kept) + gaps * (median - mean) ** 2) / len(values)
-    return NumberColumn(name, median, mean, math.sqrt(variance), gaps > 0)
+    return _Centered(name, median, mean, gaps, kept)
 
 
 def _check_level_count(name: str, distinct: int, source: str) -> None:
@@ -232,8 +274,9 @@ def _check_level_count(name: str, distinct: int, source: str) -> None:
 
 
 def _learn_levels(name: str, text: Column, source: str) -> CategoryColumn:
-    _check_level_count(name, pc.count_distinct(text, mode="only_valid").as_py(), source)
-    levels = sorted(v for v in pc.unique(text).to_pylist() if v is not None)
+    distinct = pc.unique(text)  # a missing value among them once, when there is one
+    _check_level_count(name, len(distinct) - distinct.null_count, source)
+    levels = sorted(v for v in distinct.to_pylist() if v is not None)
     return CategoryColumn(name, tuple(levels) + ((None,) if text.null_count else ()))
 
 
@@ -334,9 +377,19 @@ class TableEncoder:
         if isinstance(data, TableFile):
             data = read_table(data)
         features, categorical = _choose(data.column_names, data.schema.types, options, source)
-        warnings: list[str] = []
-        numbers = [_learn_number(n, _numbers(data[n], n, source, 0), warnings) for n in features if n not in categorical]
-        categories = [_learn_levels(n, _texts(data[n]), source) for n in features if n in categorical]
+        table = data
+
+        def learn(name: str) -> tuple[NumberColumn | _Centered | CategoryColumn, list[str]]:
+            said: list[str] = []
+            if name in categorical:
+                return _learn_levels(name, _texts(table[name]), source), said
+            return _learn_number(name, _numbers(table[name], name, source, 0), said), said
+
+        ordered = [n for n in features if n not in categorical] + [n for n in features if n in categorical]
+        learned = _each(learn, ordered, data.num_rows)  # numbers, then categories, as X holds them
+        warnings = [line for _, said in learned for line in said]
+        numbers = [c.column() if isinstance(c, _Centered) else c for c, _ in learned if not isinstance(c, CategoryColumn)]
+        categories = [c for c, _ in learned if isinstance(c, CategoryColumn)]
         target = None
         if options.target is not None:
             target = _learn_target(data[options.target], options.target, options.task, source, warnings)
@@ -352,37 +405,40 @@ class TableEncoder:
         missing = [n for n in self.columns_read(with_target) if n not in table.column_names]
         if missing:
             raise DataError(f"{printable(source)}: has no column '{printable(missing[0])}', which the model reads")
-        m = table.num_rows
-        rows = np.zeros((m, self.n_x), dtype=dtype) if out is None else out
-        if out is not None:
-            rows.fill(0)
-        warnings: list[str] = []
-        offset = self._write_numbers(table, rows, source, first_row)
-        for category in self.categories:
-            offset = _write_levels(category, _texts(table[category.name]), rows, offset, source, warnings)
+        # every value of X is written below (the one-hot zeros too): no pass of zeros first
+        rows = np.empty((table.num_rows, self.n_x), dtype=dtype) if out is None else out
+        texts = [_texts(table[c.name]) for c in self.categories]
+        coded = _each(lambda c: _level_codes(c[0], c[1], source), list(zip(self.categories, texts)), table.num_rows)
+        codes = [column_codes for column_codes, _ in coded]
+        warnings = [line for _, said in coded for line in said]
+        # on one thread: two threads taking turns at Python's lock between the many small NumPy
+        # calls of a block took three to four times the CPU time (and longer) on two cores
+        for start in range(0, table.num_rows, CHUNK_ROWS):
+            self._write_rows(table, rows, codes, start, source, first_row)
         y = self._targets(table, source, first_row) if with_target and self.target else None
         return EncodedTable(rows.T, y, self.feature_names, warnings)
 
-    def _write_numbers(self, table: pa.Table | pa.RecordBatch, rows: np.ndarray, source: str, first_row: int) -> int:
-        """The number columns (and their missing indicators), written a block of rows at a time:
-        a block of ``X`` stays in the cache while each of its columns is written, where whole
-        strided columns would each sweep the whole matrix."""
-        block_rows = max(256, ROW_BLOCK_BYTES // (8 * max(1, self.n_x)))
-        for start in range(0, table.num_rows, block_rows):
-            part, block = table.slice(start, block_rows), rows[start : start + block_rows]
-            offset = 0
-            for number in self.numbers:
-                values = _numbers(part.column(number.name), number.name, source, first_row + start)
-                gaps = np.isnan(values)
-                column = block[:, offset]  # written in place: no copy of the column
-                np.subtract(values, number.mean, out=column)
-                column /= number.scale
-                column[gaps] = (number.median - number.mean) / number.scale
-                offset += 1
-                if number.indicator:
-                    block[:, offset] = gaps
-                    offset += 1
-        return sum(1 + n.indicator for n in self.numbers)
+    def _write_rows(self, table: pa.Table | pa.RecordBatch, rows: np.ndarray, codes: list[np.ndarray], start: int,
+                    source: str, first_row: int) -> None:
+        """Rows ``start`` to ``start + CHUNK_ROWS`` of ``X``, every one of their values: a block of
+        rows at a time is written column by column into a column-major buffer (contiguous columns,
+        which NumPy writes about three times faster than ``X``'s strided ones), then copied into ``X``."""
+        part = table.slice(start, CHUNK_ROWS)
+        values = [_numbers(part.column(n.name), n.name, source, first_row + start) for n in self.numbers]
+        # an odd count: with a power-of-two stride between the buffer's columns, the copy into
+        # rows would read them all through the same few cache sets (measured 2-3 times slower)
+        block_rows = max(255, ROW_BLOCK_BYTES // (rows.itemsize * max(1, self.n_x))) | 1
+        buffer = np.empty((self.n_x, min(block_rows, part.num_rows)), dtype=rows.dtype)
+        for at in range(0, part.num_rows, block_rows):
+            end = min(at + block_rows, part.num_rows)
+            columns = buffer[:, : end - at]
+            offset = _write_numbers(self.numbers, [v[at:end] for v in values], columns)
+            for category, column_codes in zip(self.categories, codes):
+                levels = len(category.levels)
+                # one-hot: 1 in the row's level's column, 0 elsewhere (a value not seen: all 0)
+                np.equal(column_codes[start + at : start + end], np.arange(levels)[:, None], out=columns[offset : offset + levels])
+                offset += levels
+            rows[start + at : start + end] = columns.T
 
     def _targets(self, table: pa.Table | pa.RecordBatch, source: str, first_row: int) -> np.ndarray:
         target = self.target
@@ -462,27 +518,43 @@ class TableEncoder:
         return _from_dict(cls, data, where, error)
 
 
-def _write_levels(category: CategoryColumn, text: Column, rows: np.ndarray, offset: int, source: str, warnings: list[str]) -> int:
-    """One-hot columns of ``category`` from ``offset`` on; values not seen in training: zeros and
-    a warning naming the column and the values."""
+def _write_numbers(numbers: Sequence[NumberColumn], values: Sequence[np.ndarray], columns: np.ndarray) -> int:
+    """The number columns (and their missing indicators) of a block of rows, ``columns``
+    ``(n_x, rows)`` from its first row on; the index of the next row of ``columns``."""
+    offset = 0
+    for number, column_values in zip(numbers, values):
+        gaps = np.isnan(column_values)
+        column = columns[offset]  # written in place: no copy of the column
+        np.subtract(column_values, number.mean, out=column)
+        column /= number.scale
+        column[gaps] = (number.median - number.mean) / number.scale
+        offset += 1
+        if number.indicator:
+            columns[offset] = gaps
+            offset += 1
+    return offset
+
+
+def _level_codes(category: CategoryColumn, text: Column, source: str) -> tuple[np.ndarray, list[str]]:
+    """Each row's index among ``category``'s levels (-1: a value not seen in training), and a
+    warning naming the column and those values when there are any."""
     levels = pa.array(category.levels, pa.string())
     codes = pc.fill_null(pc.index_in(text, value_set=levels, skip_nulls=False), -1)
-    codes = np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64)
+    codes = np.asarray(codes.to_numpy(zero_copy_only=False))
     seen = codes >= 0
-    rows[np.flatnonzero(seen), offset + codes[seen]] = 1
-    if not seen.all():
-        unseen = pc.filter(text, pa.array(~seen))
-        values = pc.value_counts(unseen).to_pylist()
-        shown = ", ".join(
-            ("an empty value" if v["values"] is None else f"'{printable(v['values'])}'") + f" ({v['counts']} row{'s' * (v['counts'] > 1)})"
-            for v in values[:MAX_SHOWN]
-        )
-        more = f" and {len(values) - MAX_SHOWN} more" if len(values) > MAX_SHOWN else ""
-        warnings.append(
-            f"{printable(source)}: column '{printable(category.name)}' holds {shown}{more}, not seen in the training rows: "
-            "encoded as no category (zeros)"
-        )
-    return offset + len(category.levels)
+    if seen.all():
+        return codes, []
+    unseen = pc.filter(text, pa.array(~seen))
+    values = pc.value_counts(unseen).to_pylist()
+    shown = ", ".join(
+        ("an empty value" if v["values"] is None else f"'{printable(v['values'])}'") + f" ({v['counts']} row{'s' * (v['counts'] > 1)})"
+        for v in values[:MAX_SHOWN]
+    )
+    more = f" and {len(values) - MAX_SHOWN} more" if len(values) > MAX_SHOWN else ""
+    return codes, [
+        f"{printable(source)}: column '{printable(category.name)}' holds {shown}{more}, not seen in the training rows: "
+        "encoded as no category (zeros)"
+    ]
 
 
 def count_rows(source: TableFile, column: str | None = None) -> int:

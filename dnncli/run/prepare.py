@@ -432,7 +432,15 @@ def _mask(loaded: LoadedData, dataset: Dataset) -> np.ndarray:
     return mask
 
 
-def _encode_part(encoder: TableEncoder, loaded: LoadedData, dataset: Dataset) -> tuple[Dataset, list[str]]:
+def _rows_of(table: Any, dataset: Dataset) -> Any:
+    """``dataset``'s rows of a table in memory: a range of them as a view, any other pick a copy."""
+    rows = dataset.X_raw[:, 1]
+    if len(rows) and np.all(np.diff(rows) == 1):
+        return table.slice(int(rows[0]), len(rows))
+    return table.take(rows)
+
+
+def _encode_part(encoder: TableEncoder, loaded: LoadedData, dataset: Dataset, rows: Any = None) -> tuple[Dataset, list[str]]:
     """A test or validation set (or the training rows in memory) encoded whole; its rows read in
     batches from a file left on disk."""
     assert loaded.tables is not None
@@ -441,21 +449,24 @@ def _encode_part(encoder: TableEncoder, loaded: LoadedData, dataset: Dataset) ->
     try:
         if isinstance(table, TableFile):
             encoded = encoder.encode_file(table, rows=_mask(loaded, dataset), name=source)
-        else:  # the rows as the range or the draw picked them: the in-memory path as it always was
-            encoded = encoder.transform(table.take(dataset.X_raw[:, 1]), source)
+        else:  # the rows as the range or the draw picked them (``rows``: already taken)
+            encoded = encoder.transform(rows if rows is not None else _rows_of(table, dataset), source)
     except DataError as exc:
         raise _named_in_file(exc, dataset, source) from None
     return Dataset(encoded.X.T, encoded.y, encoder.classes, dataset.source), encoded.warnings
 
 
-def _fitted(config: Config, loaded: LoadedData, train: Dataset, cache_dir: str) -> tuple[TableEncoder, list[str], Dataset | None]:
-    """The encoder learned from the training rows, its warnings, and the training rows already
-    encoded when the table is over the memory budget (into the cache, read a batch at a time)."""
+def _fitted(
+    config: Config, loaded: LoadedData, train: Dataset, cache_dir: str, rows: Any
+) -> tuple[TableEncoder, list[str], Dataset | None]:
+    """The encoder learned from the training rows (``rows``, taken from a table in memory), its
+    warnings, and the training rows already encoded when the table is over the memory budget
+    (into the cache, read a batch at a time)."""
     assert loaded.tables is not None
     table = loaded.tables["train"]
     try:
         if not isinstance(table, TableFile):
-            encoder, warnings = TableEncoder.fit(table.take(train.X_raw[:, 1]), _table_options(config))
+            encoder, warnings = TableEncoder.fit(rows, _table_options(config))
             return encoder, warnings, None
         digest = loaded.sources["train"]["sha256"]
         streamed = encoded_rows(table, digest, _mask(loaded, train), _table_options(config), cache_dir, "the table")
@@ -468,13 +479,18 @@ def _fitted(config: Config, loaded: LoadedData, train: Dataset, cache_dir: str) 
 def _encoded(config: Config, loaded: LoadedData, parts: "_Parts", cache_dir: str) -> tuple[TableEncoder, "_Parts"]:
     """The encoder learned from the training rows only (after the ranges and the validation
     hold-out: no test or validation row reaches its statistics), and every part encoded with it."""
-    encoder, warnings, train = _fitted(config, loaded, parts.train, cache_dir)
+    assert loaded.tables is not None
+    table = loaded.tables["train"]
+    # a table in memory: its training rows taken once, for the fit and the encoding (a shuffled
+    # take of a million rows costs more than the encoding)
+    train_rows = None if isinstance(table, TableFile) else _rows_of(table, parts.train)
+    encoder, warnings, train = _fitted(config, loaded, parts.train, cache_dir, train_rows)
     encoded: list[Dataset | None] = []
     for dataset in (parts.test, parts.validation, parts.train if train is None else None):
         if dataset is None:
             encoded.append(None)
             continue
-        part, part_warnings = _encode_part(encoder, loaded, dataset)
+        part, part_warnings = _encode_part(encoder, loaded, dataset, train_rows if dataset is parts.train else None)
         warnings += part_warnings
         encoded.append(part)
     for warning in warnings:
