@@ -24,7 +24,7 @@ def picture_names(plot: str, network: Any) -> list[str]:
 
 def _point_set(name: str, examples: Any, network: Any, divisor: float) -> PointSet:
     """A set's points in the units they were stored in, and their classes from the targets."""
-    X, Y = examples
+    X, Y = examples[0], examples[1]  # (X, Y), or Examples
     points = np.array(X[:, :], dtype=np.float64).T  # a copy: streamed columns reuse one buffer
     if divisor != 1:
         points *= divisor
