@@ -138,6 +138,43 @@ def test_predict_names_a_bad_value_and_predicts_the_other_rows(tmp_path: Path, t
     assert [line.split(",")[0] for line in stdin.stdout.splitlines()] == ["row", "1", "2", "3"]
 
 
+def test_predict_and_evaluate_read_a_table_over_the_budget_a_batch_at_a_time(
+    tmp_path: Path, tables: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table larger than the memory budget is predicted a batch of rows at a time: the same rows,
+    numbers and bad-value lines as the table read whole, the rows numbered as the file counts
+    them; evaluate encodes it a batch at a time into one matrix, with the same scores."""
+    from dnncli.data import tables as table_reading
+    from dnncli.model import table_rows
+
+    config = write_config(tmp_path, "prices", {"train": str(tables["prices"]), "target": "price", "drop": ["id", "note"]}, epochs=2)
+    train(tmp_path, config)
+    clean = write_demo_table(tmp_path / "clean.csv", m=3000, seed=5, task="regression")
+    table = read_table(open_table(clean))
+    area = table["area"].cast(pa.string()).to_pylist()
+    area[2499] = "lots"  # row 2,500: a bad value
+    rows = tmp_path / "rows.csv"
+    pa_csv.write_csv(table.set_column(table.column_names.index("area"), "area", pa.array(area)), rows)
+
+    def predicted() -> tuple[int, str, str]:
+        result = run_dnn("predict", "--model", tmp_path / "run", rows, "-f", "csv", "--keep", "id")
+        return result.returncode, result.stdout, result.stderr
+
+    def scores() -> dict:
+        result = run_dnn("evaluate", "--model", tmp_path / "run", clean, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    whole, whole_scores = predicted(), scores()
+    monkeypatch.setattr(table_rows, "memory_budget_bytes", lambda setting: 1)
+    monkeypatch.setattr(table_reading, "BLOCK_BYTES", 16 * 1024)  # about 200 rows a batch
+    batched = predicted()
+    assert whole[0] == batched[0] == 2 and "row 2500, column 'area': 'lots' is not a number" in whole[2]
+    assert batched == whole
+    assert [int(line.split(",")[0]) for line in batched[1].splitlines()[1:]] == [n for n in range(1, 3001) if n != 2500]
+    assert "rmse" in whole_scores and scores() == whole_scores
+
+
 def test_keys_that_make_no_sense_for_the_file_are_refused(tmp_path: Path, tables: dict[str, Path]) -> None:
     table_with_x_key = write_config(tmp_path, "a", {"train": str(tables["houses"]), "x_key": "X", **CLASSIFY})
     one_error_line(run_dnn("train", table_with_x_key), 2, "x_key", "table")

@@ -23,7 +23,7 @@ from dnncli.data.images import DEFAULT_MAX_PIXELS, image_extensions, image_mode,
 from dnncli.errors import ConfigError, DataError, DnnError
 from dnncli.model.file import ModelBundle, default_choice, load_chosen_model, model_line
 from dnncli.model.records import stream_records
-from dnncli.model.table_rows import RowPrediction, is_table_model, predict_rows, read_rows, rows_table, write_row_predictions
+from dnncli.model.table_rows import RowPrediction, is_table_model, opened_rows, predict_rows, rows_table, write_row_predictions
 from dnncli.terminal.display import csv_text, shown
 
 DEFAULT_BATCH = 256
@@ -323,7 +323,7 @@ def _predict_table(
 ) -> PredictOutcome:
     if len(arguments) != 1:
         raise ConfigError(f"the model was trained on a table: give one table of rows to predict (.csv, .parquet, or - for CSV on stdin), not {len(arguments)}")
-    rows, source = read_rows(arguments[0], getattr(stdin, "buffer", stdin))
-    records = predict_rows(bundle, rows, source, keep, threshold, on_note)
-    total, failures, kept = write_row_predictions(bundle, records, output_format, keep, out, on_failure)
+    with opened_rows(arguments[0], getattr(stdin, "buffer", stdin)) as (source, name):
+        records = predict_rows(bundle, source, name, keep, threshold, on_note)
+        total, failures, kept = write_row_predictions(bundle, records, output_format, keep, out, on_failure)
     return PredictOutcome(total, failures, kept, "rows")

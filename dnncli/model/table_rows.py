@@ -6,11 +6,13 @@ classifier's class, probability and ``p_<class>`` of each class. A row with a ba
 number column, an infinite number) is a :class:`~dnncli.model.predict.Failure` naming its row,
 column and value; the other rows are still predicted. A target column in the file is ignored;
 an unseen category or a missing value is encoded as the encoder says (zeros and a warning; the
-training median and the missing indicator).
+training median and the missing indicator). A table larger than the memory budget (``auto``: half
+of the memory available) is read, predicted and written a batch of rows at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import shutil
@@ -22,10 +24,11 @@ from typing import Any, BinaryIO, Callable, Iterator, Sequence, TextIO
 import numpy as np
 from rich.table import Table
 
+from dnncli.compute.resources import memory_budget_bytes
 from dnncli.data.arrow import pa, pc
 from dnncli.data.encoding import NUMBER_PATTERN, TableEncoder, is_number_type, plain_column
 from dnncli.data.hdf5 import Dataset
-from dnncli.data.tables import is_table, open_table, read_table
+from dnncli.data.tables import TableFile, is_table, iter_batches, open_table, read_table
 from dnncli.errors import ConfigError, DataError
 from dnncli.model.file import ModelBundle
 from dnncli.model.records import stream_records
@@ -75,12 +78,15 @@ def _encoder(bundle: ModelBundle) -> TableEncoder:
 # ---- reading ----------------------------------------------------------------------------------
 
 
-def read_rows(argument: str, stdin: BinaryIO | None = None) -> tuple[pa.Table, str]:
-    """The table ``argument`` names (``-``: CSV on ``stdin``), read whole, and its name in messages."""
+@contextlib.contextmanager
+def opened_rows(argument: str, stdin: BinaryIO | None = None) -> Iterator[tuple[TableFile, str]]:
+    """The table ``argument`` names (``-``: CSV on ``stdin``, kept in a temporary file while it is
+    read), its header checked, and its name in messages."""
     if argument != "-":
         if not is_table(argument):
             raise DataError(f"{argument}: the model was trained on a table: give a .csv or .parquet file (or - for CSV on stdin)")
-        return read_table(open_table(argument)), argument
+        yield open_table(argument), argument
+        return
     if stdin is None:
         raise DataError("'-' given but there is no standard input to read CSV from")
     with tempfile.TemporaryDirectory(prefix="dnn-stdin-") as directory:
@@ -90,16 +96,28 @@ def read_rows(argument: str, stdin: BinaryIO | None = None) -> tuple[pa.Table, s
         if copy.stat().st_size == 0:
             raise DataError("standard input is empty: expected CSV with a header line")
         try:
-            table = read_table(open_table(copy))
-        except DataError as exc:
+            yield open_table(copy), "stdin"
+        except DataError as exc:  # the copy's name is no news to the user
             raise DataError(exc.message.replace(str(copy), "stdin")) from None
-    # the rows are in memory now; messages name them as read from stdin
-    return table, "stdin"
 
 
-def _bad_cells(encoder: TableEncoder, table: pa.Table, source: str) -> tuple[np.ndarray, list[tuple[int, str]]]:
+def row_batches(source: TableFile, number_columns: Sequence[str] = ()) -> Iterator[tuple[int, pa.Table]]:
+    """``(rows before it, rows)``: the whole table when it fits the memory budget, else one batch
+    of rows after another (:func:`dnncli.data.tables.iter_batches`), ``number_columns`` read as
+    text there: a batch is typed as the first one was, and a text value after numbers must be a
+    bad cell of its row (as in a table read whole), not a refusal of the file."""
+    if source.fits(memory_budget_bytes("auto")):
+        yield 0, read_table(source)
+        return
+    as_text = {name: pa.string() for name in number_columns if name in source.columns and source.kind == "csv"}
+    for first_row, batch in iter_batches(source, column_types=as_text):
+        yield first_row, pa.Table.from_batches([batch])
+
+
+def _bad_cells(encoder: TableEncoder, table: pa.Table, source: str, first_row: int = 0) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """Rows whose number columns hold something that is not a finite number: a mask of them, and
-    ``(row index, message)`` for each bad cell, in row order."""
+    ``(row index, message)`` for each bad cell, in row order (``first_row``: the rows before
+    ``table`` in its file, for the messages)."""
     bad_rows = np.zeros(table.num_rows, dtype=bool)
     found: list[tuple[int, int, str]] = []
     for position, number in enumerate(encoder.numbers):
@@ -115,7 +133,7 @@ def _bad_cells(encoder: TableEncoder, table: pa.Table, source: str) -> tuple[np.
             texts = pc.filter(text, mask).to_pylist() if bad.any() else []
         bad_rows |= bad
         for row, value in zip(np.flatnonzero(bad)[:MAX_NAMED], texts):
-            found.append((int(row), position, f"{printable(source)}: row {row + 1}, column '{printable(number.name)}': "
+            found.append((int(row), position, f"{printable(source)}: row {first_row + row + 1}, column '{printable(number.name)}': "
                                                f"'{printable(value)}' is not a number"))
     found.sort()
     return bad_rows, [(row, message) for row, _, message in found]
@@ -134,7 +152,7 @@ def _kept(table: pa.Table, keep: Sequence[str], source: str) -> dict[str, list[A
 def _predicted(bundle: ModelBundle, encoder: TableEncoder, rows: pa.Table, source: str, threshold: float,
                on_note: Callable[[str], None]) -> list[dict[str, Any]]:
     """The predictions of ``rows`` (every one readable), one dict of fields each."""
-    encoded = encoder.transform(rows, source, with_target=False)
+    encoded = encoder.transform(rows, source, with_target=False)  # no row is named: every value reads
     for warning in encoded.warnings:
         on_note(warning)
     net = bundle.network
@@ -153,26 +171,34 @@ def _predicted(bundle: ModelBundle, encoder: TableEncoder, rows: pa.Table, sourc
     ]
 
 
-def predict_rows(bundle: ModelBundle, table: pa.Table, source: str, keep: Sequence[str] = (), threshold: float = 0.5,
+def predict_rows(bundle: ModelBundle, source: TableFile, name: str, keep: Sequence[str] = (), threshold: float = 0.5,
                  on_note: Callable[[str], None] = lambda note: None) -> Iterator[RowPrediction | RowFailure]:
-    """One record per row of ``table``, in order."""
+    """One record per row of ``source`` (``name`` in messages), in order, a batch of rows at a
+    time when the table is over the memory budget."""
     encoder = _encoder(bundle)
+    for first_row, table in row_batches(source, [number.name for number in encoder.numbers]):
+        yield from _batch_records(bundle, encoder, table, first_row, name, keep, threshold, on_note)
+
+
+def _batch_records(bundle: ModelBundle, encoder: TableEncoder, table: pa.Table, first_row: int, source: str,
+                   keep: Sequence[str], threshold: float, on_note: Callable[[str], None]) -> Iterator[RowPrediction | RowFailure]:
     kept = _kept(table, keep, source)
-    bad_rows, messages = _bad_cells(encoder, table, source)
+    bad_rows, messages = _bad_cells(encoder, table, source, first_row)
     good = np.flatnonzero(~bad_rows)
     predictions = iter(_predicted(bundle, encoder, table.take(good), source, threshold, on_note) if len(good) else [])
     failures = iter(messages)
     failure = next(failures, None)
     for row in range(table.num_rows):
+        number = first_row + row + 1  # as the file counts its rows
         if not bad_rows[row]:
-            yield RowPrediction(row + 1, {name: values[row] for name, values in kept.items()}, **next(predictions))
+            yield RowPrediction(number, {name: values[row] for name, values in kept.items()}, **next(predictions))
             continue
         named = False
         while failure is not None and failure[0] == row:
-            yield RowFailure(row + 1, failure[1])
+            yield RowFailure(number, failure[1])
             named, failure = True, next(failures, None)
         if not named:  # beyond the cells named one by one
-            yield RowFailure(row + 1, f"{printable(source)}: row {row + 1}: a value is not a number")
+            yield RowFailure(number, f"{printable(source)}: row {number}: a value is not a number")
 
 
 # ---- output -----------------------------------------------------------------------------------
@@ -241,5 +267,5 @@ def labelled_rows(bundle: ModelBundle, path: Path) -> tuple[Dataset, list[str]]:
     source = open_table(path)
     if encoder.target.name not in source.columns:
         raise ConfigError(f"{path}: has no column '{printable(encoder.target.name)}' (the target): nothing to score against")
-    encoded = encoder.encode_file(source, with_target=True)
+    encoded = encoder.encode_file(source, memory_budget_bytes("auto"), with_target=True)  # over it: a batch at a time
     return Dataset(encoded.X.T, encoded.y, encoder.classes, str(path)), encoded.warnings
