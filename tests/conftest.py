@@ -3,6 +3,7 @@ and running the installed ``dnn`` command end to end."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -153,6 +154,21 @@ def write_h5(path: Path, **arrays: np.ndarray) -> Path:
     with h5py.File(path, "w") as f:
         for key, value in arrays.items():
             f.create_dataset(key, data=value)
+    return path
+
+
+def write_table_config(tmp_path: Path, name: str, data: dict, **training: object) -> Path:
+    """A config training ``hidden: [8]`` with Adam on a table (``data``: its data section), in
+    batches of 32 for 30 epochs unless ``training`` says otherwise; no pictures."""
+    config = {
+        "name": name,
+        "model": {"hidden": [8], "seed": 1},
+        "data": data,
+        "training": {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 32, "epochs": 30, **training},
+        "output": {"dir": str(tmp_path / "runs"), "plot": "none"},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(json.dumps(config))
     return path
 
 

@@ -34,7 +34,7 @@ from dnncli.run.directory import partial_path
 from dnncli.run.prepare import generators, prepare
 from dnncli.run.training import resume_training, run_training
 from dnncli.sweep.shipping import read_for_shipping
-from tests.conftest import one_error_line, run_dnn
+from tests.conftest import one_error_line, run_dnn, write_table_config
 from tests.test_interrupt_resume import assert_same_params, interrupt_at, same_history
 
 # far below any of these tables: they are read in batches, their training rows cached
@@ -55,16 +55,7 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def write_config(tmp_path: Path, data: dict, name: str = "prices", **training: object) -> Path:
-    config = {
-        "name": name,
-        "model": {"hidden": [8], "seed": 1},
-        "data": data,
-        "training": {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 32, "epochs": 8, **training},
-        "output": {"dir": str(tmp_path / "runs"), "plot": "none"},
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(json.dumps(config))
-    return path
+    return write_table_config(tmp_path, name, data, **{"epochs": 8, **training})
 
 
 @pytest.fixture

@@ -26,21 +26,9 @@ from dnncli.data.tables import open_table, read_table
 from dnncli.model.file import load_model
 from dnncli.run.prepare import generators
 from tests.conftest import one_error_line, run_dnn, write_h5
+from tests.conftest import write_table_config as write_config
 
 CLASSIFY = {"target": "sold", "drop": ["id", "note"]}
-
-
-def write_config(tmp_path: Path, name: str, data: dict, **training: object) -> Path:
-    config = {
-        "name": name,
-        "model": {"hidden": [8], "seed": 1},
-        "data": data,
-        "training": {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 32, "epochs": 30, **training},
-        "output": {"dir": str(tmp_path / "runs"), "plot": "none"},
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(json.dumps(config))
-    return path
 
 
 def train(tmp_path: Path, config: Path, *extra: str) -> tuple[dict, str]:
