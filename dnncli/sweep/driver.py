@@ -447,6 +447,10 @@ class _Driver:
         self.planned = max(sweep.trials, len(trials))
         self.distributions = {p.study_name: p.distribution() for p in sweep.params}
         self.in_flight: set[int] = set()  # trial numbers
+        # the next new trial, asked of the sampler while the workers train, so that a worker that
+        # finishes gets it at once (the sampler's ask and the study's tell take about 50 ms a trial);
+        # a sweep stopped before handing it out leaves it running in the study, to be handed out again
+        self.asked_ahead: Any = None
         self.stop = _Stop(executor)
         self.bad_input: list[str] = []
 
@@ -464,7 +468,11 @@ class _Driver:
                     importing.start()
                 if not self.in_flight:
                     break
+                self._ask_ahead()
                 for result in self.executor.wait(0.25):
+                    self.in_flight.discard(result.number)
+                    if result.state == "complete":
+                        self._hand_out()  # the freed worker trains on while its result is recorded
                     self._receive(result)
                 if not self.in_flight and self.stop:
                     break
@@ -480,6 +488,9 @@ class _Driver:
             if self.orphans:
                 frozen = self.orphans.pop(0)
                 self._dispatch(frozen.number, frozen.params)
+            elif self.asked_ahead is not None:
+                trial, self.asked_ahead = self.asked_ahead, None
+                self._dispatch(trial.number, trial.params)
             elif self.to_ask > 0:
                 trial = self.study.study.ask(self.distributions)
                 self.to_ask -= 1
@@ -488,6 +499,12 @@ class _Driver:
                 break
             if self.executor.capacity() == 0:
                 break  # a cluster with no worker yet: wait for one
+
+    def _ask_ahead(self) -> None:
+        """The next new trial asked now, while every worker is busy, if one is still to be asked."""
+        if self.asked_ahead is None and self.to_ask > 0 and not self.stop and not self.orphans:
+            self.asked_ahead = self.study.study.ask(self.distributions)
+            self.to_ask -= 1
 
     def _dispatch(self, number: int, params: dict[str, Any]) -> None:
         sweep = self.sweep
