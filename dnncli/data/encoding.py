@@ -227,26 +227,7 @@ def _choose(names: Sequence[str], types: Sequence[pa.DataType], options: TableOp
 # ---- learning ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Centered:
-    """A number column learned but for its deviation: its present values less the mean, whose
-    squares are summed last, one column after another (:meth:`column`). The sum is OpenBLAS's
-    (as it always was: its bits depend on its thread count), whose threads spin for about 90 ms
-    after each call: called as each column was learned, they held a core through the whole fit."""
-
-    name: str
-    median: float
-    mean: float
-    gaps: int
-    centered: np.ndarray
-
-    def column(self) -> NumberColumn:
-        rows = len(self.centered) + self.gaps
-        variance = (float(self.centered @ self.centered) + self.gaps * (self.median - self.mean) ** 2) / rows
-        return NumberColumn(self.name, self.median, self.mean, math.sqrt(variance), self.gaps > 0)
-
-
-def _learn_number(name: str, values: np.ndarray, warnings: list[str]) -> NumberColumn | _Centered:
+def _learn_number(name: str, values: np.ndarray, warnings: list[str]) -> NumberColumn:
     present = ~np.isnan(values)
     kept = values[present]  # a copy: the median may reorder it
     gaps = len(values) - len(kept)
@@ -261,7 +242,11 @@ def _learn_number(name: str, values: np.ndarray, warnings: list[str]) -> NumberC
     # the mean and deviation of the column with its gaps filled, without filling a copy of it
     mean = (float(kept.sum()) + gaps * median) / len(values)
     kept -= mean
-    return _Centered(name, median, mean, gaps, kept)
+    # NumPy's pairwise sum of the squares, not a BLAS dot: OpenBLAS's dot sums in another order for
+    # another thread count, so the encoder (and every run on the table) differed from machine to machine
+    np.square(kept, out=kept)
+    variance = (float(kept.sum()) + gaps * (median - mean) ** 2) / len(values)
+    return NumberColumn(name, median, mean, math.sqrt(variance), gaps > 0)
 
 
 def _check_level_count(name: str, distinct: int, source: str) -> None:
@@ -379,7 +364,7 @@ class TableEncoder:
         features, categorical = _choose(data.column_names, data.schema.types, options, source)
         table = data
 
-        def learn(name: str) -> tuple[NumberColumn | _Centered | CategoryColumn, list[str]]:
+        def learn(name: str) -> tuple[NumberColumn | CategoryColumn, list[str]]:
             said: list[str] = []
             if name in categorical:
                 return _learn_levels(name, _texts(table[name]), source), said
@@ -388,7 +373,7 @@ class TableEncoder:
         ordered = [n for n in features if n not in categorical] + [n for n in features if n in categorical]
         learned = _each(learn, ordered, data.num_rows)  # numbers, then categories, as X holds them
         warnings = [line for _, said in learned for line in said]
-        numbers = [c.column() if isinstance(c, _Centered) else c for c, _ in learned if not isinstance(c, CategoryColumn)]
+        numbers = [c for c, _ in learned if isinstance(c, NumberColumn)]
         categories = [c for c, _ in learned if isinstance(c, CategoryColumn)]
         target = None
         if options.target is not None:
