@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -182,8 +183,36 @@ def predict_rows(bundle: ModelBundle, source: TableFile, name: str, keep: Sequen
     """One record per row of ``source`` (``name`` in messages), in order, a batch of rows at a
     time when the table is over the memory budget."""
     encoder = _encoder(bundle)
+    notes = _OncePerColumn(on_note)
     for first_row, table in row_batches(source, [number.name for number in encoder.numbers]):
-        yield from _batch_records(bundle, encoder, table, first_row, name, keep, threshold, on_note)
+        yield from _batch_records(bundle, encoder, table, first_row, name, keep, threshold, notes)
+    notes.close()
+
+
+class _OncePerColumn:
+    """The encoder's warnings of a table predicted batch by batch: a column's unseen categories
+    said for the first batch that has them, the later batches that have some counted in one line
+    at the end (not a line a batch: a large table has thousands)."""
+
+    def __init__(self, on_note: Callable[[str], None]) -> None:
+        self.on_note = on_note
+        self.again: dict[str, int] = {}
+
+    def __call__(self, note: str) -> None:
+        found = re.match(r"(.*?: column '.*?') holds ", note, re.S)
+        if found is None:
+            self.on_note(note)
+        elif found.group(1) in self.again:
+            self.again[found.group(1)] += 1
+        else:
+            self.again[found.group(1)] = 0
+            self.on_note(note)
+
+    def close(self) -> None:
+        for column, batches in self.again.items():
+            if batches:
+                self.on_note(f"{column}: more values not seen in the training rows in {batches} later batch"
+                             f"{'es' * (batches > 1)} of rows, encoded as no category (zeros) too")
 
 
 def _batch_records(bundle: ModelBundle, encoder: TableEncoder, table: pa.Table, first_row: int, source: str,
