@@ -159,3 +159,26 @@ def test_rmse_metrics_are_a_tables(tmp_path: Path, prices: tuple[Path, Path]) ->
     path.write_text(f"base: {config}\nmetric: test_rmse\nsampler: grid\nspace:\n  model.hidden: {{choice: [[2], [3]]}}\n")
     with pytest.raises(ConfigError, match="test_rmse is a table's regression score.*test_mae or test_r2"):
         load_sweep(path)
+
+
+def test_a_warning_every_trial_gives_is_shown_once(tmp_path: Path, prices: tuple[Path, Path]) -> None:
+    """Each trial's run warns that the test table holds a category the training rows never had; the
+    local workers hand those lines to the driver, which shows each different one once (not a line a
+    trial, written over its live table), and none with --quiet."""
+    table = read_table(open_table(prices[1]))
+    district = table["district"].to_pylist()
+    district[5] = "moon"
+    test = tmp_path / "test.csv"
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    pa_csv.write_csv(table.set_column(table.column_names.index("district"), "district", pa.array(district)), test)
+    sweep_file = write_scale_sweep(tmp_path, write_config(tmp_path, prices[0], test))
+    shown = run_dnn("sweep", sweep_file, "--jobs", "2")
+    assert shown.returncode == 0, shown.stderr
+    warned = [line for line in shown.stderr.splitlines() if "'moon'" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: ") and "column 'district'" in warned[0], shown.stderr
+    assert sum(line.startswith("trial ") for line in shown.stderr.splitlines()) == 4
+    (tmp_path / "sweeps").rename(tmp_path / "first")
+    quiet = run_dnn("sweep", sweep_file, "--jobs", "2", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr

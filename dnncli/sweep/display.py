@@ -120,6 +120,11 @@ class SweepDisplay:
         if self.live is not None:
             self.live.refresh()
 
+    def note(self, line: str) -> None:
+        """A line a trial's run wrote on stderr (a warning), shown once, above the live table."""
+        if not self.quiet:
+            self.console.print(escape_controls(line), markup=False, highlight=False)
+
     def finished(self, record: TrialRecord) -> None:
         self.running_since.pop(record.number, None)
         if self.live is not None:

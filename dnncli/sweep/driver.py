@@ -87,6 +87,7 @@ class SweepEvents(Protocol):
     def begin(self, sweep: Sweep, records: dict[int, TrialRecord], planned: int) -> None: ...
     def started(self, record: TrialRecord) -> None: ...
     def finished(self, record: TrialRecord) -> None: ...
+    def note(self, line: str) -> None: ...  # a line a trial's run wrote on stderr, shown once
     def end(self) -> None: ...
 
 
@@ -453,6 +454,7 @@ class _Driver:
         self.asked_ahead: Any = None
         self.stop = _Stop(executor)
         self.bad_input: list[str] = []
+        self.noted: set[str] = set()  # the trials' stderr lines shown so far: each once
 
     def run(self) -> SweepOutcome:
         self.executor.start(len(self.orphans) + self.to_ask)
@@ -533,6 +535,10 @@ class _Driver:
         number = result.number
         self.in_flight.discard(number)
         record = _tell(self.study, self.sweep, self.records[number], result)
+        for line in result.notes:
+            if line not in self.noted and self.events:
+                self.events.note(line)
+            self.noted.add(line)
         if self.events:
             self.events.finished(record)
         if result.state in ("busy", "refused"):

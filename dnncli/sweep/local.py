@@ -18,6 +18,7 @@ worker, cleanly.
 from __future__ import annotations
 
 import contextlib
+import io
 import multiprocessing
 import os
 import signal
@@ -59,7 +60,9 @@ def worker_main(fd: int, parent_pid: int, blas_threads: int) -> None:
                 return
             if request is None:
                 return
-            result = run_trial(request, max_threads=blas_threads)
+            with contextlib.redirect_stderr(io.StringIO()) as said:
+                result = run_trial(request, max_threads=blas_threads)
+            result.notes = [line for line in said.getvalue().splitlines() if line.strip()]
             try:
                 conn.send(result)
             except (OSError, BrokenPipeError):

@@ -60,3 +60,6 @@ class TrialResult:
     host: str | None = None
     files: TrialFiles | None = None  # --ship-data: the run directory's files, for the driver to write
     seed_metrics: list[dict[str, Any]] = field(default_factory=list)  # seeds > 1: each training's metrics
+    # what the trial's run wrote on stderr (its warnings), one line each: a local worker's, for the
+    # driver to show each different line once instead of every worker writing over its live table
+    notes: list[str] = field(default_factory=list)
