@@ -654,3 +654,31 @@ def test_dnn_runs_in_a_pipe_keeps_name_and_status_and_compare_names_the_trials(g
     picture = runner.invoke(app, ["plot", "curves", str(grid_sweep["dir"]), "-o", str(tmp_path / "curves.png"), "--json"])
     assert picture.exit_code == 0, picture.output
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_live_table_renders_on_a_terminal(tmp_path: Path, tiny_data: dict[str, Path]) -> None:
+    """On a terminal the sweep shows a live table of its trials, and a line a trial wrote above it
+    (the table's renderer once called a list it had named like a function: a traceback at the
+    first refresh of every sweep run in a terminal)."""
+    import io
+
+    from rich.console import Console
+
+    from dnncli.sweep.display import SweepDisplay
+    from dnncli.sweep.results import TrialRecord
+    from dnncli.sweep.spec import load_sweep
+
+    sweep_file = tmp_path / "s.yaml"
+    sweep_file.write_text(f"base: {_base_config(tmp_path, tiny_data)}\ntrials: 2\nspace: {{training.l2_lambda: {{uniform: [0, 1]}}}}\n")
+    out = io.StringIO()
+    display = SweepDisplay(Console(file=out, force_terminal=True, width=100), live=True, quiet=False)
+    records: dict[int, TrialRecord] = {}
+    display.begin(load_sweep(sweep_file), records, 2)
+    records[0] = record = TrialRecord(0, "running", {"training.l2_lambda": 0.5}, str(tmp_path / "t0"))
+    display.started(record)
+    display.note("warning: a line a trial wrote")
+    record.state, record.value, record.seconds = "complete", 0.25, 0.1
+    display.finished(record)
+    display.end()
+    text = out.getvalue()
+    assert "warning: a line a trial wrote" in text and "l2_lambda" in text and "complete" in text and "1/2" in text

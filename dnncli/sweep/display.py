@@ -108,11 +108,11 @@ class SweepDisplay:
         records = [self.records[n] for n in sorted(self.records)]
         best = best_record(self.sweep, records)
         running = [r for r in records if r.state == "running"]
-        shown = (running + [r for r in records if r.state != "running"][::-1])[:LIVE_ROWS]
-        shown.sort(key=lambda r: r.number)
+        latest = (running + [r for r in records if r.state != "running"][::-1])[:LIVE_ROWS]
+        latest.sort(key=lambda r: r.number)
         return Group(
             shown(summary_line(self.sweep, records, self.planned) + f" ({time.perf_counter() - self.started_at:.0f} s)"),
-            trials_table(self.sweep, shown, best, self.running_since),
+            trials_table(self.sweep, latest, best, self.running_since),
         )
 
     def started(self, record: TrialRecord) -> None:
