@@ -138,3 +138,22 @@ def test_the_lock_probe_sees_a_holder_waits_for_it_and_needs_no_lock_file(tmp_pa
     threading.Timer(0.3, lock.release).start()
     assert not held_elsewhere(tmp_path, wait_seconds=30)  # let go while it waited
     RunLock.acquire(tmp_path).release()  # and free for the next run
+
+
+def test_a_run_directory_stopped_while_it_is_made_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run directory is built under a temporary name, then renamed: a signal in the middle (a
+    sweep's worker stopped as its trial starts) leaves neither that name nor a lock behind."""
+    from dnncli.files import atomic
+    from dnncli.run import directory
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    for module, name in ((directory, "make_public"), (atomic, "write_text")):  # before the lock, and after
+        monkeypatch.setattr(module, name, interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            PartialRun.create(tmp_path / "r", config_yaml="name: r\n")
+        assert sorted(os.listdir(tmp_path)) == []
+        monkeypatch.undo()
+    made = PartialRun.create(tmp_path / "r", config_yaml="name: r\n")
+    assert sorted(os.listdir(tmp_path)) == ["r.partial"] and (made.path / "config.yaml").read_text() == "name: r\n"

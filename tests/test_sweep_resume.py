@@ -245,3 +245,22 @@ def test_a_tie_goes_to_the_lower_validation_cost_then_to_the_earlier_trial() -> 
     records.append(TrialRecord(4, "complete", {}, "4", value=0.8, val_cost=0.1))
     best = best_record(Goal(), records)
     assert best.number == 1 and tied_with(best, records) == [0, 2, 3]
+
+
+def test_a_trial_the_driver_was_killed_while_asking_for_is_finished_and_run(tmp_path: Path, football: Path) -> None:
+    """A trial is recorded one parameter at a time: a driver killed (SIGKILL) in the middle of
+    asking the sampler leaves it running with some of its parameters. The next run asks the sampler
+    for the missing ones and runs it (it once refused the study as changed outside dnn)."""
+    import optuna
+
+    _run([str(_sweep_file(tmp_path, football, "random", 2)), "--jobs", "1"])
+    sweep_dir = tmp_path / "sweeps" / "random"
+    study = optuna.load_study(study_name="random", storage=f"sqlite:///{sweep_dir / 'study.db'}")
+    half_asked = study.ask()
+    rate = half_asked.suggest_float("training.learning_rate", 0.01, 1.0, log=True)  # and then the SIGKILL
+
+    summary = _run([str(_sweep_file(tmp_path, football, "random", 3)), "--jobs", "1"])
+    trials = summary["trials"]
+    assert [(t["number"], t["state"]) for t in trials] == [(0, "complete"), (1, "complete"), (2, "complete")]
+    assert trials[2]["params"]["training.learning_rate"] == rate
+    assert 0 <= trials[2]["params"]["training.l2_lambda"] <= 1

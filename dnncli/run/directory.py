@@ -113,6 +113,31 @@ def find_partial(path: Path) -> Path:
     return path
 
 
+def _renamed_with_its_config(tmp: Path, path: Path, config_yaml: str | None) -> RunLock | None:
+    """``tmp`` locked, given its config and renamed ``path``: the lock, now in ``path``; None when
+    ``path`` exists. Whatever stops it first (an error, a signal in a sweep's worker) leaves no
+    ``tmp`` behind."""
+    lock = None
+    renamed = False
+    try:
+        make_public(tmp)
+        lock = RunLock.acquire(tmp)
+        if config_yaml is not None:
+            atomic.write_text(tmp / CONFIG_NAME, config_yaml)
+        try:
+            os.rename(tmp, path)  # fails if path exists (a non-empty directory)
+            renamed = True
+        except OSError:
+            return None
+    finally:
+        if not renamed:
+            if lock is not None:
+                lock.release()
+            shutil.rmtree(tmp, ignore_errors=True)
+    lock.path = path / LOCK_NAME
+    return lock
+
+
 @dataclass
 class PartialRun:
     """``runs/<name>.partial/``: locked by this process, renamed to ``target`` when complete."""
@@ -163,22 +188,9 @@ class PartialRun:
                 tmp = Path(tempfile.mkdtemp(prefix=f".{target.name[:100]}.new-", dir=target.parent))
             except OSError as exc:
                 raise io_failure(exc, target.parent, "create the run directory") from None
-            make_public(tmp)
-            lock = RunLock.acquire(tmp)
-            if config_yaml is not None:
-                try:
-                    atomic.write_text(tmp / CONFIG_NAME, config_yaml)
-                except BaseException:
-                    lock.release()
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    raise
-            try:
-                os.rename(tmp, path)  # fails if path exists (a non-empty directory)
-            except OSError:
-                lock.release()
-                shutil.rmtree(tmp, ignore_errors=True)
+            lock = _renamed_with_its_config(tmp, path, config_yaml)
+            if lock is None:  # path exists (a non-empty directory): look again
                 continue
-            lock.path = path / LOCK_NAME
             return cls(path, target, lock)
         raise RunDirError(f"{path}: in use by another dnn train; choose another --run-dir")
 

@@ -291,8 +291,8 @@ def _checked_trials(sweep: Sweep, study: _Study) -> list[Any]:
     dnn (a value of 1e308, a distribution that does not parse) never reaches results.csv or
     best.yaml, nor a trial's config."""
     path = sweep.directory / STUDY_FILE
-    trials = _readable_trials(study.study, path)
     space = {p.study_name: p.distribution() for p in sweep.params}
+    trials = _finish_unfinished_asks(study, _readable_trials(study.study, path), space, path)
     tampered = "the study was changed outside dnn: move it away to start the sweep afresh"
     for trial in trials:
         if set(trial.params) != set(space):
@@ -306,6 +306,28 @@ def _checked_trials(sweep: Sweep, study: _Study) -> list[Any]:
             raise DnnError(f"{path}: trial {trial.number} records {sweep.metric} = {repr(trial.value)[:60]}, not what "
                            f"its run's metrics.json says; {tampered}")
     return trials
+
+
+def _finish_unfinished_asks(study: _Study, trials: list[Any], space: dict[str, Any], path: Path) -> list[Any]:
+    """The trials, with the asks a killed driver left unfinished finished: a trial is recorded
+    one parameter at a time, so a SIGKILL in the middle of asking the sampler leaves it running
+    with only some of the sweep's parameters, never handed out. The sampler is asked for the
+    missing ones now (a grid's point, kept in the trial, gives them), and the trial is handed out
+    as any interrupted one."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+    from optuna.trial import Trial, TrialState
+
+    unfinished = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING) and set(t.params) < set(space)]
+    for frozen in unfinished:
+        trial = Trial(study.study, study.trial_id(frozen.number))
+        for name, d in space.items():
+            if isinstance(d, CategoricalDistribution):
+                trial.suggest_categorical(name, d.choices)
+            elif isinstance(d, IntDistribution):
+                trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+            else:
+                trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
+    return _readable_trials(study.study, path) if unfinished else trials
 
 
 def _readable_trials(study: Any, path: Path) -> list[Any]:
