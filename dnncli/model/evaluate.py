@@ -23,6 +23,7 @@ from dnncli.data.hdf5 import Dataset, check_representable, class_labels
 from dnncli.errors import CheckFailed, ConfigError, DataError, ModelFileError
 from dnncli.model.file import ModelBundle
 from dnncli.model.selection import Selection, load_selection
+from dnncli.network.model import OUTPUT_BLOCK
 from dnncli.network.scores import regression_scores
 from dnncli.terminal.display import shown
 from dnncli.terminal.text import cost_text, metric_text, score_text
@@ -140,19 +141,6 @@ def _check_fits(bundle: ModelBundle, dataset: Dataset) -> list[str]:
     return warnings
 
 
-# examples through the network at once: a larger set goes a block at a time, keeping the outputs
-# and what the cost needs, never every layer's activations of every example
-EVALUATE_BLOCK = 65_536
-
-
-def _outputs(net: Any, X: np.ndarray) -> tuple[np.ndarray, list[Any]]:
-    m = X.shape[1]
-    if m <= EVALUATE_BLOCK:
-        return net.forward(X)
-    return net.forward_in_blocks(((start, min(start + EVALUATE_BLOCK, m), X[:, start : start + EVALUATE_BLOCK])
-                                  for start in range(0, m, EVALUATE_BLOCK)), m)
-
-
 def evaluate(
     bundle: ModelBundle, dataset: Dataset, y_key: str, threshold: float = 0.5
 ) -> Evaluation:
@@ -162,7 +150,7 @@ def evaluate(
     check_representable(dataset, bundle.input_divisor, net.dtype)
     X = dataset.columns(bundle.input_divisor, net.dtype)
     with np.errstate(all="ignore"):  # checked just below: non-finite outputs are refused
-        AL, caches = _outputs(net, X)
+        AL, caches = net.scoring_forward(X, OUTPUT_BLOCK)
     if not np.all(np.isfinite(AL)):
         raise ModelFileError(
             f"{bundle.path}: gives non-finite outputs (NaN or infinite probabilities) on {dataset.source}: "

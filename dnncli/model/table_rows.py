@@ -33,13 +33,11 @@ from dnncli.data.tables import TableFile, is_table, iter_batches, open_table, re
 from dnncli.errors import ConfigError, DataError
 from dnncli.model.file import ModelBundle
 from dnncli.model.records import stream_records
+from dnncli.network.model import OUTPUT_BLOCK
 from dnncli.terminal.display import csv_text, printable, shown
 
 # at most this many bad cells are named one by one; the rest are counted
 MAX_NAMED = 1000
-# rows through the network at once (the activations of 825,600 rows through two layers of 64
-# units took 1.7 GB; a smaller table goes in one pass, as it always did)
-PREDICT_BLOCK = 65_536
 
 
 @dataclass
@@ -161,10 +159,9 @@ def _predicted(bundle: ModelBundle, encoder: TableEncoder, rows: pa.Table, sourc
     for warning in encoded.warnings:
         on_note(warning)
     net = bundle.network
-    X = np.asarray(encoded.X, dtype=net.dtype)
+    X = np.asfortranarray(encoded.X, dtype=net.dtype)  # the training inputs' layout, as predict_proba hands it
     with np.errstate(all="ignore"):  # a block of rows at a time: every layer's activations of all rows are never held
-        AL = np.concatenate([net.predict_proba(X[:, start : start + PREDICT_BLOCK]) for start in range(0, X.shape[1], PREDICT_BLOCK)],
-                            axis=1).astype(np.float64)
+        AL = net.scoring_forward(X, OUTPUT_BLOCK)[0].astype(np.float64)
     if not np.all(np.isfinite(AL)):
         raise DataError(f"{bundle.path or 'the model'}: gives non-finite outputs on {printable(source)}: retrain it")
     if net.is_regression:

@@ -264,11 +264,7 @@ def whole_set_forward(network: Network, X: Any, block: int | None = None) -> tup
     for a table's rows) are then never held."""
     if hasattr(X, "chunks"):
         return network.forward_in_blocks(X.chunks(), int(X.shape[1]))
-    m = int(X.shape[1])
-    if block is not None and m > block:
-        blocks = ((start, min(start + block, m), X[:, start : start + block]) for start in range(0, m, block))
-        return network.forward_in_blocks(blocks, m)
-    return network.forward(X)
+    return network.scoring_forward(X, block)
 
 
 class GramFirstLayer(FirstLayer):
