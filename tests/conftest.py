@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -147,6 +148,18 @@ def _run_in_process(args: list[str], cwd: Path | None, input: str | None, env: d
     finally:
         os.chdir(previous)
     return subprocess.CompletedProcess(["dnn", *args], result.exit_code, result.stdout, result.stderr)
+
+
+def scheduler_address(scheduler_file: Path, timeout: float = 60.0) -> str | None:
+    """The address a real ``dask scheduler --scheduler-file`` writes once it listens, or None after
+    ``timeout`` seconds (it writes the file in place: it may exist and be empty for a moment)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return json.loads(scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.05)
+    return None
 
 
 def write_h5(path: Path, **arrays: np.ndarray) -> Path:

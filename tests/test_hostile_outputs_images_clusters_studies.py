@@ -25,7 +25,7 @@ from PIL import Image
 
 from dnncli.data.image_import import ImportOptions
 from dnncli.data.images import load_image
-from tests.conftest import dnn_executable, make_images, one_error_line, record_stderr, run_dnn, write_h5
+from tests.conftest import dnn_executable, make_images, one_error_line, record_stderr, run_dnn, scheduler_address, write_h5
 from tests.model_helpers import make_model, save_pngs
 
 
@@ -370,14 +370,7 @@ def test_a_cluster_without_workers_says_so(outputs_world: dict[str, Path], tmp_p
     )
     driver = None
     try:
-        deadline = time.monotonic() + 60
-        address = None
-        while address is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-            try:
-                address = json.loads(scheduler_file.read_text())["address"]
-            except (OSError, ValueError, KeyError):
-                pass
+        address = scheduler_address(scheduler_file)
         assert address
         driver = subprocess.Popen([dnn_executable(), "sweep", str(_sweep_file(outputs_world, tmp_path)), "--scheduler", address],
                                   cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

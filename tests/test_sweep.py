@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import CONFIGS, computed_once, dnn_executable, shared_file
+from conftest import CONFIGS, computed_once, dnn_executable, scheduler_address, shared_file
 from dnncli.cli.app import app
 
 # find_spec, not importorskip: the check without optuna's import (0.6 s in every test worker)
@@ -281,14 +281,7 @@ def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
     try:
         processes.append(_start([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
                                  "--no-dashboard", "--scheduler-file", str(scheduler_file)], tmp_path / "scheduler.log"))
-        deadline = time.monotonic() + 60
-        address = None
-        while address is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-            try:  # the scheduler writes the file in place: it may exist and be empty for a moment
-                address = json.loads(scheduler_file.read_text())["address"]
-            except (OSError, ValueError, KeyError):
-                pass
+        address = scheduler_address(scheduler_file)
         assert address, (tmp_path / "scheduler.log").read_text()
         for i in range(3):
             processes.append(_start([*nobody, str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
@@ -303,7 +296,7 @@ def test_a_dask_cluster_runs_the_same_sweep_and_survives_a_lost_worker(
         #    goodbye to the scheduler) in the middle of a trial, which another worker resumes
         sweep_file = write_sweep(shared, football, name="corners", rate_steps=2)
         driver, outcome = _sweep_in_thread([str(sweep_file), "--scheduler", address, "--json", "--quiet"])
-        _wait_for_trial(shared / "sweeps" / "corners", driver, deadline + 60, unfinished=True)
+        _wait_for_trial(shared / "sweeps" / "corners", driver, time.monotonic() + 120, unfinished=True)
         processes[1].send_signal(signal.SIGKILL)
         _the_local_grids_corners(driver, outcome, shared / "sweeps" / "corners", grid_sweep)
         assert processes[1].poll() is not None  # the lost worker really was gone

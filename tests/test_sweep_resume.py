@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import CONFIGS, dnn_executable, shared_file
+from conftest import CONFIGS, dnn_executable, scheduler_address, shared_file
 from dnncli.cli.app import app
 from dnncli.errors import EXIT_SIGINT
 
@@ -157,13 +157,7 @@ def dask_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         start([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                "--scheduler-file", str(scheduler_file)], "scheduler.log")
-        address, deadline = None, time.monotonic() + 60
-        while address is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-            try:
-                address = json.loads(scheduler_file.read_text())["address"]
-            except (OSError, ValueError, KeyError):
-                pass
+        address = scheduler_address(scheduler_file)
         assert address, (work / "scheduler.log").read_text()
         for i in range(2):
             start([str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
